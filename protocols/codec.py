@@ -1,0 +1,66 @@
+"""Byte-level encodings shared by the envelope: base64url and compact JSON.
+
+Everything here raises :class:`~protocols.errors.MalformedMessageError` on bad
+input, so callers never see ``binascii.Error`` or ``ValueError`` from a peer's
+bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from .errors import MalformedMessageError
+
+
+def b64u_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 section 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str | bytes, what: str = "base64url value") -> bytes:
+    """Decode base64url with or without padding; reject anything else."""
+    if isinstance(text, str):
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError:
+            raise MalformedMessageError(f"{what} is not base64url") from None
+    elif isinstance(text, bytes):
+        raw = text
+    else:
+        raise MalformedMessageError(f"{what} must be a string")
+    raw = raw.rstrip(b"=")
+    if len(raw) % 4 == 1:
+        raise MalformedMessageError(f"{what} has an impossible base64url length")
+    try:
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedMessageError(f"{what} is not base64url") from None
+
+
+def json_dumps(value: Any) -> str:
+    """Compact JSON, UTF-8 characters kept as they are."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes."""
+    return json_dumps(value).encode("utf-8")
+
+
+def json_loads(data: str | bytes, what: str = "JSON") -> Any:
+    """Parse JSON from a peer; every failure is a MalformedMessageError."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise MalformedMessageError(f"{what} is not valid JSON") from None
+
+
+def json_object(data: str | bytes, what: str = "JSON") -> dict[str, Any]:
+    """Parse JSON that must be an object."""
+    value = json_loads(data, what)
+    if not isinstance(value, dict):
+        raise MalformedMessageError(f"{what} must be a JSON object")
+    return value

@@ -1,0 +1,181 @@
+"""Every error a caller of ``protocols`` can see, in one hierarchy.
+
+Each class names the DIDComm problem-report code it maps to (``problems.md``),
+so the daemon can answer a peer with ``error.problem_code`` and never with a
+traceback.  Messages are for people: they say what was wrong, never print key
+material, and are short enough to go on one line of a CLI's stderr.
+"""
+
+from __future__ import annotations
+
+
+class DIDCommError(Exception):
+    """Base of every typed error raised by ``protocols``."""
+
+    #: Problem-report code (``e.p.*``) for this kind of failure.
+    problem_code: str = "e.p.me"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# -- input that cannot be parsed ------------------------------------------------
+
+
+class MalformedMessageError(DIDCommError):
+    """The input is not a well-formed DIDComm message, JWS or JWE."""
+
+    problem_code = "e.p.msg.malformed"
+
+
+class InvalidPlaintextError(MalformedMessageError):
+    """A plaintext message breaks a rule of the message structure."""
+
+    problem_code = "e.p.msg.invalid"
+
+
+class MessageTooLargeError(MalformedMessageError):
+    """The input is over a named size limit."""
+
+    problem_code = "e.p.msg.too-large"
+
+
+class UnsupportedError(DIDCommError):
+    """An algorithm, curve, key type or message form we do not implement."""
+
+    problem_code = "e.p.crypto.unsupported"
+
+
+class UnsupportedAlgorithmError(UnsupportedError):
+    """A JOSE ``alg``/``enc`` value or a curve that we do not implement."""
+
+
+# -- keys and DIDs ---------------------------------------------------------------
+
+
+class KeyMaterialError(DIDCommError):
+    """A key is malformed, of the wrong type, or not on its curve."""
+
+    problem_code = "e.p.trust.crypto.key"
+
+
+class InvalidKeyError(KeyMaterialError):
+    """A JWK or multikey could not be decoded into a usable key."""
+
+
+class DIDError(DIDCommError):
+    """A DID cannot be used: unknown method, bad document, missing data."""
+
+    problem_code = "e.p.did"
+
+
+class DIDNotResolvedError(DIDError):
+    """No resolver knows this DID."""
+
+    problem_code = "e.p.did.not-resolved"
+
+
+class InvalidDIDError(DIDError):
+    """A DID or DID URL is syntactically wrong or its document is malformed."""
+
+    problem_code = "e.p.did.malformed"
+
+
+class DIDURLNotFoundError(DIDError):
+    """A DID resolved but the verification method named by a DID URL is absent."""
+
+    problem_code = "e.p.did.url-not-found"
+
+
+class SecretNotFoundError(DIDCommError):
+    """None of the private keys needed for an operation is in the secrets resolver."""
+
+    problem_code = "e.p.trust.crypto.no-secret"
+
+
+class NoCompatibleKeysError(DIDCommError):
+    """Sender and recipient share no key agreement curve."""
+
+    problem_code = "e.p.trust.crypto.no-common-curve"
+
+
+class KeyRoleError(DIDCommError):
+    """A key was used outside its verification relationship.
+
+    Only ``authentication`` keys sign and only ``keyAgreement`` keys encrypt.
+    """
+
+    problem_code = "e.p.trust.crypto.key-role"
+
+
+# -- cryptographic failures ----------------------------------------------------
+
+
+class CryptoError(DIDCommError):
+    """A cryptographic check failed."""
+
+    problem_code = "e.p.trust.crypto"
+
+
+class UnknownRecipientError(CryptoError):
+    """The message is not encrypted to any key we hold."""
+
+    problem_code = "e.p.trust.crypto.unknown-recipient"
+
+
+class DecryptionError(CryptoError):
+    """Key unwrap or content decryption failed (wrong key, altered bytes)."""
+
+    problem_code = "e.p.trust.crypto.decrypt"
+
+
+class AuthenticationTagError(DecryptionError):
+    """The JWE authentication tag does not match."""
+
+    problem_code = "e.p.trust.crypto.bad-tag"
+
+
+class BadSignatureError(CryptoError):
+    """A JWS signature does not verify."""
+
+    problem_code = "e.p.trust.crypto.bad-signature"
+
+
+class SenderMismatchError(CryptoError):
+    """The sender key (``skid``/``apu``/JWS ``kid``) does not belong to the message's ``from``."""
+
+    problem_code = "e.p.trust.crypto.sender-mismatch"
+
+
+class RecipientMismatchError(CryptoError):
+    """The recipient keys do not belong to the message's ``to``."""
+
+    problem_code = "e.p.trust.crypto.recipient-mismatch"
+
+
+class FromPriorError(CryptoError):
+    """A ``from_prior`` rotation JWT is malformed, unverifiable or inconsistent."""
+
+    problem_code = "e.p.trust.crypto.from-prior"
+
+
+# -- time --------------------------------------------------------------------
+
+
+class ExpiredMessageError(DIDCommError):
+    """The message's ``expires_time`` is in the past."""
+
+    problem_code = "e.p.req.time"
+
+
+# -- protocol level -------------------------------------------------------------
+
+
+class ProtectionRequiredError(DIDCommError):
+    """A message lacks the protection a protocol requires (e.g. an authenticated sender)."""
+
+    problem_code = "e.p.trust"
