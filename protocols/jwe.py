@@ -1,0 +1,400 @@
+"""JWE (General JSON) for DIDComm: anoncrypt and authcrypt, many recipients.
+
+Theory of operation
+-------------------
+DIDComm encrypts a message once with a random content encryption key (CEK)
+and wraps that CEK for every recipient key with AES key wrap (A256KW).  The
+key-wrapping key (KEK) comes from a Concat KDF over an ECDH result:
+
+* anoncrypt, ``ECDH-ES+A256KW``:  Z = ECDH(epk, recipient)
+* authcrypt, ``ECDH-1PU+A256KW``: Z = ECDH(epk, recipient) || ECDH(sender, recipient)
+  and, as ECDH-1PU draft 4 says, the content's authentication tag is part of
+  the KDF input (``cctag``), so the payload is encrypted *before* the keys are
+  wrapped.
+
+One ephemeral key (``epk``), ``apu`` (authcrypt only: base64url of ``skid``)
+and ``apv`` (base64url SHA-256 of the sorted recipient kids joined by ``.``)
+are shared by all recipients and live in the protected header, which is the
+AAD of the content encryption.
+
+Content encryption algorithms: A256CBC-HS512 (both modes), A256GCM and XC20P
+(anoncrypt only, as ``encryption.md`` says).
+
+This module knows nothing of DIDs: callers give key ids and key objects.
+The static-static ECDH of authcrypt is the same for every message between
+one sender key and one recipient key, so it is cached (``_static_z``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.bindings as sodium
+import nacl.exceptions
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+from .codec import b64u_decode, b64u_encode, json_bytes, json_object
+from .errors import (
+    AuthenticationTagError,
+    DecryptionError,
+    InvalidKeyError,
+    MalformedMessageError,
+    UnknownRecipientError,
+    UnsupportedAlgorithmError,
+)
+from .keys import KEY_AGREEMENT_CURVES, PrivateKey, PublicKey
+
+TYP_ENCRYPTED = "application/didcomm-encrypted+json"
+ALG_ANON = "ECDH-ES+A256KW"
+ALG_AUTH = "ECDH-1PU+A256KW"
+ENC_CBC = "A256CBC-HS512"
+ENC_GCM = "A256GCM"
+ENC_XC20P = "XC20P"
+ANON_ENCS = (ENC_CBC, ENC_GCM, ENC_XC20P)
+AUTH_ENCS = (ENC_CBC,)
+
+#: Most recipients one JWE may list; DIDComm sends to one DID's keys.
+MAX_RECIPIENTS = 64
+#: Cached static-static ECDH results (authcrypt sender/recipient pairs).
+STATIC_Z_CACHE_SIZE = 1024
+
+_CEK_BYTES = {ENC_CBC: 64, ENC_GCM: 32, ENC_XC20P: 32}
+_IV_BYTES = {ENC_CBC: 16, ENC_GCM: 12, ENC_XC20P: 24}
+_TAG_BYTES = {ENC_CBC: 32, ENC_GCM: 16, ENC_XC20P: 16}
+
+
+# -- content encryption -----------------------------------------------------------
+
+
+def _cbc_hs512_encrypt(cek: bytes, iv: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
+    mac_key, enc_key = cek[:32], cek[32:]
+    pad = 16 - len(plaintext) % 16
+    enc = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).encryptor()
+    ct = enc.update(plaintext + bytes([pad]) * pad) + enc.finalize()
+    al = struct.pack(">Q", len(aad) * 8)
+    tag = hmac.digest(mac_key, aad + iv + ct + al, "sha512")[:32]
+    return ct, tag
+
+
+def _cbc_hs512_decrypt(cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes) -> bytes:
+    mac_key, enc_key = cek[:32], cek[32:]
+    al = struct.pack(">Q", len(aad) * 8)
+    expected = hmac.digest(mac_key, aad + iv + ct + al, "sha512")[:32]
+    if not hmac.compare_digest(expected, tag):
+        raise AuthenticationTagError("authentication tag mismatch")
+    if not ct or len(ct) % 16:
+        raise DecryptionError("ciphertext length is not a multiple of the block size")
+    dec = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).decryptor()
+    padded = dec.update(ct) + dec.finalize()
+    pad = padded[-1]
+    if not 1 <= pad <= 16 or padded[-pad:] != bytes([pad]) * pad:
+        raise DecryptionError("bad padding")
+    return padded[:-pad]
+
+
+def encrypt_content(enc: str, cek: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes, bytes]:
+    """Encrypt with a content algorithm; return ``(iv, ciphertext, tag)``."""
+    iv = os.urandom(_IV_BYTES[enc])
+    if enc == ENC_CBC:
+        ct, tag = _cbc_hs512_encrypt(cek, iv, plaintext, aad)
+        return iv, ct, tag
+    if enc == ENC_GCM:
+        out = AESGCM(cek).encrypt(iv, plaintext, aad)
+    elif enc == ENC_XC20P:
+        out = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, iv, cek)
+    else:
+        raise UnsupportedAlgorithmError(f"unsupported content encryption {enc!r}")
+    return iv, out[:-16], out[-16:]
+
+
+def decrypt_content(enc: str, cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes) -> bytes:
+    """Inverse of :func:`encrypt_content`; a wrong tag is AuthenticationTagError."""
+    if len(iv) != _IV_BYTES[enc] or len(tag) != _TAG_BYTES[enc]:
+        raise MalformedMessageError(f"wrong iv or tag length for {enc}")
+    if enc == ENC_CBC:
+        return _cbc_hs512_decrypt(cek, iv, ct, tag, aad)
+    try:
+        if enc == ENC_GCM:
+            return AESGCM(cek).decrypt(iv, ct + tag, aad)
+        plain: bytes = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ct + tag, aad, iv, cek)
+        return plain
+    except (InvalidTag, nacl.exceptions.CryptoError):
+        raise AuthenticationTagError("authentication tag mismatch") from None
+
+
+# -- key derivation -------------------------------------------------------------
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def concat_kdf(z: bytes, alg: str, apu: bytes, apv: bytes, cctag: bytes | None) -> bytes:
+    """NIST SP 800-56A Concat KDF with SHA-256 for a 256-bit KEK.
+
+    One hash round suffices for 256 bits; SuppPubInfo is keydatalen, then (for
+    ECDH-1PU) the length-prefixed content tag.
+    """
+    supp_pub = struct.pack(">I", 256)
+    if cctag is not None:
+        supp_pub += _lp(cctag)
+    other = _lp(alg.encode("ascii")) + _lp(apu) + _lp(apv) + supp_pub
+    return hashlib.sha256(b"\x00\x00\x00\x01" + z + other).digest()
+
+
+_static_z: OrderedDict[tuple[bytes, PublicKey, PublicKey], bytes] = OrderedDict()
+
+
+def _static_ecdh(private: PrivateKey, public: PublicKey) -> bytes:
+    """ECDH between two long-lived keys, memoised (LRU, bounded)."""
+    key = (private.secret, private.public, public)
+    z = _static_z.get(key)
+    if z is None:
+        z = private.ecdh(public)
+        _static_z[key] = z
+        if len(_static_z) > STATIC_Z_CACHE_SIZE:
+            _static_z.popitem(last=False)
+    return z
+
+
+def compute_apv(kids: Sequence[str]) -> str:
+    """``apv`` header: base64url(SHA-256(sorted kids joined by '.'))."""
+    return b64u_encode(hashlib.sha256(".".join(sorted(kids)).encode("utf-8")).digest())
+
+
+# -- encrypt ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A recipient key with the DID URL it is known by."""
+
+    kid: str
+    key: PublicKey
+
+
+def encrypt(
+    plaintext: bytes,
+    recipients: Sequence[Recipient],
+    *,
+    enc: str = ENC_CBC,
+    sender: tuple[str, PrivateKey] | None = None,
+    typ: str = TYP_ENCRYPTED,
+    cty: str | None = None,
+) -> dict[str, Any]:
+    """Encrypt ``plaintext`` to every recipient; authcrypt when ``sender`` is given.
+
+    All recipients must share one key-agreement curve (the caller groups them);
+    the result is a JWE in General JSON form as a dict.
+    """
+    if not recipients:
+        raise InvalidKeyError("no recipient keys")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise InvalidKeyError(f"more than {MAX_RECIPIENTS} recipient keys")
+    curve = recipients[0].key.curve
+    if curve not in KEY_AGREEMENT_CURVES:
+        raise UnsupportedAlgorithmError(f"{curve} is not a key agreement curve")
+    if any(r.key.curve != curve for r in recipients):
+        raise InvalidKeyError("recipient keys must all be on one curve")
+    if sender is not None:
+        if enc not in AUTH_ENCS:
+            raise UnsupportedAlgorithmError(f"authcrypt needs A256CBC-HS512, not {enc}")
+        if sender[1].curve != curve:
+            raise InvalidKeyError("sender key is not on the recipients' curve")
+    elif enc not in ANON_ENCS:
+        raise UnsupportedAlgorithmError(f"unsupported content encryption {enc!r}")
+
+    epk = PrivateKey.generate(curve)
+    kids = [r.kid for r in recipients]
+    apv = compute_apv(kids)
+    protected: dict[str, Any] = {"typ": typ}
+    if cty:
+        protected["cty"] = cty
+    if sender is not None:
+        skid = sender[0]
+        apu = b64u_encode(skid.encode("utf-8"))
+        protected.update(alg=ALG_AUTH, enc=enc, skid=skid, apu=apu, apv=apv)
+    else:
+        apu = ""
+        protected.update(alg=ALG_ANON, enc=enc, apv=apv)
+    protected["epk"] = epk.public.to_jwk()
+    protected_b64 = b64u_encode(json_bytes(protected))
+    aad = protected_b64.encode("ascii")
+
+    cek = os.urandom(_CEK_BYTES[enc])
+    iv, ct, tag = encrypt_content(enc, cek, plaintext, aad)
+
+    apu_raw = apu.encode("utf-8") and b64u_decode(apu)
+    apv_raw = b64u_decode(apv)
+    wrapped = []
+    for r in recipients:
+        z = epk.ecdh(r.key)
+        if sender is not None:
+            z += _static_ecdh(sender[1], r.key)
+            kek = concat_kdf(z, ALG_AUTH, apu_raw, apv_raw, tag)
+        else:
+            kek = concat_kdf(z, ALG_ANON, b"", apv_raw, None)
+        wrapped.append(
+            {"header": {"kid": r.kid}, "encrypted_key": b64u_encode(aes_key_wrap(kek, cek))}
+        )
+    return {
+        "ciphertext": b64u_encode(ct),
+        "protected": protected_b64,
+        "recipients": wrapped,
+        "tag": b64u_encode(tag),
+        "iv": b64u_encode(iv),
+    }
+
+
+# -- decrypt ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedJWE:
+    """A JWE whose structure has been checked, before any key is used."""
+
+    protected: dict[str, Any]
+    protected_b64: str
+    recipients: list[tuple[str, bytes]]  # (kid, encrypted_key)
+    iv: bytes
+    ciphertext: bytes
+    tag: bytes
+
+    @property
+    def alg(self) -> str:
+        """The key management algorithm (``alg``)."""
+        return str(self.protected["alg"])
+
+    @property
+    def enc(self) -> str:
+        """The content encryption algorithm (``enc``)."""
+        return str(self.protected["enc"])
+
+    @property
+    def kids(self) -> list[str]:
+        """Recipient key ids, in the order of the JWE."""
+        return [kid for kid, _ in self.recipients]
+
+    @property
+    def skid(self) -> str | None:
+        """Sender key id for authcrypt: ``skid``, or decoded from ``apu``."""
+        skid = self.protected.get("skid")
+        if isinstance(skid, str):
+            return skid
+        apu = self.protected.get("apu")
+        if isinstance(apu, str):
+            try:
+                return b64u_decode(apu, "apu").decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedMessageError("apu is not a UTF-8 key id") from None
+        return None
+
+
+def _str_member(obj: dict[str, Any], name: str, where: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise MalformedMessageError(f"{where} needs a string {name!r}")
+    return value
+
+
+def parse(jwe: dict[str, Any]) -> ParsedJWE:
+    """Check the shape of a General JSON JWE and decode its parts."""
+    protected_b64 = _str_member(jwe, "protected", "JWE")
+    protected = json_object(b64u_decode(protected_b64, "JWE protected header"), "JWE protected header")
+    alg = protected.get("alg")
+    enc = protected.get("enc")
+    if alg not in (ALG_ANON, ALG_AUTH):
+        raise UnsupportedAlgorithmError(f"unsupported JWE alg {alg!r}")
+    if enc not in (AUTH_ENCS if alg == ALG_AUTH else ANON_ENCS):
+        raise UnsupportedAlgorithmError(f"unsupported JWE enc {enc!r} for {alg}")
+    if not isinstance(protected.get("epk"), dict):
+        raise MalformedMessageError("JWE protected header needs an 'epk' object")
+    if not isinstance(protected.get("apv"), str):
+        raise MalformedMessageError("JWE protected header needs 'apv'")
+    if alg == ALG_AUTH and not isinstance(protected.get("apu"), str):
+        raise MalformedMessageError("authcrypt JWE needs 'apu'")
+    raw_recipients = jwe.get("recipients")
+    if not isinstance(raw_recipients, list) or not raw_recipients:
+        raise MalformedMessageError("JWE needs a non-empty 'recipients' array")
+    if len(raw_recipients) > MAX_RECIPIENTS:
+        raise MalformedMessageError(f"JWE lists more than {MAX_RECIPIENTS} recipients")
+    recipients = []
+    for r in raw_recipients:
+        if not isinstance(r, dict) or not isinstance(r.get("header"), dict):
+            raise MalformedMessageError("each JWE recipient needs a 'header' object")
+        kid = _str_member(r["header"], "kid", "JWE recipient header")
+        ek = b64u_decode(_str_member(r, "encrypted_key", "JWE recipient"), "encrypted_key")
+        recipients.append((kid, ek))
+    return ParsedJWE(
+        protected=protected,
+        protected_b64=protected_b64,
+        recipients=recipients,
+        iv=b64u_decode(_str_member(jwe, "iv", "JWE"), "iv"),
+        ciphertext=b64u_decode(_str_member(jwe, "ciphertext", "JWE"), "ciphertext"),
+        tag=b64u_decode(_str_member(jwe, "tag", "JWE"), "tag"),
+    )
+
+
+def decrypt(
+    parsed: ParsedJWE,
+    get_key: Callable[[str], PrivateKey | None],
+    sender_key: PublicKey | None = None,
+) -> tuple[bytes, str]:
+    """Decrypt with the first recipient key we hold; return ``(plaintext, kid)``.
+
+    ``sender_key`` is the resolved public key of ``skid`` (authcrypt only).
+    """
+    if parsed.alg == ALG_AUTH and sender_key is None:
+        raise InvalidKeyError("authcrypt needs the sender's public key")
+    epk = PublicKey.from_jwk(parsed.protected["epk"])
+    apv_hash = b64u_decode(parsed.protected["apv"], "apv")
+    if not hmac.compare_digest(apv_hash, b64u_decode(compute_apv(parsed.kids))):
+        # apv binds the recipient list; a changed list is tampering.
+        raise DecryptionError("apv does not match the recipient key ids")
+    # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
+    apu_value = parsed.protected.get("apu")
+    apu = b64u_decode(apu_value, "apu") if isinstance(apu_value, str) else b""
+    aad = parsed.protected_b64.encode("ascii")
+    found = False
+    last_error: Exception | None = None
+    for kid, encrypted_key in parsed.recipients:
+        key = get_key(kid)
+        if key is None:
+            continue
+        found = True
+        if key.curve != epk.curve:
+            last_error = InvalidKeyError("recipient key and epk are on different curves")
+            continue
+        z = key.ecdh(epk)
+        if parsed.alg == ALG_AUTH:
+            assert sender_key is not None
+            if sender_key.curve != key.curve:
+                raise InvalidKeyError("sender key is not on the recipient's curve")
+            z += _static_ecdh(key, sender_key)
+            kek = concat_kdf(z, ALG_AUTH, apu, apv_hash, parsed.tag)
+        else:
+            kek = concat_kdf(z, ALG_ANON, apu, apv_hash, None)
+        try:
+            cek = aes_key_unwrap(kek, encrypted_key)
+        except (InvalidUnwrap, ValueError):
+            last_error = DecryptionError("key unwrap failed")
+            continue
+        if len(cek) != _CEK_BYTES[parsed.enc]:
+            last_error = DecryptionError("content key has the wrong length")
+            continue
+        plaintext = decrypt_content(parsed.enc, cek, parsed.iv, parsed.ciphertext, parsed.tag, aad)
+        return plaintext, kid
+    if not found:
+        raise UnknownRecipientError("message is not encrypted to any of our keys")
+    assert last_error is not None
+    raise last_error

@@ -1,0 +1,162 @@
+"""The plaintext DIDComm message (a JWM) and the rules its headers keep.
+
+A message is kept as the JSON object it is: unknown headers survive a round
+trip untouched (``message_structure.md``: software MUST NOT fail because of
+them).  :func:`validate` checks the headers the spec defines and raises
+:class:`~protocols.errors.InvalidPlaintextError` naming the header at fault.
+
+Attachments are checked for shape; a ``base64`` attachment with a ``hash``
+is checked against it (a sha2-256 multihash, base58btc or hex), and a
+``links`` attachment must carry a ``hash`` as the spec requires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from .codec import b64u_decode
+from .errors import InvalidKeyError, InvalidPlaintextError, MalformedMessageError
+from .multibase import b58decode
+
+TYP_PLAIN = "application/didcomm-plain+json"
+#: Most attachments one message may carry.
+MAX_ATTACHMENTS = 128
+#: Most entries in ``to``, ``please_ack`` and ``ack``.
+MAX_LIST_ITEMS = 256
+#: Longest ``id``/``thid``/``pthid`` accepted.
+MAX_ID_CHARS = 1024
+
+_STRING_HEADERS = ("id", "type", "thid", "pthid", "from")
+_TIME_HEADERS = ("created_time", "expires_time")
+_SHA256_MULTIHASH_PREFIX = b"\x12\x20"
+
+
+def new_id() -> str:
+    """A fresh message id (UUID4)."""
+    return str(uuid.uuid4())
+
+
+def media_type(value: str) -> str:
+    """Media types without ``/`` have an implied ``application/`` prefix."""
+    return value if "/" in value else "application/" + value
+
+
+def _fail(header: str, why: str) -> InvalidPlaintextError:
+    return InvalidPlaintextError(f"header {header!r} {why}")
+
+
+def _check_string_list(message: dict[str, Any], header: str) -> None:
+    value = message.get(header)
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(header, "must be an array of strings")
+    if len(value) > MAX_LIST_ITEMS:
+        raise _fail(header, f"has more than {MAX_LIST_ITEMS} entries")
+
+
+def _check_did_value(header: str, value: str) -> None:
+    if not value.startswith("did:") or "#" in value:
+        raise _fail(header, "must be a DID or DID URL without a fragment")
+
+
+def validate(message: Any) -> dict[str, Any]:
+    """Check a plaintext message's defined headers; return it unchanged."""
+    if not isinstance(message, dict):
+        raise MalformedMessageError("plaintext message must be a JSON object")
+    for header in ("id", "type"):
+        if header not in message:
+            raise InvalidPlaintextError(f"message has no {header!r}")
+    for header in _STRING_HEADERS:
+        if header in message and not isinstance(message[header], str):
+            raise _fail(header, "must be a string")
+    for header in ("id", "thid", "pthid"):
+        value = message.get(header)
+        if value is not None and not 0 < len(value) <= MAX_ID_CHARS:
+            raise _fail(header, f"must be 1..{MAX_ID_CHARS} characters")
+    if not message["type"]:
+        raise _fail("type", "must not be empty")
+    typ = message.get("typ")
+    if typ is not None and (not isinstance(typ, str) or media_type(typ) != TYP_PLAIN):
+        raise _fail("typ", f"must be {TYP_PLAIN!r}")
+    for header in _TIME_HEADERS:
+        value = message.get(header)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _fail(header, "must be an integer (UTC epoch seconds)")
+    _check_string_list(message, "to")
+    for value in message.get("to") or ():
+        _check_did_value("to", value)
+    if "from" in message:
+        _check_did_value("from", message["from"])
+    if "body" in message and not isinstance(message["body"], dict):
+        raise _fail("body", "must be a JSON object")
+    _check_string_list(message, "please_ack")
+    _check_string_list(message, "ack")
+    if "from_prior" in message and not isinstance(message["from_prior"], str):
+        raise _fail("from_prior", "must be a compact JWT string")
+    if "attachments" in message:
+        attachments = message["attachments"]
+        if not isinstance(attachments, list):
+            raise _fail("attachments", "must be an array")
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise _fail("attachments", f"has more than {MAX_ATTACHMENTS} entries")
+        for attachment in attachments:
+            validate_attachment(attachment)
+    return message
+
+
+def _hash_matches(expected: str, content: bytes) -> bool:
+    """Compare a multihash (base58btc ``z``/bare, or hex) with sha2-256(content)."""
+    digest = hashlib.sha256(content).digest()
+    candidates: list[bytes] = []
+    text = expected[1:] if expected.startswith("z") else expected
+    try:
+        candidates.append(b58decode(text))
+    except InvalidKeyError:
+        pass
+    try:
+        candidates.append(bytes.fromhex(expected))
+    except ValueError:
+        pass
+    return any(c in (_SHA256_MULTIHASH_PREFIX + digest, digest) for c in candidates)
+
+
+def validate_attachment(attachment: Any) -> None:
+    """Check one attachment: ``data`` with at least one way to reach the content."""
+    if not isinstance(attachment, dict):
+        raise _fail("attachments", "entries must be objects")
+    for member in ("id", "description", "filename", "media_type", "format"):
+        if member in attachment and not isinstance(attachment[member], str):
+            raise _fail("attachments", f"member {member!r} must be a string")
+    data = attachment.get("data")
+    if not isinstance(data, dict):
+        raise _fail("attachments", "entries need a 'data' object")
+    if not any(k in data for k in ("jws", "hash", "links", "base64", "json")):
+        raise _fail("attachments", "data needs one of jws, hash, links, base64, json")
+    if "links" in data:
+        links = data["links"]
+        if not isinstance(links, list) or not all(isinstance(x, str) for x in links):
+            raise _fail("attachments", "data.links must be an array of strings")
+        if not isinstance(data.get("hash"), str):
+            raise _fail("attachments", "data.links needs data.hash")
+    if "hash" in data and not isinstance(data["hash"], str):
+        raise _fail("attachments", "data.hash must be a string")
+    if "base64" in data:
+        if not isinstance(data["base64"], str):
+            raise _fail("attachments", "data.base64 must be a string")
+        content = b64u_decode(data["base64"].replace("+", "-").replace("/", "_"), "attachment base64")
+        if isinstance(data.get("hash"), str) and not _hash_matches(data["hash"], content):
+            raise _fail("attachments", "data.hash does not match data.base64")
+
+
+def thread_id(message: dict[str, Any]) -> str:
+    """``thid``, or the message's own ``id`` when it starts a thread."""
+    return str(message.get("thid") or message["id"])
+
+
+def is_expired(message: dict[str, Any], now: int) -> bool:
+    """Whether ``expires_time`` is set and not after ``now``."""
+    expires = message.get("expires_time")
+    return isinstance(expires, int) and not isinstance(expires, bool) and expires <= now
