@@ -1,0 +1,216 @@
+"""did:peer numalgo 2 (https://identity.foundation/peer-did-method-spec/).
+
+Theory of operation
+-------------------
+A did:peer:2 carries its whole document: a list of elements, each ``.`` +
+purpose code + value::
+
+    did:peer:2.Ez6LS...(X25519 multikey).Vz6Mk...(Ed25519 multikey).SeyJ0Ijoi...
+
+===  ==========================  =============================================
+code  value                       becomes
+===  ==========================  =============================================
+A     multikey                    ``assertionMethod``
+E     multikey                    ``keyAgreement``
+V     multikey                    ``authentication``
+I     multikey                    ``capabilityInvocation``
+D     multikey                    ``capabilityDelegation``
+S     base64url(JSON), no pad     a service, with abbreviated member names
+===  ==========================  =============================================
+
+Resolution follows the spec's (clarified) rules, which every implementation
+must share because other parties address our keys by these ids:
+
+- each key element becomes a ``Multikey`` verification method with id
+  ``#key-N``, N counting key elements from 1 in the order they appear;
+- service JSON has its abbreviations expanded (``t`` -> ``type``, ``s`` ->
+  ``serviceEndpoint``, ``r`` -> ``routingKeys``, ``a`` -> ``accept``, in keys at
+  any depth; the type value ``dm`` -> ``DIDCommMessaging``); a service without
+  an ``id`` gets ``#service``, then ``#service-1``, ``#service-2``, ...
+
+:func:`create_did_peer_2` writes key-agreement keys first, then authentication
+keys, then services (the order of the did:peer and DIDComm reference
+libraries), so our own keys are ``#key-1`` (X25519) and ``#key-2`` (Ed25519) in
+the usual one-of-each case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..codec import b64u_decode, b64u_encode, json_bytes, json_object
+from ..errors import DIDCommError, DIDNotResolvedError, InvalidDIDError, KeyRoleError
+from ..keys import KEY_AGREEMENT_CURVES, SIGNING_ALGS, PublicKey
+from .document import MAX_SERVICES, MAX_VERIFICATION_METHODS, DIDDocument
+from .syntax import quote, validate_did
+
+PREFIX = "did:peer:"
+NUMALGO_2_PREFIX = "did:peer:2"
+#: Contexts of a resolved did:peer:2 document (the spec's, clarified).
+CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
+
+#: Purpose code -> verification relationship.
+KEY_PURPOSES = {
+    "A": "assertionMethod",
+    "E": "keyAgreement",
+    "V": "authentication",
+    "I": "capabilityInvocation",
+    "D": "capabilityDelegation",
+}
+SERVICE_PURPOSE = "S"
+#: Most elements in one did:peer:2 (every key and service is one element).
+MAX_ELEMENTS = MAX_VERIFICATION_METHODS + MAX_SERVICES
+#: Deepest JSON nesting accepted inside an encoded service.
+MAX_SERVICE_DEPTH = 8
+
+#: Member names abbreviated in encoded services (the spec's lookup table).
+ABBREVIATIONS = {
+    "type": "t",
+    "serviceEndpoint": "s",
+    "routingKeys": "r",
+    "accept": "a",
+}
+_EXPANSIONS = {short: full for full, short in ABBREVIATIONS.items()}
+#: Service type values abbreviated in encoded services.
+TYPE_ABBREVIATIONS = {"DIDCommMessaging": "dm"}
+_TYPE_EXPANSIONS = {short: full for full, short in TYPE_ABBREVIATIONS.items()}
+
+
+# -- creating -------------------------------------------------------------------
+
+
+def create_did_peer_2(
+    authentication: Sequence[PublicKey],
+    key_agreement: Sequence[PublicKey],
+    services: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """A did:peer:2 for these keys and services (services in full, unabbreviated form).
+
+    Key-agreement keys must be on an ECDH curve, authentication keys on a
+    signing curve (KeyRoleError otherwise).  A service ``id``, if given, must be
+    relative (``#didcomm``).  The result is checked by resolving it.
+    """
+    parts = [NUMALGO_2_PREFIX]
+    for key in key_agreement:
+        if key.curve not in KEY_AGREEMENT_CURVES:
+            raise KeyRoleError(f"a {key.curve} key cannot be a key-agreement key")
+        parts.append(".E" + key.to_multikey())
+    for key in authentication:
+        if key.curve not in SIGNING_ALGS:
+            raise KeyRoleError(f"a {key.curve} key cannot be an authentication key")
+        parts.append(".V" + key.to_multikey())
+    for service in services:
+        if not isinstance(service, Mapping):
+            raise InvalidDIDError("a did:peer:2 service must be a JSON object")
+        sid = service.get("id")
+        if sid is not None and not (isinstance(sid, str) and sid.startswith("#")):
+            raise InvalidDIDError("a did:peer:2 service id must be relative ('#...')")
+        parts.append(".S" + b64u_encode(json_bytes(abbreviate_service(service))))
+    if len(parts) == 1:
+        raise InvalidDIDError("a did:peer:2 needs at least one key or service")
+    did = "".join(parts)
+    resolve_did_peer(did)
+    return did
+
+
+def abbreviate_service(service: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the did:peer:2 abbreviations to a service (keys at any depth, type value)."""
+    out: dict[str, Any] = _rename_keys(dict(service), ABBREVIATIONS, 0)
+    stype = out.get("t")
+    if isinstance(stype, str):
+        out["t"] = TYPE_ABBREVIATIONS.get(stype, stype)
+    return out
+
+
+def expand_service(encoded: Mapping[str, Any]) -> dict[str, Any]:
+    """Undo :func:`abbreviate_service`."""
+    out: dict[str, Any] = _rename_keys(dict(encoded), _EXPANSIONS, 0)
+    stype = out.get("type")
+    if isinstance(stype, str):
+        out["type"] = _TYPE_EXPANSIONS.get(stype, stype)
+    return out
+
+
+def _rename_keys(value: Any, names: Mapping[str, str], depth: int) -> Any:
+    if depth > MAX_SERVICE_DEPTH:
+        raise InvalidDIDError(f"did:peer:2 service is nested deeper than {MAX_SERVICE_DEPTH}")
+    if isinstance(value, list):
+        return [_rename_keys(item, names, depth + 1) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        new_key = names.get(key, key)
+        if new_key in out:
+            raise InvalidDIDError(f"did:peer:2 service has both {quote(key)} and its alias")
+        out[new_key] = _rename_keys(item, names, depth + 1)
+    return out
+
+
+# -- resolving ------------------------------------------------------------------
+
+
+def resolve_did_peer(did: str) -> DIDDocument:
+    """The document of a did:peer (numalgo 2); DIDNotResolvedError for other numalgos."""
+    validate_did(did)
+    if not did.startswith(PREFIX):
+        raise DIDNotResolvedError(f"not a did:peer: {quote(did)}")
+    if did.startswith(NUMALGO_2_PREFIX):
+        return DIDDocument.from_json(peer_2_document(did))
+    raise DIDNotResolvedError(
+        f"did:peer numalgo {quote(did[len(PREFIX) : len(PREFIX) + 1])} is not supported"
+    )
+
+
+def peer_2_document(did: str) -> dict[str, Any]:
+    """The resolved did:peer:2 document as JSON (relative ids, as the spec writes it)."""
+    body = did[len(NUMALGO_2_PREFIX) :]
+    if not body.startswith("."):
+        raise InvalidDIDError(f"malformed did:peer:2 {quote(did)}")
+    elements = body[1:].split(".")
+    if len(elements) > MAX_ELEMENTS:
+        raise InvalidDIDError(f"did:peer:2 has more than {MAX_ELEMENTS} elements")
+    doc: dict[str, Any] = {"@context": list(CONTEXT), "id": did}
+    methods: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = []
+    unnamed_services = 0
+    for element in elements:
+        if not element:
+            raise InvalidDIDError(f"did:peer:2 has an empty element: {quote(did)}")
+        purpose, value = element[0], element[1:]
+        if purpose in KEY_PURPOSES:
+            if not value.startswith("z"):
+                raise InvalidDIDError("did:peer:2 keys must be base58btc multikeys ('z...')")
+            vm_id = f"#key-{len(methods) + 1}"
+            methods.append(
+                {
+                    "id": vm_id,
+                    "type": "Multikey",
+                    "controller": did,
+                    "publicKeyMultibase": value,
+                }
+            )
+            doc.setdefault(KEY_PURPOSES[purpose], []).append(vm_id)
+        elif purpose == SERVICE_PURPOSE:
+            service = _decode_service(value)
+            if "id" not in service:
+                service["id"] = (
+                    "#service" if unnamed_services == 0 else f"#service-{unnamed_services}"
+                )
+                unnamed_services += 1
+            services.append(service)
+        else:
+            raise InvalidDIDError(f"did:peer:2 has an unknown purpose code {quote(purpose)}")
+    doc["verificationMethod"] = methods
+    if services:
+        doc["service"] = services
+    return doc
+
+
+def _decode_service(value: str) -> dict[str, Any]:
+    try:
+        encoded = json_object(b64u_decode(value, "did:peer:2 service"), "did:peer:2 service")
+    except DIDCommError as exc:
+        raise InvalidDIDError(str(exc)) from None
+    return expand_service(encoded)
