@@ -57,11 +57,9 @@ def vectors() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def appendix_resolver(vectors: dict[str, Any]) -> Any:
     """``default_resolver`` knowing the appendix DID documents too."""
-    from protocols.did.document import DIDDocument
     from protocols.did.resolver import default_resolver
 
-    docs = [DIDDocument.from_json(doc) for doc in vectors["did_docs"]]
-    return default_resolver(extra_docs=docs)
+    return default_resolver(extra_docs=vectors["did_docs"])
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +114,10 @@ def interop_peer() -> InteropPeer:
 @pytest.fixture(scope="session")
 def didcommd_bin() -> Path:
     """The installed ``didcommd`` console script of the venv running the tests."""
-    for candidate in (Path(sys.executable).parent / "didcommd", REPO / ".venv" / "bin" / "didcommd"):
+    for candidate in (
+        Path(sys.executable).parent / "didcommd",
+        REPO / ".venv" / "bin" / "didcommd",
+    ):
         if candidate.exists():
             return candidate
     pytest.fail("no didcommd console script: run `make venv` (pip install -e .)", pytrace=False)
