@@ -64,7 +64,7 @@ from .errors import (
     UnsupportedAlgorithmError,
 )
 from .keys import KEY_AGREEMENT_CURVES, PrivateKey, PublicKey
-from .message import TYP_PLAIN, media_type, validate
+from .message import TYP_PLAIN, is_expired, media_type, validate
 from .secrets import SecretsResolver
 
 #: Largest packed message we unpack (bytes of JSON).
@@ -206,7 +206,7 @@ def _sign_from_prior(
     secrets: SecretsResolver,
 ) -> dict[str, Any]:
     """Replace a ``from_prior`` claims object by its signed JWT."""
-    claims = message.get("from_prior")
+    claims = message.get("from_prior") if isinstance(message, dict) else None
     if not isinstance(claims, dict):
         return message
     iss = claims.get("iss")
@@ -229,7 +229,7 @@ def pack_signed(
     from_prior_issuer_kid: str | None = None,
 ) -> str:
     """sign(plaintext) as a General JSON JWS string."""
-    message = _sign_from_prior(validate(message), from_prior_issuer_kid, resolver, secrets)
+    message = validate(_sign_from_prior(message, from_prior_issuer_kid, resolver, secrets))
     signer_did = split_did_url(sign_from)[0]
     if message.get("from") is not None and message["from"] != signer_did:
         raise SenderMismatchError("the signer must be the message's 'from' DID")
@@ -267,7 +267,7 @@ def pack_encrypted(
         raise ValueError("protect_sender needs frm (it hides an authcrypt sender)")
     if enc_anon not in jwe.ANON_ENCS:
         raise UnsupportedAlgorithmError(f"unsupported content encryption {enc_anon!r}")
-    message = _sign_from_prior(validate(message), from_prior_issuer_kid, resolver, secrets)
+    message = validate(_sign_from_prior(message, from_prior_issuer_kid, resolver, secrets))
     _check_party(message, "to", to)
     if frm is not None:
         _check_party(message, "from", frm)
@@ -346,9 +346,8 @@ class _Unpacker:
             skid = parsed.skid
             if skid is None:
                 raise MalformedMessageError("authcrypt JWE names no sender key")
-            if "skid" in parsed.protected and "apu" in parsed.protected:
-                if b64u_decode(parsed.protected["apu"], "apu") != skid.encode("utf-8"):
-                    raise SenderMismatchError("'apu' does not encode 'skid'")
+            if "skid" in parsed.protected and parsed.skid_from_apu() != skid:
+                raise SenderMismatchError("'apu' does not encode 'skid'")
             sender_key = _public_key(self.resolver, skid, "keyAgreement")
             plaintext, kid = jwe.decrypt(parsed, self._recipient_secret, sender_key)
             self.meta.enc_alg_auth = f"{parsed.alg}/{parsed.enc}"
@@ -367,9 +366,7 @@ class _Unpacker:
         if self.stage >= 3:
             raise MalformedMessageError("a signed message cannot be nested in another")
         parsed = jws.parse(obj)
-        signers = jws.verify(
-            parsed, lambda kid: _public_key(self.resolver, kid, "authentication")
-        )
+        signers = jws.verify(parsed, lambda kid: _public_key(self.resolver, kid, "authentication"))
         self.meta.sign_from = signers[0]
         self.meta.sign_alg = parsed.signatures[0].alg
         self.meta.non_repudiation = True
@@ -426,26 +423,23 @@ class _Unpacker:
     def _finish(self, message: dict[str, Any], now: int | None) -> UnpackResult:
         meta = self.meta
         sender = message.get("from")
-        if meta.encrypted_from is not None:
-            if split_did_url(meta.encrypted_from)[0] != sender:
-                raise SenderMismatchError("authcrypt sender key does not belong to 'from'")
-        if meta.sign_from is not None:
-            if split_did_url(meta.sign_from)[0] != sender:
-                raise SenderMismatchError("signer does not match 'from'")
+        if meta.encrypted_from is not None and split_did_url(meta.encrypted_from)[0] != sender:
+            raise SenderMismatchError("authcrypt sender key does not belong to 'from'")
+        if meta.sign_from is not None and split_did_url(meta.sign_from)[0] != sender:
+            raise SenderMismatchError("signer does not match 'from'")
         if meta.encrypted:
             meta.encrypted_to = self.auth_to or self.anon_to
             to = message.get("to")
-            if to is not None and self.used_recipient is not None:
-                if split_did_url(self.used_recipient)[0] not in to:
-                    raise RecipientMismatchError("recipient key does not belong to a DID in 'to'")
+            used = self.used_recipient
+            if to is not None and used is not None and split_did_url(used)[0] not in to:
+                raise RecipientMismatchError("recipient key does not belong to a DID in 'to'")
             # As in the other implementations: an anoncrypt layer hides the
             # sender from intermediaries, even around an authcrypt.
             meta.anonymous_sender = meta.enc_alg_anon is not None
         if "from_prior" in message:
             self._check_from_prior(message)
-        if now is not None and isinstance(message.get("expires_time"), int):
-            if message["expires_time"] <= now:
-                raise ExpiredMessageError("message has expired")
+        if now is not None and is_expired(message, now):
+            raise ExpiredMessageError("message has expired")
         return UnpackResult(message=message, metadata=meta)
 
     def _check_from_prior(self, message: dict[str, Any]) -> None:

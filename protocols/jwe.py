@@ -102,7 +102,9 @@ def _cbc_hs512_decrypt(cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes)
     return padded[:-pad]
 
 
-def encrypt_content(enc: str, cek: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes, bytes]:
+def encrypt_content(
+    enc: str, cek: bytes, plaintext: bytes, aad: bytes
+) -> tuple[bytes, bytes, bytes]:
     """Encrypt with a content algorithm; return ``(iv, ciphertext, tag)``."""
     iv = os.urandom(_IV_BYTES[enc])
     if enc == ENC_CBC:
@@ -291,13 +293,17 @@ class ParsedJWE:
         skid = self.protected.get("skid")
         if isinstance(skid, str):
             return skid
+        return self.skid_from_apu()
+
+    def skid_from_apu(self) -> str | None:
+        """The sender key id that ``apu`` encodes (authcrypt), if any."""
         apu = self.protected.get("apu")
-        if isinstance(apu, str):
-            try:
-                return b64u_decode(apu, "apu").decode("utf-8")
-            except UnicodeDecodeError:
-                raise MalformedMessageError("apu is not a UTF-8 key id") from None
-        return None
+        if not isinstance(apu, str):
+            return None
+        try:
+            return b64u_decode(apu, "apu").decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedMessageError("apu is not a UTF-8 key id") from None
 
 
 def _str_member(obj: dict[str, Any], name: str, where: str) -> str:
@@ -310,7 +316,9 @@ def _str_member(obj: dict[str, Any], name: str, where: str) -> str:
 def parse(jwe: dict[str, Any]) -> ParsedJWE:
     """Check the shape of a General JSON JWE and decode its parts."""
     protected_b64 = _str_member(jwe, "protected", "JWE")
-    protected = json_object(b64u_decode(protected_b64, "JWE protected header"), "JWE protected header")
+    protected = json_object(
+        b64u_decode(protected_b64, "JWE protected header"), "JWE protected header"
+    )
     alg = protected.get("alg")
     enc = protected.get("enc")
     if alg not in (ALG_ANON, ALG_AUTH):

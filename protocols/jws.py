@@ -43,7 +43,9 @@ def signing_alg(key: PrivateKey | PublicKey) -> str:
     return alg
 
 
-def sign(payload: bytes, signers: list[tuple[str, PrivateKey]], typ: str = TYP_SIGNED) -> dict[str, Any]:
+def sign(
+    payload: bytes, signers: list[tuple[str, PrivateKey]], typ: str = TYP_SIGNED
+) -> dict[str, Any]:
     """Sign ``payload`` with each ``(kid, key)``; General JSON JWS as a dict."""
     if not signers:
         raise InvalidKeyError("no signing key")
@@ -90,7 +92,9 @@ def _signature(payload_b64: str, entry: Any) -> Signature:
     sig_b64 = entry.get("signature")
     if not isinstance(protected_b64, str) or not isinstance(sig_b64, str):
         raise MalformedMessageError("JWS signature needs 'protected' and 'signature' strings")
-    protected = json_object(b64u_decode(protected_b64, "JWS protected header"), "JWS protected header")
+    protected = json_object(
+        b64u_decode(protected_b64, "JWS protected header"), "JWS protected header"
+    )
     header = entry.get("header", {})
     if not isinstance(header, dict):
         raise MalformedMessageError("JWS 'header' must be an object")

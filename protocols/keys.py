@@ -210,9 +210,7 @@ class PublicKey:
         r = int.from_bytes(signature[:size], "big")
         s = int.from_bytes(signature[size:], "big")
         try:
-            self.ec_key.verify(
-                encode_dss_signature(r, s), data, ec.ECDSA(_HASHES[self.curve]())
-            )
+            self.ec_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(_HASHES[self.curve]()))
         except (InvalidSignature, ValueError):
             raise BadSignatureError("signature does not verify") from None
 

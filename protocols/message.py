@@ -12,6 +12,7 @@ is checked against it (a sha2-256 multihash, base58btc or hex), and a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from typing import Any
@@ -112,14 +113,10 @@ def _hash_matches(expected: str, content: bytes) -> bool:
     digest = hashlib.sha256(content).digest()
     candidates: list[bytes] = []
     text = expected[1:] if expected.startswith("z") else expected
-    try:
+    with contextlib.suppress(InvalidKeyError):
         candidates.append(b58decode(text))
-    except InvalidKeyError:
-        pass
-    try:
+    with contextlib.suppress(ValueError):
         candidates.append(bytes.fromhex(expected))
-    except ValueError:
-        pass
     return any(c in (_SHA256_MULTIHASH_PREFIX + digest, digest) for c in candidates)
 
 
@@ -146,7 +143,9 @@ def validate_attachment(attachment: Any) -> None:
     if "base64" in data:
         if not isinstance(data["base64"], str):
             raise _fail("attachments", "data.base64 must be a string")
-        content = b64u_decode(data["base64"].replace("+", "-").replace("/", "_"), "attachment base64")
+        content = b64u_decode(
+            data["base64"].replace("+", "-").replace("/", "_"), "attachment base64"
+        )
         if isinstance(data.get("hash"), str) and not _hash_matches(data["hash"], content):
             raise _fail("attachments", "data.hash does not match data.base64")
 
