@@ -225,8 +225,11 @@ def _public_from_jwk_members(kty: str, crv: str, x: str, y: str | None) -> Publi
     assert y is not None
     yb = b64u_decode(y, "JWK 'y'")
     size = EC_SIZES[crv]
-    if len(xb) != size or len(yb) != size:
+    if not 0 < len(xb) <= size or not 0 < len(yb) <= size:
         raise InvalidKeyError(f"{crv} coordinates must be {size} bytes")
+    # RFC 7518 asks for full-width coordinates, but didcomm-python drops the
+    # leading zero byte of P-521 values: pad instead of refusing the peer.
+    xb, yb = xb.rjust(size, b"\0"), yb.rjust(size, b"\0")
     # from_encoded_point on the uncompressed form checks the point is on the
     # curve: the invalid-curve defence encryption.md asks for.
     return PublicKey.from_raw(crv, b"\x04" + xb + yb)

@@ -138,3 +138,17 @@ def test_random_multikeys_raise_only_typed_errors(value: str) -> None:
         PublicKey.from_multikey(value)
     except DIDCommError:
         pass
+
+
+def test_short_p521_coordinates_are_padded() -> None:
+    # didcomm-python writes P-521 coordinates without their leading zero byte.
+    for _ in range(300):
+        key = PrivateKey.generate("P-521").public
+        if key.x[0] == 0:
+            break
+    jwk = key.to_jwk()
+    jwk["x"] = b64u_encode(key.x.lstrip(b"\0"))
+    assert PublicKey.from_jwk(jwk) == key
+    jwk["x"] = b64u_encode(b"\1" + key.x)
+    with pytest.raises(InvalidKeyError):
+        PublicKey.from_jwk(jwk)
