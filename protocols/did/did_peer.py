@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..codec import b64u_decode, b64u_encode, json_bytes, json_object
+from ..codec import b64u_decode, b64u_encode, json_bytes, json_loads
 from ..errors import DIDCommError, DIDNotResolvedError, InvalidDIDError, KeyRoleError
 from ..keys import KEY_AGREEMENT_CURVES, SIGNING_ALGS, PublicKey
 from .document import MAX_SERVICES, MAX_VERIFICATION_METHODS, DIDDocument
@@ -193,13 +193,12 @@ def peer_2_document(did: str) -> dict[str, Any]:
             )
             doc.setdefault(KEY_PURPOSES[purpose], []).append(vm_id)
         elif purpose == SERVICE_PURPOSE:
-            service = _decode_service(value)
-            if "id" not in service:
-                service["id"] = (
-                    "#service" if unnamed_services == 0 else f"#service-{unnamed_services}"
-                )
-                unnamed_services += 1
-            services.append(service)
+            for service in _decode_services(value):
+                if "id" not in service:
+                    n = unnamed_services
+                    service["id"] = "#service" if n == 0 else f"#service-{n}"
+                    unnamed_services += 1
+                services.append(service)
         else:
             raise InvalidDIDError(f"did:peer:2 has an unknown purpose code {quote(purpose)}")
     doc["verificationMethod"] = methods
@@ -208,9 +207,15 @@ def peer_2_document(did: str) -> dict[str, Any]:
     return doc
 
 
-def _decode_service(value: str) -> dict[str, Any]:
+def _decode_services(value: str) -> list[dict[str, Any]]:
+    """One encoded service -- or, from pre-clarification encoders, a JSON list of them."""
     try:
-        encoded = json_object(b64u_decode(value, "did:peer:2 service"), "did:peer:2 service")
+        decoded = json_loads(b64u_decode(value, "did:peer:2 service"), "did:peer:2 service")
     except DIDCommError as exc:
         raise InvalidDIDError(str(exc)) from None
-    return expand_service(encoded)
+    items = decoded if isinstance(decoded, list) else [decoded]
+    if len(items) > MAX_SERVICES:
+        raise InvalidDIDError(f"did:peer:2 has more than {MAX_SERVICES} services")
+    if not all(isinstance(item, dict) for item in items):
+        raise InvalidDIDError("a did:peer:2 service must be a JSON object")
+    return [expand_service(item) for item in items]
