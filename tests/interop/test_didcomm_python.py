@@ -24,6 +24,10 @@ as ``tests/vectors/*.json`` record them.
 The appendix keys are reused; for several recipients on P-256, P-384 and
 P-521 (Bob's DID starts with X25519 keys, so a DID-addressed anoncrypt to him
 always picks X25519) three more DIDs hold Bob's keys of one curve each.
+A few more cases run between the DID methods the daemon really uses
+(did:peer:2 and did:key, with fixed keys made here); didcomm-python cannot
+resolve those, so it is given the documents our resolver produces
+(``didcomm_peer.py`` turns their Multikey methods into JWKs).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from nacl.bindings import crypto_sign_ed25519_sk_to_curve25519
 
 from protocols.codec import b64u_decode, b64u_encode, json_dumps, json_object
 from protocols.envelope import pack_encrypted, pack_plaintext, pack_signed, unpack
@@ -96,6 +101,67 @@ def one_curve_identities(bob_secrets: list[dict[str, Any]]) -> tuple[list[Any], 
 
 
 @dataclass(frozen=True)
+class Generated:
+    """did:peer:2 and did:key identities made here, with their secrets."""
+
+    peer_alice: str
+    peer_bob: str
+    key_carol: str
+    docs: list[dict[str, Any]]
+    secrets: list[dict[str, Any]]
+
+    def kids(self, did: str, relationship: str) -> list[str]:
+        doc = next(d for d in self.docs if d["id"] == did)
+        return list(doc[relationship])
+
+
+def generate_identities() -> Generated:
+    """Our DID methods, as the daemon uses them, with fixed keys.
+
+    Two did:peer:2 (Ed25519 authentication; X25519 and P-256 key agreement,
+    the P-256 one a compressed multikey) and one did:key (Ed25519, whose
+    X25519 key-agreement key is derived). didcomm-python cannot resolve
+    either method; it gets the documents our resolver produces.
+    """
+    from protocols.did.did_key import create_did_key
+    from protocols.did.did_peer import create_did_peer_2
+    from protocols.did.resolver import default_resolver
+    from protocols.keys import PrivateKey
+
+    resolver = default_resolver()
+    docs: list[dict[str, Any]] = []
+    secrets: list[dict[str, Any]] = []
+
+    def peer(seed: int) -> str:
+        auth = PrivateKey.from_raw("Ed25519", bytes([seed]) * 32)
+        x25519 = PrivateKey.from_raw("X25519", bytes([seed + 1]) * 32)
+        p256 = PrivateKey.from_raw("P-256", bytes([seed + 2]) * 32)
+        did = create_did_peer_2([auth.public], [x25519.public, p256.public])
+        doc = resolver.resolve(did).to_json()
+        by_key = {vm["publicKeyMultibase"]: vm["id"] for vm in doc["verificationMethod"]}
+        for key in (auth, x25519, p256):
+            secrets.append(dict(key.to_jwk(), kid=by_key[key.public.to_multikey()]))
+        docs.append(doc)
+        return did
+
+    peer_alice, peer_bob = peer(0x11), peer(0x21)
+    ed = PrivateKey.from_raw("Ed25519", bytes([0x31]) * 32)
+    key_carol = create_did_key(ed.public)
+    doc = resolver.resolve(key_carol).to_json()
+    # The X25519 twin of an Ed25519 key, as libsodium derives it.
+    x_secret = crypto_sign_ed25519_sk_to_curve25519(ed.secret + ed.public.x)
+    secrets.append(
+        dict(PrivateKey.from_raw("X25519", x_secret).to_jwk(), kid=doc["keyAgreement"][0])
+    )
+    secrets.append(dict(ed.to_jwk(), kid=doc["authentication"][0]))
+    docs.append(doc)
+    return Generated(peer_alice, peer_bob, key_carol, docs, secrets)
+
+
+GENERATED = generate_identities()
+
+
+@dataclass(frozen=True)
 class Case:
     """One way of packing a message, and what unpacking it must report."""
 
@@ -108,6 +174,8 @@ class Case:
     sign_kid: str | None = None
     enc_anon: str = "A256CBC-HS512"
     protect_sender: bool = False
+    sender: str = ALICE
+    sign_alg: str | None = None  # default: from SIGN_ALGS by sign_kid
 
     @property
     def recipient_did(self) -> str:
@@ -118,7 +186,7 @@ class Case:
             "id": f"interop-{self.name}",
             "typ": TYP_PLAIN,
             "type": "https://didcomm.org/basicmessage/2.0/message",
-            "from": ALICE,
+            "from": self.sender,
             "to": [self.recipient_did],
             "created_time": 1700000000,
             "body": {"content": f"hello, {self.name}", "note": "ünïcödé ✓"},
@@ -136,7 +204,7 @@ class Case:
             "sign_from": self.sign_kid,
             "enc_alg_auth": AUTHCRYPT if self.frm is not None else None,
             "enc_alg_anon": f"ECDH-ES+A256KW/{self.enc_anon}" if anon else None,
-            "sign_alg": SIGN_ALGS[self.sign_kid] if self.sign_kid else None,
+            "sign_alg": self.sign_alg or (SIGN_ALGS[self.sign_kid] if self.sign_kid else None),
         }
 
     def peer_pack_request(self) -> dict[str, Any]:
@@ -299,7 +367,59 @@ def build_cases() -> list[Case]:
             protect_sender=True,
         )
     )
-    return cases
+    return cases + generated_cases(GENERATED)
+
+
+def generated_cases(g: Generated) -> list[Case]:
+    """Between our own did:peer:2 and did:key identities, by DID."""
+    alice_auth = g.kids(g.peer_alice, "authentication")[0]
+    alice_x25519, alice_p256 = g.kids(g.peer_alice, "keyAgreement")
+    bob_x25519, bob_p256 = g.kids(g.peer_bob, "keyAgreement")
+    return [
+        Case(
+            "did_peer_signed",
+            sender=g.peer_alice,
+            sign_from=g.peer_alice,
+            sign_kid=alice_auth,
+            sign_alg="EdDSA",
+        ),
+        Case(
+            "did_peer_authcrypt_signed",
+            to=g.peer_bob,
+            to_kids=(bob_x25519,),
+            frm=g.peer_alice,
+            from_kid=alice_x25519,
+            sign_from=g.peer_alice,
+            sign_kid=alice_auth,
+            sign_alg="EdDSA",
+            sender=g.peer_alice,
+        ),
+        Case(
+            "did_peer_authcrypt_p256_protect_sender",
+            to=g.peer_bob,
+            to_kids=(bob_p256,),
+            frm=alice_p256,
+            from_kid=alice_p256,
+            protect_sender=True,
+            enc_anon="XC20P",
+            sender=g.peer_alice,
+        ),
+        Case(
+            "did_key_anoncrypt",
+            to=g.key_carol,
+            to_kids=tuple(g.kids(g.key_carol, "keyAgreement")),
+            enc_anon="A256GCM",
+            sender=g.peer_alice,
+        ),
+        Case(
+            "did_peer_to_did_key_authcrypt",
+            to=g.key_carol,
+            to_kids=tuple(g.kids(g.key_carol, "keyAgreement")),
+            frm=g.peer_alice,
+            from_kid=alice_x25519,
+            sender=g.peer_alice,
+        ),
+    ]
 
 
 CASES = build_cases()
@@ -331,9 +451,12 @@ def exchange(interop_peer: Any, vectors: dict[str, Any]) -> Exchange:
     from protocols.did.resolver import default_resolver
 
     extra_docs, extra_secrets = one_curve_identities(vectors["bob_secrets"])
-    docs = vectors["did_docs"] + extra_docs
-    all_secrets = vectors["secrets"] + extra_secrets
-    resolver = default_resolver(extra_docs=docs)
+    example_docs = vectors["did_docs"] + extra_docs
+    all_secrets = vectors["secrets"] + extra_secrets + GENERATED.secrets
+    # did:peer / did:key: ours resolves them itself, didcomm-python is handed
+    # the documents ours produced.
+    resolver = default_resolver(extra_docs=example_docs)
+    docs = example_docs + GENERATED.docs
     secrets = InMemorySecrets(all_secrets)
 
     ours: dict[str, Packed | Exception] = {}
