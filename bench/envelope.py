@@ -1,0 +1,752 @@
+"""Envelope throughput: ours, the ``didcomm`` PyPI package, and the bare primitives.
+
+Theory of operation
+-------------------
+For every operation of :func:`_envelope_fixtures.make_ops` -- pack and unpack
+of signed (EdDSA, ES256, ES256K), anoncrypt (per curve, 1 and 10 recipients;
+A256CBC-HS512, plus XC20P and A256GCM on X25519) and authcrypt (per curve, 1
+and 10 recipients) messages of 500 bytes -- three numbers are measured in the
+same run, as operations per second of one core:
+
+* **ours**: ``protocols.envelope.pack_signed`` / ``pack_encrypted`` /
+  ``unpack``, with a :class:`~protocols.did.resolver.StaticResolver` over the
+  fixture documents and :class:`~protocols.secrets.InMemorySecrets`;
+* **didcomm**: the same calls of SICPA's ``didcomm`` 0.3.2, run by
+  ``bench/didcomm_ref.py`` under ``$DIDCOMMD_INTEROP_PYTHON`` (default
+  ``<repo>/.venv-interop/bin/python``) on the same documents and keys;
+* **bare**: only the library calls the operation cannot avoid, made the way
+  ``protocols/keys.py`` and ``protocols/jwe.py`` make them (PyNaCl for the
+  25519 curves, ``cryptography`` for the rest): for an anoncrypt pack, an
+  ephemeral key pair, then per recipient an ECDH, the SHA-256 Concat KDF and
+  an AES key wrap, and once the content encryption (AES-256-CBC + HMAC-SHA512,
+  AES-GCM or XChaCha20-Poly1305); authcrypt adds the static ECDH per
+  recipient; an unpack is one recipient's share (decode the ephemeral point for
+  the NIST curves, ECDH, KDF, unwrap, content decryption); a signed message is
+  one sign or verify call.  No JSON, base64, DID resolution or validation.
+
+Targets (as ratios, so the machine's speed cancels out), for every operation
+on X25519 / Ed25519: ours >= 3x didcomm, and ours >= bare / 1.5.
+
+Timing: one *window* repeats an operation until ``--budget`` seconds of wall
+time have passed (garbage collector paused, as ``timeit`` does) and yields
+operations per second.  Each operation gets ``--rounds`` windows of each kind,
+interleaved ours, bare, didcomm, ours, ... (the reference process sleeps on
+its stdin while we run), and the median of each is reported.  This machine is
+shared and noisy; interleaving makes the ratios far steadier than the rates.
+
+Unpack operations cycle through a pool of distinct packed messages, and ours
+forgets decoded JWKs before each encrypted unpack: every real inbound message
+has a fresh ephemeral key, so an ``epk`` must never be a cache hit here.
+Long-lived keys stay cached (DID documents are parsed once, and the
+static-static ECDH of authcrypt is memoised), because that is real too.
+
+``--profile`` runs cProfile over the X25519 and Ed25519 operations instead and
+prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import os
+import platform
+import pstats
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parent.parent
+for _path in (REPO, REPO / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import nacl  # noqa: E402
+import nacl.bindings as sodium  # noqa: E402
+from _envelope_fixtures import Party, make_ops, make_parties, with_serial  # noqa: E402
+from cryptography import __version__ as cryptography_version  # noqa: E402
+from cryptography.hazmat.backends.openssl.backend import backend as openssl  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap  # noqa: E402
+
+from protocols import keys as our_keys  # noqa: E402
+from protocols.codec import b64u_decode, json_bytes  # noqa: E402
+from protocols.did.resolver import StaticResolver  # noqa: E402
+from protocols.envelope import pack_encrypted, pack_signed, unpack  # noqa: E402
+from protocols.keys import EC_CURVES, PrivateKey  # noqa: E402
+from protocols.secrets import InMemorySecrets  # noqa: E402
+
+#: Wall time of one timing window, and windows per operation and kind.
+DEFAULT_BUDGET_S = 0.3
+DEFAULT_ROUNDS = 3
+#: ``--quick``: enough to prove every operation runs, not to measure it.
+QUICK_BUDGET_S = 0.02
+QUICK_ROUNDS = 1
+#: Distinct packed messages each unpack cycles through.
+DEFAULT_POOL = 8
+QUICK_POOL = 2
+#: The targets, as ratios measured in the same run.
+TARGET_VS_DIDCOMM = 3.0
+TARGET_VS_BARE = 1 / 1.5
+#: Wall time cProfile spends on each profiled operation.
+PROFILE_BUDGET_S = 1.5
+#: Functions listed per profiled operation.
+PROFILE_TOP = 14
+#: Operations ``--profile`` looks at.
+PROFILED_OPS = (
+    "anon X25519 A256CBC-HS512 x1 pack",
+    "anon X25519 A256CBC-HS512 x1 unpack",
+    "auth X25519 A256CBC-HS512 x1 pack",
+    "auth X25519 A256CBC-HS512 x1 unpack",
+    "sign EdDSA pack",
+    "sign EdDSA unpack",
+)
+
+REF_SCRIPT = REPO / "bench" / "didcomm_ref.py"
+INTEROP_PYTHON_ENV = "DIDCOMMD_INTEROP_PYTHON"
+DEFAULT_INTEROP_PYTHON = REPO / ".venv-interop" / "bin" / "python"
+MARKDOWN_BEGIN = "<!-- bench/envelope.py: begin -->"
+MARKDOWN_END = "<!-- bench/envelope.py: end -->"
+
+Op = dict[str, Any]
+Call = Callable[[], object]
+
+
+# -- timing -----------------------------------------------------------------------
+
+
+def rate(call: Call, budget: float) -> float:
+    """Operations per second of ``call`` over ``budget`` seconds of wall time."""
+    gc.collect()
+    gc.disable()
+    try:
+        count = 0
+        clock = time.perf_counter
+        start = clock()
+        deadline = start + budget
+        while True:
+            call()
+            count += 1
+            now = clock()
+            if now >= deadline:
+                return count / (now - start)
+    finally:
+        gc.enable()
+
+
+# -- ours -------------------------------------------------------------------------
+
+
+# Every real inbound JWE carries a fresh ephemeral key; PublicKey.from_jwk
+# memoises decoded JWKs, so without this a pool of repeated messages would
+# turn the epk decoding (a point validation on the NIST curves) into a cache
+# hit no real message gets.  Long-lived keys do not go through this cache:
+# the resolver keeps its parsed documents.
+_forget_decoded_jwks = our_keys._public_from_jwk_members.cache_clear
+
+
+class Ours:
+    """Our envelope over the fixture parties."""
+
+    def __init__(self, parties: dict[str, Party]) -> None:
+        self.resolver = StaticResolver([p.document for p in parties.values()])
+        self.secrets = {did: InMemorySecrets(p.secrets) for did, p in parties.items()}
+
+    def pack(self, op: Op, message: dict[str, Any]) -> str:
+        """Pack ``message`` as ``op`` says, with the packer's secrets."""
+        secrets = self.secrets[op["packer"]]
+        if op["mode"] == "sign":
+            return pack_signed(message, op["sign_from"], resolver=self.resolver, secrets=secrets)
+        return pack_encrypted(
+            message,
+            op["to"],
+            frm=op["frm"],
+            enc_anon=op["enc"],
+            resolver=self.resolver,
+            secrets=secrets,
+        ).packed
+
+    def call(self, op: Op, pool_size: int) -> Call:
+        """A zero-argument callable doing ``op`` once (checked to work first)."""
+        message = op["message"]
+        if op["phase"] == "pack":
+            self.pack(op, message)
+            return lambda: self.pack(op, message)
+        pool = [self.pack(op, with_serial(message, i)) for i in range(pool_size)]
+        resolver, secrets = self.resolver, self.secrets[op["unpacker"]]
+        if unpack(pool[0], resolver=resolver, secrets=secrets).message != with_serial(message, 0):
+            raise AssertionError(f"{op['name']}: ours unpacked something else than it packed")
+        packed = itertools.cycle(pool)
+        if op["mode"] == "sign":
+            return lambda: unpack(next(packed), resolver=resolver, secrets=secrets)
+
+        def fresh_epk_unpack() -> object:
+            _forget_decoded_jwks()
+            return unpack(next(packed), resolver=resolver, secrets=secrets)
+
+        return fresh_epk_unpack
+
+
+# -- bare primitives -----------------------------------------------------------------
+
+
+_CEK_BYTES = {"A256CBC-HS512": 64, "A256GCM": 32, "XC20P": 32}
+_IV_BYTES = {"A256CBC-HS512": 16, "A256GCM": 12, "XC20P": 24}
+_ECDSA_HASHES = {"P-256": hashes.SHA256, "secp256k1": hashes.SHA256}
+
+
+def _content_cipher(enc: str) -> tuple[Callable[..., tuple[bytes, bytes]], Callable[..., object]]:
+    """(encrypt, decrypt) of one content algorithm, as protocols/jwe.py calls them."""
+    if enc == "A256CBC-HS512":
+
+        def encrypt(cek: bytes, iv: bytes, pt: bytes, aad: bytes) -> tuple[bytes, bytes]:
+            encryptor = Cipher(algorithms.AES(cek[32:]), modes.CBC(iv)).encryptor()
+            ct = encryptor.update(pt) + encryptor.finalize()
+            al = struct.pack(">Q", len(aad) * 8)
+            return ct, hmac.digest(cek[:32], aad + iv + ct + al, "sha512")[:32]
+
+        def decrypt(cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes) -> object:
+            al = struct.pack(">Q", len(aad) * 8)
+            if not hmac.compare_digest(hmac.digest(cek[:32], aad + iv + ct + al, "sha512")[:32], tag):
+                raise AssertionError("bare CBC tag mismatch")
+            decryptor = Cipher(algorithms.AES(cek[32:]), modes.CBC(iv)).decryptor()
+            return decryptor.update(ct) + decryptor.finalize()
+
+        return encrypt, decrypt
+    if enc == "A256GCM":
+
+        def encrypt(cek: bytes, iv: bytes, pt: bytes, aad: bytes) -> tuple[bytes, bytes]:
+            out = AESGCM(cek).encrypt(iv, pt, aad)
+            return out[:-16], out[-16:]
+
+        def decrypt(cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes) -> object:
+            return AESGCM(cek).decrypt(iv, ct + tag, aad)
+
+        return encrypt, decrypt
+
+    def encrypt(cek: bytes, iv: bytes, pt: bytes, aad: bytes) -> tuple[bytes, bytes]:
+        out = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(pt, aad, iv, cek)
+        return out[:-16], out[-16:]
+
+    def decrypt(cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes) -> object:
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ct + tag, aad, iv, cek)
+
+    return encrypt, decrypt
+
+
+class _X25519:
+    """Key agreement with libsodium, on raw 32-byte keys."""
+
+    def __init__(self, curve: str) -> None:
+        self.curve = curve
+
+    def private(self, key: PrivateKey) -> Any:
+        return key.secret
+
+    def public(self, key: PrivateKey) -> Any:
+        return key.public.x
+
+    def ephemeral(self) -> tuple[Any, bytes]:
+        public, secret = sodium.crypto_box_keypair()
+        return secret, public
+
+    def decode(self, raw: bytes) -> Any:
+        return raw
+
+    def agree(self, secret: Any, public: Any) -> bytes:
+        z: bytes = sodium.crypto_scalarmult(secret, public)
+        return z
+
+
+class _NIST:
+    """Key agreement with ``cryptography`` objects; points travel uncompressed."""
+
+    def __init__(self, curve: str) -> None:
+        self.curve = EC_CURVES[curve]
+
+    def private(self, key: PrivateKey) -> Any:
+        return ec.derive_private_key(int.from_bytes(key.secret, "big"), self.curve)
+
+    def public(self, key: PrivateKey) -> Any:
+        return ec.EllipticCurvePublicKey.from_encoded_point(self.curve, b"\x04" + key.public.x + key.public.y)
+
+    def ephemeral(self) -> tuple[Any, bytes]:
+        secret = ec.generate_private_key(self.curve)
+        point = secret.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return secret, point
+
+    def decode(self, raw: bytes) -> Any:
+        # Decoding checks the point is on the curve, as any receiver must.
+        return ec.EllipticCurvePublicKey.from_encoded_point(self.curve, raw)
+
+    def agree(self, secret: Any, public: Any) -> bytes:
+        z: bytes = secret.exchange(ec.ECDH(), public)
+        return z
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+class Bare:
+    """The unavoidable library calls of each operation, nothing else."""
+
+    def __init__(self, parties: dict[str, Party]) -> None:
+        self.keys = {
+            jwk["kid"]: PrivateKey.from_jwk(jwk) for p in parties.values() for jwk in p.secrets
+        }
+        self.parties = parties
+
+    def _party_keys(self, did: str) -> list[PrivateKey]:
+        """Key-agreement keys of ``did`` in document order."""
+        return [self.keys[kid] for kid in self.parties[did].document["keyAgreement"]]
+
+    def call(self, op: Op, sample: str, pool_size: int) -> Call:
+        """A zero-argument callable doing ``op``'s primitives once.
+
+        ``sample`` is one message packed by ours: its protected header gives
+        the AAD and the KDF inputs, so both sides hash and MAC the same sizes.
+        """
+        if op["mode"] == "sign":
+            return self._sign(op, sample, pool_size)
+        return self._crypt(op, sample, pool_size)
+
+    def _sign(self, op: Op, sample: str, pool_size: int) -> Call:
+        jws = json.loads(sample)
+        data = f"{jws['signatures'][0]['protected']}.{jws['payload']}".encode("ascii")
+        key = self.keys[op["sign_from"]]
+        if key.curve == "Ed25519":
+            _, sk = sodium.crypto_sign_seed_keypair(key.secret)
+            pk = key.public.x
+            if op["phase"] == "pack":
+                return lambda: sodium.crypto_sign(data, sk)
+            signed = itertools.cycle(
+                [sodium.crypto_sign(data + bytes([i]), sk) for i in range(pool_size)]
+            )
+            return lambda: sodium.crypto_sign_open(next(signed), pk)
+        private = ec.derive_private_key(int.from_bytes(key.secret, "big"), EC_CURVES[key.curve])
+        public = private.public_key()
+        algorithm = ec.ECDSA(_ECDSA_HASHES[key.curve]())
+        if op["phase"] == "pack":
+            return lambda: private.sign(data, algorithm)
+        signatures = itertools.cycle([private.sign(data, algorithm) for _ in range(pool_size)])
+        return lambda: public.verify(next(signatures), data, algorithm)
+
+    def _crypt(self, op: Op, sample: str, pool_size: int) -> Call:
+        jwe = json.loads(sample)
+        aad = jwe["protected"].encode("ascii")
+        protected = json.loads(b64u_decode(jwe["protected"]))
+        alg, enc = protected["alg"], protected["enc"]
+        apv = b64u_decode(protected["apv"])
+        apu = b64u_decode(protected["apu"]) if "apu" in protected else b""
+        kdf_info = _lp(alg.encode("ascii")) + _lp(apu) + _lp(apv) + struct.pack(">I", 256)
+        authcrypt = op["mode"] == "authcrypt"
+        ka: _X25519 | _NIST = _X25519(op["curve"]) if op["curve"] == "X25519" else _NIST(op["curve"])
+        recipients = self._party_keys(op["to"])
+        recipient_publics = [ka.public(k) for k in recipients]
+        receiver = ka.private(recipients[0])
+        sender_key = self._party_keys(op["frm"])[0] if authcrypt else None
+        sender = ka.private(sender_key) if sender_key else None
+        sender_public = ka.public(sender_key) if sender_key else None
+        encrypt, decrypt = _content_cipher(enc)
+        plaintext = json_bytes(op["message"])
+        if enc == "A256CBC-HS512":
+            pad = 16 - len(plaintext) % 16
+            plaintext += bytes([pad]) * pad  # PKCS#7, as protocols/jwe.py pads
+        cek_bytes, iv_bytes = _CEK_BYTES[enc], _IV_BYTES[enc]
+        sha256 = hashlib.sha256
+        counter = b"\x00\x00\x00\x01"
+
+        def pack() -> tuple[bytes, bytes, bytes, bytes, list[bytes]]:
+            esk, epk = ka.ephemeral()
+            cek = os.urandom(cek_bytes)
+            iv = os.urandom(iv_bytes)
+            ct, tag = encrypt(cek, iv, plaintext, aad)
+            info = kdf_info + _lp(tag) if authcrypt else kdf_info
+            wrapped = []
+            for public in recipient_publics:
+                z = ka.agree(esk, public)
+                if sender is not None:
+                    z += ka.agree(sender, public)
+                wrapped.append(aes_key_wrap(sha256(counter + z + info).digest(), cek))
+            return epk, iv, ct, tag, wrapped
+
+        if op["phase"] == "pack":
+            return pack
+        pool: Iterator[tuple[bytes, bytes, bytes, bytes, list[bytes]]] = itertools.cycle(
+            [pack() for _ in range(pool_size)]
+        )
+
+        def unpack_one() -> object:
+            epk_raw, iv, ct, tag, wrapped = next(pool)
+            z = ka.agree(receiver, ka.decode(epk_raw))
+            if sender_public is not None:
+                z += ka.agree(receiver, sender_public)
+            info = kdf_info + _lp(tag) if authcrypt else kdf_info
+            cek = aes_key_unwrap(sha256(counter + z + info).digest(), wrapped[0])
+            return decrypt(cek, iv, ct, tag, aad)
+
+        return unpack_one
+
+
+# -- the reference implementation ----------------------------------------------------
+
+
+class RefError(Exception):
+    """The didcomm reference process failed or is unavailable."""
+
+
+class RefProcess:
+    """``bench/didcomm_ref.py`` in the interop venv, one timing window per request."""
+
+    def __init__(self, python: str, parties: dict[str, Party], ops: list[Op], pool: int) -> None:
+        if not Path(python).exists():
+            raise RefError(f"no interop interpreter at {python} (run `make interop-venv`)")
+        # Closed in close(): the file outlives this constructor.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [python, "-W", "ignore", str(REF_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=REPO,
+        )
+        setup = {
+            "parties": {did: asdict(p) for did, p in parties.items()},
+            "ops": ops,
+            "pool": pool,
+        }
+        ready = self._request(setup)
+        self.errors: dict[str, str] = ready.get("errors", {})
+
+    def _request(self, obj: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(obj) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            self.proc.wait()
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise RefError("didcomm reference process died: " + " | ".join(tail))
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def window(self, name: str, budget: float) -> float | None:
+        """One timing window of ``name``; None if didcomm cannot do it."""
+        if name in self.errors:
+            return None
+        reply = self._request({"op": name, "budget": budget})
+        if "error" in reply:
+            self.errors[name] = reply["error"]
+            return None
+        return float(reply["ops_per_s"])
+
+    def close(self) -> None:
+        """End the process (closing its stdin ends its loop)."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+        self._stderr.close()
+
+
+def didcomm_version(python: str) -> str:
+    """The installed ``didcomm`` version in the interop venv (for the record)."""
+    try:
+        out = subprocess.run(
+            [python, "-c", "import importlib.metadata as m; print(m.version('didcomm'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+# -- results --------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One operation's medians, ratios and verdicts."""
+
+    op: str
+    targeted: bool
+    ours: float
+    bare: float
+    didcomm: float | None
+    ours_rounds: list[float] = field(default_factory=list)
+    bare_rounds: list[float] = field(default_factory=list)
+    didcomm_rounds: list[float] = field(default_factory=list)
+    didcomm_error: str | None = None
+
+    @property
+    def vs_didcomm(self) -> float | None:
+        return self.ours / self.didcomm if self.didcomm else None
+
+    @property
+    def vs_bare(self) -> float:
+        return self.ours / self.bare
+
+    @property
+    def pass_didcomm(self) -> bool | None:
+        ratio = self.vs_didcomm
+        return None if not self.targeted or ratio is None else ratio >= TARGET_VS_DIDCOMM
+
+    @property
+    def pass_bare(self) -> bool | None:
+        return None if not self.targeted else self.vs_bare >= TARGET_VS_BARE
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(
+            vs_didcomm=self.vs_didcomm,
+            vs_bare=self.vs_bare,
+            pass_didcomm=self.pass_didcomm,
+            pass_bare=self.pass_bare,
+        )
+        return out
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def _cells(row: Row) -> list[str]:
+    ratio_d = row.vs_didcomm
+    return [
+        row.op,
+        f"{row.ours:,.0f}",
+        "n/a" if row.didcomm is None else f"{row.didcomm:,.0f}",
+        "n/a" if ratio_d is None else f"{ratio_d:.2f}",
+        _verdict(row.pass_didcomm),
+        f"{row.bare:,.0f}",
+        f"{row.vs_bare:.2f}",
+        _verdict(row.pass_bare),
+    ]
+
+
+HEADERS = ["operation", "ours ops/s", "didcomm ops/s", "ours/didcomm", ">=3x", "bare ops/s", "ours/bare", ">=1/1.5"]
+WIDTHS = [38, 11, 13, 12, 5, 11, 9, 7]
+
+
+def text_line(cells: list[str]) -> str:
+    """One table line, the operation left-aligned and the numbers right-aligned."""
+    first = cells[0].ljust(WIDTHS[0])
+    return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], WIDTHS[1:], strict=True)])
+
+
+def summary(rows: list[Row]) -> list[str]:
+    """Target tallies, one line each."""
+    lines = []
+    for label, verdicts in (
+        (f"ours >= {TARGET_VS_DIDCOMM:g}x didcomm", [r.pass_didcomm for r in rows]),
+        ("ours >= bare/1.5", [r.pass_bare for r in rows]),
+    ):
+        judged = [v for v in verdicts if v is not None]
+        lines.append(f"{label}: {sum(judged)}/{len(judged)} X25519/Ed25519 operations pass")
+    return lines
+
+
+def environment(python: str | None) -> dict[str, str]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "python": platform.python_version(),
+        "cpu": f"{cpu} ({os.cpu_count()} cores)",
+        "pynacl": nacl.__version__,
+        "cryptography": f"{cryptography_version} ({openssl.openssl_version_text()})",
+        "didcomm": didcomm_version(python) if python else "not run",
+    }
+
+
+def markdown(rows: list[Row], env: dict[str, str], budget: float, rounds: int) -> str:
+    """The results as a Markdown section (for bench/RESULTS.md)."""
+    out = [
+        MARKDOWN_BEGIN,
+        "## Envelope (`bench/envelope.py`)",
+        "",
+        f"Operations per second on one core, median of {rounds} windows of {budget:g} s,"
+        " ours / bare / didcomm interleaved in one run. Targets apply to X25519 and Ed25519"
+        f" operations: ours >= {TARGET_VS_DIDCOMM:g}x the `didcomm` package, ours >= bare / 1.5.",
+        "",
+        "Measured on: " + "; ".join(f"{k} {v}" for k, v in env.items()) + ".",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
+    ]
+    out += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
+    out += ["", *[f"- {line}" for line in summary(rows)], MARKDOWN_END, ""]
+    return "\n".join(out)
+
+
+def write_markdown(path: Path, section: str) -> None:
+    """Replace our section of ``path`` (between the markers), keeping the rest."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    begin, end = text.find(MARKDOWN_BEGIN), text.find(MARKDOWN_END)
+    if begin != -1 and end != -1:
+        text = text[:begin] + section + text[end + len(MARKDOWN_END) :].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+# -- the run ------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    parties = make_parties()
+    ops = [op for op in make_ops() if not args.only or any(s in op["name"] for s in args.only)]
+    if not ops:
+        print("no operation matches --only", file=sys.stderr)
+        return 2
+    ours, bare = Ours(parties), Bare(parties)
+    if args.profile:
+        return profile(ours, [op for op in ops if op["name"] in PROFILED_OPS])
+
+    python = None if args.no_didcomm else os.environ.get(INTEROP_PYTHON_ENV, str(DEFAULT_INTEROP_PYTHON))
+    ref = None
+    if python is not None:
+        try:
+            ref = RefProcess(python, parties, ops, args.pool)
+        except RefError as exc:
+            print(f"didcomm column skipped: {exc}", file=sys.stderr)
+            python = None
+    print(text_line(HEADERS))
+    rows = []
+    try:
+        for op in ops:
+            ours_call = ours.call(op, args.pool)
+            bare_call = bare.call(op, ours.pack(op, op["message"]), args.pool)
+            o, b, d = [], [], []
+            for _ in range(args.rounds):
+                o.append(rate(ours_call, args.budget))
+                b.append(rate(bare_call, args.budget))
+                if ref is not None:
+                    r = ref.window(op["name"], args.budget)
+                    if r is not None:
+                        d.append(r)
+            row = Row(
+                op=op["name"],
+                targeted=op["targeted"],
+                ours=statistics.median(o),
+                bare=statistics.median(b),
+                didcomm=statistics.median(d) if d else None,
+                ours_rounds=o,
+                bare_rounds=b,
+                didcomm_rounds=d,
+                didcomm_error=ref.errors.get(op["name"]) if ref else "not run",
+            )
+            rows.append(row)
+            print(text_line(_cells(row)), flush=True)
+    finally:
+        if ref is not None:
+            ref.close()
+    for line in summary(rows):
+        print(line)
+    for row in rows:
+        if row.didcomm_error and row.didcomm_error != "not run":
+            print(f"didcomm cannot do {row.op}: {row.didcomm_error}")
+
+    env = environment(python)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "environment": env,
+                    "budget_s": args.budget,
+                    "rounds": args.rounds,
+                    "targets": {"vs_didcomm": TARGET_VS_DIDCOMM, "vs_bare": TARGET_VS_BARE},
+                    "results": [row.to_json() for row in rows],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    if args.markdown:
+        write_markdown(Path(args.markdown), markdown(rows, env, args.budget, args.rounds))
+    return 0
+
+
+def profile(ours: Ours, ops: list[Op]) -> int:
+    """cProfile each operation for PROFILE_BUDGET_S; print the top functions."""
+    for op in ops:
+        call = ours.call(op, DEFAULT_POOL)
+        profiler = cProfile.Profile()
+        count = 0
+        deadline = time.perf_counter() + PROFILE_BUDGET_S
+        profiler.enable()
+        while time.perf_counter() < deadline:
+            call()
+            count += 1
+        profiler.disable()
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.sort_stats("tottime").print_stats(PROFILE_TOP)
+        print(f"=== {op['name']}: {count} calls under cProfile ===")
+        lines = stream.getvalue().splitlines()
+        start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+        print("\n".join(line for line in lines[start:] if line.strip()))
+        print()
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny budget, one round")
+    parser.add_argument("--budget", type=float, help=f"seconds per window (default {DEFAULT_BUDGET_S})")
+    parser.add_argument("--rounds", type=int, help=f"windows per operation (default {DEFAULT_ROUNDS})")
+    parser.add_argument("--pool", type=int, help=f"distinct messages per unpack (default {DEFAULT_POOL})")
+    parser.add_argument("--only", action="append", metavar="TEXT", help="operations whose name contains TEXT")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--markdown", metavar="FILE", help="update our section of a Markdown file")
+    parser.add_argument("--no-didcomm", action="store_true", help="skip the didcomm reference")
+    parser.add_argument("--profile", action="store_true", help="cProfile the X25519/Ed25519 ops")
+    args = parser.parse_args(argv)
+    if args.budget is None:
+        args.budget = QUICK_BUDGET_S if args.quick else DEFAULT_BUDGET_S
+    if args.rounds is None:
+        args.rounds = QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS
+    if args.pool is None:
+        args.pool = QUICK_POOL if args.quick else DEFAULT_POOL
+    if args.budget <= 0 or args.rounds < 1 or args.pool < 1:
+        parser.error("--budget, --rounds and --pool must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
