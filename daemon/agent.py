@@ -1,0 +1,584 @@
+"""The agent: what the daemon can do, in one object the control socket and transports call.
+
+Theory of operation
+-------------------
+:meth:`Agent.open` brings the state up in a fixed order: the state directory
+(mode 0700) and its lock file (one daemon per state directory), the store (with
+migrations), the wallet (unlocked, or created on first start), the resolver
+(did:key and did:peer computed, other DIDs from the documents in the store), the
+event bus (continuing the stored sequence numbers).  Then it finishes what a crash
+may have interrupted: inbound messages committed but never unpacked are unpacked
+now, and outbound ones caught mid-send go back in the queue.
+
+Every method is a short script over those parts and follows the rule of the
+design: *commit, then report*.  ``message_send`` packs the message and returns
+only once the packed bytes are in the outbox; ``message_receive`` commits the bytes
+to the inbox before it tries to unpack them, records either the message or why it
+was refused, and only then publishes ``message.received`` / ``message.rejected``.
+
+Store calls run in the store's thread (:class:`~daemon.store.AsyncStore`); packing
+and unpacking run on the trio thread (they take about a millisecond, and the
+wallet's keys and the resolver's caches are then only ever touched by one thread).
+
+Replies are plain dicts (JSON/msgpack-ready) and never contain key material.
+Failures are :class:`~daemon.errors.DaemonError` or
+:class:`protocols.errors.DIDCommError`; :func:`daemon.errors.error_from` maps both.
+
+Times in records are integer Unix seconds (as DIDComm's ``created_time``); event
+times are ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from protocols.did.resolver import ChainResolver, StaticResolver, default_resolver
+from protocols.did.syntax import split_did_url, validate_did
+from protocols.envelope import pack_encrypted, unpack
+from protocols.errors import DIDCommError
+from protocols.message import new_id
+
+from . import wallet as walletlib
+from .config import Config
+from .errors import DaemonError, InvalidParamsError, NotFoundError
+from .events import EventBus
+from .logs import configure_logging, get_logger
+from .store import (
+    DB_FILE_NAME,
+    AsyncStore,
+    DIDRow,
+    InboxRow,
+    KeyRow,
+    OutboxRow,
+    Store,
+)
+
+LOCK_FILE_NAME = "lock"
+#: Largest packed message accepted by ``message_receive`` (the envelope's own limit).
+MAX_INBOUND_BYTES = 4 * 1024 * 1024
+#: Longest DID label.
+MAX_LABEL_CHARS = 200
+#: Longest message type URI.
+MAX_TYPE_CHARS = 1024
+#: Default and largest page of ``message_list``.
+DEFAULT_LIST_LIMIT = 50
+MAX_LIST_LIMIT = 500
+#: Most services on one new did:peer.
+MAX_SERVICES = 8
+BOXES = ("inbox", "outbox")
+
+_log = get_logger("agent")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("didcommd")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+VERSION = _version()
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    fd = os.open(state_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DaemonError(
+            "unavailable", f"another didcommd is already using the state directory {state_dir}"
+        ) from None
+    return fd
+
+
+def prepare_state_dir(state_dir: Path) -> None:
+    """Create the state directory (0700) or tighten an existing one we own."""
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = state_dir.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(state_dir, 0o700)
+            _log.warning("agent.state_dir_tightened", state_dir=str(state_dir))
+    except OSError as exc:
+        raise DaemonError(
+            "permission", f"cannot create the state directory {state_dir}: {exc.strerror or exc}"
+        ) from None
+
+
+def _sender_did(metadata: Any) -> str:
+    """The authenticated sender's DID, or '' for an anonymous message."""
+    kid = metadata.encrypted_from if metadata.authenticated and metadata.encrypted_from else None
+    kid = kid or metadata.sign_from
+    if not kid:
+        return ""
+    return split_did_url(kid)[0]
+
+
+def _did_reply(row: DIDRow) -> dict[str, Any]:
+    return {"did": row.did, "method": row.method, "label": row.label, "created": row.created}
+
+
+def _inbox_summary(row: InboxRow) -> dict[str, Any]:
+    message = row.record.get("message") or {}
+    out: dict[str, Any] = {
+        "box": "inbox",
+        "id": row.id,
+        "seq": row.seq,
+        "state": row.state,
+        "from": message.get("from"),
+        "sender": row.sender or None,
+        "type": message.get("type"),
+        "thid": message.get("thid"),
+        "received": row.received,
+        "transport": row.transport,
+    }
+    if "reason" in row.record:
+        out["reason"] = row.record["reason"]
+        out["problem_code"] = row.record.get("problem_code")
+    return out
+
+
+def _outbox_summary(row: OutboxRow) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "box": "outbox",
+        "id": row.id,
+        "seq": row.seq,
+        "state": row.state,
+        "to": row.to_did,
+        "from": row.from_did,
+        "type": row.record.get("type"),
+        "thid": row.record.get("thid"),
+        "created": row.created,
+        "updated": row.updated,
+        "attempts": row.attempts,
+        "expires": row.expires,
+    }
+    if "last_error" in row.record:
+        out["last_error"] = row.record["last_error"]
+    return out
+
+
+def _store_new_did(store: Store, rows: list[KeyRow], did: DIDRow, doc: dict[str, Any]) -> None:
+    with store.transaction():
+        store.keys_put(rows)
+        store.did_put(did)
+        store.doc_put(did.did, doc, did.created)
+
+
+def _check_str(name: str, value: Any, limit: int, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidParamsError(f"{name} must be a non-empty string")
+    if len(value) > limit:
+        raise InvalidParamsError(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _check_did(name: str, value: Any) -> str:
+    try:
+        return validate_did(value)
+    except DIDCommError as exc:
+        raise InvalidParamsError(f"{name}: {exc}") from None
+
+
+class Agent:
+    """The daemon's state and operations (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: AsyncStore,
+        wallet: walletlib.Wallet,
+        events: EventBus,
+        known_docs: StaticResolver,
+        lock_fd: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.wallet = wallet
+        self.events = events
+        self.known_docs = known_docs
+        #: did:key and did:peer are computed; other DIDs come from stored documents.
+        self.resolver = ChainResolver(default_resolver(), known_docs)
+        self._lock_fd = lock_fd
+        self._clock = clock
+        self._started = time.monotonic()
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Agent:
+        """Open the state directory, store and wallet (creating them on first start).
+
+        ``env`` is where wallet passphrases named by the config are looked up
+        (default ``os.environ``); ``clock`` gives Unix time (tests move it).
+        Raises :class:`DaemonError` (``wallet_locked``, ``unavailable``, ``store``,
+        ``permission``) with a message that says what to do.
+        """
+        env = os.environ if env is None else env
+        state_dir = config.daemon.state_dir
+        prepare_state_dir(state_dir)
+        lock_fd = lock_state_dir(state_dir)
+        store: AsyncStore | None = None
+        try:
+            passphrase = walletlib.configured_passphrase(config.wallet, env)
+            store = await AsyncStore.open(state_dir / DB_FILE_NAME)
+            wallet, created = await store.run(
+                walletlib.unlock, store.sync, passphrase=passphrase, key_file=config.wallet.key_file
+            )
+            del passphrase
+            requeued = await store.run(store.sync.outbox_requeue_sending, int(clock()))
+            docs = await store.run(store.sync.docs_all)
+            known = StaticResolver()
+            for did, doc in docs.items():
+                try:
+                    known.add(doc)
+                except DIDCommError as exc:
+                    _log.warning("agent.stored_doc_unusable", did=did, reason=str(exc))
+            events = await EventBus.open(store)
+            agent = cls(config, store, wallet, events, known, lock_fd, clock)
+        except BaseException:
+            if store is not None:
+                with trio.CancelScope(shield=True):
+                    await store.aclose()
+            os.close(lock_fd)
+            raise
+        try:
+            if created:
+                events.publish("wallet.created", {"mode": wallet.mode})
+            resumed = await agent._resume_inbox()
+            await events.flush()
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await agent.aclose()
+            raise
+        _log.info(
+            "agent.opened", state_dir=str(state_dir), wallet=wallet.mode, inbox_resumed=resumed,
+            outbox_requeued=requeued,
+        )
+        return agent
+
+    async def aclose(self) -> None:
+        """Flush events, close the store, release the state directory."""
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            try:
+                await self.events.flush()
+            finally:
+                await self.store.aclose()
+                os.close(self._lock_fd)
+        _log.info("agent.closed")
+
+    def reload(self, config: Config) -> None:
+        """Take a new configuration (SIGHUP): log level and format, limits.
+
+        State directory and wallet settings need a restart; a change is logged.
+        """
+        old = self.config
+        if (config.daemon.state_dir, config.wallet) != (old.daemon.state_dir, old.wallet):
+            _log.warning("agent.reload_needs_restart", reason="state_dir or wallet settings changed")
+        configure_logging(config.daemon.log_level, config.daemon.log_format)
+        self.config = config
+        _log.info("agent.reloaded", log_level=config.daemon.log_level)
+
+    def now(self) -> int:
+        """Unix time in whole seconds."""
+        return int(self._clock())
+
+    async def status(self) -> dict[str, Any]:
+        """A summary of the daemon's state."""
+        counts = await self.store.run(self.store.sync.counts)
+        return {
+            "version": VERSION,
+            "uptime_s": round(time.monotonic() - self._started, 3),
+            "state_dir": str(self.config.daemon.state_dir),
+            "wallet": self.wallet.mode,
+            "dids": counts["dids"],
+            "known_dids": counts["known_dids"],
+            "inbox": counts["inbox"],
+            "inbox_rejected": counts["inbox_rejected"],
+            "outbox": counts["outbox"],
+            "outbox_pending": counts["outbox_pending"],
+            "events_seq": self.events.last_seq,
+            "event_subscribers": self.events.subscriber_count,
+        }
+
+    # -- DIDs -----------------------------------------------------------------------------
+
+    async def did_create(
+        self,
+        method: str = "peer",
+        *,
+        label: str | None = None,
+        services: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Create a DID (``key`` or ``peer`` = did:peer:2) with its keys sealed in the wallet.
+
+        ``services`` (did:peer only) go into the DID, e.g. the DIDCommMessaging
+        service the p2p layer advertises.  Returns ``{"did", "method", "label", "created"}``.
+        """
+        if method not in walletlib.DID_METHODS:
+            raise InvalidParamsError(
+                f"unknown DID method {method!r} (use one of: {', '.join(walletlib.DID_METHODS)})"
+            )
+        label = _check_str("label", label, MAX_LABEL_CHARS, optional=True)
+        if services is not None and (
+            not isinstance(services, list)
+            or len(services) > MAX_SERVICES
+            or not all(isinstance(s, dict) for s in services)
+        ):
+            raise InvalidParamsError(f"services must be a list of at most {MAX_SERVICES} objects")
+        new = walletlib.new_did(method, services=services)
+        now = self.now()
+        rows = [self.wallet.seal(kid, new.did, key, now) for kid, key in new.keys.items()]
+        row = DIDRow(new.did, True, method, label, now, {"kids": list(new.keys), "services": services or []})
+        await self.store.run(_store_new_did, self.store.sync, rows, row, new.doc)
+        self.wallet.add_rows(rows)
+        self.events.publish("did.created", {"did": new.did, "method": method, "label": label})
+        await self.events.flush()
+        _log.info("did.created", did=new.did, method=method)
+        return _did_reply(row)
+
+    async def did_list(self) -> list[dict[str, Any]]:
+        """Our DIDs, oldest first."""
+        rows = await self.store.run(self.store.sync.did_list, own=True)
+        return [_did_reply(r) for r in rows]
+
+    async def did_resolve(self, did: str) -> dict[str, Any]:
+        """The DID document of ``did`` (ours, a peer's, any did:key / did:peer)."""
+        did = _check_did("did", did)
+        return self.resolver.resolve(did).to_json()
+
+    async def did_add_known(self, doc: dict[str, Any], *, label: str | None = None) -> dict[str, Any]:
+        """Remember another party's DID document (for DIDs that cannot be computed)."""
+        if not isinstance(doc, dict):
+            raise InvalidParamsError("doc must be a DID document object")
+        parsed = self.known_docs.add(doc)
+        now = self.now()
+        method = parsed.id.split(":")[1]
+        await self.store.run(self.store.sync.doc_put, parsed.id, parsed.to_json(), now)
+        await self.store.run(
+            self.store.sync.did_put, DIDRow(parsed.id, False, method, label, now, {})
+        )
+        return {"did": parsed.id, "method": method, "label": label, "created": now}
+
+    async def _own_did(self, frm: str | None) -> str:
+        dids = [r.did for r in await self.store.run(self.store.sync.did_list, own=True)]
+        if frm is None:
+            if not dids:
+                raise InvalidParamsError("there is no DID of ours to send from; create one first")
+            return dids[0]
+        did = split_did_url(_check_str("from", frm, MAX_TYPE_CHARS) or "")[0]
+        if did not in dids:
+            raise InvalidParamsError(f"{frm!r} is not one of our DIDs")
+        return frm
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def message_send(
+        self,
+        to: str,
+        type: str,
+        body: dict[str, Any],
+        *,
+        frm: str | None = None,
+        thid: str | None = None,
+        expires_time: int | None = None,
+        anoncrypt: bool = False,
+    ) -> dict[str, Any]:
+        """Build, pack (authcrypt from ``frm`` or our first DID; anoncrypt if asked) and queue.
+
+        Returns ``{"id", "state": "queued"}`` once the packed message is committed.
+        """
+        to = _check_did("to", to)
+        _check_str("type", type, MAX_TYPE_CHARS)
+        if not isinstance(body, dict):
+            raise InvalidParamsError("body must be an object")
+        _check_str("thid", thid, MAX_TYPE_CHARS, optional=True)
+        now = self.now()
+        if expires_time is not None and (
+            isinstance(expires_time, bool) or not isinstance(expires_time, int) or expires_time <= now
+        ):
+            raise InvalidParamsError("expires_time must be an integer Unix time in the future")
+        sender = None if anoncrypt else await self._own_did(frm)
+        message: dict[str, Any] = {
+            "id": new_id(),
+            "typ": "application/didcomm-plain+json",
+            "type": type,
+            "to": [to],
+            "created_time": now,
+            "body": body,
+        }
+        if sender is not None:
+            message["from"] = split_did_url(sender)[0]
+        if thid is not None:
+            message["thid"] = thid
+        if expires_time is not None:
+            message["expires_time"] = expires_time
+        packed = pack_encrypted(message, to, frm=sender, resolver=self.resolver, secrets=self.wallet)
+        record = {
+            "type": type,
+            "thid": thid,
+            "anoncrypt": anoncrypt,
+            "to_kids": packed.to_kids,
+            "from_kid": packed.from_kid,
+        }
+        await self.store.run(
+            self.store.sync.outbox_put,
+            message["id"],
+            to_did=to,
+            from_did=message.get("from"),
+            packed=packed.packed.encode(),
+            created=now,
+            expires=expires_time,
+            record=record,
+        )
+        self.events.publish(
+            "message.queued", {"id": message["id"], "to": to, "type": type, "thid": thid}
+        )
+        await self.events.flush()
+        _log.info("message.queued", msg_id=message["id"], to=to, type=type)
+        return {"id": message["id"], "state": "queued"}
+
+    async def message_receive(self, packed: str | bytes, *, transport: str = "local") -> dict[str, Any]:
+        """Commit an inbound packed message, then unpack and record it.
+
+        Returns ``{"id", "state"}`` with state ``received``, ``rejected`` (the reason
+        is in ``message_get``) or ``duplicate`` (already had it; nothing changed).
+        """
+        if isinstance(packed, str):
+            packed = packed.encode("utf-8")
+        if not isinstance(packed, bytes | bytearray):
+            raise InvalidParamsError("packed must be a string or bytes")
+        packed = bytes(packed)
+        if len(packed) > MAX_INBOUND_BYTES:
+            raise DaemonError("invalid_message", f"the message is larger than {MAX_INBOUND_BYTES} bytes")
+        _check_str("transport", transport, 64)
+        ref = "in-" + hashlib.sha256(packed).hexdigest()[:32]
+        row, new = await self.store.run(
+            self.store.sync.inbox_commit, ref, packed, transport=transport, received=self.now()
+        )
+        if not new and row.state != "rejected":
+            return {"id": row.id, "state": "duplicate"}
+        # A rejected message sent again is tried again: we may know its sender by now.
+        result = await self._process(row)
+        await self.events.flush()
+        return result
+
+    async def _process(self, row: InboxRow) -> dict[str, Any]:
+        try:
+            result = unpack(row.packed, resolver=self.resolver, secrets=self.wallet, now=self.now())
+        except DIDCommError as exc:
+            record = {"reason": exc.message, "problem_code": exc.problem_code}
+            await self.store.run(self.store.sync.inbox_reject, row.ref, record=record)
+            self.events.publish(
+                "message.rejected",
+                {"id": row.ref, "transport": row.transport, "reason": exc.message,
+                 "problem_code": exc.problem_code},
+            )
+            _log.info("message.rejected", ref=row.ref, problem_code=exc.problem_code, reason=exc.message)
+            return {"id": row.ref, "state": "rejected"}
+        message = result.message
+        msg_id = str(message["id"])
+        sender = _sender_did(result.metadata)
+        metadata = result.metadata.to_json()
+        earlier = await self.store.run(
+            self.store.sync.inbox_accept, row.ref, msg_id=msg_id, sender=sender,
+            record={"message": message, "metadata": metadata},
+        )
+        if earlier is not None:
+            return {"id": msg_id, "state": "duplicate"}
+        self.events.publish(
+            "message.received",
+            {
+                "id": msg_id,
+                "type": message.get("type"),
+                "from": message.get("from"),
+                "thid": message.get("thid"),
+                "transport": row.transport,
+                "encrypted": metadata["encrypted"],
+                "authenticated": metadata["authenticated"],
+                "anonymous_sender": metadata["anonymous_sender"],
+            },
+        )
+        _log.info("message.received", msg_id=msg_id, sender=sender or None, type=message.get("type"))
+        return {"id": msg_id, "state": "received"}
+
+    async def _resume_inbox(self) -> int:
+        pending = await self.store.run(self.store.sync.inbox_pending)
+        for row in pending:
+            await self._process(row)
+        return len(pending)
+
+    async def message_list(
+        self, *, box: str = "inbox", limit: int = DEFAULT_LIST_LIMIT, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Summaries, newest first; page with ``before`` = the last ``seq`` seen."""
+        if box not in BOXES:
+            raise InvalidParamsError(f"box must be one of {', '.join(BOXES)}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidParamsError(f"limit must be an integer from 1 to {MAX_LIST_LIMIT}")
+        if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+            raise InvalidParamsError("before must be an integer seq")
+        if box == "inbox":
+            rows = await self.store.run(self.store.sync.inbox_list, limit=limit, before=before)
+            return [_inbox_summary(r) for r in rows]
+        out_rows = await self.store.run(self.store.sync.outbox_list, limit=limit, before=before)
+        return [_outbox_summary(r) for r in out_rows]
+
+    async def message_get(self, id: str) -> dict[str, Any]:
+        """One message: an inbound one with its plaintext and metadata (or the reason it
+        was rejected), else an outbound one's delivery state."""
+        _check_str("id", id, MAX_TYPE_CHARS)
+        row = await self.store.run(self.store.sync.inbox_get, id)
+        if row is not None:
+            out = _inbox_summary(row)
+            out["message"] = row.record.get("message")
+            out["metadata"] = row.record.get("metadata")
+            return out
+        out_row = await self.store.run(self.store.sync.outbox_get, id)
+        if out_row is not None:
+            return _outbox_summary(out_row)
+        raise NotFoundError(f"no message with id {id!r}")
+
+    async def outbox_get(self, id: str) -> dict[str, Any]:
+        """An outbound message with its packed form (for transports and tests)."""
+        _check_str("id", id, MAX_TYPE_CHARS)
+        row = await self.store.run(self.store.sync.outbox_get, id)
+        if row is None:
+            raise NotFoundError(f"no outbound message with id {id!r}")
+        out = _outbox_summary(row)
+        out["packed"] = row.packed.decode("utf-8")
+        return out
+
+
+@contextlib.asynccontextmanager
+async def open_agent(config: Config, **kwargs: Any) -> Any:
+    """``async with open_agent(config) as agent:`` — :meth:`Agent.open` and :meth:`Agent.aclose`."""
+    agent = await Agent.open(config, **kwargs)
+    try:
+        yield agent
+    finally:
+        await agent.aclose()

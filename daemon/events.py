@@ -1,0 +1,211 @@
+"""The event bus: what happened in the daemon, numbered, stored, and streamed to clients.
+
+Theory of operation
+-------------------
+An event is ``{"seq", "kind", "time", "data"}``: ``seq`` a number that only grows
+(it survives restarts), ``kind`` a dotted name (``did.created``, ``message.received``),
+``time`` ISO 8601 UTC, ``data`` a small dict (ids, states; never key material).
+
+:meth:`EventBus.publish` is synchronous and never blocks, so any code can report
+without awaiting: it numbers the event, hands it to every live subscriber, and
+queues it for the store.  :meth:`EventBus.flush` writes the queue to the store in
+one transaction; the agent calls it after each operation that published, and on
+close.  (Publishing does not wait for the disk: an event is a report of something
+already committed elsewhere, so losing the newest few in a crash loses no data.)
+
+A subscriber gets a bounded channel.  Between the publisher and that channel sits
+a per-subscriber buffer of at most :data:`SUBSCRIBER_BUFFER` events and a feeder
+task (owned by the subscription's own ``async with``): a publisher only appends to
+the buffer.  If a subscriber falls that far behind, it is dropped: the feeder sends
+one last ``overflow`` event (its ``data.resume_since`` says where to pick up with
+``since=``) and closes the channel.  A slow client can never stall the daemon.
+
+``subscribe(since=N)`` first replays stored events with ``seq > N`` (in pages, at
+the subscriber's own pace), then continues with live ones, with no gap and no
+repeat: the live buffer is attached before the replay starts, and the feeder skips
+live events the replay already delivered.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from .logs import get_logger
+from .store import AsyncStore
+
+#: Events a subscriber may fall behind by before it is dropped.
+SUBSCRIBER_BUFFER = 1024
+#: Size of the channel each subscriber reads from (the feeder fills it).
+CHANNEL_BUFFER = 64
+#: Stored events fetched per replay page.
+REPLAY_PAGE = 256
+#: Most live subscribers at once.
+MAX_SUBSCRIBERS = 256
+#: Unflushed events kept before publish() starts to drop the oldest from the queue
+#: (only if nobody flushes; the agent flushes after every operation).
+MAX_UNFLUSHED = 10_000
+
+OVERFLOW = "overflow"
+
+_log = get_logger("events")
+
+
+def iso_now() -> str:
+    """The current time, ISO 8601 UTC with milliseconds."""
+    now = datetime.datetime.now(datetime.UTC)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Subscriber:
+    def __init__(self, kinds: set[str] | None) -> None:
+        self.kinds = kinds
+        self.pending: collections.deque[dict[str, Any]] = collections.deque()
+        self.overflowed = False
+        self.wakeup = trio.Event()
+
+    def wants(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.overflowed or not self.wants(event["kind"]):
+            return
+        if len(self.pending) >= SUBSCRIBER_BUFFER:
+            self.overflowed = True
+            self.pending.clear()
+        else:
+            self.pending.append(event)
+        self.wakeup.set()
+
+
+class EventBus:
+    """Numbered events: published synchronously, persisted in batches, streamed to subscribers."""
+
+    def __init__(self, store: AsyncStore | None, last_seq: int = 0) -> None:
+        self._store = store
+        self._seq = itertools.count(last_seq + 1)
+        self._last_seq = last_seq
+        self._unflushed: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_UNFLUSHED)
+        self._subscribers: set[_Subscriber] = set()
+        self._flush_lock = trio.Lock()
+
+    @classmethod
+    async def open(cls, store: AsyncStore) -> EventBus:
+        """A bus that continues the store's sequence numbers."""
+        last = await store.run(store.sync.events_last_seq)
+        return cls(store, last)
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest event published."""
+        return self._last_seq
+
+    @property
+    def subscriber_count(self) -> int:
+        """Live subscriptions."""
+        return len(self._subscribers)
+
+    def publish(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Number an event, deliver it to subscribers, queue it for the store.  Never blocks."""
+        seq = next(self._seq)
+        self._last_seq = seq
+        event = {"seq": seq, "kind": kind, "time": iso_now(), "data": data}
+        if self._store is not None:
+            self._unflushed.append(event)
+        for sub in self._subscribers:
+            sub.offer(event)
+        return event
+
+    async def flush(self) -> None:
+        """Write the queued events to the store."""
+        if self._store is None:
+            return
+        async with self._flush_lock:
+            if not self._unflushed:
+                return
+            batch = list(self._unflushed)
+            self._unflushed.clear()
+            await self._store.run(self._store.sync.events_append, batch)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, kinds: set[str] | None = None, since: int | None = None
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[dict[str, Any]]]:
+        """Stream events (only ``kinds`` if given; stored ones after ``since`` first).
+
+        The channel ends after an ``overflow`` event if the reader falls behind by
+        :data:`SUBSCRIBER_BUFFER` events, and when the ``async with`` exits.
+        """
+        if len(self._subscribers) >= MAX_SUBSCRIBERS:
+            raise OverflowError(f"more than {MAX_SUBSCRIBERS} event subscribers")
+        sub = _Subscriber(set(kinds) if kinds is not None else None)
+        send, receive = trio.open_memory_channel[dict[str, Any]](CHANNEL_BUFFER)
+        # Attach before replaying, so nothing published during the replay is missed.
+        self._subscribers.add(sub)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._feed, sub, send, since)
+                try:
+                    yield receive
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._subscribers.discard(sub)
+            receive.close()
+
+    async def _feed(
+        self, sub: _Subscriber, send: trio.MemorySendChannel[dict[str, Any]], since: int | None
+    ) -> None:
+        async with send:
+            try:
+                delivered = await self._replay(sub, send, since) if since is not None else 0
+                while True:
+                    await sub.wakeup.wait()
+                    sub.wakeup = trio.Event()
+                    while sub.pending:
+                        event = sub.pending.popleft()
+                        if event["seq"] > delivered:
+                            await send.send(event)
+                            delivered = event["seq"]
+                    if sub.overflowed:
+                        _log.warning("events.subscriber_dropped", resume_since=delivered)
+                        await send.send({
+                            "seq": delivered,
+                            "kind": OVERFLOW,
+                            "time": iso_now(),
+                            "data": {
+                                "reason": f"subscriber fell more than {SUBSCRIBER_BUFFER} events behind",
+                                "resume_since": delivered,
+                            },
+                        })
+                        return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the reader went away
+
+    async def _replay(
+        self, sub: _Subscriber, send: trio.MemorySendChannel[dict[str, Any]], since: int
+    ) -> int:
+        delivered = since
+        if self._store is None:
+            return delivered
+        while True:
+            # Flushing first makes everything published so far visible to the query.
+            await self.flush()
+            page = await self._store.run(self._store.sync.events_since, delivered, limit=REPLAY_PAGE)
+            if not page:
+                return delivered
+            for event in page:
+                delivered = event["seq"]
+                if sub.wants(event["kind"]):
+                    await send.send(event)
+            if sub.overflowed:
+                # Live events piled up during a long replay: keep replaying from the
+                # store instead, then take live ones again.
+                sub.overflowed = False
+                sub.pending.clear()

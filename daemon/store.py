@@ -1,0 +1,815 @@
+"""The store: one SQLite file holding everything the daemon must not forget.
+
+Theory of operation
+-------------------
+*One file, one writer, one thread.*  The store is a single SQLite database in the
+state directory (``didcommd.sqlite3``) in WAL mode with ``synchronous=FULL``: when
+a call that commits returns, the data is on disk, which is what lets the daemon
+acknowledge an inbound message or report an outbound one as queued.
+
+:class:`Store` is plain synchronous code over one ``sqlite3`` connection.  The trio
+side never calls it directly: :class:`AsyncStore` runs every call in a worker
+thread through a ``CapacityLimiter(1)``, so calls are serialized (one writer, no
+``database is locked`` retries inside the daemon) and the trio loop never waits
+on the disk.  Other processes (``didcommd wallet ...``) may open the same file;
+SQLite's own locking and :data:`BUSY_TIMEOUT_MS` cover them.
+
+*Rows and records.*  Columns hold what is searched or indexed (ids, DIDs, states,
+times); everything else is one CBOR blob per row (``record``), so adding a field
+needs no migration.  Times are integer Unix seconds, passed in by the caller
+(the store reads no clock, which keeps tests exact).
+
+*Schema versions.*  ``PRAGMA user_version`` is the schema version.
+:data:`MIGRATIONS` holds one SQL script per version step; opening the store runs
+the missing ones, each in its own transaction.  A file from a newer didcommd is
+refused rather than damaged.
+
+*Inbox.*  An inbound message is committed before anything else happens to it
+(:meth:`Store.inbox_commit`), keyed by the SHA-256 of its bytes so an exact
+replay is recognised at once.  Once unpacked, the row gets its sender DID and
+message id; the unique index on ``(sender, msg_id)`` is the dedup rule of the
+spec (a message id is unique per sender).  A message that cannot be unpacked
+keeps its row, state ``rejected``, with the reason.
+
+*Outbox.*  States and the moves between them are the table
+:data:`OUTBOX_TRANSITIONS`; anything else is a :class:`~daemon.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import cbor2
+import trio
+
+from .errors import StoreError
+
+DB_FILE_NAME = "didcommd.sqlite3"
+#: How long a statement waits for another process's lock before failing.
+BUSY_TIMEOUT_MS = 5000
+#: Most rows one list call returns.
+MAX_LIST_LIMIT = 1000
+#: Events kept in the store for ``events.subscribe(since=...)``; older ones are pruned.
+EVENTS_KEPT = 10_000
+#: Largest CBOR record read back (a guard against a damaged file).
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+# -- schema ---------------------------------------------------------------------------
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- Private keys, each sealed by the wallet (XChaCha20-Poly1305, kid as associated data).
+CREATE TABLE keys (
+    kid     TEXT PRIMARY KEY,
+    did     TEXT NOT NULL,
+    curve   TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    sealed  BLOB NOT NULL
+);
+CREATE INDEX keys_did ON keys (did);
+
+-- DIDs we own (own = 1) and DIDs we know (own = 0).
+CREATE TABLE dids (
+    did     TEXT PRIMARY KEY,
+    own     INTEGER NOT NULL,
+    method  TEXT NOT NULL,
+    label   TEXT,
+    created INTEGER NOT NULL,
+    record  BLOB NOT NULL
+);
+
+-- DID documents: ours, and a cache of others'.
+CREATE TABLE did_docs (
+    did     TEXT PRIMARY KEY,
+    updated INTEGER NOT NULL,
+    doc     BLOB NOT NULL
+);
+
+CREATE TABLE connections (
+    id        TEXT PRIMARY KEY,
+    my_did    TEXT,
+    their_did TEXT,
+    state     TEXT NOT NULL,
+    updated   INTEGER NOT NULL,
+    record    BLOB NOT NULL
+);
+CREATE INDEX connections_their_did ON connections (their_did);
+
+-- State of protocol instances (issue-credential, present-proof, ...), one per thread and role.
+CREATE TABLE protocol_records (
+    protocol TEXT NOT NULL,
+    thid     TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    state    TEXT NOT NULL,
+    updated  INTEGER NOT NULL,
+    record   BLOB NOT NULL,
+    PRIMARY KEY (protocol, thid, role)
+);
+
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    to_did       TEXT NOT NULL,
+    from_did     TEXT,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    expires      INTEGER,
+    created      INTEGER NOT NULL,
+    updated      INTEGER NOT NULL,
+    packed       BLOB NOT NULL,
+    record       BLOB NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt);
+
+CREATE TABLE inbox (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    ref       TEXT NOT NULL UNIQUE,
+    msg_id    TEXT,
+    sender    TEXT,
+    state     TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    received  INTEGER NOT NULL,
+    packed    BLOB NOT NULL,
+    record    BLOB NOT NULL
+);
+-- A message id is unique per sender ('' for an anonymous sender); NULLs (not yet
+-- unpacked, or rejected) never collide.
+CREATE UNIQUE INDEX inbox_dedup ON inbox (sender, msg_id);
+CREATE INDEX inbox_msg_id ON inbox (msg_id);
+CREATE INDEX inbox_state ON inbox (state);
+
+CREATE TABLE credentials (
+    id      TEXT PRIMARY KEY,
+    issuer  TEXT,
+    subject TEXT,
+    created INTEGER NOT NULL,
+    record  BLOB NOT NULL
+);
+
+CREATE TABLE events (
+    seq  INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    time TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+
+#: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+def encode_record(value: Any) -> bytes:
+    """A record as CBOR bytes."""
+    return bytes(cbor2.dumps(value))
+
+
+def decode_record(data: bytes) -> Any:
+    """A record from CBOR bytes; a damaged record is a StoreError."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise StoreError(f"a stored record is larger than {MAX_RECORD_BYTES} bytes")
+    try:
+        return cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, EOFError):
+        raise StoreError("a stored record is damaged (not valid CBOR)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """A sealed private key."""
+
+    kid: str
+    did: str
+    curve: str
+    created: int
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DIDRow:
+    """A DID we own or know."""
+
+    did: str
+    own: bool
+    method: str
+    label: str | None
+    created: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """An inbound message, from the moment it was committed."""
+
+    seq: int
+    ref: str
+    msg_id: str | None
+    sender: str | None
+    state: str
+    transport: str
+    received: int
+    packed: bytes
+    record: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The message id once known, else the row's reference."""
+        return self.msg_id if self.msg_id is not None else self.ref
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbound packed message and its delivery state."""
+
+    seq: int
+    id: str
+    to_did: str
+    from_did: str | None
+    state: str
+    attempts: int
+    next_attempt: int
+    expires: int | None
+    created: int
+    updated: int
+    packed: bytes
+    record: dict[str, Any]
+
+
+# Inbox states.
+INBOX_PENDING = "pending"  # committed, not yet unpacked (a restart unpacks it)
+INBOX_RECEIVED = "received"  # unpacked; message and metadata in the record
+INBOX_REJECTED = "rejected"
+
+# Outbox states and the moves between them.
+OUTBOX_QUEUED = "queued"
+OUTBOX_SENDING = "sending"
+OUTBOX_DELIVERED = "delivered"
+OUTBOX_FAILED = "failed"
+OUTBOX_EXPIRED = "expired"
+OUTBOX_TRANSITIONS: dict[str, frozenset[str]] = {
+    OUTBOX_QUEUED: frozenset({OUTBOX_SENDING, OUTBOX_FAILED, OUTBOX_EXPIRED}),
+    # back to queued: a failed attempt that will be retried (or a restart mid-send)
+    OUTBOX_SENDING: frozenset({OUTBOX_DELIVERED, OUTBOX_QUEUED, OUTBOX_FAILED, OUTBOX_EXPIRED}),
+    OUTBOX_DELIVERED: frozenset(),
+    OUTBOX_FAILED: frozenset(),
+    OUTBOX_EXPIRED: frozenset(),
+}
+OUTBOX_PENDING_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING)
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(int(limit), MAX_LIST_LIMIT))
+
+
+# -- the synchronous store ----------------------------------------------------------------
+
+
+class Store:
+    """Synchronous access to the SQLite file.  Use from one thread at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed, mode 0600) and migrate the store at ``path``."""
+        try:
+            # Create the file ourselves so it is 0600 from the start; SQLite gives
+            # its -wal and -shm files the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from None
+        store = cls(conn, path)
+        try:
+            store._setup()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"cannot use the store {path}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _setup(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"the store {self.path} cannot use WAL mode (got {mode})")
+        # FULL: a commit is on disk before the call returns (inbox/outbox promises).
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.migrate()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        value: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        return value
+
+    def migrate(self) -> int:
+        """Run the migrations the file lacks; return how many ran."""
+        ran = 0
+        while True:
+            with self.transaction():
+                version = self.schema_version
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the store {self.path} has schema version {version}, newer than this "
+                        f"didcommd understands ({SCHEMA_VERSION}); upgrade didcommd"
+                    )
+                if version == SCHEMA_VERSION:
+                    return ran
+                for statement in _statements(MIGRATIONS[version]):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {version + 1}")
+            ran += 1
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close the connection."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+        conn = self._conn
+        if self._depth == 0:
+            conn.execute("BEGIN IMMEDIATE")
+            begin, commit, rollback = None, "COMMIT", "ROLLBACK"
+        else:
+            name = f"sp{self._depth}"
+            begin, commit, rollback = (
+                f"SAVEPOINT {name}",
+                f"RELEASE {name}",
+                f"ROLLBACK TO {name}; RELEASE {name}",
+            )
+            conn.execute(begin)
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            for statement in rollback.split("; "):
+                conn.execute(statement)
+            raise
+        self._depth -= 1
+        conn.execute(commit)
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def meta_get(self, name: str) -> Any:
+        """A named metadata record, or None."""
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else decode_record(row[0])
+
+    def meta_put(self, name: str, value: Any) -> None:
+        """Set a named metadata record."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, encode_record(value)),
+            )
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def keys_put(self, rows: Iterable[KeyRow], *, replace: bool = False) -> int:
+        """Store sealed keys; existing kids are kept unless ``replace``.  Returns rows written."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        written = 0
+        with self.transaction():
+            for row in rows:
+                cur = self._conn.execute(
+                    f"{verb} INTO keys (kid, did, curve, created, sealed) VALUES (?, ?, ?, ?, ?)",
+                    (row.kid, row.did, row.curve, row.created, row.sealed),
+                )
+                written += cur.rowcount
+        return written
+
+    def keys_all(self) -> list[KeyRow]:
+        """Every sealed key."""
+        rows = self._conn.execute(
+            "SELECT kid, did, curve, created, sealed FROM keys ORDER BY created, kid"
+        ).fetchall()
+        return [KeyRow(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+    # -- DIDs and documents -------------------------------------------------------------------
+
+    def did_put(self, row: DIDRow, *, replace: bool = False) -> bool:
+        """Store a DID; returns False if it existed and ``replace`` is off."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self.transaction():
+            cur = self._conn.execute(
+                f"{verb} INTO dids (did, own, method, label, created, record) VALUES (?, ?, ?, ?, ?, ?)",
+                (row.did, int(row.own), row.method, row.label, row.created, encode_record(row.record)),
+            )
+        return cur.rowcount > 0
+
+    def did_get(self, did: str) -> DIDRow | None:
+        """One DID, or None."""
+        r = self._conn.execute(
+            "SELECT did, own, method, label, created, record FROM dids WHERE did = ?", (did,)
+        ).fetchone()
+        return None if r is None else DIDRow(r[0], bool(r[1]), r[2], r[3], r[4], decode_record(r[5]))
+
+    def did_list(self, *, own: bool | None = True) -> list[DIDRow]:
+        """Our DIDs (``own=True``), known ones (``False``) or all (``None``), oldest first."""
+        sql = "SELECT did, own, method, label, created, record FROM dids"
+        args: tuple[Any, ...] = ()
+        if own is not None:
+            sql += " WHERE own = ?"
+            args = (int(own),)
+        rows = self._conn.execute(sql + " ORDER BY created, rowid", args).fetchall()
+        return [DIDRow(r[0], bool(r[1]), r[2], r[3], r[4], decode_record(r[5])) for r in rows]
+
+    def doc_put(self, did: str, doc: dict[str, Any], updated: int) -> None:
+        """Store (or refresh) a DID document."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO did_docs (did, updated, doc) VALUES (?, ?, ?) "
+                "ON CONFLICT (did) DO UPDATE SET updated = excluded.updated, doc = excluded.doc",
+                (did, updated, encode_record(doc)),
+            )
+
+    def doc_get(self, did: str) -> dict[str, Any] | None:
+        """A stored DID document, or None."""
+        r = self._conn.execute("SELECT doc FROM did_docs WHERE did = ?", (did,)).fetchone()
+        return None if r is None else decode_record(r[0])
+
+    def docs_all(self) -> dict[str, dict[str, Any]]:
+        """Every stored DID document by DID."""
+        rows = self._conn.execute("SELECT did, doc FROM did_docs").fetchall()
+        return {r[0]: decode_record(r[1]) for r in rows}
+
+    # -- connections, protocol records, credentials ------------------------------------------
+
+    def connection_put(
+        self, id: str, *, my_did: str | None, their_did: str | None, state: str, updated: int,
+        record: dict[str, Any],
+    ) -> None:
+        """Insert or update a connection."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO connections (id, my_did, their_did, state, updated, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (id, my_did, their_did, state, updated, encode_record(record)),
+            )
+
+    def connection_get(self, id: str) -> dict[str, Any] | None:
+        """A connection as a dict of its columns and record, or None."""
+        r = self._conn.execute(
+            "SELECT id, my_did, their_did, state, updated, record FROM connections WHERE id = ?", (id,)
+        ).fetchone()
+        if r is None:
+            return None
+        return {"id": r[0], "my_did": r[1], "their_did": r[2], "state": r[3], "updated": r[4],
+                "record": decode_record(r[5])}
+
+    def record_put(
+        self, protocol: str, thid: str, role: str, *, state: str, updated: int, record: dict[str, Any]
+    ) -> None:
+        """Insert or update the state of one protocol instance."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO protocol_records (protocol, thid, role, state, updated, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (protocol, thid, role, state, updated, encode_record(record)),
+            )
+
+    def record_get(self, protocol: str, thid: str, role: str) -> dict[str, Any] | None:
+        """One protocol instance's state: ``{"state", "updated", "record"}``, or None."""
+        r = self._conn.execute(
+            "SELECT state, updated, record FROM protocol_records WHERE protocol = ? AND thid = ? AND role = ?",
+            (protocol, thid, role),
+        ).fetchone()
+        return None if r is None else {"state": r[0], "updated": r[1], "record": decode_record(r[2])}
+
+    def credential_put(
+        self, id: str, *, issuer: str | None, subject: str | None, created: int, record: dict[str, Any]
+    ) -> None:
+        """Insert or replace a credential."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO credentials (id, issuer, subject, created, record) VALUES (?, ?, ?, ?, ?)",
+                (id, issuer, subject, created, encode_record(record)),
+            )
+
+    def credential_get(self, id: str) -> dict[str, Any] | None:
+        """A credential's record, or None."""
+        r = self._conn.execute("SELECT record FROM credentials WHERE id = ?", (id,)).fetchone()
+        return None if r is None else decode_record(r[0])
+
+    # -- inbox -----------------------------------------------------------------------------
+
+    _INBOX_COLUMNS = "seq, ref, msg_id, sender, state, transport, received, packed, record"
+
+    @staticmethod
+    def _inbox_row(r: Any) -> InboxRow:
+        return InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), decode_record(r[8]))
+
+    def inbox_commit(self, ref: str, packed: bytes, *, transport: str, received: int) -> tuple[InboxRow, bool]:
+        """Commit an inbound message (durably); returns its row and whether it is new.
+
+        ``ref`` identifies the exact bytes (the caller derives it from their hash);
+        committing the same bytes again returns the existing row and ``False``.
+        """
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO inbox (ref, state, transport, received, packed, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (ref, INBOX_PENDING, transport, received, packed, encode_record({})),
+            )
+            created = cur.rowcount > 0
+            row = self.inbox_get_ref(ref)
+        assert row is not None
+        return row, created
+
+    def inbox_get_ref(self, ref: str) -> InboxRow | None:
+        """The inbox row with reference ``ref``."""
+        r = self._conn.execute(f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE ref = ?", (ref,)).fetchone()
+        return None if r is None else self._inbox_row(r)
+
+    def inbox_get(self, id: str) -> InboxRow | None:
+        """The newest inbox row whose message id (or, failing that, reference) is ``id``."""
+        r = self._conn.execute(
+            f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE msg_id = ? ORDER BY seq DESC LIMIT 1", (id,)
+        ).fetchone()
+        if r is None:
+            return self.inbox_get_ref(id)
+        return self._inbox_row(r)
+
+    def inbox_accept(self, ref: str, *, msg_id: str, sender: str, record: dict[str, Any]) -> InboxRow | None:
+        """Mark a row unpacked.  If ``(sender, msg_id)`` was already received, the new row
+        is dropped and the earlier row returned; otherwise None."""
+        with self.transaction():
+            try:
+                with self.transaction():
+                    self._conn.execute(
+                        "UPDATE inbox SET msg_id = ?, sender = ?, state = ?, record = ? WHERE ref = ?",
+                        (msg_id, sender, INBOX_RECEIVED, encode_record(record), ref),
+                    )
+            except sqlite3.IntegrityError:
+                self._conn.execute("DELETE FROM inbox WHERE ref = ?", (ref,))
+                r = self._conn.execute(
+                    f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE sender = ? AND msg_id = ?",
+                    (sender, msg_id),
+                ).fetchone()
+                return self._inbox_row(r)
+        return None
+
+    def inbox_reject(self, ref: str, *, record: dict[str, Any]) -> None:
+        """Mark a row as not unpackable, with the reason in ``record``."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE inbox SET state = ?, record = ? WHERE ref = ?",
+                (INBOX_REJECTED, encode_record(record), ref),
+            )
+
+    def inbox_pending(self) -> list[InboxRow]:
+        """Rows committed but never unpacked (a crash came between)."""
+        rows = self._conn.execute(
+            f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE state = ? ORDER BY seq", (INBOX_PENDING,)
+        ).fetchall()
+        return [self._inbox_row(r) for r in rows]
+
+    def inbox_list(self, *, limit: int = 50, before: int | None = None) -> list[InboxRow]:
+        """Newest first, at most ``limit`` rows, with ``seq < before`` if given."""
+        sql = f"SELECT {self._INBOX_COLUMNS} FROM inbox"
+        args: list[Any] = []
+        if before is not None:
+            sql += " WHERE seq < ?"
+            args.append(before)
+        rows = self._conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, _limit(limit))).fetchall()
+        return [self._inbox_row(r) for r in rows]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    _OUTBOX_COLUMNS = (
+        "seq, id, to_did, from_did, state, attempts, next_attempt, expires, created, updated, packed, record"
+    )
+
+    @staticmethod
+    def _outbox_row(r: Any) -> OutboxRow:
+        return OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bytes(r[10]),
+                         decode_record(r[11]))
+
+    def outbox_put(
+        self, id: str, *, to_did: str, from_did: str | None, packed: bytes, created: int,
+        expires: int | None = None, record: dict[str, Any] | None = None,
+    ) -> OutboxRow:
+        """Queue a packed message (durably) for delivery."""
+        with self.transaction():
+            try:
+                self._conn.execute(
+                    "INSERT INTO outbox (id, to_did, from_did, state, next_attempt, expires, created, "
+                    "updated, packed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (id, to_did, from_did, OUTBOX_QUEUED, created, expires, created, created, packed,
+                     encode_record(record or {})),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"an outbound message with id {id!r} already exists") from None
+            row = self.outbox_get(id)
+        assert row is not None
+        return row
+
+    def outbox_get(self, id: str) -> OutboxRow | None:
+        """One outbox row, or None."""
+        r = self._conn.execute(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (id,)).fetchone()
+        return None if r is None else self._outbox_row(r)
+
+    def outbox_transition(
+        self, id: str, state: str, *, now: int, next_attempt: int | None = None,
+        error: str | None = None,
+    ) -> OutboxRow:
+        """Move a message to ``state`` if :data:`OUTBOX_TRANSITIONS` allows it.
+
+        Moving to ``sending`` counts an attempt; ``next_attempt`` schedules a retry
+        (with ``queued``); ``error`` is kept in the record as ``last_error``.
+        """
+        with self.transaction():
+            row = self.outbox_get(id)
+            if row is None:
+                raise StoreError(f"no outbound message with id {id!r}")
+            if state not in OUTBOX_TRANSITIONS.get(row.state, frozenset()):
+                raise StoreError(f"outbound message {id!r} cannot go from {row.state} to {state}")
+            record = dict(row.record)
+            if error is not None:
+                record["last_error"] = error
+            attempts = row.attempts + (1 if state == OUTBOX_SENDING else 0)
+            self._conn.execute(
+                "UPDATE outbox SET state = ?, attempts = ?, next_attempt = ?, updated = ?, record = ? "
+                "WHERE id = ?",
+                (state, attempts, row.next_attempt if next_attempt is None else next_attempt, now,
+                 encode_record(record), id),
+            )
+            new = self.outbox_get(id)
+        assert new is not None
+        return new
+
+    def outbox_due(self, now: int, *, limit: int = 50) -> list[OutboxRow]:
+        """Claim queued messages whose time has come (they move to ``sending``).
+
+        Messages past their ``expires`` time move to ``expired`` instead.
+        """
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE outbox SET state = ?, updated = ? WHERE state IN (?, ?) "
+                "AND expires IS NOT NULL AND expires <= ?",
+                (OUTBOX_EXPIRED, now, OUTBOX_QUEUED, OUTBOX_SENDING, now),
+            )
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT id FROM outbox WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, seq "
+                "LIMIT ?", (OUTBOX_QUEUED, now, _limit(limit))
+            ).fetchall()]
+            return [self.outbox_transition(i, OUTBOX_SENDING, now=now) for i in ids]
+
+    def outbox_requeue_sending(self, now: int) -> int:
+        """After a restart nothing is being sent: put ``sending`` rows back in the queue."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE outbox SET state = ?, updated = ? WHERE state = ?",
+                (OUTBOX_QUEUED, now, OUTBOX_SENDING),
+            )
+        return cur.rowcount
+
+    def outbox_list(
+        self, *, limit: int = 50, before: int | None = None, state: str | None = None
+    ) -> list[OutboxRow]:
+        """Newest first, optionally only one state."""
+        sql = f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"
+        args: list[Any] = []
+        if before is not None:
+            sql += " AND seq < ?"
+            args.append(before)
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        rows = self._conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, _limit(limit))).fetchall()
+        return [self._outbox_row(r) for r in rows]
+
+    # -- events -------------------------------------------------------------------------------
+
+    def events_append(self, events: Iterable[dict[str, Any]]) -> None:
+        """Persist events (each with its ``seq`` already assigned) and prune old ones."""
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO events (seq, kind, time, data) VALUES (?, ?, ?, ?)",
+                [(e["seq"], e["kind"], e["time"], encode_record(e["data"])) for e in events],
+            )
+            self._conn.execute(
+                "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (EVENTS_KEPT,)
+            )
+
+    def events_since(self, seq: int, *, limit: int = MAX_LIST_LIMIT) -> list[dict[str, Any]]:
+        """Stored events with a sequence number above ``seq``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT seq, kind, time, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, _limit(limit)),
+        ).fetchall()
+        return [{"seq": r[0], "kind": r[1], "time": r[2], "data": decode_record(r[3])} for r in rows]
+
+    def events_last_seq(self) -> int:
+        """The highest stored event sequence number (0 if none)."""
+        value = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        return int(value)
+
+    # -- summaries ----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Row counts for ``status``."""
+        one = self._conn.execute
+        return {
+            "dids": one("SELECT COUNT(*) FROM dids WHERE own = 1").fetchone()[0],
+            "known_dids": one("SELECT COUNT(*) FROM dids WHERE own = 0").fetchone()[0],
+            "keys": one("SELECT COUNT(*) FROM keys").fetchone()[0],
+            "inbox": one("SELECT COUNT(*) FROM inbox").fetchone()[0],
+            "inbox_rejected": one(
+                "SELECT COUNT(*) FROM inbox WHERE state = ?", (INBOX_REJECTED,)
+            ).fetchone()[0],
+            "outbox_pending": one(
+                "SELECT COUNT(*) FROM outbox WHERE state IN (?, ?)", OUTBOX_PENDING_STATES
+            ).fetchone()[0],
+            "outbox": one("SELECT COUNT(*) FROM outbox").fetchone()[0],
+        }
+
+
+def _statements(script: str) -> list[str]:
+    # Split a migration script into statements; sqlite3.complete_statement keeps
+    # semicolons inside strings or triggers intact.
+    out: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if not current and line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+# -- the trio face --------------------------------------------------------------------------
+
+
+class AsyncStore:
+    """Runs :class:`Store` calls one at a time in a worker thread.
+
+    ``await store.run(store.sync.inbox_commit, ref, packed, ...)``.  Calls are not
+    abandoned on cancellation: a commit that started finishes, so the caller's
+    view of what is on disk stays true.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.sync = store
+        self._limiter = trio.CapacityLimiter(1)
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path) -> AsyncStore:
+        """Open and migrate the store in a worker thread."""
+        store = await trio.to_thread.run_sync(Store.open, path)
+        return cls(store)
+
+    async def run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``fn(*args, **kwargs)`` (a method of :attr:`sync`) in the store's thread."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await trio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), limiter=self._limiter
+        )
+
+    async def aclose(self) -> None:
+        """Close the store after any call in progress."""
+        if self._closed:
+            return
+        async with self._limiter:
+            self._closed = True
+            await trio.to_thread.run_sync(self.sync.close)

@@ -1,0 +1,636 @@
+"""The wallet: private keys, encrypted at rest, and the DIDs they belong to.
+
+Theory of operation
+-------------------
+Two keys, so that changing a passphrase never re-encrypts a record:
+
+- the **data key**: 32 random bytes made once, when the wallet is created.  Every
+  private key is sealed under it with XChaCha20-Poly1305 (a fresh 24-byte nonce
+  each), with the key id (an absolute DID URL) as associated data, so a sealed key
+  moved to another row no longer opens.
+- the **wrapping key**: what protects the data key, stored sealed in the store's
+  ``meta`` table (record ``wallet``).  It comes from one of:
+
+  * a **passphrase**, through Argon2id (PyNaCl, the libsodium *interactive* limits
+    :data:`KDF_OPSLIMIT` / :data:`KDF_MEMLIMIT`, a random salt kept in the record);
+    the passphrase is read from ``wallet.passphrase_file``, the variable named by
+    ``wallet.passphrase_env``, or the systemd credential
+    ``$CREDENTIALS_DIRECTORY/wallet-passphrase``, never from the command line;
+  * a **key file** (``wallet.key_file``, default ``<state_dir>/wallet.key``): 32
+    random bytes written with mode 0600 on first start, like an SSH host key, for
+    the unattended default.
+
+  A keyed BLAKE2b **check value** of the wrapping key is stored too, so a wrong
+  passphrase is told apart from a damaged record: :class:`WalletLockedError`
+  ("wrong wallet passphrase"), never a decryption traceback.
+
+``didcommd wallet passphrase`` re-wraps the data key only.  When it switches to a
+key file, the new file is written as ``wallet.key.new`` first and renamed after the
+store commits; :func:`unlock` finishes an interrupted switch.
+
+While the daemon runs, :class:`Wallet` holds the sealed keys in memory and opens
+each on first use (the envelope asks through the ``SecretsResolver`` seam:
+:meth:`Wallet.get_key`, :meth:`Wallet.find_keys`), so key lookups never touch the
+disk and never block.
+
+*Backups.*  :func:`export_backup` writes every key, DID and DID document as one
+CBOR document sealed under a key derived (Argon2id, fresh salt) from an export
+passphrase; :func:`import_backup` merges such a file into a wallet (existing kids
+and DIDs are kept), which restores the same DIDs on a fresh state directory.
+
+*Creating DIDs.*  :func:`new_did` makes the keys for a ``did:key`` (Ed25519, whose
+X25519 key-agreement key is derived from it) or a ``did:peer:2`` (an Ed25519
+authentication key and an X25519 key-agreement key, plus any services), and finds
+the key ids by resolving the new DID, so they are exactly the ids peers will use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import nacl.bindings as sodium
+import nacl.exceptions
+import nacl.pwhash.argon2id as argon2id
+import nacl.utils
+
+from protocols.codec import b64u_decode, b64u_encode, json_dumps, json_object
+from protocols.did.did_key import create_did_key
+from protocols.did.did_peer import create_did_peer_2
+from protocols.did.resolver import default_resolver
+from protocols.errors import DIDCommError
+from protocols.keys import PrivateKey, PublicKey
+
+from .config import WalletSection
+from .errors import (
+    INVALID_BACKUP,
+    DaemonError,
+    InvalidParamsError,
+    NotFoundError,
+    StoreError,
+    WalletLockedError,
+)
+from .logs import get_logger
+from .store import KeyRow, Store, decode_record, encode_record
+
+KEY_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES  # 32
+NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
+SALT_BYTES = argon2id.SALTBYTES  # 16
+#: Argon2id cost for the wallet and backups: libsodium's "interactive" limits
+#: (2 passes, 64 MiB; about 70 ms here), paid once per start.
+KDF_OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
+KDF_MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
+#: Highest costs accepted from a stored record or a backup file, so a crafted file
+#: cannot make us allocate gigabytes or spin for minutes (libsodium's "sensitive").
+MAX_KDF_OPSLIMIT = argon2id.OPSLIMIT_SENSITIVE
+MAX_KDF_MEMLIMIT = argon2id.MEMLIMIT_SENSITIVE
+#: Longest passphrase read (from a file, a variable or a prompt).
+MAX_PASSPHRASE_BYTES = 4096
+#: Largest backup file read.
+MAX_BACKUP_BYTES = 64 * 1024 * 1024
+
+META_NAME = "wallet"
+WALLET_VERSION = 1
+BACKUP_FORMAT = "didcommd-wallet-backup"
+BACKUP_VERSION = 1
+PASSPHRASE_CREDENTIAL = "wallet-passphrase"
+MODE_PASSPHRASE = "passphrase"
+MODE_KEYFILE = "keyfile"
+
+# Associated data / personalisation, one per use, so no ciphertext can stand in for another.
+_AD_WRAP = b"didcommd wallet data key v1"
+_AD_KEY = b"didcommd wallet private key v1\x00"
+_AD_BACKUP = b"didcommd wallet backup v1"
+_CHECK_MESSAGE = b"didcommd wallet check v1"
+
+_log = get_logger("wallet")
+
+
+# -- primitives ----------------------------------------------------------------------------
+
+
+def _seal(key: bytes, plaintext: bytes, ad: bytes) -> bytes:
+    nonce = nacl.utils.random(NONCE_BYTES)
+    ct: bytes = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, key)
+    return nonce + ct
+
+
+def _open(key: bytes, sealed: bytes, ad: bytes) -> bytes | None:
+    if len(sealed) < NONCE_BYTES + sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES:
+        return None
+    try:
+        pt: bytes = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            sealed[NONCE_BYTES:], ad, sealed[:NONCE_BYTES], key
+        )
+    except nacl.exceptions.CryptoError:
+        return None
+    return pt
+
+
+def _check_value(wrapping_key: bytes) -> bytes:
+    return hashlib.blake2b(_CHECK_MESSAGE, key=wrapping_key, digest_size=32).digest()
+
+
+def derive_key(passphrase: bytes, salt: bytes, opslimit: int = KDF_OPSLIMIT,
+               memlimit: int = KDF_MEMLIMIT) -> bytes:
+    """A 32-byte key from a passphrase with Argon2id."""
+    if not (0 < opslimit <= MAX_KDF_OPSLIMIT and 0 < memlimit <= MAX_KDF_MEMLIMIT):
+        raise StoreError("key derivation limits out of range (damaged or hostile record)")
+    if len(salt) != SALT_BYTES:
+        raise StoreError("key derivation salt has the wrong length")
+    key: bytes = argon2id.kdf(KEY_BYTES, passphrase, salt, opslimit=opslimit, memlimit=memlimit)
+    return key
+
+
+# -- passphrases and the key file -------------------------------------------------------------
+
+
+def _clean_passphrase(raw: bytes, where: str) -> bytes:
+    if len(raw) > MAX_PASSPHRASE_BYTES:
+        raise WalletLockedError(f"the passphrase from {where} is longer than {MAX_PASSPHRASE_BYTES} bytes")
+    # A file usually ends in a newline the user did not mean as part of it.
+    if raw.endswith(b"\r\n"):
+        raw = raw[:-2]
+    elif raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if not raw:
+        raise WalletLockedError(f"the passphrase from {where} is empty")
+    return raw
+
+
+def read_passphrase_file(path: Path) -> bytes:
+    """A passphrase from a file (one trailing newline dropped)."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_PASSPHRASE_BYTES + 3)
+    except OSError as exc:
+        raise WalletLockedError(f"cannot read the passphrase file {path}: {exc.strerror or exc}") from None
+    return _clean_passphrase(raw, str(path))
+
+
+def read_passphrase_env(name: str, env: Mapping[str, str]) -> bytes:
+    """A passphrase from the environment variable ``name``."""
+    value = env.get(name)
+    if not value:
+        raise WalletLockedError(f"the environment variable {name} (wallet passphrase) is not set")
+    return _clean_passphrase(value.encode("utf-8"), f"${name}")
+
+
+def configured_passphrase(section: WalletSection, env: Mapping[str, str]) -> bytes | None:
+    """The wallet passphrase the configuration points at, or None for a key-file wallet.
+
+    Order: ``passphrase_file``, ``passphrase_env``, then the systemd credential
+    ``$CREDENTIALS_DIRECTORY/wallet-passphrase`` if it exists.
+    """
+    if section.passphrase_file is not None:
+        return read_passphrase_file(section.passphrase_file)
+    if section.passphrase_env is not None:
+        return read_passphrase_env(section.passphrase_env, env)
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        path = Path(creds) / PASSPHRASE_CREDENTIAL
+        if path.exists():
+            return read_passphrase_file(path)
+    return None
+
+
+def _pending_key_file(key_file: Path) -> Path:
+    return key_file.with_name(key_file.name + ".new")
+
+
+def _write_key_file(path: Path, key: bytes) -> None:
+    """Write ``key`` to ``path`` (mode 0600) durably, replacing nothing half-way."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_key_file(path: Path) -> bytes:
+    """The wrapping key from a key file, refusing one others may read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise WalletLockedError(
+            f"the wallet key file {path} is missing; restore it from backup, or use the wallet's "
+            "passphrase if it has one"
+        ) from None
+    if st.st_mode & 0o077:
+        raise DaemonError(
+            "permission",
+            f"the wallet key file {path} is accessible by other users (mode {st.st_mode & 0o777:04o}); "
+            f"run: chmod 600 {path}",
+        )
+    data = path.read_bytes()
+    if len(data) != KEY_BYTES:
+        raise WalletLockedError(f"the wallet key file {path} is not a {KEY_BYTES}-byte key")
+    return data
+
+
+# -- the wallet record -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Protection:
+    mode: str
+    wrapping_key: bytes = field(repr=False)
+    salt: bytes | None = None
+
+
+def _protection_record(data_key: bytes, prot: _Protection) -> dict[str, Any]:
+    return {
+        "v": WALLET_VERSION,
+        "mode": prot.mode,
+        "salt": prot.salt,
+        "opslimit": KDF_OPSLIMIT,
+        "memlimit": KDF_MEMLIMIT,
+        "check": _check_value(prot.wrapping_key),
+        "wrapped": _seal(prot.wrapping_key, data_key, _AD_WRAP),
+    }
+
+
+def _passphrase_protection(passphrase: bytes) -> _Protection:
+    salt = nacl.utils.random(SALT_BYTES)
+    return _Protection(MODE_PASSPHRASE, derive_key(passphrase, salt), salt)
+
+
+def _record_field(record: dict[str, Any], name: str, kind: type) -> Any:
+    value = record.get(name)
+    if not isinstance(value, kind):
+        raise StoreError(f"the wallet record is damaged (field {name!r})")
+    return value
+
+
+def _unwrap(record: dict[str, Any], wrapping_key: bytes) -> bytes | None:
+    """The data key if ``wrapping_key`` is right; None if it is the wrong key."""
+    if not hmac.compare_digest(_check_value(wrapping_key), _record_field(record, "check", bytes)):
+        return None
+    data_key = _open(wrapping_key, _record_field(record, "wrapped", bytes), _AD_WRAP)
+    if data_key is None or len(data_key) != KEY_BYTES:
+        raise StoreError("the wallet record is damaged: the key matches but the data key does not open")
+    return data_key
+
+
+def _unlock_record(record: dict[str, Any], passphrase: bytes | None, key_file: Path) -> bytes:
+    mode = record.get("mode")
+    if record.get("v") != WALLET_VERSION:
+        raise StoreError(f"unknown wallet record version {record.get('v')!r}")
+    if mode == MODE_PASSPHRASE:
+        if passphrase is None:
+            raise WalletLockedError(
+                "the wallet is protected by a passphrase, but none is configured "
+                "(set wallet.passphrase_file or wallet.passphrase_env, or provide the "
+                f"systemd credential {PASSPHRASE_CREDENTIAL})"
+            )
+        key = derive_key(
+            passphrase,
+            _record_field(record, "salt", bytes),
+            _record_field(record, "opslimit", int),
+            _record_field(record, "memlimit", int),
+        )
+        data_key = _unwrap(record, key)
+        if data_key is None:
+            raise WalletLockedError("wrong wallet passphrase")
+        return data_key
+    if mode == MODE_KEYFILE:
+        data_key = None
+        if key_file.exists():
+            data_key = _unwrap(record, read_key_file(key_file))
+        pending = _pending_key_file(key_file)
+        if data_key is None and pending.exists():
+            # An interrupted switch to a new key file: the store already expects it.
+            data_key = _unwrap(record, read_key_file(pending))
+            if data_key is not None:
+                os.replace(pending, key_file)
+                _log.warning("wallet.key_file_recovered", key_file=str(key_file))
+        if data_key is None:
+            if not key_file.exists():
+                read_key_file(key_file)  # raises the "missing" error
+            raise WalletLockedError(f"the wallet key file {key_file} does not belong to this wallet")
+        return data_key
+    raise StoreError(f"unknown wallet protection mode {mode!r}")
+
+
+# -- the wallet ------------------------------------------------------------------------------
+
+
+class Wallet:
+    """The unlocked wallet: seals new keys, opens stored ones, resolves secrets by kid."""
+
+    def __init__(self, data_key: bytes, mode: str, rows: Iterable[KeyRow] = ()) -> None:
+        self._data_key = data_key
+        self.mode = mode
+        self._sealed: dict[str, KeyRow] = {}
+        self._open: dict[str, PrivateKey] = {}
+        self.add_rows(rows)
+
+    def __repr__(self) -> str:
+        return f"<Wallet mode={self.mode} keys={len(self._sealed)}>"
+
+    def add_rows(self, rows: Iterable[KeyRow]) -> None:
+        """Know these sealed keys (after they are stored)."""
+        for row in rows:
+            self._sealed[row.kid] = row
+
+    def seal(self, kid: str, did: str, key: PrivateKey, created: int) -> KeyRow:
+        """Seal a private key for storage (not yet known to the wallet: see :meth:`add_rows`)."""
+        plaintext = encode_record({"crv": key.curve, "d": key.secret})
+        return KeyRow(kid, did, key.curve, created, _seal(self._data_key, plaintext, _AD_KEY + kid.encode()))
+
+    def _open_row(self, row: KeyRow) -> PrivateKey:
+        plaintext = _open(self._data_key, row.sealed, _AD_KEY + row.kid.encode())
+        if plaintext is None:
+            raise StoreError(f"the stored private key {row.kid} does not decrypt (damaged or moved)")
+        record = decode_record(plaintext)
+        try:
+            return PrivateKey.from_raw(record["crv"], record["d"])
+        except (KeyError, TypeError, DIDCommError):
+            raise StoreError(f"the stored private key {row.kid} is damaged") from None
+
+    # SecretsResolver ----------------------------------------------------------------------
+
+    def get_key(self, kid: str) -> PrivateKey | None:
+        """The private key for ``kid``, or None if the wallet does not hold it."""
+        key = self._open.get(kid)
+        if key is None:
+            row = self._sealed.get(kid)
+            if row is None:
+                return None
+            key = self._open[kid] = self._open_row(row)
+        return key
+
+    def find_keys(self, kids: Iterable[str]) -> list[str]:
+        """The subset of ``kids`` the wallet holds, in order."""
+        return [kid for kid in kids if kid in self._sealed]
+
+    def kids(self, did: str | None = None) -> list[str]:
+        """Every kid held (only ``did``'s if given)."""
+        return [kid for kid, row in self._sealed.items() if did is None or row.did == did]
+
+    def rows(self) -> list[KeyRow]:
+        """Every sealed key row."""
+        return list(self._sealed.values())
+
+
+def unlock(
+    store: Store, *, passphrase: bytes | None, key_file: Path, create: bool = True
+) -> tuple[Wallet, bool]:
+    """Open the wallet in ``store`` (creating it if absent and ``create``).
+
+    Returns the wallet and whether it was created.  A new wallet uses the
+    passphrase if one is given, otherwise a key file (written now if missing).
+    Runs Argon2id when a passphrase is involved: call from a worker thread.
+    """
+    record = store.meta_get(META_NAME)
+    if record is None:
+        if not create:
+            raise NotFoundError(f"no wallet in {store.path}; run 'didcommd wallet init'")
+        if store.keys_all():
+            raise StoreError("the store holds keys but no wallet record (damaged store)")
+        data_key = nacl.utils.random(KEY_BYTES)
+        if passphrase is not None:
+            prot = _passphrase_protection(passphrase)
+        else:
+            if key_file.exists():
+                wrapping_key = read_key_file(key_file)
+            else:
+                wrapping_key = nacl.utils.random(KEY_BYTES)
+                _write_key_file(key_file, wrapping_key)
+                _log.info("wallet.key_file_created", key_file=str(key_file))
+            prot = _Protection(MODE_KEYFILE, wrapping_key)
+        store.meta_put(META_NAME, _protection_record(data_key, prot))
+        _log.info("wallet.created", mode=prot.mode)
+        return Wallet(data_key, prot.mode, ()), True
+    if not isinstance(record, dict):
+        raise StoreError("the wallet record is damaged")
+    if passphrase is not None and record.get("mode") == MODE_KEYFILE:
+        _log.warning("wallet.passphrase_ignored",
+                     reason="this wallet uses a key file; run 'didcommd wallet passphrase' to set one")
+    data_key = _unlock_record(record, passphrase, key_file)
+    wallet = Wallet(data_key, record["mode"], store.keys_all())
+    _log.info("wallet.unlocked", mode=wallet.mode, keys=len(wallet.kids()))
+    return wallet, False
+
+
+def change_protection(
+    store: Store, *, current: bytes | None, new: bytes | None, key_file: Path
+) -> str:
+    """Re-wrap the data key: under passphrase ``new``, or under a new key file if None.
+
+    ``current`` is the passphrase that opens it now (None for a key-file wallet).
+    Returns the new mode.  Records are not re-encrypted.
+    """
+    record = store.meta_get(META_NAME)
+    if not isinstance(record, dict):
+        raise NotFoundError(f"no wallet in {store.path}; run 'didcommd wallet init'")
+    data_key = _unlock_record(record, current, key_file)
+    old_mode = record["mode"]
+    if new is not None:
+        prot = _passphrase_protection(new)
+        store.meta_put(META_NAME, _protection_record(data_key, prot))
+        if old_mode == MODE_KEYFILE:
+            # The old key file would open the old record in any copy of the store.
+            key_file.unlink(missing_ok=True)
+            _fsync_dir(key_file.parent)
+    else:
+        wrapping_key = nacl.utils.random(KEY_BYTES)
+        pending = _pending_key_file(key_file)
+        _write_key_file(pending, wrapping_key)
+        store.meta_put(META_NAME, _protection_record(data_key, _Protection(MODE_KEYFILE, wrapping_key)))
+        os.replace(pending, key_file)
+        _fsync_dir(key_file.parent)
+    _log.info("wallet.protection_changed", old_mode=old_mode, mode=MODE_PASSPHRASE if new else MODE_KEYFILE)
+    return MODE_PASSPHRASE if new is not None else MODE_KEYFILE
+
+
+# -- creating DIDs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewDID:
+    """A freshly made DID: its document and its private keys by kid."""
+
+    did: str
+    method: str
+    doc: dict[str, Any]
+    keys: dict[str, PrivateKey] = field(repr=False)
+
+
+def _kid_for(doc_vms: Iterable[Any], public: PublicKey) -> str:
+    for vm in doc_vms:
+        if vm.usable and vm.public_key == public:
+            return str(vm.id)
+    raise DaemonError("internal", "a new DID's document does not list its own key")
+
+
+DID_METHODS = ("key", "peer")
+
+
+def new_did(method: str, *, services: list[dict[str, Any]] | None = None) -> NewDID:
+    """Make keys and a DID: ``key`` (did:key, Ed25519) or ``peer`` (did:peer:2).
+
+    ``services`` (did:peer only) are DID document services in full form, e.g. a
+    ``DIDCommMessaging`` service with a ``libp2p-peerId:`` endpoint.
+    """
+    ed = PrivateKey.generate("Ed25519")
+    if method == "key":
+        if services:
+            raise InvalidParamsError("a did:key cannot carry services; use method 'peer'")
+        did = create_did_key(ed.public)
+        # The did:key document's key-agreement key is the X25519 twin of the Ed25519 key.
+        _pk, sk64 = sodium.crypto_sign_seed_keypair(ed.secret)
+        x = PrivateKey.from_raw("X25519", sodium.crypto_sign_ed25519_sk_to_curve25519(sk64))
+    elif method == "peer":
+        x = PrivateKey.generate("X25519")
+        did = create_did_peer_2([ed.public], [x.public], list(services or []))
+    else:
+        raise InvalidParamsError(f"unknown DID method {method!r} (use one of: {', '.join(DID_METHODS)})")
+    doc = default_resolver().resolve(did)
+    vms = list(doc.verification_methods.values())
+    keys = {_kid_for(vms, ed.public): ed, _kid_for(vms, x.public): x}
+    return NewDID(did, method, doc.to_json(), keys)
+
+
+# -- backups ----------------------------------------------------------------------------------
+
+
+def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
+    """Every key, DID and DID document, sealed under ``passphrase``, as file content (JSON)."""
+    keys = []
+    for row in wallet.rows():
+        key = wallet.get_key(row.kid)
+        assert key is not None
+        keys.append({"kid": row.kid, "did": row.did, "crv": key.curve, "d": key.secret,
+                     "created": row.created})
+    dids = [
+        {"did": r.did, "own": r.own, "method": r.method, "label": r.label, "created": r.created,
+         "record": r.record}
+        for r in store.did_list(own=None)
+    ]
+    payload = encode_record({"v": BACKUP_VERSION, "keys": keys, "dids": dids, "docs": store.docs_all()})
+    salt = nacl.utils.random(SALT_BYTES)
+    sealed = _seal(derive_key(passphrase, salt), payload, _AD_BACKUP)
+    text = json_dumps({
+        "format": BACKUP_FORMAT,
+        "version": BACKUP_VERSION,
+        "kdf": {"alg": "argon2id", "salt": b64u_encode(salt), "opslimit": KDF_OPSLIMIT,
+                "memlimit": KDF_MEMLIMIT},
+        "sealed": b64u_encode(sealed),
+    })
+    return (text + "\n").encode()
+
+
+class BackupError(DaemonError):
+    """A backup file cannot be read: not a backup, wrong passphrase, or damaged."""
+
+    code = INVALID_BACKUP
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+def _open_backup(data: bytes, passphrase: bytes) -> dict[str, Any]:
+    if len(data) > MAX_BACKUP_BYTES:
+        raise BackupError(f"the backup file is larger than {MAX_BACKUP_BYTES} bytes")
+    try:
+        outer = json_object(data, "backup file")
+        if outer.get("format") != BACKUP_FORMAT:
+            raise BackupError("not a didcommd wallet backup file")
+        if outer.get("version") != BACKUP_VERSION:
+            raise BackupError(f"unsupported backup version {outer.get('version')!r}")
+        kdf = outer.get("kdf")
+        if not isinstance(kdf, dict) or kdf.get("alg") != "argon2id":
+            raise BackupError("the backup file's key derivation is not argon2id")
+        salt = b64u_decode(kdf.get("salt", ""), "salt")
+        sealed = b64u_decode(outer.get("sealed", ""), "sealed")
+        ops, mem = kdf.get("opslimit"), kdf.get("memlimit")
+    except DIDCommError as exc:
+        raise BackupError(f"the backup file is malformed: {exc}") from None
+    if not isinstance(ops, int) or not isinstance(mem, int):
+        raise BackupError("the backup file's key derivation limits are malformed")
+    try:
+        key = derive_key(passphrase, salt, ops, mem)
+    except StoreError as exc:
+        raise BackupError(f"the backup file's key derivation is unacceptable: {exc}") from None
+    payload = _open(key, sealed, _AD_BACKUP)
+    if payload is None:
+        raise BackupError("wrong backup passphrase (or the backup file was altered)")
+    try:
+        content = cbor2.loads(payload)
+    except (cbor2.CBORDecodeError, ValueError, EOFError):
+        raise BackupError("the backup content is damaged") from None
+    if not isinstance(content, dict) or content.get("v") != BACKUP_VERSION:
+        raise BackupError("the backup content is damaged")
+    return content
+
+
+def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) -> dict[str, int]:
+    """Merge a backup into the wallet (kids and DIDs already present are kept).
+
+    Returns counts of what was added: ``{"keys", "dids", "docs"}``.
+    """
+    from .store import DIDRow
+
+    content = _open_backup(data, passphrase)
+    try:
+        rows: list[KeyRow] = []
+        for item in content["keys"]:
+            key = PrivateKey.from_raw(item["crv"], item["d"])
+            rows.append(wallet.seal(str(item["kid"]), str(item["did"]), key, int(item["created"])))
+        dids = [
+            DIDRow(str(d["did"]), bool(d["own"]), str(d["method"]), d["label"], int(d["created"]),
+                   dict(d["record"]))
+            for d in content["dids"]
+        ]
+        docs = {str(did): dict(doc) for did, doc in content["docs"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError, DIDCommError):
+        raise BackupError("the backup content is damaged") from None
+    with store.transaction():
+        added_keys = store.keys_put(rows)
+        added_dids = sum(store.did_put(d) for d in dids)
+        for did, doc in docs.items():
+            if store.doc_get(did) is None:
+                store.doc_put(did, doc, max((d.created for d in dids if d.did == did), default=0))
+    known = set(wallet.kids())
+    wallet.add_rows(r for r in rows if r.kid not in known)
+    _log.info("wallet.imported", keys=added_keys, dids=added_dids)
+    return {"keys": added_keys, "dids": added_dids, "docs": len(docs)}
+
+
+__all__ = [
+    "KDF_MEMLIMIT",
+    "KDF_OPSLIMIT",
+    "BackupError",
+    "NewDID",
+    "Wallet",
+    "change_protection",
+    "configured_passphrase",
+    "export_backup",
+    "import_backup",
+    "new_did",
+    "read_key_file",
+    "read_passphrase_env",
+    "read_passphrase_file",
+    "unlock",
+]
