@@ -188,7 +188,7 @@ class Client:
                 except frames.FrameError as exc:
                     self._fail(ControlError("protocol", f"bad frame from the daemon: {exc}"))
                     return
-                if frame is None:
+                if frame is frames.NEED_DATA:
                     data = await self._stream.receive_some(RECV_CHUNK_BYTES)
                     if not data:
                         self._fail(ConnectionClosedError())
@@ -321,7 +321,7 @@ class SyncClient:
             except frames.FrameError as exc:
                 self._failure = ControlError("protocol", f"bad frame from the daemon: {exc}")
                 raise self._failure from None
-            if frame is not None:
+            if frame is not frames.NEED_DATA:
                 if not isinstance(frame, dict):
                     continue
                 if frame.get("id") is None and "error" in frame and "subscription" not in frame:

@@ -126,6 +126,23 @@ CONTROL_ERROR_CODES: dict[str, str] = {
 }
 
 
+#: What the agent's codes (``daemon.errors``) mean to a client, for the docs.
+_AGENT_ERROR_MEANINGS: dict[str, str] = {
+    "not_found": "the DID, message or record does not exist",
+    "unavailable": "a resource the request needs is not available right now",
+    "wallet_locked": "the wallet cannot be opened (passphrase, key file)",
+    "permission": "the operation is not allowed",
+    "config": "the configuration is invalid (`data`: file, key)",
+    "crypto": "a key or cryptographic operation failed (`data.problem_code`)",
+    "did": "a DID or DID document cannot be used (`data.problem_code`)",
+    "invalid_message": "a DIDComm message is malformed or invalid (`data.problem_code`)",
+    "unsupported": "an algorithm or message form we do not implement",
+    "expired": "the message has expired",
+    "conflict": "the request conflicts with stored state (e.g. a duplicate)",
+    "store": "the store cannot be used (disk error, corrupt, newer schema)",
+}
+
+
 class ControlRequestError(Exception):
     """A request the control layer itself refuses (bad frame, bad params, ...)."""
 
@@ -714,7 +731,7 @@ class Connection:
             except frames.FrameError as exc:
                 await self.send(_error(None, exc.code, str(exc)))
                 return
-            if frame is not None:
+            if frame is not frames.NEED_DATA:
                 self._dispatch(frame, nursery)
                 # Let handlers started by a burst of frames run before we read more.
                 await trio.lowlevel.checkpoint()
@@ -1040,7 +1057,9 @@ def render_markdown() -> str:
     w("| code | meaning |")
     w("| --- | --- |")
     codes = dict(CONTROL_ERROR_CODES)
-    codes.update(getattr(daemon_errors, "ERROR_CODES", {}))
+    for name, value in vars(daemon_errors).items():
+        if name.isupper() and isinstance(value, str) and value.isidentifier() and value.islower():
+            codes.setdefault(value, _AGENT_ERROR_MEANINGS.get(value, "see `daemon/errors.py`"))
     for code, meaning in codes.items():
         w(f"| `{code}` | {meaning} |")
     w("")

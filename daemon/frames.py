@@ -111,14 +111,26 @@ def decode_payload(payload: bytes) -> Any:
         raise MalformedFrameError(f"frame is not valid msgpack: {type(exc).__name__}") from exc
 
 
+class _NeedData:
+    """Type of :data:`NEED_DATA`."""
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+#: What :meth:`FrameDecoder.next_frame` returns while a frame is incomplete
+#: (a sentinel, as in h11: ``None`` is a valid msgpack value).
+NEED_DATA = _NeedData()
+
+
 class FrameDecoder:
-    """Incremental decoder: ``feed`` bytes, then ``next_frame`` until it gives ``None``.
+    """Incremental decoder: ``feed`` bytes, then ``next_frame`` until it gives :data:`NEED_DATA`.
 
     >>> d = FrameDecoder()
     >>> d.feed(encode_frame({"id": 1}))
     >>> d.next_frame()
     {'id': 1}
-    >>> d.next_frame() is None
+    >>> d.next_frame() is NEED_DATA
     True
     """
 
@@ -136,8 +148,8 @@ class FrameDecoder:
         """Append bytes received from the stream."""
         self._buffer += data
 
-    def next_frame(self) -> Any | None:
-        """The next complete value, or ``None`` if more bytes are needed.
+    def next_frame(self) -> Any:
+        """The next complete value, or :data:`NEED_DATA` if more bytes are needed.
 
         After a :class:`FrameError` the decoder stays failed: every later call
         raises the same error, because the frame boundaries are lost.
@@ -145,14 +157,14 @@ class FrameDecoder:
         if self._failed is not None:
             raise self._failed
         if len(self._buffer) < HEADER_BYTES:
-            return None
+            return NEED_DATA
         (length,) = _HEADER.unpack_from(self._buffer)
         if length > self.max_frame_bytes:
             self._failed = FrameTooLargeError(length, self.max_frame_bytes)
             raise self._failed
         end = HEADER_BYTES + length
         if len(self._buffer) < end:
-            return None
+            return NEED_DATA
         payload = bytes(self._buffer[HEADER_BYTES:end])
         del self._buffer[:end]
         try:
