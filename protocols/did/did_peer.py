@@ -1,4 +1,4 @@
-"""did:peer numalgo 2 (https://identity.foundation/peer-did-method-spec/).
+"""did:peer numalgo 2 and 4 (https://identity.foundation/peer-did-method-spec/).
 
 Theory of operation
 -------------------
@@ -31,22 +31,43 @@ must share because other parties address our keys by these ids:
 :func:`create_did_peer_2` writes key-agreement keys first, then authentication
 keys, then services (the order of the did:peer and DIDComm reference
 libraries), so our own keys are ``#key-1`` (X25519) and ``#key-2`` (Ed25519) in
-the usual one-of-each case.
+the usual one-of-each case.  Pre-"clarified" encoders sometimes put several
+services in one ``S`` element as a JSON list; we read that too.
+
+Numalgo 4 carries a whole "input document" (a DID document without ``id``,
+with relative ids) instead::
+
+    did:peer:4<hash>:<encoded document>     long form
+    did:peer:4<hash>                        short form
+
+``<encoded document>`` is ``z`` + base58btc(multicodec ``json`` (0x0200) +
+compact JSON) and ``<hash>`` is ``z`` + base58btc(sha2-256 multihash of the
+encoded document's characters).  The long form resolves on its own (after the
+hash is checked); the short form only with a long form seen earlier, which
+:class:`~protocols.did.resolver.DIDPeerResolver` remembers.  The encoded
+document is bounded by :data:`~protocols.multibase.MAX_BASE58_CHARS`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..codec import b64u_decode, b64u_encode, json_bytes, json_loads
 from ..errors import DIDCommError, DIDNotResolvedError, InvalidDIDError, KeyRoleError
 from ..keys import KEY_AGREEMENT_CURVES, SIGNING_ALGS, PublicKey
+from ..multibase import b58decode, b58encode, varint_decode, varint_encode
 from .document import MAX_SERVICES, MAX_VERIFICATION_METHODS, DIDDocument
 from .syntax import quote, validate_did
 
 PREFIX = "did:peer:"
 NUMALGO_2_PREFIX = "did:peer:2"
+NUMALGO_4_PREFIX = "did:peer:4"
+#: multicodec ``json``, prefixing a numalgo 4 encoded document.
+JSON_MULTICODEC = 0x0200
+#: multihash prefix of a sha2-256 digest (code 0x12, 32 bytes).
+SHA256_MULTIHASH = b"\x12\x20"
 #: Contexts of a resolved did:peer:2 document (the spec's, clarified).
 CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
 
@@ -152,12 +173,20 @@ def _rename_keys(value: Any, names: Mapping[str, str], depth: int) -> Any:
 
 
 def resolve_did_peer(did: str) -> DIDDocument:
-    """The document of a did:peer (numalgo 2); DIDNotResolvedError for other numalgos."""
+    """The document of a did:peer:2 or long-form did:peer:4.
+
+    DIDNotResolvedError for other numalgos and for a short-form did:peer:4 (see
+    :func:`resolve_did_peer_4_short`, or let DIDPeerResolver remember long forms).
+    """
     validate_did(did)
     if not did.startswith(PREFIX):
         raise DIDNotResolvedError(f"not a did:peer: {quote(did)}")
     if did.startswith(NUMALGO_2_PREFIX):
         return DIDDocument.from_json(peer_2_document(did))
+    if did.startswith(NUMALGO_4_PREFIX) and ":" in did[len(NUMALGO_4_PREFIX) :]:
+        return DIDDocument.from_json(peer_4_document(did))
+    if did.startswith(NUMALGO_4_PREFIX):
+        raise DIDNotResolvedError(f"short-form did:peer:4 needs its long form first: {quote(did)}")
     raise DIDNotResolvedError(
         f"did:peer numalgo {quote(did[len(PREFIX) : len(PREFIX) + 1])} is not supported"
     )
@@ -219,3 +248,86 @@ def _decode_services(value: str) -> list[dict[str, Any]]:
     if not all(isinstance(item, dict) for item in items):
         raise InvalidDIDError("a did:peer:2 service must be a JSON object")
     return [expand_service(item) for item in items]
+
+
+# -- numalgo 4 ----------------------------------------------------------------------
+
+
+def create_did_peer_4(input_document: Mapping[str, Any]) -> str:
+    """The long-form did:peer:4 of an input document (no ``id``, relative ids only).
+
+    The document is checked by resolving the result.
+    """
+    if not isinstance(input_document, Mapping):
+        raise InvalidDIDError("a did:peer:4 input document must be a JSON object")
+    if "id" in input_document:
+        raise InvalidDIDError("a did:peer:4 input document must not have an 'id'")
+    encoded = "z" + b58encode(varint_encode(JSON_MULTICODEC) + json_bytes(dict(input_document)))
+    did = f"{NUMALGO_4_PREFIX}{_peer_4_hash(encoded)}:{encoded}"
+    resolve_did_peer(did)
+    return did
+
+
+def peer_4_short_form(did: str) -> str:
+    """The short form of a long-form did:peer:4 (the DID itself if already short)."""
+    validate_did(did)
+    if not did.startswith(NUMALGO_4_PREFIX):
+        raise InvalidDIDError(f"not a did:peer:4: {quote(did)}")
+    colons = did.count(":")
+    if colons not in (2, 3):
+        raise InvalidDIDError(f"malformed did:peer:4 {quote(did)}")
+    return did.rpartition(":")[0] if colons == 3 else did
+
+
+def _peer_4_hash(encoded: str) -> str:
+    digest = hashlib.sha256(encoded.encode("ascii")).digest()
+    return "z" + b58encode(SHA256_MULTIHASH + digest)
+
+
+def _peer_4_input_document(long_did: str) -> dict[str, Any]:
+    """The checked input document of a long-form did:peer:4."""
+    validate_did(long_did)
+    body = long_did[len(NUMALGO_4_PREFIX) :]
+    hash_part, colon, encoded = body.partition(":")
+    if not colon or not encoded.startswith("z") or not hash_part.startswith("z"):
+        raise InvalidDIDError(f"malformed long-form did:peer:4 {quote(long_did)}")
+    if _peer_4_hash(encoded) != hash_part:
+        raise InvalidDIDError("did:peer:4 hash does not match its document")
+    try:
+        raw = b58decode(encoded[1:])
+        code, used = varint_decode(raw)
+    except DIDCommError as exc:
+        raise InvalidDIDError(f"malformed did:peer:4 document: {exc}") from None
+    if code != JSON_MULTICODEC:
+        raise InvalidDIDError("did:peer:4 document is not multicodec JSON")
+    try:
+        document = json_loads(raw[used:], "did:peer:4 document")
+    except DIDCommError as exc:
+        raise InvalidDIDError(str(exc)) from None
+    if not isinstance(document, dict):
+        raise InvalidDIDError("did:peer:4 document must be a JSON object")
+    if "id" in document:
+        raise InvalidDIDError("a did:peer:4 input document must not have an 'id'")
+    return document
+
+
+def _contextualize(document: dict[str, Any], did: str, other_form: str) -> dict[str, Any]:
+    also_known_as = document.get("alsoKnownAs", [])
+    if not isinstance(also_known_as, list):
+        raise InvalidDIDError("alsoKnownAs must be a list")
+    # Controllers default to the document's DID in DIDDocument.from_json.
+    return {**document, "id": did, "alsoKnownAs": [*also_known_as, other_form]}
+
+
+def peer_4_document(long_did: str) -> dict[str, Any]:
+    """The resolved long-form did:peer:4 document as JSON."""
+    document = _peer_4_input_document(long_did)
+    return _contextualize(document, long_did, peer_4_short_form(long_did))
+
+
+def resolve_did_peer_4_short(short_did: str, long_did: str) -> DIDDocument:
+    """The short-form did:peer:4 document, given its long form."""
+    if peer_4_short_form(long_did) != short_did or short_did == long_did:
+        raise InvalidDIDError("the long-form did:peer:4 does not match the short form")
+    document = _peer_4_input_document(long_did)
+    return DIDDocument.from_json(_contextualize(document, short_did, long_did))

@@ -23,19 +23,26 @@ resolver that the daemon drives; it would still plug into :class:`ChainResolver`
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ..errors import DIDNotResolvedError, InvalidDIDError
 from .did_key import PREFIX as DID_KEY_PREFIX
 from .did_key import resolve_did_key
+from .did_peer import (
+    NUMALGO_4_PREFIX,
+    peer_4_short_form,
+    resolve_did_peer,
+    resolve_did_peer_4_short,
+)
 from .did_peer import PREFIX as DID_PEER_PREFIX
-from .did_peer import resolve_did_peer
 from .document import DIDDocument
 from .syntax import MAX_DID_LENGTH, is_did, quote, split_did_url, validate_did
 
 __all__ = [
     "MAX_DID_LENGTH",
+    "MAX_REMEMBERED_PEER_4",
     "RESOLVED_CACHE_SIZE",
     "ChainResolver",
     "DIDKeyResolver",
@@ -52,6 +59,8 @@ __all__ = [
 RESOLVED_CACHE_SIZE = 1024
 #: Most documents a StaticResolver holds.
 MAX_STATIC_DOCUMENTS = 100_000
+#: Long-form did:peer:4 DIDs a DIDPeerResolver remembers, to resolve their short forms.
+MAX_REMEMBERED_PEER_4 = 4096
 
 
 class DIDResolver(Protocol):
@@ -116,14 +125,50 @@ class DIDKeyResolver:
 
 
 class DIDPeerResolver:
-    """Resolves ``did:peer`` (see :mod:`protocols.did.did_peer`)."""
+    """Resolves ``did:peer`` numalgo 2 and 4 (see :mod:`protocols.did.did_peer`).
+
+    A short-form did:peer:4 resolves only after its long form has been seen
+    (resolved here, or handed to :meth:`remember`); the hash in the short form
+    binds it to exactly one long form, so remembering cannot be abused to
+    substitute a document.  The most recent :data:`MAX_REMEMBERED_PEER_4` are kept.
+    """
+
+    def __init__(self) -> None:
+        self._long_forms: OrderedDict[str, str] = OrderedDict()
+
+    def remember(self, long_did: str) -> str:
+        """Check and keep a long-form did:peer:4; returns its short form."""
+        short = peer_4_short_form(long_did)
+        if short == long_did:
+            raise InvalidDIDError("remember() needs a long-form did:peer:4")
+        _cached_did_peer(long_did)
+        self._long_forms[short] = long_did
+        self._long_forms.move_to_end(short)
+        while len(self._long_forms) > MAX_REMEMBERED_PEER_4:
+            self._long_forms.popitem(last=False)
+        return short
 
     def resolve(self, did: str) -> DIDDocument:
         """The document of a did:peer; DIDNotResolvedError for other methods."""
         validate_did(did)
         if not did.startswith(DID_PEER_PREFIX):
             raise DIDNotResolvedError(f"not a did:peer: {quote(did)}")
+        if did.startswith(NUMALGO_4_PREFIX):
+            if did.count(":") == 3:
+                self.remember(did)
+            else:
+                long_did = self._long_forms.get(did)
+                if long_did is None:
+                    raise DIDNotResolvedError(
+                        f"short-form did:peer:4 whose long form we have not seen: {quote(did)}"
+                    )
+                return _cached_did_peer_4_short(did, long_did)
         return _cached_did_peer(did)
+
+
+@functools.lru_cache(maxsize=RESOLVED_CACHE_SIZE)
+def _cached_did_peer_4_short(did: str, long_did: str) -> DIDDocument:
+    return resolve_did_peer_4_short(did, long_did)
 
 
 class ChainResolver:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any
 
 import pytest
@@ -12,11 +13,16 @@ from hypothesis import strategies as st
 from protocols.codec import b64u_encode, json_bytes
 from protocols.did.did_peer import (
     MAX_SERVICE_DEPTH,
+    SHA256_MULTIHASH,
     abbreviate_service,
     create_did_peer_2,
+    create_did_peer_4,
     expand_service,
     peer_2_document,
+    peer_4_document,
+    peer_4_short_form,
     resolve_did_peer,
+    resolve_did_peer_4_short,
 )
 from protocols.did.document import DIDDocument
 from protocols.errors import (
@@ -162,6 +168,25 @@ def test_services_encoded_as_one_json_list_are_read() -> None:
     assert doc.services[1].service_endpoint == "https://example.com/endpoint2"
 
 
+# The peer DID spec's "Method 4" example, long form and short form.
+SPEC_PEER_4 = (
+    "did:peer:4zQmd8CpeFPci817KDsbSAKWcXAE2mjvCQSasRewvbSF54Bd:z2M1k7h4psgp4CmJcnQn2Ljp7Pz7ktsd"
+    "7oBhMU3dWY5s4fhFNj17qcRTQ427C7QHNT6cQ7T3XfRh35Q2GhaNFZmWHVFq4vL7F8nm36PA9Y96DvdrUiRUaiCuXn"
+    "BFrn1o7mxFZAx14JL4t8vUWpuDPwQuddVo1T8myRiVH7wdxuoYbsva5x6idEpCQydJdFjiHGCpNc2UtjzPQ8awSXkc"
+    "tGCnBmgkhrj5gto3D4i3EREXYq4Z8r2cWGBr2UzbSmnxW2BuYddFo9Yfm6mKjtJyLpF74ytqrF5xtf84MnGFg1hMBm"
+    "h1xVx1JwjZ2BeMJs7mNS8DTZhKC7KH38EgqDtUZzfjhpjmmUfkXg2KFEA3EGbbVm1DPqQXayPYKAsYPS9AyKkcQ3fz"
+    "WafLPP93UfNhtUPL8JW5pMcSV3P8v6j3vPXqnnGknNyBprD6YGUVtgLiAqDBDUF3LSxFQJCVYYtghMTv8WuSw9h1a1"
+    "SRFrDQLGHE4UrkgoRvwaGWr64aM87T1eVGkP5Dt4L1AbboeK2ceLArPScrdYGTpi3BpTkLwZCdjdiFSfTy9okL1YNR"
+    "ARqUf2wm8DvkVGUU7u5nQA3ZMaXWJAewk6k1YUxKd7LvofGUK4YEDtoxN5vb6r1Q2godrGqaPkjfL3RoYPpDYymf9X"
+    "hcgG8Kx3DZaA6cyTs24t45KxYAfeCw4wqUpCH9HbpD78TbEUr9PPAsJgXBvBj2VVsxnr7FKbK4KykGcg1W8M1JPz21"
+    "Z4Y72LWgGQCmixovrkHktcTX1uNHjAvKBqVD5C7XmVfHgXCHj7djCh3vzLNuVLtEED8J1hhqsB1oCBGiuh3xXr7fZ9"
+    "wUjJCQ1HYHqxLJKdYKtoCiPmgKM7etVftXkmTFETZmpM19aRyih3bao76LdpQtbw636r7a3qt8v4WfxsXJetSL8c7t"
+    "24SqQBcAY89FBsbEnFNrQCMK3JEseKHVaU388ctvRD45uQfe5GndFxthj4iSDomk4uRFd1uRbywoP1tRuabHTDX42U"
+    "xPjz"
+)
+SPEC_PEER_4_SHORT = "did:peer:4zQmd8CpeFPci817KDsbSAKWcXAE2mjvCQSasRewvbSF54Bd"
+
+
 # -- creating --------------------------------------------------------------------------
 
 LIBP2P_SERVICE = {
@@ -276,6 +301,7 @@ def test_service_nesting_limit() -> None:
         "did:peer:0z6MkqRYqQiSgvZQdnBytw86Qbs2ZWUkGv22od935YF4s8M7V",
         "did:peer:1zQmZMygzYqNwU6Uhmewx5Xepf2VLp5S4HLSwwgf2aiKZuwa",
         "did:peer:3zQmS19jtYDvGtKVrJhQnRFpBQAx3pJ9omx2HpNrcXFuRCz9",
+        SPEC_PEER_4_SHORT,  # short form, long form never seen
         "did:key:z6MkqRYqQiSgvZQdnBytw86Qbs2ZWUkGv22od935YF4s8M7V",
     ],
 )
@@ -356,8 +382,9 @@ def test_create_then_resolve_gives_the_same_keys_and_services(
 
 @given(st.text(max_size=200))
 def test_random_peer_dids_raise_only_typed_errors(text: str) -> None:
-    with contextlib.suppress(DIDCommError):
-        resolve_did_peer("did:peer:2." + text)
+    for prefix in ("did:peer:2.", "did:peer:4", "did:peer:4z", SPEC_PEER_4_SHORT + ":z"):
+        with contextlib.suppress(DIDCommError):
+            resolve_did_peer(prefix + text)
 
 
 @given(
@@ -387,3 +414,163 @@ def test_random_element_lists_raise_only_typed_errors(elements: list[tuple[str, 
         with contextlib.suppress(DIDCommError):
             doc.resolve_vm(kid)
     doc.didcomm_services()
+
+
+# -- numalgo 4 (the spec's "Method 4" example) ----------------------------------------
+
+SPEC_PEER_4_INPUT = {
+    "@context": [
+        "https://www.w3.org/ns/did/v1",
+        "https://w3id.org/security/suites/x25519-2020/v1",
+        "https://w3id.org/security/suites/ed25519-2020/v1",
+    ],
+    "verificationMethod": [
+        {
+            "id": "#6LSqPZfn",
+            "type": "X25519KeyAgreementKey2020",
+            "publicKeyMultibase": "z6LSqPZfn9krvgXma2icTMKf2uVcYhKXsudCmPoUzqGYW24U",
+        },
+        {
+            "id": "#6MkrCD1c",
+            "type": "Ed25519VerificationKey2020",
+            "publicKeyMultibase": "z6MkrCD1csqtgdj8sjrsu8jxcbeyP6m7LiK87NzhfWqio5yr",
+        },
+    ],
+    "authentication": ["#6MkrCD1c"],
+    "assertionMethod": ["#6MkrCD1c"],
+    "keyAgreement": ["#6LSqPZfn"],
+    "capabilityInvocation": ["#6MkrCD1c"],
+    "capabilityDelegation": ["#6MkrCD1c"],
+    "service": [
+        {
+            "id": "#didcommmessaging-0",
+            "type": "DIDCommMessaging",
+            "serviceEndpoint": {
+                "uri": "didcomm:transport/queue",
+                "accept": ["didcomm/v2"],
+                "routingKeys": [],
+            },
+        }
+    ],
+}
+
+
+def test_peer_4_spec_example_is_reproduced() -> None:
+    assert create_did_peer_4(SPEC_PEER_4_INPUT) == SPEC_PEER_4
+    assert peer_4_short_form(SPEC_PEER_4) == SPEC_PEER_4_SHORT
+    assert peer_4_short_form(SPEC_PEER_4_SHORT) == SPEC_PEER_4_SHORT
+
+
+def test_peer_4_long_form_resolves_on_its_own() -> None:
+    assert peer_4_document(SPEC_PEER_4) == {
+        **SPEC_PEER_4_INPUT,
+        "id": SPEC_PEER_4,
+        "alsoKnownAs": [SPEC_PEER_4_SHORT],
+    }
+    doc = resolve_did_peer(SPEC_PEER_4)
+    assert doc.authentication == [SPEC_PEER_4 + "#6MkrCD1c"]
+    assert doc.resolve_vm("#6MkrCD1c").public_key == PublicKey.from_multikey(
+        "z6MkrCD1csqtgdj8sjrsu8jxcbeyP6m7LiK87NzhfWqio5yr"
+    )
+    assert doc.resolve_vm("#6LSqPZfn").controller == SPEC_PEER_4
+    assert doc.didcomm_services()[0].endpoints[0].uri == "didcomm:transport/queue"
+
+
+def test_peer_4_short_form_needs_the_long_form() -> None:
+    with pytest.raises(DIDNotResolvedError):
+        resolve_did_peer(SPEC_PEER_4_SHORT)
+    doc = resolve_did_peer_4_short(SPEC_PEER_4_SHORT, SPEC_PEER_4)
+    assert doc.id == SPEC_PEER_4_SHORT
+    assert doc.also_known_as == [SPEC_PEER_4]
+    assert doc.key_agreement == [SPEC_PEER_4_SHORT + "#6LSqPZfn"]
+    assert doc.resolve_vm("#6MkrCD1c").controller == SPEC_PEER_4_SHORT
+    other = create_did_peer_4({"authentication": []})
+    with pytest.raises(InvalidDIDError):
+        resolve_did_peer_4_short(SPEC_PEER_4_SHORT, other)
+
+
+def _tamper(did: str, index: int) -> str:
+    replacement = "2" if did[index] != "2" else "3"
+    return did[:index] + replacement + did[index + 1 :]
+
+
+@pytest.mark.parametrize(
+    "did",
+    [
+        _tamper(SPEC_PEER_4, len(SPEC_PEER_4) - 10),  # document changed: hash mismatch
+        _tamper(SPEC_PEER_4, 15),  # hash changed
+        SPEC_PEER_4 + ":zabc",
+        "did:peer:4zQmd8CpeFPci817KDsbSAKWcXAE2mjvCQSasRewvbSF54Bd:",
+        "did:peer:4:" + SPEC_PEER_4.rpartition(":")[2],
+        "did:peer:4" + SPEC_PEER_4.rpartition(":")[2][1:] + ":x",
+    ],
+)
+def test_peer_4_malformed(did: str) -> None:
+    with pytest.raises(InvalidDIDError):
+        resolve_did_peer(did)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"id": "did:example:x"},
+        {"verificationMethod": [{"id": "did:example:other#k", "type": "Multikey"}]},
+        {"authentication": ["#missing"]},
+    ],
+)
+def test_peer_4_refuses_bad_input_documents(document: dict[str, Any]) -> None:
+    with pytest.raises(InvalidDIDError):
+        create_did_peer_4(document)
+
+
+def _encoded_peer_4(payload: bytes, codec: int = 0x0200) -> str:
+    encoded = "z" + b58encode(varint_encode(codec) + payload)
+    digest = hashlib.sha256(encoded.encode()).digest()
+    hashed = "z" + b58encode(SHA256_MULTIHASH + digest)
+    return f"did:peer:4{hashed}:{encoded}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "codec"),
+    [
+        (b"[1, 2]", 0x0200),  # not an object
+        (b"{not json", 0x0200),
+        (b'{"id": "did:peer:4x"}', 0x0200),  # input documents carry no id
+        (b"{}", 0x0129),  # dag-json, not json
+    ],
+)
+def test_peer_4_well_hashed_but_bad_documents(payload: bytes, codec: int) -> None:
+    with pytest.raises(InvalidDIDError):
+        resolve_did_peer(_encoded_peer_4(payload, codec))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    keys_of(SIGNING),
+    keys_of(AGREEMENT),
+    st.lists(services, max_size=2, unique_by=lambda s: s.get("id")),
+)
+def test_peer_4_create_then_resolve(
+    authentication: list[PublicKey], key_agreement: list[PublicKey], svcs: list[dict[str, Any]]
+) -> None:
+    methods = [
+        {"id": f"#k{i}", "type": "Multikey", "publicKeyMultibase": key.to_multikey()}
+        for i, key in enumerate(authentication + key_agreement)
+    ]
+    named = [{**svc, "id": svc.get("id", f"#s{i}")} for i, svc in enumerate(svcs)]
+    document = {
+        "verificationMethod": methods,
+        "authentication": [m["id"] for m in methods[: len(authentication)]],
+        "keyAgreement": [m["id"] for m in methods[len(authentication) :]],
+        "service": named,
+    }
+    long_did = create_did_peer_4(document)
+    short_did = peer_4_short_form(long_did)
+    for did, doc in (
+        (long_did, resolve_did_peer(long_did)),
+        (short_did, resolve_did_peer_4_short(short_did, long_did)),
+    ):
+        assert doc.id == did
+        assert [doc.resolve_vm(k).public_key for k in doc.authentication] == authentication
+        assert [doc.resolve_vm(k).public_key for k in doc.key_agreement] == key_agreement
+        assert [s.service_endpoint for s in doc.services] == [s["serviceEndpoint"] for s in svcs]

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocols.did import resolver as resolver_module
 from protocols.did.did_key import create_did_key
-from protocols.did.did_peer import create_did_peer_2
+from protocols.did.did_peer import create_did_peer_2, create_did_peer_4, peer_4_short_form
 from protocols.did.document import DIDDocument
 from protocols.did.resolver import (
     MAX_DID_LENGTH,
@@ -200,6 +201,42 @@ def test_chain_resolver_order() -> None:
         ChainResolver().resolve("did:example:alice")
 
 
+def test_peer_resolver_learns_peer_4_short_forms_from_long_forms() -> None:
+    x = PrivateKey.generate("X25519").public
+    long_did = create_did_peer_4(
+        {
+            "verificationMethod": [
+                {"id": "#x", "type": "Multikey", "publicKeyMultibase": x.to_multikey()}
+            ],
+            "keyAgreement": ["#x"],
+        }
+    )
+    short_did = peer_4_short_form(long_did)
+    resolver = default_resolver()
+    with pytest.raises(DIDNotResolvedError):
+        resolver.resolve(short_did)
+    assert resolver.resolve(long_did).id == long_did
+    short_doc = resolver.resolve(short_did)
+    assert short_doc.id == short_did
+    assert short_doc.resolve_vm("#x").public_key == x
+    # Or told explicitly, without resolving first.
+    peer = DIDPeerResolver()
+    assert peer.remember(long_did) == short_did
+    assert peer.resolve(short_did).also_known_as == [long_did]
+    with pytest.raises(InvalidDIDError):
+        peer.remember(short_did)
+
+
+def test_peer_resolver_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resolver_module, "MAX_REMEMBERED_PEER_4", 2)
+    peer = DIDPeerResolver()
+    dids = [create_did_peer_4({"alsoKnownAs": [f"did:example:{i}"]}) for i in range(3)]
+    shorts = [peer.remember(did) for did in dids]
+    with pytest.raises(DIDNotResolvedError):
+        peer.resolve(shorts[0])
+    assert peer.resolve(shorts[2]).id == shorts[2]
+
+
 def test_method_resolvers_refuse_other_methods() -> None:
     with pytest.raises(DIDNotResolvedError):
         DIDKeyResolver().resolve("did:example:alice")
@@ -223,7 +260,14 @@ def test_resolvers_satisfy_the_protocol() -> None:
 @given(st.text(max_size=300))
 def test_resolving_random_text_raises_only_typed_errors(text: str) -> None:
     resolver = default_resolver([ALICE])
-    for candidate in (text, "did:key:" + text, "did:peer:2" + text, "did:peer:2." + text):
+    candidates = (
+        text,
+        "did:key:" + text,
+        "did:peer:2" + text,
+        "did:peer:2." + text,
+        "did:peer:4" + text,
+    )
+    for candidate in candidates:
         try:
             doc = resolver.resolve(candidate)
         except DIDCommError:
