@@ -625,11 +625,17 @@ def create_socket(
     return sock
 
 
-def remove_socket_file(path: Path, sock: socket.socket) -> None:
+def socket_file_id(path: Path) -> tuple[int, int]:
+    """(device, inode) of a socket file, to recognise it later."""
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def remove_socket_file(path: Path, file_id: tuple[int, int]) -> None:
     """Unlink our socket file if it is still ours (not replaced by a newer daemon)."""
     try:
         st = path.stat()
-        if stat.S_ISSOCK(st.st_mode) and sock.getsockname() == str(path):
+        if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == file_id:
             path.unlink()
     except OSError:
         pass
@@ -815,6 +821,10 @@ class Connection:
         self._subscriptions[sid] = scope
         try:
             await self._nursery.start(self._forward_events, sid, kinds, since, gate, scope)
+        except OverflowError as exc:
+            # The event bus has as many subscribers as it takes.
+            self._subscriptions.pop(sid, None)
+            raise ControlRequestError("busy", str(exc)) from None
         except BaseException:
             self._subscriptions.pop(sid, None)
             raise

@@ -242,22 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _sub(sub, "status", "show the daemon's state", "  didcommctl status\n  didcommctl --json status | jq .uptime_s")
-    p.set_defaults(method="status", params=lambda a: {}, show=_show_status)
+    p.set_defaults(rpc="status", params=lambda a: {}, show=_show_status)
 
     did = _sub(sub, "did", "create, list and resolve DIDs", "  didcommctl did create --label alice\n  didcommctl did list\n  didcommctl did resolve did:key:z6Mk...")
-    did.set_defaults(method=None, help_of=did)
+    did.set_defaults(rpc=None, help_of=did)
     did_sub = did.add_subparsers(dest="did_command", metavar="ACTION")
     p = _sub(did_sub, "create", "create a DID (keys stay in the wallet)",
              "  didcommctl did create                  # did:peer:2, Ed25519 + X25519\n"
              "  didcommctl did create --method key --label laptop")
-    p.add_argument("--method", choices=["peer", "key"], default="peer", help="DID method (default: peer)")
+    p.add_argument("--method", dest="did_method", choices=["peer", "key"], default="peer", help="DID method (default: peer)")
     p.add_argument("--label", help="a local name for the DID")
-    p.set_defaults(method="did.create", params=lambda a: {"method": a.method, **({"label": a.label} if a.label else {})}, show=_show_did)
+    p.set_defaults(rpc="did.create", params=lambda a: {"method": a.did_method, **({"label": a.label} if a.label else {})}, show=_show_did)
     p = _sub(did_sub, "list", "list our DIDs", "  didcommctl did list\n  didcommctl --json did list")
-    p.set_defaults(method="did.list", params=lambda a: {}, show=_show_dids)
+    p.set_defaults(rpc="did.list", params=lambda a: {}, show=_show_dids)
     p = _sub(did_sub, "resolve", "resolve a DID to its DID document", "  didcommctl did resolve did:peer:2.Ez6LS...")
     p.add_argument("did", help="the DID to resolve")
-    p.set_defaults(method="did.resolve", params=lambda a: {"did": a.did}, show=_print_json)
+    p.set_defaults(rpc="did.resolve", params=lambda a: {"did": a.did}, show=_print_json)
 
     p = _sub(sub, "send", "pack a message and queue it for delivery",
              "  didcommctl send --to did:peer:2... --type https://didcomm.org/basicmessage/2.0/message \\\n"
@@ -270,23 +270,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thid", metavar="ID", help="thread id")
     p.add_argument("--expires-time", type=int, metavar="EPOCH", help="expiry, seconds since the epoch")
     p.add_argument("--anoncrypt", action="store_true", help="do not authenticate the sender")
-    p.set_defaults(method="message.send", params=_params_send, show=_show_state)
+    p.set_defaults(rpc="message.send", params=_params_send, show=_show_state)
 
     for name, box in (("inbox", "inbox"), ("outbox", "outbox")):
         p = _sub(sub, name, f"list messages in the {box}, newest first",
                  f"  didcommctl {name}\n  didcommctl {name} --limit 5\n  didcommctl --json {name} | jq '.messages[].id'")
         p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N messages (default 50)")
         p.add_argument("--before", type=int, metavar="SEQ", help="only messages older than SEQ (paging)")
-        p.set_defaults(method="message.list", params=_params_list(box), show=_show_messages)
+        p.set_defaults(rpc="message.list", params=_params_list(box), show=_show_messages)
 
     msg = _sub(sub, "message", "show one message", "  didcommctl message show 1f0e...\n  didcommctl message show --outbox 1f0e...")
-    msg.set_defaults(method=None, help_of=msg)
+    msg.set_defaults(rpc=None, help_of=msg)
     msg_sub = msg.add_subparsers(dest="message_command", metavar="ACTION")
     p = _sub(msg_sub, "show", "show a received (or, with --outbox, sent) message", "  didcommctl message show 1f0e...")
     p.add_argument("id", help="message id")
     p.add_argument("--outbox", action="store_true", help="a sent message, with its packed form")
     p.set_defaults(
-        method=lambda a: "message.outbox.get" if a.outbox else "message.get",
+        rpc=lambda a: "message.outbox.get" if a.outbox else "message.get",
         params=lambda a: {"id": a.id},
         show=_print_json,
     )
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "receive", "inject a packed message as if it came from the network",
              "  didcommctl receive message.jwe\n  cat message.jwe | didcommctl receive -")
     p.add_argument("file", metavar="FILE|-", help="file holding the packed message, or - for stdin")
-    p.set_defaults(method="message.receive", params=_params_receive, show=_show_state)
+    p.set_defaults(rpc="message.receive", params=_params_receive, show=_show_state)
 
     p = _sub(sub, "events", "show events (received messages, state changes)",
              "  didcommctl events                      # stored events, then exit\n"
@@ -303,20 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new events (Ctrl-C to stop)")
     p.add_argument("--kind", action="append", metavar="K", help="only events of kind K (repeatable)")
     p.add_argument("--since", type=int, metavar="SEQ", help="replay stored events after SEQ (default: all without --follow, none with it)")
-    p.set_defaults(method="events.subscribe", params=None, show=None)
+    p.set_defaults(rpc="events.subscribe", params=None, show=None)
 
     p = _sub(sub, "shutdown", "stop the daemon cleanly", "  didcommctl shutdown")
-    p.set_defaults(method="shutdown", params=lambda a: {}, show=lambda r, out: out.write("daemon is stopping\n"))
+    p.set_defaults(rpc="shutdown", params=lambda a: {}, show=lambda r, out: out.write("daemon is stopping\n"))
 
     p = _sub(sub, "methods", "list the control API's methods", "  didcommctl methods")
-    p.set_defaults(method="methods", params=lambda a: {}, show=_show_methods)
+    p.set_defaults(rpc="methods", params=lambda a: {}, show=_show_methods)
 
     p = _sub(sub, "call", "call any control method with JSON parameters",
              "  didcommctl call status\n  didcommctl call message.list '{\"box\": \"outbox\", \"limit\": 3}'")
     p.add_argument("call_method", metavar="METHOD", help="method name (see 'didcommctl methods')")
     p.add_argument("call_params", metavar="JSON", nargs="?", default="{}", help="parameters as a JSON object")
     p.set_defaults(
-        method=lambda a: a.call_method,
+        rpc=lambda a: a.call_method,
         params=lambda a: _json_object(a.call_params, "parameters"),
         show=_print_json,
     )
@@ -353,11 +353,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     err = err or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "method", None):
+    if not getattr(args, "rpc", None):
         # A command group without its action ('didcommctl did'), or nothing at all.
         (getattr(args, "help_of", None) or parser).print_help(err)
         return exitcodes.USAGE
-    method = args.method if isinstance(args.method, str) else args.method(args)
+    method = args.rpc if isinstance(args.rpc, str) else args.rpc(args)
     try:
         socket_path = args.socket or default_socket_path(os.environ)
         with SyncClient.connect(socket_path, timeout=args.timeout) as client:

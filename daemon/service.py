@@ -53,6 +53,7 @@ from .control import (
     create_socket,
     listener_for,
     remove_socket_file,
+    socket_file_id,
 )
 from .errors import DaemonError
 from .logs import configure_logging, get_logger
@@ -150,17 +151,17 @@ class Service:
 
     # -- the control socket --
 
-    def _take_socket(self) -> tuple[socket.socket, bool]:
-        """(listening socket, whether we created the file)."""
+    def _take_socket(self) -> tuple[socket.socket, tuple[int, int] | None]:
+        """(listening socket, identity of the socket file if we created it)."""
         inherited = sdnotify.activated_socket(sdnotify.listen_fds(self.env))
         if inherited is not None:
             if self.env is os.environ:
                 sdnotify.unset_activation_env()
             log.info("control.activated", fd=inherited.fileno())
-            return inherited, False
+            return inherited, None
         section = self.config.control
         sock = create_socket(section.socket, mode=section.mode, allowed_group=section.allowed_group)
-        return sock, True
+        return sock, socket_file_id(section.socket)
 
     # -- running --
 
@@ -171,22 +172,24 @@ class Service:
         with trio.open_signal_receiver(*STOP_SIGNALS, RELOAD_SIGNAL) as signals:
             self.notifier.status("starting")
             try:
-                sock, created = self._take_socket()
+                sock, file_id = self._take_socket()
             except (ControlSocketError, sdnotify.ActivationError, OSError) as exc:
                 log.error("control.socket_failed", error=str(exc))
                 return exitcodes.FAILURE
+            socket_path = self.config.control.socket
             try:
                 return await self._run_with_socket(sock, signals)
             finally:
-                if created:
-                    remove_socket_file(self.config.control.socket, sock)
+                if file_id is not None:
+                    # The socket path is fixed at start (a reload cannot move it).
+                    remove_socket_file(socket_path, file_id)
                 sock.close()
                 self.notifier.close()
 
     async def _open_agent(self) -> Any:
         from .agent import Agent
 
-        return await Agent.open(self.config)
+        return await Agent.open(self.config, env=self.env)
 
     async def _run_with_socket(self, sock: socket.socket, signals: Any) -> int:
         try:

@@ -37,6 +37,7 @@ import trio
 from daemon.client import SyncClient
 from daemon.control import ControlServer, Limits, create_socket, listener_for
 from daemon.errors import NotFoundError
+from daemon.events import EventBus
 
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds a daemon may take to report READY=1 (a cold start imports a lot on
@@ -249,52 +250,6 @@ def shared_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 # -- an in-process control server ---------------------------------------------------------------
 
 
-class FakeEvents:
-    """Enough of ``daemon.events.EventBus`` for the control layer's tests."""
-
-    #: Events buffered per subscriber before it is dropped.
-    BUFFER = 16
-
-    def __init__(self) -> None:
-        self.log: list[dict[str, Any]] = []
-        self._subscribers: list[tuple[set[str] | None, trio.MemorySendChannel[dict[str, Any]]]] = []
-
-    def publish(self, kind: str, data: dict[str, Any]) -> None:
-        event = {"seq": len(self.log) + 1, "kind": kind, "time": 0, "data": data}
-        self.log.append(event)
-        for kinds, send in list(self._subscribers):
-            if kinds is None or kind in kinds:
-                try:
-                    send.send_nowait(event)
-                except trio.WouldBlock:
-                    self._subscribers.remove((kinds, send))
-                    send.close()
-                except trio.ClosedResourceError:
-                    self._subscribers.remove((kinds, send))
-
-    @asynccontextmanager
-    async def subscribe(
-        self, kinds: set[str] | None = None, since: int | None = None
-    ) -> AsyncIterator[trio.MemoryReceiveChannel[dict[str, Any]]]:
-        send, receive = trio.open_memory_channel[dict[str, Any]](self.BUFFER)
-        if since is not None:
-            for event in self.log[since:]:
-                if kinds is None or event["kind"] in kinds:
-                    send.send_nowait(event)
-        entry = (kinds, send)
-        self._subscribers.append(entry)
-        try:
-            yield receive
-        finally:
-            if entry in self._subscribers:
-                self._subscribers.remove(entry)
-            send.close()
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
-
 class FakeAgent:
     """A handler table standing in for ``daemon.agent.Agent`` in control-layer tests.
 
@@ -303,7 +258,8 @@ class FakeAgent:
     """
 
     def __init__(self) -> None:
-        self.events = FakeEvents()
+        # The real event bus, without a store (nothing to replay).
+        self.events = EventBus(None)
         self.dids: list[dict[str, Any]] = []
         self.finished: list[str] = []
 

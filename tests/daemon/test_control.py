@@ -354,23 +354,24 @@ async def test_params_reach_the_agent(served: Served) -> None:
 # -- events --------------------------------------------------------------------------------------
 
 
-async def test_events_arrive_after_the_subscribe_reply_and_stop_on_unsubscribe(served: Served) -> None:
+async def test_events_arrive_after_the_subscribe_reply(served: Served) -> None:
     async with await Client.connect(served.path) as c:
-        await c.call("did.create", label="before")
         seen: list[dict[str, Any]] = []
         async with trio.open_nursery() as n:
 
             async def watch() -> None:
-                async for event in c.subscribe(kinds=["did.created"], since=0):
+                async for event in c.subscribe(kinds=["did.created"]):
                     seen.append(event)
                     if len(seen) == 2:
                         return
 
             n.start_soon(watch)
-            while served.agent.events.subscribers == 0:
+            while served.agent.events.subscriber_count == 0:
                 await trio.sleep(0.01)
+            served.agent.events.publish("other.kind", {})
             # The connection still takes requests while it streams events.
-            await c.call("did.create", label="after")
+            await c.call("did.create", label="one")
+            await c.call("did.create", label="two")
         assert [e["data"]["did"] for e in seen] == ["did:peer:0", "did:peer:1"]
 
 
@@ -382,7 +383,7 @@ async def test_unsubscribe_and_disconnect_free_the_subscription(served: Served) 
         while (frame := decoder.next_frame()) is frames.NEED_DATA:
             decoder.feed(await stream.receive_some(4096))
         sid = frame["result"]["subscription"]
-        assert served.agent.events.subscribers == 1
+        assert served.agent.events.subscriber_count == 1
         await stream.send_all(request(2, "events.unsubscribe", {"subscription": sid}))
         replies = []
         while len(replies) < 2:
@@ -393,15 +394,27 @@ async def test_unsubscribe_and_disconnect_free_the_subscription(served: Served) 
                 replies.append(frame)
         assert {"subscription": sid, "closed": True} in replies
         assert {"id": 2, "result": {"unsubscribed": True}} in replies
-    assert served.agent.events.subscribers == 0
+    assert served.agent.events.subscriber_count == 0
 
 
-async def test_a_subscriber_that_falls_behind_is_closed_not_blocking(served: Served) -> None:
+async def test_a_subscriber_that_falls_behind_gets_overflow_and_is_closed(served: Served) -> None:
+    from daemon.events import SUBSCRIBER_BUFFER
+
     async with await Client.connect(served.path) as c:
-        await c.call("events.subscribe")
-        for i in range(200):
-            served.agent.events.publish("flood", {"i": i})
-        # The publisher never blocked; the connection still answers.
+        kinds: list[str] = []
+        async with trio.open_nursery() as n:
+
+            async def watch() -> None:
+                async for event in c.subscribe():
+                    kinds.append(event["kind"])
+
+            n.start_soon(watch)
+            while served.agent.events.subscriber_count == 0:
+                await trio.sleep(0.01)
+            for i in range(SUBSCRIBER_BUFFER + 10):
+                served.agent.events.publish("flood", {"i": i})  # never blocks
+        assert kinds[-1] == "overflow"
+        # The connection still answers.
         assert (await c.call("status"))["version"] == "test"
 
 
