@@ -57,15 +57,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
 import trio
 
 from protocols.errors import DIDCommError
 
 from . import frames
 from .errors import DaemonError, error_from
+from .logs import get_logger
 
-log = structlog.get_logger("didcommd.control")
+log = get_logger("control")
 
 #: Version of the control API; bumped when a method changes incompatibly.
 #: Methods added later say so in their ``since`` field.
@@ -688,7 +688,7 @@ class Connection:
                 return False
             data = frames.encode_frame(_error(value["id"], "reply_too_large", str(exc)))
         except (TypeError, ValueError, OverflowError):
-            log.exception("reply cannot be encoded")
+            log.exception("control.reply_unencodable")
             if "id" not in value:
                 return False
             data = frames.encode_frame(
@@ -702,7 +702,7 @@ class Connection:
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
             if scope.cancelled_caught:
-                log.warning("control client stopped reading; dropping it", pid=self.cred.pid)
+                log.warning("control.slow_client_dropped", pid=self.cred.pid)
         self._break()
         return False
 
@@ -908,7 +908,7 @@ class ControlServer:
         if isinstance(exc, ControlRequestError):
             return exc.code, exc.message, exc.data
         if not isinstance(exc, DaemonError | DIDCommError):
-            log.error("control method failed", method=method, error_type=type(exc).__name__, exc_info=exc)
+            log.error("control.method_failed", method=method, error_type=type(exc).__name__, exc_info=exc)
         code, message, data = error_from(exc)
         return code, message, data
 
@@ -930,7 +930,7 @@ class ControlServer:
                             except OSError as exc:
                                 if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
                                     raise
-                                log.error("accept failed; retrying", error=os.strerror(exc.errno or 0))
+                                log.error("control.accept_failed", error=os.strerror(exc.errno or 0))
                                 await trio.sleep(ACCEPT_RETRY_SECONDS)
                                 continue
                             nursery.start_soon(self._handle, stream)
@@ -962,26 +962,26 @@ class ControlServer:
             except OSError:
                 return
             if not peer_is_allowed(cred, uid=self.uid, allowed_gid=self.allowed_gid):
-                log.warning("control connection refused", uid=cred.uid, pid=cred.pid)
+                log.warning("control.refused", uid=cred.uid, pid=cred.pid)
                 await self._refuse(stream, "permission_denied", f"permission denied: uid {cred.uid} is not allowed")
                 return
             if self.stopping:
                 await self._refuse(stream, "shutting_down", "the daemon is shutting down")
                 return
             if self.clients >= self.limits.max_clients:
-                log.warning("control connection refused: too many clients", limit=self.limits.max_clients)
+                log.warning("control.refused_busy", limit=self.limits.max_clients)
                 await self._refuse(stream, "busy", f"too many clients (limit {self.limits.max_clients})")
                 return
             conn = Connection(self, stream, cred)
             self.clients += 1
             self._connections.add(conn)
-            log.debug("control client connected", pid=cred.pid, uid=cred.uid)
+            log.debug("control.client_connected", pid=cred.pid, uid=cred.uid)
             try:
                 await conn.run()
             finally:
                 self.clients -= 1
                 self._connections.discard(conn)
-                log.debug("control client gone", pid=cred.pid)
+                log.debug("control.client_gone", pid=cred.pid)
 
 
 def listener_for(sock: socket.socket) -> trio.SocketListener:

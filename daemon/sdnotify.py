@@ -37,10 +37,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import structlog
 import trio
 
-log = structlog.get_logger("didcommd.sdnotify")
+from .logs import get_logger
+
+log = get_logger("sdnotify")
 
 #: First inherited fd (``SD_LISTEN_FDS_START``).
 LISTEN_FDS_START = 3
@@ -96,7 +97,7 @@ class Notifier:
         try:
             self._sock.sendto("\n".join(assignments).encode(), self.address)
         except OSError as exc:
-            log.warning("sd_notify failed", error=exc.strerror or type(exc).__name__)
+            log.warning("sdnotify.send_failed", error=exc.strerror or type(exc).__name__)
             return False
         return True
 

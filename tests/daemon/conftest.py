@@ -120,9 +120,10 @@ class Daemon:
     def client(self, timeout: float = 30.0) -> SyncClient:
         return SyncClient.connect(self.socket, timeout=timeout)
 
-    def call(self, method: str, **params: Any) -> Any:
+    def call(self, name: str, /, **params: Any) -> Any:
+        """One control call on a fresh connection."""
         with self.client() as c:
-            return c.call(method, params)
+            return c.call(name, params)
 
     def ctl(self, *args: str, input: bytes | None = None, user: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``didcommctl --socket <ours> ARGS`` as a real process."""
