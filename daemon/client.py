@@ -231,7 +231,7 @@ class Client:
             self._events[sid] = trio.open_memory_channel[Any](EVENT_BUFFER)
         return self._events[sid]
 
-    async def call(self, method: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    async def call(self, method: str, params: Mapping[str, Any] | None = None, /, **kw: Any) -> Any:
         """Call ``method`` and return its result; an error reply raises :class:`ControlError`."""
         if self._failure is not None:
             raise self._failure
@@ -340,7 +340,7 @@ class SyncClient:
                 raise self._failure
             self._decoder.feed(data)
 
-    def call(self, method: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    def call(self, method: str, params: Mapping[str, Any] | None = None, /, **kw: Any) -> Any:
         """Call ``method`` and return its result; an error reply raises :class:`ControlError`."""
         if self._failure is not None:
             raise self._failure

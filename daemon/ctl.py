@@ -122,6 +122,17 @@ def _show_state(result: Any, out: TextIO) -> None:
     out.write(f"{result.get('id')} {result.get('state')}\n")
 
 
+def _show_received(result: Any, out: TextIO) -> None:
+    _show_state(result, out)
+    if result.get("state") == "rejected":
+        out.write(f"the reason is recorded: didcommctl message show {result.get('id')}\n")
+
+
+def _receive_verdict(result: Any) -> int:
+    """A message that was refused (does not decrypt or verify) is bad input data."""
+    return exitcodes.DATA if result.get("state") == "rejected" else exitcodes.OK
+
+
 def _show_event(event: Any, out: TextIO) -> None:
     if not isinstance(event, dict):
         out.write(f"{event}\n")
@@ -294,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "receive", "inject a packed message as if it came from the network",
              "  didcommctl receive message.jwe\n  cat message.jwe | didcommctl receive -")
     p.add_argument("file", metavar="FILE|-", help="file holding the packed message, or - for stdin")
-    p.set_defaults(rpc="message.receive", params=_params_receive, show=_show_state)
+    p.set_defaults(rpc="message.receive", params=_params_receive, show=_show_received, verdict=_receive_verdict)
 
     p = _sub(sub, "events", "show events (received messages, state changes)",
              "  didcommctl events                      # stored events, then exit\n"
@@ -378,7 +389,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         _print_json(result, out)
     else:
         args.show(result, out)
-    return exitcodes.OK
+    verdict = getattr(args, "verdict", None)
+    return verdict(result) if verdict else exitcodes.OK
 
 
 if __name__ == "__main__":
