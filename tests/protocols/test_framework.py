@@ -533,3 +533,48 @@ def test_trust_ping_end_to_end_through_authcrypt() -> None:
     assert event.data == {"from": bob.did, "round_trip_seconds": 3}
     record = alice.store.get(sent.outbound[0]["id"])
     assert record is not None and record.state == "done"
+
+
+# -- exhaustive (role, state, message) checks, used by every protocol's tests -----------
+
+
+def exhaust_table(
+    dispatcher: Dispatcher, piuri: str, samples: dict[str, dict[str, Any]]
+) -> list[tuple[str, str, str, list[str]]]:
+    """Put a record in every (role, state), send every message of the protocol on
+    its thread, and return ``(role, state, message, problem codes)`` rows.
+
+    Each row is also checked here: a message the table allows produces no
+    problem-report and lands in the table's state; any other gets exactly
+    ``e.m.msg.unexpected`` and leaves the stored record's state unchanged.
+    """
+    machine = dispatcher.machine_for(piuri)
+    rows = []
+    for role in machine.ROLES:
+        for state in sorted(states_of(machine.TRANSITIONS, role)):
+            for name in machine.MESSAGES:
+                store = Store()
+                store.put(
+                    ProtocolRecord(
+                        thid="t-1", protocol=piuri, role=role, state=state, their_did=ALICE
+                    )
+                )
+                message = {
+                    **samples[name],
+                    "type": f"{piuri}/{name}",
+                    "id": "x-1",
+                    "thid": "t-1",
+                    "from": ALICE,
+                }
+                outcome = dispatcher.dispatch(message, AUTH, store, NOW)
+                found = codes(outcome)
+                allowed = machine.TRANSITIONS.get(role, {}).get(state, {}).get(name)
+                if allowed is None:
+                    assert found == ["e.m.msg.unexpected"], (role, state, name, found)
+                    (record,) = outcome.records
+                    assert record.state == state and record.error_count == 1
+                else:
+                    assert found == [], (role, state, name, found)
+                    assert outcome.records[-1].state == allowed
+                rows.append((role, state, name, found))
+    return rows
