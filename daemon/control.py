@@ -62,6 +62,7 @@ import trio
 from protocols.errors import DIDCommError
 
 from . import frames
+from .agent import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from .errors import DaemonError, error_from
 from .logs import get_logger
 
@@ -95,8 +96,6 @@ SEND_TIMEOUT = 30.0
 RECV_CHUNK_BYTES = 64 * 1024
 #: Event subscriptions one connection may hold.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 8
-#: Largest ``limit`` accepted by ``message.list``.
-MAX_LIST_LIMIT = 1000
 #: Longest string request id accepted.
 MAX_ID_CHARS = 128
 #: Pause before retrying ``accept`` after running out of fds or memory.
@@ -367,7 +366,7 @@ async def _message_receive(call: Call, p: dict[str, Any]) -> Any:
 
 async def _message_list(call: Call, p: dict[str, Any]) -> Any:
     messages = await call.agent.message_list(
-        box=p.get("box", "inbox"), limit=p.get("limit", 50), before=p.get("before")
+        box=p.get("box", "inbox"), limit=p.get("limit", DEFAULT_LIST_LIMIT), before=p.get("before")
     )
     return {"messages": messages}
 
@@ -469,7 +468,7 @@ METHODS: dict[str, Method] = {
             "`{messages: [{id, type, from, to, state, ...}]}`",
             (
                 Param("box", "str", "`inbox` (default) or `outbox`", choices=("inbox", "outbox")),
-                Param("limit", "int", "at most this many (default 50)", min=1, max=MAX_LIST_LIMIT),
+                Param("limit", "int", f"at most this many (default {DEFAULT_LIST_LIMIT}, at most {MAX_LIST_LIMIT})", min=1, max=MAX_LIST_LIMIT),
                 Param("before", "int", "only entries older than this sequence number (paging)", min=0),
             ),
         ),
