@@ -17,8 +17,8 @@ A subscriber gets a bounded channel.  Between the publisher and that channel sit
 a per-subscriber buffer of at most :data:`SUBSCRIBER_BUFFER` events and a feeder
 task (owned by the subscription's own ``async with``): a publisher only appends to
 the buffer.  If a subscriber falls that far behind, it is dropped: the feeder sends
-one last ``overflow`` event (its ``data.resume_since`` says where to pick up with
-``since=``) and closes the channel.  A slow client can never stall the daemon.
+what it had buffered, then one last ``overflow`` event (its ``data.resume_since``
+says where to pick up with ``since=``), and closes the channel.  A slow client can never stall the daemon.
 
 ``subscribe(since=N)`` first replays stored events with ``seq > N`` (in pages, at
 the subscriber's own pace), then continues with live ones, with no gap and no
@@ -77,8 +77,8 @@ class _Subscriber:
         if self.overflowed or not self.wants(event["kind"]):
             return
         if len(self.pending) >= SUBSCRIBER_BUFFER:
+            # What is buffered is still delivered, then the overflow notice.
             self.overflowed = True
-            self.pending.clear()
         else:
             self.pending.append(event)
         self.wakeup.set()

@@ -297,7 +297,13 @@ class Store:
         try:
             # Create the file ourselves so it is 0600 from the start; SQLite gives
             # its -wal and -shm files the same mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                # An existing file is tightened too: it holds messages in the clear.
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
             conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )

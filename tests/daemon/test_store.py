@@ -1,0 +1,348 @@
+"""The store as a specification, on real SQLite files in temporary directories."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daemon import store as storemod
+from daemon.errors import StoreError
+from daemon.store import (
+    OUTBOX_TRANSITIONS,
+    SCHEMA_VERSION,
+    AsyncStore,
+    DIDRow,
+    KeyRow,
+    Store,
+    decode_record,
+    encode_record,
+)
+
+TABLES = {
+    "meta", "keys", "dids", "did_docs", "connections", "protocol_records", "outbox", "inbox",
+    "credentials", "events",
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "test.sqlite3")
+    yield s
+    s.close()
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+# -- opening and migrations ----------------------------------------------------------------------
+
+
+def test_migrates_an_empty_file_and_reopens_without_migrating(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    path.touch()  # an existing, empty file: schema version 0
+    s = Store.open(path)
+    assert s.schema_version == SCHEMA_VERSION
+    assert tables(path) >= TABLES
+    assert s.migrate() == 0
+    s.meta_put("x", {"kept": True})
+    s.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    s = Store.open(path)
+    try:
+        assert s.migrate() == 0
+        assert s.meta_get("x") == {"kept": True}
+        assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        s.close()
+
+
+def test_new_file_is_private(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        Store.open(tmp_path / "p.sqlite3").close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "p.sqlite3").stat().st_mode) == 0o600
+
+
+def test_migrations_run_in_order_from_any_older_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.sqlite3"
+    Store.open(path).close()
+    extra = "CREATE TABLE later (x INTEGER);\nINSERT INTO later (x) VALUES (42);"
+    monkeypatch.setattr(storemod, "MIGRATIONS", (*storemod.MIGRATIONS, extra))
+    monkeypatch.setattr(storemod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    s = Store.open(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION + 1
+        assert s._conn.execute("SELECT x FROM later").fetchone()[0] == 42
+    finally:
+        s.close()
+
+
+def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f.sqlite3"
+    Store.open(path).close()
+    broken = "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);"
+    monkeypatch.setattr(storemod, "MIGRATIONS", (*storemod.MIGRATIONS, broken))
+    monkeypatch.setattr(storemod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match="cannot use the store"):
+        Store.open(path)
+    monkeypatch.undo()
+    assert "half" not in tables(path)
+    s = Store.open(path)
+    assert s.schema_version == SCHEMA_VERSION
+    s.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "n.sqlite3"
+    Store.open(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    with pytest.raises(StoreError, match="newer than this didcommd"):
+        Store.open(path)
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "junk.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError):
+        Store.open(path)
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+
+def test_transactions_roll_back_and_nest(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.meta_put("a", 1)
+        raise RuntimeError
+    assert store.meta_get("a") is None
+    with store.transaction():
+        store.meta_put("b", 1)
+        with pytest.raises(RuntimeError), store.transaction():
+            store.meta_put("c", 1)
+            raise RuntimeError
+    assert store.meta_get("b") == 1
+    assert store.meta_get("c") is None
+
+
+# -- records ---------------------------------------------------------------------------------
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False)
+    | st.text(max_size=40) | st.binary(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    s = Store.open(tmp_path_factory.mktemp("shared") / "s.sqlite3")
+    yield s
+    s.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(record=st.dictionaries(st.text(max_size=10), json_like, max_size=6), thid=st.text(min_size=1, max_size=20))
+def test_cbor_records_round_trip_through_the_file(shared_store: Store, record: dict[str, Any], thid: str) -> None:
+    assert decode_record(encode_record(record)) == record
+    shared_store.record_put("issue-credential/3.0", thid, "holder", state="offer-received", updated=1, record=record)
+    got = shared_store.record_get("issue-credential/3.0", thid, "holder")
+    assert got == {"state": "offer-received", "updated": 1, "record": record}
+    shared_store.meta_put("prop", record)
+    assert shared_store.meta_get("prop") == record
+
+
+def test_damaged_record_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="damaged"):
+        decode_record(b"\xff\xff\xff")
+
+
+def test_dids_docs_connections_credentials(store: Store) -> None:
+    assert store.did_put(DIDRow("did:key:z1", True, "key", "mine", 10, {"kids": ["did:key:z1#a"]}))
+    assert not store.did_put(DIDRow("did:key:z1", True, "key", "other", 11, {}))
+    assert store.did_put(DIDRow("did:web:example.org", False, "web", None, 12, {}))
+    assert [r.did for r in store.did_list()] == ["did:key:z1"]
+    assert [r.did for r in store.did_list(own=False)] == ["did:web:example.org"]
+    assert len(store.did_list(own=None)) == 2
+    row = store.did_get("did:key:z1")
+    assert row is not None and row.label == "mine" and row.record == {"kids": ["did:key:z1#a"]}
+
+    store.doc_put("did:web:example.org", {"id": "did:web:example.org"}, 1)
+    store.doc_put("did:web:example.org", {"id": "did:web:example.org", "v": 2}, 2)
+    assert store.doc_get("did:web:example.org") == {"id": "did:web:example.org", "v": 2}
+    assert list(store.docs_all()) == ["did:web:example.org"]
+
+    store.connection_put("c1", my_did="did:key:z1", their_did="did:web:example.org", state="active",
+                         updated=3, record={"alias": "bob"})
+    conn = store.connection_get("c1")
+    assert conn is not None and conn["record"] == {"alias": "bob"} and conn["state"] == "active"
+    store.credential_put("urn:uuid:1", issuer="did:web:example.org", subject="did:key:z1", created=4,
+                         record={"vc": {"type": ["VerifiableCredential"]}})
+    assert store.credential_get("urn:uuid:1") == {"vc": {"type": ["VerifiableCredential"]}}
+
+    assert store.keys_put([KeyRow("did:key:z1#a", "did:key:z1", "Ed25519", 1, b"sealed")]) == 1
+    assert store.keys_put([KeyRow("did:key:z1#a", "did:key:z1", "Ed25519", 2, b"other")]) == 0
+    assert store.keys_all()[0].sealed == b"sealed"
+    counts = store.counts()
+    assert (counts["dids"], counts["known_dids"], counts["keys"]) == (1, 1, 1)
+
+
+# -- inbox ---------------------------------------------------------------------------------
+
+
+def test_inbox_dedups_exact_bytes_at_commit(store: Store) -> None:
+    row, new = store.inbox_commit("in-a", b"packed", transport="libp2p", received=1)
+    assert new and row.state == "pending" and row.packed == b"packed" and row.id == "in-a"
+    again, new = store.inbox_commit("in-a", b"packed", transport="libp2p", received=2)
+    assert not new and again.seq == row.seq and again.received == 1
+    assert [r.ref for r in store.inbox_pending()] == ["in-a"]
+
+
+def test_inbox_dedups_by_sender_and_message_id(store: Store) -> None:
+    store.inbox_commit("in-1", b"one", transport="local", received=1)
+    assert store.inbox_accept("in-1", msg_id="m1", sender="did:ex:alice", record={"message": {"n": 1}}) is None
+    # The same message id from the same sender, in different bytes (re-encrypted): a duplicate.
+    store.inbox_commit("in-2", b"two", transport="local", received=2)
+    earlier = store.inbox_accept("in-2", msg_id="m1", sender="did:ex:alice", record={"message": {"n": 2}})
+    assert earlier is not None and earlier.ref == "in-1" and earlier.record == {"message": {"n": 1}}
+    assert store.inbox_get_ref("in-2") is None
+    # The same id from someone else is another message; so is an anonymous one.
+    store.inbox_commit("in-3", b"three", transport="local", received=3)
+    assert store.inbox_accept("in-3", msg_id="m1", sender="did:ex:mallory", record={}) is None
+    store.inbox_commit("in-4", b"four", transport="local", received=4)
+    assert store.inbox_accept("in-4", msg_id="m1", sender="", record={}) is None
+    store.inbox_commit("in-5", b"five", transport="local", received=5)
+    assert store.inbox_accept("in-5", msg_id="m1", sender="", record={}) is not None
+    assert store.counts()["inbox"] == 3
+    got = store.inbox_get("m1")
+    assert got is not None and got.ref == "in-4"  # the newest with that id
+
+
+def test_inbox_keeps_rejected_messages_with_the_reason(store: Store) -> None:
+    store.inbox_commit("in-bad", b"garbage", transport="libp2p", received=1)
+    store.inbox_reject("in-bad", record={"reason": "not JSON", "problem_code": "e.p.msg.malformed"})
+    row = store.inbox_get("in-bad")
+    assert row is not None and row.state == "rejected" and row.record["reason"] == "not JSON"
+    assert row.packed == b"garbage"
+    assert store.inbox_pending() == []
+    assert store.counts()["inbox_rejected"] == 1
+
+
+def test_inbox_list_pages_newest_first(store: Store) -> None:
+    for i in range(7):
+        store.inbox_commit(f"in-{i}", b"%d" % i, transport="local", received=i)
+    first = store.inbox_list(limit=3)
+    assert [r.ref for r in first] == ["in-6", "in-5", "in-4"]
+    second = store.inbox_list(limit=3, before=first[-1].seq)
+    assert [r.ref for r in second] == ["in-3", "in-2", "in-1"]
+    assert len(store.inbox_list(limit=10**9)) == 7
+
+
+# -- outbox -------------------------------------------------------------------------------
+
+
+def test_outbox_states(store: Store) -> None:
+    row = store.outbox_put("o1", to_did="did:ex:bob", from_did="did:ex:alice", packed=b"{}", created=100,
+                           record={"type": "t"})
+    assert (row.state, row.attempts, row.next_attempt) == ("queued", 0, 100)
+    with pytest.raises(StoreError, match="already exists"):
+        store.outbox_put("o1", to_did="did:ex:bob", from_did=None, packed=b"{}", created=100)
+
+    assert store.outbox_due(99) == []
+    claimed = store.outbox_due(100)
+    assert [(r.id, r.state, r.attempts) for r in claimed] == [("o1", "sending", 1)]
+    assert store.outbox_due(100) == []  # claimed once
+
+    retry = store.outbox_transition("o1", "queued", now=101, next_attempt=130, error="peer unreachable")
+    assert retry.state == "queued" and retry.record == {"type": "t", "last_error": "peer unreachable"}
+    assert store.outbox_due(129) == []
+    assert [r.attempts for r in store.outbox_due(130)] == [2]
+    done = store.outbox_transition("o1", "delivered", now=131)
+    assert done.state == "delivered" and done.updated == 131
+    with pytest.raises(StoreError, match="cannot go from delivered to queued"):
+        store.outbox_transition("o1", "queued", now=132)
+    with pytest.raises(StoreError, match="no outbound message"):
+        store.outbox_transition("nope", "sending", now=1)
+    assert store.counts()["outbox_pending"] == 0
+
+
+def test_outbox_expiry_and_restart(store: Store) -> None:
+    store.outbox_put("late", to_did="did:ex:b", from_did=None, packed=b"1", created=10, expires=20)
+    store.outbox_put("busy", to_did="did:ex:b", from_did=None, packed=b"2", created=10)
+    store.outbox_due(15, limit=1)  # claims "late" (oldest first)
+    assert store.outbox_get("late").state == "sending"  # type: ignore[union-attr]
+    # A crash while sending: on restart the message is queued again.
+    assert store.outbox_requeue_sending(16) == 1
+    claimed = store.outbox_due(25)
+    assert [r.id for r in claimed] == ["busy"]
+    assert store.outbox_get("late").state == "expired"  # type: ignore[union-attr]
+    assert [r.id for r in store.outbox_list(state="expired")] == ["late"]
+    assert [r.id for r in store.outbox_list()] == ["busy", "late"]
+
+
+def test_outbox_transition_table_is_closed() -> None:
+    for state, targets in OUTBOX_TRANSITIONS.items():
+        assert targets <= set(OUTBOX_TRANSITIONS), state
+    terminal = {s for s, t in OUTBOX_TRANSITIONS.items() if not t}
+    assert terminal == {"delivered", "failed", "expired"}
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+def test_events_keep_their_seq_and_are_pruned(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert store.events_last_seq() == 0
+    store.events_append([{"seq": i, "kind": "k", "time": "t", "data": {"i": i}} for i in range(1, 6)])
+    assert store.events_last_seq() == 5
+    assert [e["seq"] for e in store.events_since(2)] == [3, 4, 5]
+    assert store.events_since(4)[0] == {"seq": 5, "kind": "k", "time": "t", "data": {"i": 5}}
+    monkeypatch.setattr(storemod, "EVENTS_KEPT", 3)
+    store.events_append([{"seq": 6, "kind": "k", "time": "t", "data": {}}])
+    assert [e["seq"] for e in store.events_since(0)] == [4, 5, 6]
+
+
+# -- the trio face ----------------------------------------------------------------------------
+
+
+async def test_async_store_serializes_calls_on_one_worker(tmp_path: Path) -> None:
+    s = await AsyncStore.open(tmp_path / "a.sqlite3")
+    active = 0
+    most = 0
+    threads: set[int] = set()
+
+    def work(i: int) -> int:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        threads.add(threading.get_ident())
+        s.sync.meta_put(f"k{i}", i)
+        active -= 1
+        return i
+
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            nursery.start_soon(s.run, work, i)
+    assert most == 1
+    assert threading.get_ident() not in threads
+    assert await s.run(s.sync.meta_get, "k39") == 39
+    await s.aclose()
+    await s.aclose()
+    with pytest.raises(StoreError, match="closed"):
+        await s.run(s.sync.meta_get, "k1")
