@@ -1,0 +1,297 @@
+"""The thin layer between this package and py-libp2p 0.8.1's stream API.
+
+Everything here works around a py-libp2p behaviour that a stream protocol
+cannot live with; each piece is small, self-contained and written so it could
+be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
+
+1. **Buffered frame reads** (:class:`StreamReader`).  py-libp2p's
+   ``read_varint_prefixed_bytes_limited`` reads the length prefix one byte per
+   ``read(1)`` call (one muxer round through locks per byte) and expects
+   ``read()`` to return ``b""`` at end of stream, while ``NetStream.read``
+   raises ``StreamEOF`` instead.  :class:`StreamReader` reads big chunks into
+   a :class:`~daemon.p2p.framing.FrameDecoder` and turns EOF into ``None`` at a
+   frame boundary and :class:`TruncatedFrameError` inside a frame.
+
+2. **Reset is not EOF** (:func:`stream_was_reset`).  When a Yamux ``RST``
+   arrives while a reader waits, py-libp2p drops the stream's bookkeeping
+   before the reader wakes up, and the reader sees ``StreamEOF`` - exactly what
+   a clean close looks like.  The same happens to every stream when the
+   connection dies.  For us the difference is the whole point (a receiver
+   closes cleanly only after committing a message), so after every EOF we look
+   at the Yamux stream's ``reset_received`` flag and at the connection's
+   shutdown event.
+
+3. **One round trip for protocol selection** (:func:`select_protocol`).
+   ``BasicHost.new_stream`` sends the multistream header, waits for the echo,
+   then proposes: two round trips per stream.  We send header and proposal in
+   one write (see :mod:`daemon.p2p.multistream`), and open the stream with
+   ``Swarm.new_stream`` (which reuses the peer's connection) directly.
+
+4. **No auto-dialling** (:func:`disable_auto_dialling`).  The swarm's
+   ``AutoConnector`` dials peers from the peerstore whenever fewer than
+   ``(low_watermark + high_watermark) / 2`` connections are open, whatever
+   ``min_connections`` says; a daemon should dial whom it sends to, when it
+   sends (and tests must not see surprise connections).
+
+5. **Closing connections on shutdown** (:func:`close_host`).  Leaving
+   ``BasicHost.run()`` cancels the swarm without closing its connections, so
+   peers keep a dead connection until TCP notices; ``SwarmConn.close()`` may
+   skip the muxer (see :func:`close_host`); ``Swarm.close()`` closes them one
+   by one, with two 0.1 s sleeps each.  We close each muxer, concurrently,
+   under a deadline, then let ``close()`` do the rest.
+
+``import libp2p`` takes a second or two, and ``didcommd --help`` or the
+envelope CLI must not pay for it: this module (like every module of the
+package but the stream handlers' host) imports libp2p inside its functions.
+After the first call such an import is a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+
+from . import multistream
+from .errors import FrameError, StreamResetError, TruncatedFrameError
+from .framing import FrameDecoder
+
+if TYPE_CHECKING:
+    from libp2p.abc import IHost, INetStream
+
+#: Bytes asked for per read(); Yamux's initial window, so one read can drain it.
+READ_CHUNK_BYTES: Final = 256 * 1024
+#: Bytes a peer may send on a stream it should keep silent on (didcomm/v2
+#: receivers), before we stop reading them.
+MAX_UNEXPECTED_BYTES: Final = 4096
+
+#: Longest we wait for a reset or close frame to go out (a shielded write to a
+#: peer that stopped reading must not hang a shutdown).
+CLEANUP_TIMEOUT: Final = 2.0
+#: Longest a node's shutdown waits for its connections to close.
+SHUTDOWN_TIMEOUT: Final = 5.0
+
+
+@functools.cache
+def io_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions py-libp2p (and trio under it) raise when a stream or a
+    connection breaks; callers map them to their own typed errors."""
+    from libp2p.exceptions import BaseLibp2pError
+
+    return (BaseLibp2pError, trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+def stream_was_reset(stream: INetStream) -> bool:
+    """True if ``stream``'s EOF was really a reset or a dead connection."""
+    muxed: Any = getattr(stream, "muxed_stream", None)
+    if getattr(muxed, "reset_received", False):
+        return True
+    conn: Any = getattr(stream, "muxed_conn", None)
+    shutting_down = getattr(conn, "event_shutting_down", None)
+    if shutting_down is not None and shutting_down.is_set():
+        return True
+    return bool(getattr(conn, "is_closed", False))
+
+
+def remote_peer_id(stream: INetStream) -> str:
+    """Base58 peer id of the other end of ``stream`` (authenticated by Noise)."""
+    return str(stream.muxed_conn.peer_id)
+
+
+class StreamReader:
+    """Buffered reads of frames and multistream messages from a libp2p stream."""
+
+    def __init__(self, stream: INetStream, max_frame_bytes: int) -> None:
+        self.stream = stream
+        self.max_frame_bytes = max_frame_bytes
+        self._decoder = FrameDecoder(max_frame_bytes)
+        self.eof = False
+
+    async def _fill(self) -> bool:
+        """Read one chunk; False at a clean EOF.  Raises StreamResetError."""
+        from libp2p.network.stream.exceptions import StreamEOF
+
+        if self.eof:
+            return False
+        try:
+            data = await self.stream.read(READ_CHUNK_BYTES)
+        except StreamEOF:
+            if stream_was_reset(self.stream):
+                raise StreamResetError("the stream was reset") from None
+            self.eof = True
+            return False
+        except io_errors() as exc:
+            raise StreamResetError(f"the stream broke: {type(exc).__name__}") from None
+        if not data:
+            if stream_was_reset(self.stream):
+                raise StreamResetError("the stream was reset")
+            self.eof = True
+            return False
+        self._decoder.feed(data)
+        return True
+
+    async def read_frame(
+        self,
+        max_bytes: int | None = None,
+        *,
+        idle_timeout: float = math.inf,
+        frame_timeout: float = math.inf,
+    ) -> bytes | None:
+        """The next frame body, or ``None`` at a clean EOF between frames.
+
+        ``idle_timeout`` bounds the wait for a frame to start, ``frame_timeout``
+        the time from its first byte to its last (slowloris); both raise
+        ``trio.TooSlowError``.  Raises FrameTooLargeError before reading the
+        body of a frame over ``max_bytes``, TruncatedFrameError at EOF inside a
+        frame, StreamResetError on a reset.
+        """
+        decoder = self._decoder
+        decoder.max_frame_bytes = self.max_frame_bytes if max_bytes is None else max_bytes
+        frame = decoder.next_frame()
+        if frame is not None:
+            return frame
+        if decoder.at_boundary:
+            with trio.fail_after(idle_timeout):
+                if not await self._fill():
+                    return None
+        with trio.fail_after(frame_timeout):
+            while (frame := decoder.next_frame()) is None:
+                if not await self._fill():
+                    if decoder.at_boundary:
+                        return None
+                    raise TruncatedFrameError("the stream ended inside a frame")
+        return frame
+
+    async def read_multistream(self) -> str:
+        """The next multistream-select message (without its newline)."""
+        body = await self.read_frame(multistream.MAX_MESSAGE_BYTES)
+        if body is None:
+            raise StreamResetError("the stream ended during protocol selection")
+        return multistream.decode_message(body)
+
+    @property
+    def at_boundary(self) -> bool:
+        """True when no partial frame is buffered."""
+        return self._decoder.at_boundary
+
+    async def expect_eof(self) -> None:
+        """Wait for the other side to close; ignore (bounded) stray bytes."""
+        ignored = 0
+        while await self._fill():
+            ignored += len(self._decoder.take_buffered())
+            if ignored > MAX_UNEXPECTED_BYTES:
+                raise FrameError("the peer sent data on a one-way stream")
+
+
+async def open_stream(host: IHost, peer_id: str) -> INetStream:
+    """A new, not yet negotiated stream on a (reused) connection to ``peer_id``."""
+    from libp2p.peer.id import ID
+
+    return await host.get_network().new_stream(ID.from_base58(peer_id))
+
+
+async def read_selection(reader: StreamReader, protocol_id: str) -> bool:
+    """Read the listener's header and its answer to one proposal.
+
+    Returns True if ``protocol_id`` was accepted, False on ``na``; raises
+    FrameError on anything else.
+    """
+    header = await reader.read_multistream()
+    if header != multistream.PROTOCOL_ID:
+        raise FrameError("the peer does not speak multistream-select 1.0")
+    return await read_answer(reader, protocol_id)
+
+
+async def read_answer(reader: StreamReader, protocol_id: str) -> bool:
+    """Read the answer to a proposal: True if echoed, False on ``na``."""
+    answer = await reader.read_multistream()
+    if answer == protocol_id:
+        return True
+    if answer == multistream.NOT_AVAILABLE:
+        return False
+    raise FrameError("the peer answered a protocol proposal with something else")
+
+
+async def select_protocol(
+    stream: INetStream, reader: StreamReader, protocol_ids: Sequence[str]
+) -> str | None:
+    """Negotiate the first of ``protocol_ids`` the listener accepts, or None.
+
+    Header and first proposal go out in one write; each further proposal costs
+    one more round trip (only when the first is refused).
+    """
+    if not protocol_ids:
+        raise ValueError("no protocol to propose")
+    await stream.write(multistream.propose(protocol_ids[0]))
+    if await read_selection(reader, protocol_ids[0]):
+        return protocol_ids[0]
+    for protocol_id in protocol_ids[1:]:
+        await stream.write(multistream.encode_message(protocol_id))
+        if await read_answer(reader, protocol_id):
+            return protocol_id
+    return None
+
+
+def disable_auto_dialling(host: IHost) -> None:
+    """Turn the swarm's AutoConnector into a no-op (before the host runs)."""
+    connector: Any = getattr(host.get_network(), "auto_connector", None)
+    if connector is not None:
+
+        async def no_auto_dialling() -> None:
+            return None
+
+        # An instance attribute shadows the method for both of its callers
+        # (the periodic task and the on-disconnect hook).
+        connector.maybe_connect = no_auto_dialling
+
+
+async def close_host(host: IHost, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+    """Close every connection of ``host`` concurrently, then the host itself."""
+    network: Any = host.get_network()
+
+    async def close_one(conn: Any) -> None:
+        # The muxer first: SwarmConn.close() returns early once its "closed"
+        # event is set, which the swarm's own teardown does before it gets
+        # round to closing the muxer - and then nobody tells the peer.
+        muxed = getattr(conn, "muxed_conn", None)
+        for close in (getattr(muxed, "close", None), conn.close):
+            if close is not None:
+                # An exception means it was already broken: nothing to close.
+                with contextlib.suppress(Exception):
+                    await close()
+
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for conns in list(network.connections.values()):
+                for conn in list(conns):
+                    nursery.start_soon(close_one, conn)
+        await host.close()
+
+
+async def reset_quietly(stream: INetStream) -> None:
+    """Reset ``stream``, ignoring errors (it may already be dead)."""
+    with (
+        trio.CancelScope(shield=True),
+        trio.move_on_after(CLEANUP_TIMEOUT),
+        contextlib.suppress(*io_errors()),
+    ):
+        await stream.reset()
+
+
+async def close_quietly(stream: INetStream) -> None:
+    """Close ``stream`` (FIN), ignoring errors (it may already be dead).
+
+    Also the way to release py-libp2p's per-stream bookkeeping: a stream that
+    saw EOF after ``close_write()`` is never removed from the connection (nor
+    its resource-manager slot released) until ``close()`` or ``reset()``.
+    """
+    with (
+        trio.CancelScope(shield=True),
+        trio.move_on_after(CLEANUP_TIMEOUT),
+        contextlib.suppress(*io_errors()),
+    ):
+        await stream.close()
