@@ -574,6 +574,54 @@ class Agent:
         return out
 
 
+    # -- the outbox, for transports ------------------------------------------------------------
+    #
+    # A transport (issue 5's outbox task) claims due messages, tries to deliver each,
+    # and reports the result; each report is committed and then published.
+
+    async def outbox_claim(self, *, limit: int = DEFAULT_LIST_LIMIT) -> list[dict[str, Any]]:
+        """Messages due for delivery now, moved to ``sending`` (with their packed form).
+
+        Pending messages past their ``expires_time`` become ``expired`` (published as
+        ``message.expired``) instead of being claimed.
+        """
+        now = self.now()
+        expired = await self.store.run(self.store.sync.outbox_expire, now)
+        rows = await self.store.run(self.store.sync.outbox_due, now, limit=limit)
+        for id in expired:
+            self.events.publish("message.expired", {"id": id})
+        if expired:
+            await self.events.flush()
+        return [{**_outbox_summary(r), "packed": r.packed.decode("utf-8")} for r in rows]
+
+    async def outbox_delivered(self, id: str) -> dict[str, Any]:
+        """Record that the receiver committed message ``id``."""
+        row = await self.store.run(self.store.sync.outbox_transition, id, "delivered", now=self.now())
+        self.events.publish("message.delivered", {"id": id, "to": row.to_did, "attempts": row.attempts})
+        await self.events.flush()
+        return _outbox_summary(row)
+
+    async def outbox_retry(self, id: str, *, retry_at: int, error: str) -> dict[str, Any]:
+        """Record a failed attempt; the message is queued again for ``retry_at`` (Unix time)."""
+        row = await self.store.run(
+            self.store.sync.outbox_transition, id, "queued", now=self.now(), next_attempt=retry_at,
+            error=error,
+        )
+        self.events.publish("message.retry", {"id": id, "attempts": row.attempts, "retry_at": retry_at,
+                                              "error": error})
+        await self.events.flush()
+        return _outbox_summary(row)
+
+    async def outbox_failed(self, id: str, *, error: str) -> dict[str, Any]:
+        """Give up on message ``id`` for good."""
+        row = await self.store.run(
+            self.store.sync.outbox_transition, id, "failed", now=self.now(), error=error
+        )
+        self.events.publish("message.failed", {"id": id, "attempts": row.attempts, "error": error})
+        await self.events.flush()
+        return _outbox_summary(row)
+
+
 @contextlib.asynccontextmanager
 async def open_agent(config: Config, **kwargs: Any) -> Any:
     """``async with open_agent(config) as agent:`` — :meth:`Agent.open` and :meth:`Agent.aclose`."""

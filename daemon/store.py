@@ -678,17 +678,24 @@ class Store:
         assert new is not None
         return new
 
+    def outbox_expire(self, now: int) -> list[str]:
+        """Move pending messages past their ``expires`` time to ``expired``; their ids."""
+        with self.transaction():
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT id FROM outbox WHERE state IN (?, ?) AND expires IS NOT NULL AND expires <= ?",
+                (OUTBOX_QUEUED, OUTBOX_SENDING, now),
+            ).fetchall()]
+            for i in ids:
+                self.outbox_transition(i, OUTBOX_EXPIRED, now=now)
+        return ids
+
     def outbox_due(self, now: int, *, limit: int = 50) -> list[OutboxRow]:
         """Claim queued messages whose time has come (they move to ``sending``).
 
         Messages past their ``expires`` time move to ``expired`` instead.
         """
         with self.transaction():
-            self._conn.execute(
-                "UPDATE outbox SET state = ?, updated = ? WHERE state IN (?, ?) "
-                "AND expires IS NOT NULL AND expires <= ?",
-                (OUTBOX_EXPIRED, now, OUTBOX_QUEUED, OUTBOX_SENDING, now),
-            )
+            self.outbox_expire(now)
             ids = [r[0] for r in self._conn.execute(
                 "SELECT id FROM outbox WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, seq "
                 "LIMIT ?", (OUTBOX_QUEUED, now, _limit(limit))

@@ -389,3 +389,35 @@ async def test_the_state_directory_is_tightened(tmp_path: Path) -> None:
     os.chmod(config.daemon.state_dir, 0o755)
     async with open_agent(config):
         assert stat.S_IMODE(config.daemon.state_dir.stat().st_mode) == 0o700
+
+
+async def test_outbox_lifecycle_for_a_transport(pair: tuple[Agent, Agent]) -> None:
+    alice, bob = pair
+    clock = Clock(alice.now())
+    alice._clock = clock
+    bob_did = await did_of(bob)
+    first = (await alice.message_send(bob_did, PING, {}))["id"]
+    second = (await alice.message_send(bob_did, PING, {}, expires_time=int(clock.now) + 10))["id"]
+    async with alice.events.subscribe(kinds={"message.delivered", "message.retry", "message.failed",
+                                             "message.expired"}) as events:
+        claimed = await alice.outbox_claim()
+        assert [(m["id"], m["state"], m["attempts"]) for m in claimed] == [(first, "sending", 1), (second, "sending", 1)]
+        assert (await bob.message_receive(claimed[0]["packed"]))["state"] == "received"
+        assert (await alice.outbox_delivered(first))["state"] == "delivered"
+        retry = await alice.outbox_retry(second, retry_at=int(clock.now) + 5, error="dial failed")
+        assert retry["state"] == "queued" and retry["last_error"] == "dial failed"
+        assert await alice.outbox_claim() == []  # not yet
+        clock.now += 20  # past its expiry before its retry
+        assert await alice.outbox_claim() == []
+        kinds = []
+        with trio.fail_after(5):
+            for _ in range(3):
+                kinds.append((await events.receive())["kind"])
+    assert kinds == ["message.delivered", "message.retry", "message.expired"]
+    assert (await alice.message_get(second))["state"] == "expired"
+    third = (await alice.message_send(bob_did, PING, {}))["id"]
+    await alice.outbox_claim()
+    assert (await alice.outbox_failed(third, error="no DIDComm service"))["state"] == "failed"
+    with pytest.raises(DaemonError, match="cannot go from failed"):
+        await alice.outbox_delivered(third)
+    assert (await alice.status())["outbox_pending"] == 0
