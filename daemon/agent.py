@@ -91,7 +91,13 @@ VERSION = _version()
 
 
 def lock_state_dir(state_dir: Path) -> int:
-    fd = os.open(state_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    """Take the state directory's lock (one daemon per directory); returns the lock's fd."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DaemonError(
+            "permission", f"cannot open {state_dir / LOCK_FILE_NAME}: {exc.strerror or exc}"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

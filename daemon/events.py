@@ -37,6 +37,7 @@ from typing import Any
 
 import trio
 
+from .errors import DaemonError
 from .logs import get_logger
 from .store import AsyncStore
 
@@ -143,7 +144,7 @@ class EventBus:
         :data:`SUBSCRIBER_BUFFER` events, and when the ``async with`` exits.
         """
         if len(self._subscribers) >= MAX_SUBSCRIBERS:
-            raise OverflowError(f"more than {MAX_SUBSCRIBERS} event subscribers")
+            raise DaemonError("unavailable", f"there are already {MAX_SUBSCRIBERS} event subscribers")
         sub = _Subscriber(set(kinds) if kinds is not None else None)
         send, receive = trio.open_memory_channel[dict[str, Any]](CHANNEL_BUFFER)
         # Attach before replaying, so nothing published during the replay is missed.

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from daemon import events as eventsmod
+from daemon.errors import DaemonError
 from daemon.events import EventBus
 from daemon.store import AsyncStore
 
@@ -119,7 +120,7 @@ async def test_subscriber_limit(store: AsyncStore, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(eventsmod, "MAX_SUBSCRIBERS", 1)
     bus = await EventBus.open(store)
     async with bus.subscribe():
-        with pytest.raises(OverflowError):
+        with pytest.raises(DaemonError, match="already 1 event subscribers"):
             async with bus.subscribe():
                 pass
 

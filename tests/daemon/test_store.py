@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from daemon import store as storemod
 from daemon.errors import StoreError
@@ -346,3 +348,88 @@ async def test_async_store_serializes_calls_on_one_worker(tmp_path: Path) -> Non
     await s.aclose()
     with pytest.raises(StoreError, match="closed"):
         await s.run(s.sync.meta_get, "k1")
+
+
+# -- the outbox as a state machine, against a model -------------------------------------------
+
+
+class OutboxMachine(RuleBasedStateMachine):
+    """Random sequences of outbox operations on a real file agree with a dict model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.TemporaryDirectory()
+        self.store = Store.open(Path(self.dir.name) / "o.sqlite3")
+        self.now = 1000
+        self.model: dict[str, dict[str, Any]] = {}
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.dir.cleanup()
+
+    @rule(expires_in=st.none() | st.integers(1, 50))
+    def put(self, expires_in: int | None) -> None:
+        id = f"m{len(self.model)}"
+        expires = None if expires_in is None else self.now + expires_in
+        self.store.outbox_put(id, to_did="did:ex:b", from_did=None, packed=b"x", created=self.now, expires=expires)
+        self.model[id] = {"state": "queued", "attempts": 0, "next_attempt": self.now, "expires": expires}
+
+    @rule(seconds=st.integers(0, 30))
+    def wait(self, seconds: int) -> None:
+        self.now += seconds
+
+    def _expire(self) -> None:
+        for m in self.model.values():
+            if m["state"] in ("queued", "sending") and m["expires"] is not None and m["expires"] <= self.now:
+                m["state"] = "expired"
+
+    @rule()
+    def due(self) -> None:
+        claimed = {r.id for r in self.store.outbox_due(self.now, limit=1000)}
+        self._expire()
+        expected = {i for i, m in self.model.items() if m["state"] == "queued" and m["next_attempt"] <= self.now}
+        assert claimed == expected
+        for i in expected:
+            self.model[i]["state"] = "sending"
+            self.model[i]["attempts"] += 1
+
+    @rule(data=st.data(), target_state=st.sampled_from(sorted(OUTBOX_TRANSITIONS)),
+          delay=st.none() | st.integers(0, 20))
+    def transition(self, data: st.DataObject, target_state: str, delay: int | None) -> None:
+        if not self.model:
+            return
+        id = data.draw(st.sampled_from(sorted(self.model)))
+        m = self.model[id]
+        next_attempt = None if delay is None else self.now + delay
+        if target_state in OUTBOX_TRANSITIONS[m["state"]]:
+            row = self.store.outbox_transition(id, target_state, now=self.now, next_attempt=next_attempt)
+            m["state"] = target_state
+            m["attempts"] += target_state == "sending"
+            if next_attempt is not None:
+                m["next_attempt"] = next_attempt
+            assert row.state == target_state
+        else:
+            with pytest.raises(StoreError):
+                self.store.outbox_transition(id, target_state, now=self.now, next_attempt=next_attempt)
+
+    @rule()
+    def restart(self) -> None:
+        self.store.outbox_requeue_sending(self.now)
+        for m in self.model.values():
+            if m["state"] == "sending":
+                m["state"] = "queued"
+
+    @invariant()
+    def agrees_with_the_model(self) -> None:
+        rows = {r.id: r for r in self.store.outbox_list(limit=1000)}
+        assert set(rows) == set(self.model)
+        for id, m in self.model.items():
+            r = rows[id]
+            assert (r.state, r.attempts, r.next_attempt, r.expires) == (
+                m["state"], m["attempts"], m["next_attempt"], m["expires"]), id
+        pending = sum(m["state"] in ("queued", "sending") for m in self.model.values())
+        assert self.store.counts()["outbox_pending"] == pending
+
+
+OutboxMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+test_outbox_state_machine = OutboxMachine.TestCase
