@@ -31,8 +31,9 @@ Timing: one *window* repeats an operation until ``--budget`` seconds of wall
 time have passed (garbage collector paused, as ``timeit`` does) and yields
 operations per second.  Each operation gets ``--rounds`` windows of each kind,
 interleaved ours, bare, didcomm, ours, ... (the reference process sleeps on
-its stdin while we run), and the median of each is reported.  This machine is
-shared and noisy; interleaving makes the ratios far steadier than the rates.
+its stdin while we run).  Rates are the medians of their windows; a ratio is
+the median of the per-round ratios, since adjacent windows share the machine's
+load.  This machine is shared and noisy: trust the ratios, not the rates.
 
 Unpack operations cycle through a pool of distinct packed messages, and ours
 forgets decoded JWKs before each encrypted unpack: every real inbound message
@@ -91,9 +92,10 @@ from protocols.envelope import pack_encrypted, pack_signed, unpack  # noqa: E402
 from protocols.keys import EC_CURVES, PrivateKey  # noqa: E402
 from protocols.secrets import InMemorySecrets  # noqa: E402
 
-#: Wall time of one timing window, and windows per operation and kind.
-DEFAULT_BUDGET_S = 0.3
-DEFAULT_ROUNDS = 3
+#: Wall time of one timing window, and windows per operation and kind: many
+#: short windows, because the load of this shared machine drifts by the second.
+DEFAULT_BUDGET_S = 0.1
+DEFAULT_ROUNDS = 9
 #: ``--quick``: enough to prove every operation runs, not to measure it.
 QUICK_BUDGET_S = 0.02
 QUICK_ROUNDS = 1
@@ -502,13 +504,17 @@ class Row:
     didcomm_rounds: list[float] = field(default_factory=list)
     didcomm_error: str | None = None
 
+    # Ratios are medians of per-round ratios: adjacent windows see the same
+    # machine load, so their ratio is steadier than the ratio of two medians.
+
     @property
     def vs_didcomm(self) -> float | None:
-        return self.ours / self.didcomm if self.didcomm else None
+        pairs = list(zip(self.ours_rounds, self.didcomm_rounds, strict=False))
+        return statistics.median(o / d for o, d in pairs) if pairs else None
 
     @property
     def vs_bare(self) -> float:
-        return self.ours / self.bare
+        return statistics.median(o / b for o, b in zip(self.ours_rounds, self.bare_rounds, strict=True))
 
     @property
     def pass_didcomm(self) -> bool | None:

@@ -1,0 +1,71 @@
+"""``bench/envelope.py --quick`` still runs, measures every operation, and writes its files.
+
+A smoke test, not a benchmark: the budget is a few milliseconds per window,
+so the numbers mean nothing; what is checked is that every operation is
+packed, unpacked and timed on all three sides (ours, the bare primitives and,
+when the interop venv exists, the ``didcomm`` package), and that the Markdown
+section replaces itself without touching the rest of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench" / "envelope.py"
+#: Seconds per timing window: enough for one call of the slowest operation.
+SMOKE_BUDGET_S = 0.003
+#: The whole smoke run, interpreter start-ups included, must finish within this.
+SMOKE_TIMEOUT_S = 120
+
+
+def interop_python() -> Path:
+    return Path(
+        os.environ.get("DIDCOMMD_INTEROP_PYTHON", REPO / ".venv-interop" / "bin" / "python")
+    )
+
+
+def test_quick_run_measures_every_operation(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    markdown = tmp_path / "RESULTS.md"
+    markdown.write_text("# Benchmark results\n\n## Another bench\n\nkept as is\n")
+    cmd = [
+        sys.executable,
+        str(BENCH),
+        "--quick",
+        "--budget",
+        str(SMOKE_BUDGET_S),
+        "--json",
+        str(results),
+        "--markdown",
+        str(markdown),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from _envelope_fixtures import make_ops
+    from envelope import MARKDOWN_BEGIN, MARKDOWN_END, write_markdown
+
+    report = json.loads(results.read_text())
+    rows = {row["op"]: row for row in report["results"]}
+    assert set(rows) == {op["name"] for op in make_ops()}
+    for row in rows.values():
+        assert row["ours"] > 0 and row["bare"] > 0
+        assert row["vs_bare"] > 0
+    if interop_python().exists():
+        targeted = [row for row in rows.values() if row["targeted"]]
+        assert all(row["didcomm"] for row in targeted), [r["didcomm_error"] for r in targeted]
+        assert all(row["pass_didcomm"] is not None for row in targeted)
+
+    text = markdown.read_text()
+    section = text[text.index(MARKDOWN_BEGIN) : text.index(MARKDOWN_END) + len(MARKDOWN_END)]
+    write_markdown(markdown, section + "\n")  # a second run replaces, not appends
+    assert markdown.read_text() == text
+    assert "## Another bench\n\nkept as is\n" in text
+    assert text.count("## Envelope (`bench/envelope.py`)") == 1
+    assert "| sign EdDSA pack |" in text
