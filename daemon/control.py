@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import grp
 import itertools
 import os
@@ -819,7 +820,7 @@ class Connection:
         scope = trio.CancelScope()
         self._subscriptions[sid] = scope
         try:
-            await self._nursery.start(self._forward_events, sid, kinds, since, gate, scope)
+            await self._nursery.start(functools.partial(self._forward_events, sid, kinds, since, gate, scope))
         except OverflowError as exc:
             # The event bus has as many subscribers as it takes.
             self._subscriptions.pop(sid, None)

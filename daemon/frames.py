@@ -172,11 +172,3 @@ class FrameDecoder:
         except MalformedFrameError as exc:
             self._failed = exc
             raise
-
-    def bytes_wanted(self) -> int:
-        """How many more bytes complete the current frame (at least 1)."""
-        if len(self._buffer) < HEADER_BYTES:
-            return HEADER_BYTES - len(self._buffer)
-        (length,) = _HEADER.unpack_from(self._buffer)
-        return max(1, HEADER_BYTES + length - len(self._buffer))
-
