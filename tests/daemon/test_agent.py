@@ -166,9 +166,10 @@ async def test_no_private_key_in_a_copy_of_the_store(tmp_path: Path) -> None:
     for f in config.daemon.state_dir.glob("didcommd.sqlite3*"):
         shutil.copy(f, copy / f.name)
     files = list(copy.iterdir())
-    assert any(f.name.endswith("-wal.live") for f in files)
+    wal = [f for f in files if f.name.endswith("-wal.live")]
+    # The copies do hold the wallet (the newest DID is in the live WAL in the clear), keys sealed.
+    assert wal and created["did"].encode() in wal[0].read_bytes()
     blobs = [f.read_bytes() for f in files]
-    assert sum(len(b) for b in blobs) > 10_000
     assert len(secrets) == 6
     for secret in secrets:
         forms = [secret, b64u_encode(secret).encode(), secret.hex().encode(), secret[:16]]

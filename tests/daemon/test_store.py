@@ -145,10 +145,14 @@ def test_transactions_roll_back_and_nest(store: Store) -> None:
 
 # -- records ---------------------------------------------------------------------------------
 
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+
+
 json_like = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False)
     | st.text(max_size=40) | st.binary(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    _containers,
     max_leaves=25,
 )
 
