@@ -821,11 +821,8 @@ class Connection:
         self._subscriptions[sid] = scope
         try:
             await self._nursery.start(functools.partial(self._forward_events, sid, kinds, since, gate, scope))
-        except OverflowError as exc:
-            # The event bus has as many subscribers as it takes.
-            self._subscriptions.pop(sid, None)
-            raise ControlRequestError("busy", str(exc)) from None
         except BaseException:
+            # E.g. the event bus has as many subscribers as it takes (``unavailable``).
             self._subscriptions.pop(sid, None)
             raise
         return sid, gate.set

@@ -57,6 +57,18 @@ def test_sigint_and_the_shutdown_method_stop_it_cleanly_too(daemon: Daemon) -> N
     daemon.notify.wait_for("STOPPING=1", timeout=5)
 
 
+def test_sigterm_ends_event_streams_and_exits_promptly(daemon: Daemon) -> None:
+    with daemon.client() as follower:
+        follower.subscribe()
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        # The stream ends with its "closed" frame, well before the 10 s timeout.
+        for _ in follower.events(timeout=10):
+            pass
+        assert time.monotonic() - started < 5
+        assert daemon.wait() == 0
+
+
 def test_state_survives_a_restart(daemon: Daemon) -> None:
     did = daemon.call("did.create", method="key", label="kept")["did"]
     assert daemon.stop() == 0
