@@ -738,7 +738,7 @@ class Connection:
                 await self.send(_error(None, exc.code, str(exc)))
                 return
             if frame is not frames.NEED_DATA:
-                self._dispatch(frame, nursery)
+                await self._dispatch(frame, nursery)
                 # Let handlers started by a burst of frames run before we read more.
                 await trio.lowlevel.checkpoint()
                 continue
@@ -755,9 +755,14 @@ class Connection:
             await self.send(_error(None, "timeout", f"incomplete frame for {PARTIAL_FRAME_TIMEOUT:g} s"))
             return
 
-    def _dispatch(self, frame: Any, nursery: trio.Nursery) -> None:
+    async def _dispatch(self, frame: Any, nursery: trio.Nursery) -> None:
+        """Start a valid request as a task; answer an invalid one here and now.
+
+        Refusals are sent inline, so a client streaming bad requests is slowed
+        down by its own replies instead of piling up tasks.
+        """
         if not isinstance(frame, dict):
-            nursery.start_soon(self.send, _error(None, "invalid_request", "a request must be a map"))
+            await self.send(_error(None, "invalid_request", "a request must be a map"))
             return
         req_id = _request_id(frame)
         try:
@@ -784,7 +789,7 @@ class Connection:
             if self.pending >= limit:
                 raise ControlRequestError("busy", f"too many pending requests on this connection (limit {limit})")
         except ControlRequestError as exc:
-            nursery.start_soon(self.send, _error(req_id, exc.code, exc.message, exc.data))
+            await self.send(_error(req_id, exc.code, exc.message, exc.data))
             return
         self.pending += 1
         nursery.start_soon(self._run_request, req_id, method, checked)

@@ -96,6 +96,8 @@ class Service:
         self.agent: Any = None
         self.control: ControlServer | None = None
         self.stop_reason: str | None = None
+        #: Where clients connect: the configured path, or the activated socket's.
+        self.socket_path: Path = config.control.socket
         self._stop = trio.Event()
         self._drain_scope = trio.CancelScope()
         self.started_at = time.monotonic()
@@ -147,7 +149,7 @@ class Service:
                 self.request_stop(signal.Signals(signum).name)
 
     def _status_line(self) -> str:
-        return f"serving on {self.config.control.socket}"
+        return f"serving on {self.socket_path}"
 
     # -- the control socket --
 
@@ -157,7 +159,10 @@ class Service:
         if inherited is not None:
             if self.env is os.environ:
                 sdnotify.unset_activation_env()
-            log.info("control.activated", fd=inherited.fileno())
+            name = inherited.getsockname()
+            if isinstance(name, str) and name:
+                self.socket_path = Path(name)
+            log.info("control.activated", fd=inherited.fileno(), socket=str(self.socket_path))
             return inherited, None
         section = self.config.control
         sock = create_socket(section.socket, mode=section.mode, allowed_group=section.allowed_group)
@@ -216,7 +221,7 @@ class Service:
             allowed_group=section.allowed_group,
             daemon_version=_version(),
             on_shutdown=lambda: self.request_stop("shutdown requested"),
-            socket_path=section.socket,
+            socket_path=self.socket_path,
         )
         async with trio.open_nursery() as nursery:
             await nursery.start(self.control.serve, listener_for(sock))
@@ -229,7 +234,7 @@ class Service:
                 await nursery.start(sdnotify.watchdog_serve, self.notifier, interval)
             await nursery.start(self._watch_signals, signals)
             self.notifier.ready(status=self._status_line())
-            log.info("service.ready", socket=str(section.socket), pid=os.getpid())
+            log.info("service.ready", socket=str(self.socket_path), pid=os.getpid())
 
             await self._stop.wait()
 

@@ -133,7 +133,8 @@ def test_socket_activation_uses_the_inherited_fd(daemon_factory: Any, tmp_path: 
     listener.close()  # only the daemon holds it now
     assert wait_for_log(d, "control.activated")["fd"] == 3
     with SyncClient.connect(activated) as c:
-        assert c.call("status")["dids"] == 0
+        assert c.call("status")["control"]["socket"] == str(activated)
+    assert f"STATUS=serving on {activated}" in "\n".join(d.notify.messages)
     assert not d.socket.exists(), "no socket of its own when one was passed"
     assert d.stop() == 0
     assert activated.exists(), "the socket unit owns the activated socket file"
