@@ -385,7 +385,7 @@ class SyncClient:
                 frame = self._events.popleft()
                 if frame.get("closed"):
                     return
-                yield frame.get("event")
+                yield frame["event"]
             try:
                 frame = self._read_frame(timeout)
             except TimeoutError:
