@@ -4,6 +4,7 @@ bad input raises only typed errors, key roles and party consistency are enforced
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def make_party(name: str, agreement: list[str], signing: list[str]) -> Party:
 
 
 ALICE = make_party("alice", AGREEMENT, SIGNING)
-BOB = make_party("bob", AGREEMENT + ["X25519", "X25519", "P-256"], ["Ed25519"])
+BOB = make_party("bob", [*AGREEMENT, "X25519", "X25519", "P-256"], ["Ed25519"])
 CAROL = make_party("carol", ["P-384"], ["Ed25519"])
 RESOLVER = StaticResolver([ALICE.doc, BOB.doc, CAROL.doc])
 SECRETS = InMemorySecrets()
@@ -138,7 +139,7 @@ def test_any_mode_round_trips_for_every_recipient(
     sign_from = kid_for(ALICE, sign, "authentication") if sign else None
     result = pack_encrypted(
         message(),
-        BOB.did if curve != "X25519" else BOB.did,
+        BOB.did,
         frm=frm,
         sign_from=sign_from,
         enc_anon=enc,
@@ -150,10 +151,6 @@ def test_any_mode_round_trips_for_every_recipient(
     assert result.to_kids == bob_keys
     # Every recipient key alone can open it.
     for kid in result.to_kids:
-        only = InMemorySecrets()
-        only.add(kid, BOB.keys[kid])
-        for k, v in ALICE.keys.items():
-            only.add(k, v)
         out = unpack(result.packed, resolver=RESOLVER, secrets=_only(kid))
         assert out.message == message()
         meta = out.metadata
@@ -216,7 +213,7 @@ def _flip(value: str, index: int, bit: int) -> str:
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(
     auth=st.booleans(),
-    field=st.sampled_from(B64_FIELDS_JWE + ["encrypted_key", "kid"]),
+    field=st.sampled_from([*B64_FIELDS_JWE, "encrypted_key", "kid"]),
     index=st.integers(min_value=0, max_value=10_000),
     bit=st.integers(min_value=0, max_value=7),
 )
@@ -280,10 +277,8 @@ json_values = st.recursive(
 @settings(max_examples=400)
 @given(json_values)
 def test_random_json_raises_only_typed_errors(value: Any) -> None:
-    try:
+    with contextlib.suppress(DIDCommError):
         roundtrip(json.dumps(value))
-    except DIDCommError:
-        pass
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -304,10 +299,8 @@ _PACKED = {
 @settings(max_examples=200)
 @given(st.binary(max_size=300))
 def test_random_bytes_raise_only_typed_errors(data: bytes) -> None:
-    try:
-        roundtrip(data)  # type: ignore[arg-type]
-    except DIDCommError:
-        pass
+    with contextlib.suppress(DIDCommError):
+        roundtrip(data)
 
 
 # -- key roles and consistency ---------------------------------------------------------
