@@ -297,7 +297,7 @@ class Session:
                 await trio.sleep(self._idle_timeout / 4)
         self.closed = True  # no new sends; the receiver closes after our FIN
         with contextlib.suppress(*compat.io_errors()):
-            await self._stream.close_write()
+            await compat.close_write(self._stream)
 
     async def send(self, message: bytes, *, timeout: float = DELIVERY_TIMEOUT) -> None:
         """Deliver one message; return once the receiver acknowledged its commit.
@@ -332,8 +332,10 @@ class Session:
             written = True
             await pending.done.wait()
         if not pending.done.is_set():
-            if writing and not written:
-                # Cut off inside a frame: the stream is out of step, end it.
+            if writing:
+                # Cut off inside a frame (the stream is out of step), or no
+                # answer in time (the peer or the path is stuck): either way
+                # this session is done, the next message opens a new one.
                 self.closed = True
                 await compat.reset_quietly(self._stream)
             raise DeliveryError(

@@ -171,7 +171,7 @@ async def send_on_stream(
                 payload = multistream.propose(PROTOCOL_ID) + payload
             await stream.write(payload)
             written = True
-            await stream.close_write()
+            await compat.close_write(stream)
             if not selected and not await compat.read_selection(reader, PROTOCOL_ID):
                 raise DeliveryError(peer_id, UNSUPPORTED, f"the peer does not speak {PROTOCOL_ID}")
             await reader.expect_eof()

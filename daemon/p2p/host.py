@@ -78,6 +78,8 @@ MAX_ADDRS_PER_PEER: Final = 16
 PLAIN_PEER_RECHECK_SECONDS: Final = 300.0
 #: Peers remembered as didcomm/v2-only at most (oldest forgotten first).
 MAX_REMEMBERED_PEERS: Final = 10_000
+#: (peer id, addresses) pairs whose parsed form we keep (oldest dropped first).
+MAX_PARSED_ADDRESS_SETS: Final = 1024
 #: Fresh sessions tried per send() when the previous one just ended.
 SESSION_ATTEMPTS: Final = 2
 #: Seconds between peerstore sweeps of expired addresses.
@@ -161,6 +163,9 @@ class P2PNode:
         self._session_locks: dict[str, trio.Lock] = {}
         self._sessions: dict[str, deliver.Session] = {}
         self._plain_peers: OrderedDict[str, float] = OrderedDict()
+        self._parsed: OrderedDict[tuple[str, tuple[str, ...]], tuple[Any, list[Multiaddr]]] = (
+            OrderedDict()
+        )
         self.closed = False
 
     # -- what the daemon reads ---------------------------------------------------
@@ -221,19 +226,20 @@ class P2PNode:
         (``multiAddrs``); they may be empty if we are connected or the
         peerstore knows the peer.  Returns only once the receiver has
         committed the message, with the protocol id that carried it.
-        ``protocol`` forces ``didcomm/v2`` (tests, benchmarks).  Raises
+        ``protocol="didcomm/v2"`` skips the fast path.  Raises
         :class:`~daemon.p2p.errors.DeliveryError`.
         """
         message = packed.encode() if isinstance(packed, str) else bytes(packed)
+        if protocol not in (None, didcomm_v2.PROTOCOL_ID):
+            raise DeliveryError(peer_id[:80], INVALID, f"cannot force protocol {protocol!r}")
         self._check_sendable(peer_id, message)
         await self._connect(peer_id, multiaddrs)
-        use_fast = self.limits.fast_path and protocol != didcomm_v2.PROTOCOL_ID
-        if protocol not in (None, didcomm_v2.PROTOCOL_ID, deliver.PROTOCOL_ID):
-            raise DeliveryError(peer_id, INVALID, f"unknown protocol {protocol!r}")
-        if use_fast and not self._is_plain_peer(peer_id):
+        if self.limits.fast_path and protocol is None and not self._is_plain_peer(peer_id):
             for _ in range(SESSION_ATTEMPTS):
                 chosen = await self._session(peer_id)
                 if not isinstance(chosen, deliver.Session):
+                    # The peer only speaks the extension: this stream already
+                    # selected didcomm/v2, so the message goes on it.
                     stream, reader = chosen
                     await didcomm_v2.send_on_stream(
                         stream,
@@ -247,11 +253,9 @@ class P2PNode:
                 try:
                     await chosen.send(message, timeout=self.limits.delivery_timeout)
                 except deliver.SessionClosedError:
-                    continue
+                    continue  # it ended before our frame went out: a new one
                 return deliver.PROTOCOL_ID
-            raise DeliveryError(peer_id, CONNECTION_LOST, "sessions keep closing")
-        if protocol == deliver.PROTOCOL_ID:
-            raise DeliveryError(peer_id, UNSUPPORTED, "the peer has no fast path")
+            raise DeliveryError(peer_id, CONNECTION_LOST, "fast-path sessions keep closing")
         stream = await self._open_stream(peer_id)
         await didcomm_v2.send_message(
             stream, peer_id, message, timeout=self.limits.delivery_timeout
@@ -300,17 +304,25 @@ class P2PNode:
         from libp2p.peer.id import ID
         from libp2p.peer.peerinfo import PeerInfo
 
-        pid = ID.from_base58(peer_id)
-        addrs = self._peer_multiaddrs(peer_id, multiaddrs)
-        peerstore = self._host.get_peerstore()
+        # Parsing multiaddrs and peer ids costs more than a whole fast-path
+        # delivery, and the outbox sends the same few again and again: cache.
+        key = (peer_id, tuple(multiaddrs))
+        cached = self._parsed.get(key)
+        if cached is None:
+            cached = (ID.from_base58(peer_id), self._peer_multiaddrs(peer_id, multiaddrs))
+            self._parsed[key] = cached
+            while len(self._parsed) > MAX_PARSED_ADDRESS_SETS:
+                self._parsed.popitem(last=False)
+        pid, addrs = cached
         network: Any = self._host.get_network()
+        if network.get_connections(pid):
+            return
+        peerstore = self._host.get_peerstore()
         if addrs:
             peerstore.add_addrs(pid, addrs, PEER_ADDRESS_TTL)
             # Fresh addresses from the caller beat py-libp2p's 60 s memory of
             # a failed dial (its "negative cache"): our outbox decides retries.
             network.unblock_peer(pid)
-        if network.get_connections(pid):
-            return
         lock = self._dial_locks.setdefault(peer_id, trio.Lock())
         try:
             async with lock:
@@ -375,10 +387,15 @@ class P2PNode:
                     chosen = await compat.select_protocol(
                         stream, reader, [deliver.PROTOCOL_ID, didcomm_v2.PROTOCOL_ID]
                     )
-            except (trio.TooSlowError, FrameError, StreamResetError, *compat.io_errors()) as exc:
+            except (trio.TooSlowError, FrameError, StreamResetError) as exc:
                 await compat.reset_quietly(stream)
                 raise DeliveryError(
                     peer_id, UNREACHABLE, f"protocol selection failed: {type(exc).__name__}"
+                ) from None
+            except compat.io_errors() as exc:
+                await compat.reset_quietly(stream)
+                raise DeliveryError(
+                    peer_id, CONNECTION_LOST, f"protocol selection failed: {type(exc).__name__}"
                 ) from None
             if chosen is None:
                 await compat.reset_quietly(stream)
@@ -439,6 +456,7 @@ async def serve(
     from libp2p.stream_muxer.yamux.yamux import Yamux
     from libp2p.transport.tcp.tcp import TCP
 
+    compat.tune_yamux()
     key_pair = identity.libp2p_key_pair()
     host = new_host(
         key_pair=key_pair,
@@ -448,7 +466,7 @@ async def serve(
                 key_pair, noise_privkey=new_x25519_key_pair().private_key
             )
         },
-        muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
+        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         transports=[TCP()],
         listen_addrs=listen,
         announce_addrs=announce or None,

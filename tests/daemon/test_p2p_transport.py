@@ -28,6 +28,7 @@ from daemon.p2p.errors import (
     TIMEOUT,
     TOO_LARGE,
     UNREACHABLE,
+    UNSUPPORTED,
     DeliveryError,
     P2PConfigError,
 )
@@ -53,10 +54,13 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[bytes, str]] = []
         self.fail = False
+        self.hold: trio.Event | None = None  # commits wait for it when set
         self.arrived = trio.Event()
 
     async def __call__(self, packed: bytes, peer: str) -> None:
         await trio.sleep(0)  # a commit is a checkpoint
+        if self.hold is not None:
+            await self.hold.wait()
         if self.fail:
             raise RuntimeError("the store refused the message")
         self.messages.append((packed, peer))
@@ -432,6 +436,47 @@ async def test_a_failed_commit_is_not_acknowledged() -> None:
         assert await other.send(ours.peer_id, [], b"kept") == deliver.PROTOCOL_ID
         assert await other.send(ours.peer_id, [], b"kept", protocol=DIDCOMM) == DIDCOMM
         assert inbox.bodies() == [b"kept", b"kept"]
+
+
+async def test_a_stuck_commit_times_out_and_the_next_session_works() -> None:
+    inbox = Inbox()
+    async with node(inbox) as ours, node(limits=P2PLimits(delivery_timeout=0.5)) as other:
+        await other.send(ours.peer_id, ours.addrs, b"first")
+        inbox.hold = trio.Event()
+        with pytest.raises(DeliveryError) as caught:
+            await other.send(ours.peer_id, [], b"stuck")
+        assert caught.value.reason == TIMEOUT and caught.value.maybe_delivered
+        inbox.hold.set()
+        inbox.hold = None
+        assert await other.send(ours.peer_id, [], b"after") == deliver.PROTOCOL_ID
+        # "stuck" was committed late: the sender was right to say "maybe".
+        assert inbox.bodies() == [b"first", b"stuck", b"after"]
+
+
+async def test_idle_sessions_close_and_reopen() -> None:
+    inbox = Inbox()
+    receiver_limits = P2PLimits(receiver_idle_timeout=0.3)
+    async with (
+        node(inbox, receiver_limits) as ours,
+        node(limits=P2PLimits(sender_idle_timeout=0.2)) as other,
+    ):
+        await other.send(ours.peer_id, ours.addrs, b"one")
+        (session,) = other._sessions.values()
+        await trio.sleep(0.5)
+        assert session.closed and other._sessions == {}
+        assert ours._admission.open_streams == 0  # the receiver let go too
+        assert await other.send(ours.peer_id, [], b"two") == deliver.PROTOCOL_ID
+        assert inbox.bodies() == [b"one", b"two"]
+
+
+async def test_a_peer_without_didcomm_is_unsupported() -> None:
+    async with node() as ours, running_raw_host() as raw:  # no handler at all
+        with pytest.raises(DeliveryError) as caught:
+            await ours.send(str(raw.get_id()), [str(a) for a in raw.get_addrs()], b"m")
+        assert caught.value.reason == UNSUPPORTED and not caught.value.retryable
+        with pytest.raises(DeliveryError) as caught:
+            await ours.send(str(raw.get_id()), [], b"m", protocol=DIDCOMM)
+        assert caught.value.reason == UNSUPPORTED
 
 
 # -- security and identity -----------------------------------------------------------
