@@ -72,6 +72,9 @@ class Admission:
         self._open: dict[str, int] = {}
         self._total = 0
         self._buckets: dict[str, _Bucket] = {}
+        #: Streams and messages refused so far (for status reports).
+        self.refused_streams = 0
+        self.refused_messages = 0
 
     @property
     def open_streams(self) -> int:
@@ -86,6 +89,7 @@ class Admission:
         """Take a stream slot for ``peer``; False if a limit is reached."""
         held = self._open.get(peer, 0)
         if held >= self.limits.max_streams_per_peer or self._total >= self.limits.max_streams:
+            self.refused_streams += 1
             return False
         self._open[peer] = held + 1
         self._total += 1
@@ -117,6 +121,8 @@ class Admission:
         allowed = bucket.tokens >= 1.0
         if allowed:
             bucket.tokens -= 1.0
+        else:
+            self.refused_messages += 1
         self._buckets[peer] = bucket
         self._forget_idle()
         return allowed

@@ -145,7 +145,7 @@ async def handle_inbound(
     """Serve one inbound session until the sender closes it (or misbehaves)."""
     peer = compat.remote_peer_id(stream)
     if not admission.acquire_stream(peer):
-        log.info("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="streams")
+        log.debug("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="streams")
         await compat.reset_quietly(stream)
         return
     try:

@@ -110,12 +110,12 @@ async def handle_inbound(
     """
     peer = compat.remote_peer_id(stream)
     if not admission.acquire_stream(peer):
-        log.info("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="streams")
+        log.debug("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="streams")
         await compat.reset_quietly(stream)
         return
     try:
         if not admission.take_message_token(peer):
-            log.info("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="rate")
+            log.debug("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="rate")
             await compat.reset_quietly(stream)
             return
         reader = compat.StreamReader(stream, max_message_bytes)

@@ -84,6 +84,8 @@ MAX_PARSED_ADDRESS_SETS: Final = 1024
 SESSION_ATTEMPTS: Final = 2
 #: Seconds between peerstore sweeps of expired addresses.
 PEERSTORE_CLEANUP_SECONDS: Final = 60
+#: Listen addresses that mean "every interface" (expanded before announcing).
+WILDCARD_PREFIXES: Final = ("/ip4/0.0.0.0/", "/ip6/::/")
 #: The multiaddr protocols we can listen on / dial (TCP only for now).
 SUPPORTED_TRANSPORTS: Final = frozenset({"tcp"})
 
@@ -156,7 +158,7 @@ class P2PNode:
         self.identity = identity
         self.peer_id: str = identity.peer_id
         self.limits = limits
-        self._on_message = on_message
+        self._deliver_inbound = on_message
         self._nursery = nursery
         self._admission = Admission(limits.admission, trio.current_time)
         self._dial_locks: dict[str, trio.Lock] = {}
@@ -167,17 +169,51 @@ class P2PNode:
             OrderedDict()
         )
         self.closed = False
+        self.received = 0
+        self.sent = 0
+        self.send_failures = 0
 
     # -- what the daemon reads ---------------------------------------------------
 
     @property
     def addrs(self) -> list[str]:
-        """Addresses we listen on / announce, each ending in ``/p2p/<peer id>``."""
-        return [str(a) for a in self._host.get_addrs()]
+        """Where peers can dial us, each ending in ``/p2p/<peer id>``.
+
+        The ``announce`` addresses if configured; else the listen addresses,
+        with a wildcard (``0.0.0.0``, ``::``) replaced by this machine's
+        interface addresses, since a wildcard is not something one can dial.
+        """
+        from libp2p.utils.address_validation import expand_wildcard_address
+        from multiaddr import Multiaddr
+
+        suffix = f"/p2p/{self.peer_id}"
+        result: list[str] = []
+        for addr in self._host.get_addrs():
+            text = str(addr)
+            bare = text[: -len(suffix)] if text.endswith(suffix) else text
+            if bare.startswith(WILDCARD_PREFIXES):
+                result.extend(str(a) + suffix for a in expand_wildcard_address(Multiaddr(bare)))
+            else:
+                result.append(bare + suffix)
+        return list(dict.fromkeys(result))
 
     def service_endpoint(self) -> dict[str, Any]:
         """A DIDComm service endpoint for our DID documents (the extension's form)."""
         return {"uri": f"libp2p-peerId:{self.peer_id}", "multiAddrs": self.addrs}
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and gauges for the daemon's status report."""
+        return {
+            "peer_id": self.peer_id,
+            "connected_peers": len(self._host.get_connected_peers()),
+            "fast_sessions": len(self._sessions),
+            "inbound_streams": self._admission.open_streams,
+            "received": self.received,
+            "sent": self.sent,
+            "send_failures": self.send_failures,
+            "refused_streams": self._admission.refused_streams,
+            "refused_messages": self._admission.refused_messages,
+        }
 
     def connected_peers(self) -> list[str]:
         """Peer ids we have a connection to right now."""
@@ -189,6 +225,10 @@ class P2PNode:
         return self._host
 
     # -- inbound -------------------------------------------------------------------
+
+    async def _on_message(self, packed: bytes, peer_id: str) -> None:
+        await self._deliver_inbound(packed, peer_id)
+        self.received += 1
 
     async def _on_didcomm_stream(self, stream: INetStream) -> None:
         await didcomm_v2.handle_inbound(
@@ -229,6 +269,17 @@ class P2PNode:
         ``protocol="didcomm/v2"`` skips the fast path.  Raises
         :class:`~daemon.p2p.errors.DeliveryError`.
         """
+        try:
+            used = await self._send(peer_id, multiaddrs, packed, protocol)
+        except DeliveryError:
+            self.send_failures += 1
+            raise
+        self.sent += 1
+        return used
+
+    async def _send(
+        self, peer_id: str, multiaddrs: Sequence[str], packed: bytes | str, protocol: str | None
+    ) -> str:
         message = packed.encode() if isinstance(packed, str) else bytes(packed)
         if protocol not in (None, didcomm_v2.PROTOCOL_ID):
             raise DeliveryError(peer_id[:80], INVALID, f"cannot force protocol {protocol!r}")
@@ -422,7 +473,9 @@ class P2PNode:
         finally:
             if self._sessions.get(session.peer_id) is session:
                 del self._sessions[session.peer_id]
-                self._session_locks.pop(session.peer_id, None)
+                lock = self._session_locks.get(session.peer_id)
+                if lock is not None and not lock.locked() and not lock.statistics().tasks_waiting:
+                    del self._session_locks[session.peer_id]
 
 
 async def serve(

@@ -198,6 +198,8 @@ async def test_two_nodes_both_ways_over_the_fast_path() -> None:
                 nursery.start_soon(send_all, sent[k::10])
         assert sorted(inbox_b.bodies()) == sorted(sent)
         assert {p for _, p in inbox_b.messages} == {a.peer_id}
+        assert a.stats()["sent"] == 100 and b.stats()["received"] == 100
+        assert a.stats()["fast_sessions"] == 1
         assert await b.send(a.peer_id, [], b"back") == deliver.PROTOCOL_ID
         assert inbox_a.bodies() == [b"back"]
         # One connection each way is reused: a dialled b, b answered on it.
@@ -535,6 +537,17 @@ async def test_bad_sends_are_typed_errors() -> None:
             with pytest.raises(DeliveryError) as caught:
                 await a.send(peer, addrs, message)
             assert caught.value.reason == reason, (peer, addrs)
+
+
+async def test_wildcard_listen_announces_dialable_addresses() -> None:
+    async with trio.open_nursery() as nursery:
+        wild: P2PNode = await nursery.start(
+            serve, Config(listen=["/ip4/0.0.0.0/tcp/0"]), PeerIdentity.generate(), Inbox()
+        )
+        assert wild.addrs and not any("/0.0.0.0/" in a for a in wild.addrs)
+        endpoint = wild.service_endpoint()
+        assert endpoint == {"uri": f"libp2p-peerId:{wild.peer_id}", "multiAddrs": wild.addrs}
+        nursery.cancel_scope.cancel()
 
 
 async def test_config_errors() -> None:
