@@ -93,16 +93,24 @@ def io_errors() -> tuple[type[BaseException], ...]:
     return (BaseLibp2pError, trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
-def stream_was_reset(stream: INetStream) -> bool:
-    """True if ``stream``'s EOF was really a reset or a dead connection."""
-    muxed: Any = getattr(stream, "muxed_stream", None)
-    if getattr(muxed, "reset_received", False):
-        return True
+def connection_closing(stream: INetStream) -> bool:
+    """True if the connection under ``stream`` is shutting down or closed."""
     conn: Any = getattr(stream, "muxed_conn", None)
     shutting_down = getattr(conn, "event_shutting_down", None)
     if shutting_down is not None and shutting_down.is_set():
         return True
     return bool(getattr(conn, "is_closed", False))
+
+
+def stream_was_reset(stream: INetStream) -> bool:
+    """True if ``stream``'s EOF was really a reset or a dead connection.
+
+    A dead connection counts as a reset even after the peer's FIN: py-libp2p
+    drops a stream's unread buffered bytes when its connection closes, so
+    what we read may not be all that was sent.
+    """
+    muxed: Any = getattr(stream, "muxed_stream", None)
+    return bool(getattr(muxed, "reset_received", False)) or connection_closing(stream)
 
 
 def remote_peer_id(stream: INetStream) -> str:

@@ -22,7 +22,11 @@ message is durably committed; on any failure it resets the stream instead.  So
 for the sender a clean EOF means "committed" and a reset means "not committed,
 try again later" (see :func:`daemon.p2p.compat.stream_was_reset` for telling
 them apart under py-libp2p).  A peer that follows only the extension's example
-may never close; the sender then times out with ``maybe_delivered``.
+may never close; the sender then times out with ``maybe_delivered``.  And a
+sender that closes its stream and at once stops its node (as the extension's
+example may) can lose the message: the connection's end overtakes its last
+bytes (py-libp2p drops unread bytes of a closed connection), so a stream cut
+by its connection is never committed, even at a frame boundary.
 
 Sending costs one round trip: header, protocol proposal and the message go out
 in one write (:mod:`daemon.p2p.multistream` explains why that is safe).
@@ -187,7 +191,7 @@ async def send_on_stream(
             maybe_delivered=written,
         ) from None
     except StreamResetError:
-        lost = _connection_lost(stream)
+        lost = compat.connection_closing(stream)
         await compat.reset_quietly(stream)
         if lost:
             raise DeliveryError(
@@ -203,12 +207,6 @@ async def send_on_stream(
             peer_id, CONNECTION_LOST, type(exc).__name__, maybe_delivered=written
         ) from None
     await compat.close_quietly(stream)
-
-
-def _connection_lost(stream: INetStream) -> bool:
-    conn = getattr(stream, "muxed_conn", None)
-    event = getattr(conn, "event_shutting_down", None)
-    return bool(event is not None and event.is_set())
 
 
 async def send_message(
