@@ -234,7 +234,7 @@ def pack_signed(
     if message.get("from") is not None and message["from"] != signer_did:
         raise SenderMismatchError("the signer must be the message's 'from' DID")
     signer = _own_keys(sign_from, "authentication", resolver, secrets)[0]
-    return json_dumps(jws.sign(json_bytes(message), [signer]))
+    return jws.dumps(jws.sign(json_bytes(message), [signer]))
 
 
 def _check_party(message: dict[str, Any], header: str, did_or_kid: str) -> None:
@@ -301,7 +301,7 @@ def pack_encrypted(
         recipients = [r for r in recipients if r.key.curve == curve]
         packed = jwe.encrypt(inner, recipients, enc=enc_anon)
     return PackEncryptedResult(
-        packed=json_dumps(packed),
+        packed=jwe.dumps(packed),
         to_kids=[r.kid for r in recipients],
         from_kid=from_kid,
         sign_from_kid=sign_from_kid,
@@ -362,7 +362,7 @@ class _Unpacker:
     def _recipient_secret(self, kid: str) -> PrivateKey | None:
         return self.secrets.get_key(kid)
 
-    def _layer_jws(self, obj: dict[str, Any]) -> bytes:
+    def _layer_jws(self, obj: dict[str, Any], raw: bytes | str | None) -> bytes:
         if self.stage >= 3:
             raise MalformedMessageError("a signed message cannot be nested in another")
         parsed = jws.parse(obj)
@@ -371,19 +371,26 @@ class _Unpacker:
         self.meta.sign_alg = parsed.signatures[0].alg
         self.meta.non_repudiation = True
         self.meta.authenticated = True
-        self.meta.signed_message = json_dumps(obj)
+        # The JWS as received (re-serialising it costs as much as parsing it).
+        if raw is None:
+            self.meta.signed_message = json_dumps(obj)
+        else:
+            self.meta.signed_message = raw if isinstance(raw, str) else raw.decode("utf-8")
         self.stage = 3
         return parsed.payload
 
     def run(self, data: bytes | str, now: int | None) -> UnpackResult:
         forwards = 0
+        raw: bytes | str | None = data  # the text obj was parsed from, if any
         obj = _load(data)
         for _ in range(MAX_LAYERS):
             form = _form(obj)
             if form == "jwe":
-                obj = _load(self._layer_jwe(obj))
+                raw = self._layer_jwe(obj)
+                obj = _load(raw)
             elif form == "jws":
-                obj = _load(self._layer_jws(obj))
+                raw = self._layer_jws(obj, raw)
+                obj = _load(raw)
             else:
                 message = validate(obj)
                 inner = self._forwarded(message)
@@ -394,7 +401,7 @@ class _Unpacker:
                     raise MalformedMessageError("too many forward wrappers")
                 self.meta.re_wrapped_in_forward = True
                 self.stage = 0
-                obj = inner
+                obj, raw = inner, None
         raise MalformedMessageError(f"more than {MAX_LAYERS} envelope layers")
 
     def _forwarded(self, message: dict[str, Any]) -> dict[str, Any] | None:

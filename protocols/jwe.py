@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import struct
 from collections import OrderedDict
@@ -169,9 +170,31 @@ def _static_ecdh(private: PrivateKey, public: PublicKey) -> bytes:
     return z
 
 
+def apv_digest(kids: Sequence[str]) -> bytes:
+    """SHA-256 of the sorted kids joined by '.': the raw ``apv``."""
+    return hashlib.sha256(".".join(sorted(kids)).encode("utf-8")).digest()
+
+
 def compute_apv(kids: Sequence[str]) -> str:
     """``apv`` header: base64url(SHA-256(sorted kids joined by '.'))."""
-    return b64u_encode(hashlib.sha256(".".join(sorted(kids)).encode("utf-8")).digest())
+    return b64u_encode(apv_digest(kids))
+
+
+def dumps(jwe: dict[str, Any]) -> str:
+    """The compact JSON text of a JWE made by :func:`encrypt` (as ``json_dumps``).
+
+    The members are base64url and need no escaping; only each ``kid`` is
+    JSON-encoded, so the long ciphertext is not scanned character by character.
+    """
+    recipients = ",".join(
+        '{{"header":{{"kid":{}}},"encrypted_key":"{}"}}'.format(
+            json.dumps(r["header"]["kid"], ensure_ascii=False), r["encrypted_key"]
+        )
+        for r in jwe["recipients"]
+    )
+    return '{{"ciphertext":"{}","protected":"{}","recipients":[{}],"tag":"{}","iv":"{}"}}'.format(
+        jwe["ciphertext"], jwe["protected"], recipients, jwe["tag"], jwe["iv"]
+    )
 
 
 # -- encrypt ----------------------------------------------------------------------
@@ -218,7 +241,8 @@ def encrypt(
 
     epk = PrivateKey.generate(curve)
     kids = [r.kid for r in recipients]
-    apv = compute_apv(kids)
+    apv_raw = apv_digest(kids)
+    apv = b64u_encode(apv_raw)
     protected: dict[str, Any] = {"typ": typ}
     if cty:
         protected["cty"] = cty
@@ -236,8 +260,7 @@ def encrypt(
     cek = os.urandom(_CEK_BYTES[enc])
     iv, ct, tag = encrypt_content(enc, cek, plaintext, aad)
 
-    apu_raw = apu.encode("utf-8") and b64u_decode(apu)
-    apv_raw = b64u_decode(apv)
+    apu_raw = sender[0].encode("utf-8") if sender is not None else b""
     wrapped = []
     for r in recipients:
         z = epk.ecdh(r.key)
@@ -267,7 +290,7 @@ class ParsedJWE:
 
     protected: dict[str, Any]
     protected_b64: str
-    recipients: list[tuple[str, bytes]]  # (kid, encrypted_key)
+    recipients: list[tuple[str, str]]  # (kid, base64url encrypted_key, decoded on use)
     iv: bytes
     ciphertext: bytes
     tag: bytes
@@ -341,8 +364,7 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
         if not isinstance(r, dict) or not isinstance(r.get("header"), dict):
             raise MalformedMessageError("each JWE recipient needs a 'header' object")
         kid = _str_member(r["header"], "kid", "JWE recipient header")
-        ek = b64u_decode(_str_member(r, "encrypted_key", "JWE recipient"), "encrypted_key")
-        recipients.append((kid, ek))
+        recipients.append((kid, _str_member(r, "encrypted_key", "JWE recipient")))
     return ParsedJWE(
         protected=protected,
         protected_b64=protected_b64,
@@ -366,7 +388,7 @@ def decrypt(
         raise InvalidKeyError("authcrypt needs the sender's public key")
     epk = PublicKey.from_jwk(parsed.protected["epk"])
     apv_hash = b64u_decode(parsed.protected["apv"], "apv")
-    if not hmac.compare_digest(apv_hash, b64u_decode(compute_apv(parsed.kids))):
+    if not hmac.compare_digest(apv_hash, apv_digest(parsed.kids)):
         # apv binds the recipient list; a changed list is tampering.
         raise DecryptionError("apv does not match the recipient key ids")
     # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
@@ -393,7 +415,7 @@ def decrypt(
         else:
             kek = concat_kdf(z, ALG_ANON, apu, apv_hash, None)
         try:
-            cek = aes_key_unwrap(kek, encrypted_key)
+            cek = aes_key_unwrap(kek, b64u_decode(encrypted_key, "encrypted_key"))
         except (InvalidUnwrap, ValueError):
             last_error = DecryptionError("key unwrap failed")
             continue

@@ -17,6 +17,8 @@ This module checks signatures against keys it is given; which keys may sign
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,8 @@ from .keys import ALG_CURVES, SIGNING_ALGS, PrivateKey, PublicKey
 TYP_SIGNED = "application/didcomm-signed+json"
 #: Most signatures we check on one JWS.
 MAX_SIGNATURES = 16
+#: Distinct protected headers remembered: a signer sends the same one every time.
+HEADER_CACHE_SIZE = 1024
 
 
 def signing_alg(key: PrivateKey | PublicKey) -> str:
@@ -52,12 +56,37 @@ def sign(
     payload_b64 = b64u_encode(payload)
     signatures = []
     for kid, key in signers:
-        protected_b64 = b64u_encode(json_bytes({"typ": typ, "alg": signing_alg(key)}))
+        protected_b64 = _protected_b64(typ, signing_alg(key))
         sig = key.sign(f"{protected_b64}.{payload_b64}".encode("ascii"))
         signatures.append(
             {"protected": protected_b64, "signature": b64u_encode(sig), "header": {"kid": kid}}
         )
     return {"payload": payload_b64, "signatures": signatures}
+
+
+@functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
+def _protected_b64(typ: str, alg: str) -> str:
+    return b64u_encode(json_bytes({"typ": typ, "alg": alg}))
+
+
+def dumps(jws: dict[str, Any]) -> str:
+    """The compact JSON text of a JWS made by :func:`sign` (as ``json_dumps``).
+
+    The base64url members need no escaping, so only ``kid`` is JSON-encoded
+    and the long payload is not scanned character by character.
+    """
+    signatures = ",".join(
+        '{{"protected":"{}","signature":"{}","header":{{"kid":{}}}}}'.format(
+            s["protected"], s["signature"], json.dumps(s["header"]["kid"], ensure_ascii=False)
+        )
+        for s in jws["signatures"]
+    )
+    return '{{"payload":"{}","signatures":[{}]}}'.format(jws["payload"], signatures)
+
+
+@functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
+def _decode_protected(protected_b64: str) -> dict[str, Any]:
+    return json_object(b64u_decode(protected_b64, "JWS protected header"), "JWS protected header")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +121,7 @@ def _signature(payload_b64: str, entry: Any) -> Signature:
     sig_b64 = entry.get("signature")
     if not isinstance(protected_b64, str) or not isinstance(sig_b64, str):
         raise MalformedMessageError("JWS signature needs 'protected' and 'signature' strings")
-    protected = json_object(
-        b64u_decode(protected_b64, "JWS protected header"), "JWS protected header"
-    )
+    protected = dict(_decode_protected(protected_b64))  # a copy: the cached one is shared
     header = entry.get("header", {})
     if not isinstance(header, dict):
         raise MalformedMessageError("JWS 'header' must be an object")

@@ -20,6 +20,7 @@ syntactically and otherwise ignored (no DID method we resolve uses them).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..errors import InvalidDIDError
@@ -30,6 +31,9 @@ from ..errors import InvalidDIDError
 MAX_DID_LENGTH = 8192
 #: Longest DID URL (a DID plus path, query and fragment).
 MAX_DID_URL_LENGTH = MAX_DID_LENGTH + 1024
+#: Valid DIDs and split DID URLs remembered: the same few parties' ids are
+#: checked several times per message (from, to, kid, skid, resolver).
+SYNTAX_CACHE_SIZE = 4096
 #: How much of an offending value an error message quotes.
 MAX_QUOTED_CHARS = 80
 
@@ -66,6 +70,12 @@ def validate_did(value: object) -> str:
         raise InvalidDIDError("a DID must be a string")
     if len(value) > MAX_DID_LENGTH:
         raise InvalidDIDError(f"DID is longer than {MAX_DID_LENGTH} characters")
+    return _validated_did(value)
+
+
+@functools.lru_cache(maxsize=SYNTAX_CACHE_SIZE)
+def _validated_did(value: str) -> str:
+    # Only valid DIDs are cached: lru_cache does not remember exceptions.
     if _DID_RE.fullmatch(value) is None:
         raise InvalidDIDError(f"not a valid DID: {quote(value)}")
     return value
@@ -89,6 +99,11 @@ def split_did_url(url: object) -> tuple[str, str | None]:
         raise InvalidDIDError("a DID URL must be a string")
     if len(url) > MAX_DID_URL_LENGTH:
         raise InvalidDIDError(f"DID URL is longer than {MAX_DID_URL_LENGTH} characters")
+    return _split(url)
+
+
+@functools.lru_cache(maxsize=SYNTAX_CACHE_SIZE)
+def _split(url: str) -> tuple[str, str | None]:
     rest, hash_sign, fragment = url.partition("#")
     end = len(rest)
     for sep in ("/", "?"):
