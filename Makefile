@@ -36,8 +36,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check protocols daemon tests bench
 	$(VENV)/bin/mypy --strict protocols
 
+# Each script prints its figures next to a baseline measured in the same run;
+# envelope and p2p also rewrite their own section of bench/RESULTS.md.
 bench: $(STAMP) $(ISTAMP)
-	DIDCOMMD_INTEROP_PYTHON=$(abspath $(IVENV))/bin/python $(PY) bench/envelope.py
+	DIDCOMMD_INTEROP_PYTHON=$(abspath $(IVENV))/bin/python $(PY) bench/envelope.py --markdown bench/RESULTS.md
+	$(PY) bench/control.py
+	$(PY) bench/store.py
+	$(PY) bench/p2p.py --markdown bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(IVENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis
