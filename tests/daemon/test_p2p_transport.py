@@ -539,6 +539,31 @@ async def test_bad_sends_are_typed_errors() -> None:
             assert caught.value.reason == reason, (peer, addrs)
 
 
+async def test_bootstrap_peers_are_dialled_at_start() -> None:
+    inbox = Inbox()
+    async with node(inbox) as hub, trio.open_nursery() as nursery:
+        joiner: P2PNode = await nursery.start(
+            serve, Config(bootstrap=[hub.addrs[0]]), PeerIdentity.generate(), Inbox()
+        )
+        with trio.fail_after(10):
+            while hub.peer_id not in joiner.connected_peers():
+                await trio.sleep(0.05)
+        # Connected by the bootstrap, so no address is needed to send.
+        await joiner.send(hub.peer_id, [], b"hello hub")
+        assert inbox.bodies() == [b"hello hub"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_announce_replaces_listen_addresses() -> None:
+    announce = "/ip4/203.0.113.7/tcp/4001"
+    async with trio.open_nursery() as nursery:
+        public: P2PNode = await nursery.start(
+            serve, Config(announce=[announce]), PeerIdentity.generate(), Inbox()
+        )
+        assert public.addrs == [f"{announce}/p2p/{public.peer_id}"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_wildcard_listen_announces_dialable_addresses() -> None:
     async with trio.open_nursery() as nursery:
         wild: P2PNode = await nursery.start(
@@ -554,6 +579,33 @@ async def test_config_errors() -> None:
     for listen in (["/not/a/multiaddr"], ["/ip4/127.0.0.1/udp/0/quic-v1"]):
         with pytest.raises(P2PConfigError):
             await serve(Config(listen=listen), PeerIdentity.generate(), Inbox())
+
+
+async def test_shutdown_while_commits_hang() -> None:
+    """Stopping a receiver mid-commit: it stops at once, senders hear of it at once."""
+    inbox = Inbox()
+    inbox.hold = trio.Event()  # never set: every commit hangs
+    outcomes: list[DeliveryError] = []
+    async with node(limits=P2PLimits(delivery_timeout=30)) as sender:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as senders, trio.open_nursery() as receiving:
+                receiver: P2PNode = await receiving.start(
+                    serve, Config(), PeerIdentity.generate(), inbox
+                )
+
+                async def try_send(protocol: str | None) -> None:
+                    try:
+                        await sender.send(receiver.peer_id, receiver.addrs, b"m", protocol=protocol)
+                    except DeliveryError as exc:
+                        outcomes.append(exc)
+
+                senders.start_soon(try_send, None)
+                senders.start_soon(try_send, DIDCOMM)
+                await trio.sleep(0.5)  # both are waiting in on_message now
+                receiving.cancel_scope.cancel()  # stop the receiver
+        assert len(outcomes) == 2
+        assert all(e.maybe_delivered and e.retryable for e in outcomes)
+        assert inbox.messages == []
 
 
 async def test_clean_shutdown() -> None:
