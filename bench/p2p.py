@@ -36,6 +36,7 @@ Run: ``.venv/bin/python bench/p2p.py [--seconds 2] [--quick] [--json out.json]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -101,11 +102,9 @@ async def serve_child(state_dir: Path) -> None:
         )
 
     async def raw_handler(stream: Any) -> None:
-        try:
+        with contextlib.suppress(StreamError):  # StreamEOF: the end of the message
             while await stream.read(256 * 1024):
                 continue
-        except StreamError:
-            pass
         await stream.close()
 
     async def tcp_handler(conn: trio.SocketStream) -> None:
@@ -264,11 +263,9 @@ async def run_all(
                         stream = await node.host.new_stream(pid, [TProtocol(RAW_PROTOCOL)])
                         await stream.write(encode_frame(message))
                         await stream.close_write()
-                        try:
+                        with contextlib.suppress(StreamError):  # EOF: the receiver closed
                             while await stream.read(1024):
                                 continue
-                        except StreamError:
-                            pass
                         await stream.close()
 
                     return send

@@ -154,11 +154,11 @@ async def handle_inbound(
         window = trio.Semaphore(max_in_flight)
 
         async def acknowledge(seq: int, status: int) -> None:
-            try:
+            # If the session is dead the ack is lost: the sender retries and
+            # the daemon de-duplicates.
+            with contextlib.suppress(*compat.io_errors()):
                 async with write_lock:
                     await stream.write(encode_frame(encode_ack(seq, status)))
-            except compat.io_errors():
-                pass  # the session is dead; the sender retries, we de-duplicate
 
         async def commit(seq: int, message: bytes) -> None:
             try:
@@ -205,7 +205,7 @@ async def handle_inbound(
             except (FrameError, StreamResetError, trio.TooSlowError) as exc:
                 failure = "timeout" if isinstance(exc, trio.TooSlowError) else str(exc)
         if failure is not None:
-            log.info("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason=failure)
+            log.debug("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason=failure)
             await compat.reset_quietly(stream)
             return
         await compat.close_quietly(stream)

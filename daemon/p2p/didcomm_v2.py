@@ -128,11 +128,11 @@ async def handle_inbound(
                 message = await read_message(reader, max_message_bytes=max_message_bytes)
         except (FrameError, StreamResetError, trio.TooSlowError) as exc:
             reason = "timeout" if isinstance(exc, trio.TooSlowError) else str(exc)
-            log.info("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason=reason)
+            log.debug("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason=reason)
             await compat.reset_quietly(stream)
             return
         if not message:
-            log.info("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason="empty")
+            log.debug("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason="empty")
             await compat.reset_quietly(stream)
             return
         try:

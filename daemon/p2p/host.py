@@ -29,8 +29,9 @@ stream when the peer does not know it - remembering such peers for
 :data:`PLAIN_PEER_RECHECK_SECONDS` so the next message goes straight to
 ``didcomm/v2`` in one round trip.
 
-``import libp2p`` is slow, so this module imports it only inside
-:func:`serve`; importing :mod:`daemon.p2p.host` is cheap.
+``import libp2p`` is slow, so this module imports it only inside functions
+(:func:`serve` first); importing :mod:`daemon.p2p.host` is cheap.  The
+py-libp2p behaviours we work around are in :mod:`daemon.p2p.compat`.
 """
 
 from __future__ import annotations
