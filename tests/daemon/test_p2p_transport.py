@@ -55,9 +55,11 @@ class Inbox:
         self.messages: list[tuple[bytes, str]] = []
         self.fail = False
         self.hold: trio.Event | None = None  # commits wait for it when set
+        self.entered = 0  # calls so far, finished or not
         self.arrived = trio.Event()
 
     async def __call__(self, packed: bytes, peer: str) -> None:
+        self.entered += 1
         await trio.sleep(0)  # a commit is a checkpoint
         if self.hold is not None:
             await self.hold.wait()
@@ -85,6 +87,13 @@ async def node(
         )
         yield running
         nursery.cancel_scope.cancel()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds (things settle at the other end)."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
 
 
 # -- raw py-libp2p peers -----------------------------------------------------------
@@ -225,9 +234,8 @@ async def test_streams_do_not_leak() -> None:
         for i in range(30):
             await a.send(b.peer_id, b.addrs, b"m%d" % i, protocol=DIDCOMM)
         (conn,) = a.host.get_network().get_connections(ID.from_base58(b.peer_id))
-        await trio.sleep(0.05)
-        assert len(conn.streams) <= 1  # at most identify still finishing
-        assert a._admission.open_streams == 0 and b._admission.open_streams == 0
+        await eventually(lambda: len(conn.streams) == 0)
+        await eventually(lambda: b._admission.open_streams == 0)
 
 
 # -- interoperability with plain py-libp2p peers --------------------------------------------
@@ -318,7 +326,8 @@ async def test_slowloris_stream_times_out_and_others_are_served() -> None:
         started = trio.current_time()
         await other.send(ours.peer_id, ours.addrs, b"meanwhile", protocol=DIDCOMM)
         assert await outcome(stream, timeout=5.0) == "reset"
-        assert 0.4 < trio.current_time() - started < 3.0
+        # The configured 0.5 s, not the default 30 s, cut it.
+        assert 0.4 < trio.current_time() - started < 10.0
         assert inbox.bodies() == [b"meanwhile"]
 
 
@@ -346,11 +355,10 @@ async def test_reset_mid_message_is_not_committed() -> None:
     async with node(inbox) as ours, running_raw_host() as raw:
         stream = await raw_open(raw, await raw_connect(raw, ours))
         await stream.write(b"".join(encode_frame(bytes([c])) for c in b'{"half":'))
-        await trio.sleep(0.05)
+        await eventually(lambda: ours._admission.open_streams == 1)  # it is reading
         await stream.reset()
-        await trio.sleep(0.2)
+        await eventually(lambda: ours._admission.open_streams == 0)
         assert inbox.messages == []
-        assert ours._admission.open_streams == 0
 
 
 async def test_garbage_on_the_fast_path_resets_the_session() -> None:
@@ -403,7 +411,7 @@ async def test_per_peer_stream_limit_resets_the_excess() -> None:
         held = [await raw_open(raw, peer) for _ in range(2)]
         for s in held:
             await s.write(encode_uvarint(5))  # open, unfinished messages hold slots
-        await trio.sleep(0.1)
+        await eventually(lambda: ours._admission.open_streams == 2)
         assert await refused(raw, peer)
         for s in held:
             await s.write(b"hello")
@@ -464,9 +472,8 @@ async def test_idle_sessions_close_and_reopen() -> None:
     ):
         await other.send(ours.peer_id, ours.addrs, b"one")
         (session,) = other._sessions.values()
-        await trio.sleep(0.5)
-        assert session.closed and other._sessions == {}
-        assert ours._admission.open_streams == 0  # the receiver let go too
+        await eventually(lambda: session.closed and other._sessions == {})
+        await eventually(lambda: ours._admission.open_streams == 0)  # the receiver let go
         assert await other.send(ours.peer_id, [], b"two") == deliver.PROTOCOL_ID
         assert inbox.bodies() == [b"one", b"two"]
 
@@ -601,7 +608,7 @@ async def test_shutdown_while_commits_hang() -> None:
 
                 senders.start_soon(try_send, None)
                 senders.start_soon(try_send, DIDCOMM)
-                await trio.sleep(0.5)  # both are waiting in on_message now
+                await eventually(lambda: inbox.entered == 2)  # both wait in on_message
                 receiving.cancel_scope.cancel()  # stop the receiver
         assert len(outcomes) == 2
         assert all(e.maybe_delivered and e.retryable for e in outcomes)
@@ -618,5 +625,4 @@ async def test_clean_shutdown() -> None:
         with pytest.raises(DeliveryError) as caught:
             await a.send(b.peer_id, b.addrs, b"m")
         assert caught.value.reason == SHUTTING_DOWN
-        await trio.sleep(0.3)
-        assert b.connected_peers() == []
+        await eventually(lambda: b.connected_peers() == [])  # we told b we left
