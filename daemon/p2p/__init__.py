@@ -10,6 +10,7 @@ Modules, one job each:
 - :mod:`.didcomm_v2`  the extension's ``didcomm/v2`` protocol, both ends
 - :mod:`.deliver`     ``/didcommd/deliver/1.0.0``, pipelined acknowledged delivery
 - :mod:`.host`        the node: ``serve()`` and ``P2PNode.send()``
+- :mod:`.endpoint`    ``libp2p-peerId:`` service endpoints in DID documents
 - :mod:`.errors`      every error the transport raises
 
 Importing any of them is cheap: libp2p itself is imported when a node starts.

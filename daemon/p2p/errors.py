@@ -37,8 +37,8 @@ _RETRYABLE: Final = frozenset(
 class P2PError(Exception):
     """Base of every error raised by :mod:`daemon.p2p`."""
 
-    #: Control-interface error code (see daemon/errors.py) this maps to.
-    code: str = "p2p"
+    #: Control-interface error code (one of daemon/errors.py's) this maps to.
+    code: str = "unavailable"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -57,13 +57,13 @@ class P2PConfigError(P2PError):
 class IdentityError(P2PError):
     """Stored peer-identity bytes are not a libp2p Ed25519 private key."""
 
-    code = "wallet"
+    code = "store"
 
 
 class FrameError(P2PError):
     """A peer sent bytes that are not a valid unsigned-varint framed stream."""
 
-    code = "protocol"
+    code = "invalid_message"
 
 
 class FrameTooLargeError(FrameError):

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import structlog
 import trio
 
-from . import compat, deliver, didcomm_v2, multistream
+from . import compat, deliver, didcomm_v2, endpoint, multistream
 from .admission import Admission, AdmissionLimits
 from .didcomm_v2 import OnMessage
 from .errors import (
@@ -199,8 +199,8 @@ class P2PNode:
         return list(dict.fromkeys(result))
 
     def service_endpoint(self) -> dict[str, Any]:
-        """A DIDComm service endpoint for our DID documents (the extension's form)."""
-        return {"uri": f"libp2p-peerId:{self.peer_id}", "multiAddrs": self.addrs}
+        """The ``serviceEndpoint`` for our DID documents (the extension's form)."""
+        return endpoint.service_endpoint(self.peer_id, self.addrs)
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges for the daemon's status report."""

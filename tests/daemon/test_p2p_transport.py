@@ -578,7 +578,11 @@ async def test_wildcard_listen_announces_dialable_addresses() -> None:
         )
         assert wild.addrs and not any("/0.0.0.0/" in a for a in wild.addrs)
         endpoint = wild.service_endpoint()
-        assert endpoint == {"uri": f"libp2p-peerId:{wild.peer_id}", "multiAddrs": wild.addrs}
+        assert endpoint == {
+            "uri": f"libp2p-peerId:{wild.peer_id}",
+            "accept": ["didcomm/v2"],
+            "multiAddrs": wild.addrs,
+        }
         nursery.cancel_scope.cancel()
 
 
