@@ -37,7 +37,8 @@ py-libp2p behaviours we work around are in :mod:`daemon.p2p.compat`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -375,29 +376,24 @@ class P2PNode:
             # Fresh addresses from the caller beat py-libp2p's 60 s memory of
             # a failed dial (its "negative cache"): our outbox decides retries.
             network.unblock_peer(pid)
-        lock = self._dial_locks.setdefault(peer_id, trio.Lock())
-        try:
-            async with lock:
-                if network.get_connections(pid):
-                    return
-                try:
-                    known = list(peerstore.addrs(pid))
-                except Exception:  # PeerStoreError: peer not in the store
-                    known = []
-                if not known:
-                    raise DeliveryError(peer_id, UNREACHABLE, "no known address")
-                try:
-                    with trio.fail_after(self.limits.dial_timeout):
-                        await self._host.connect(PeerInfo(pid, known))
-                except trio.TooSlowError:
-                    raise DeliveryError(
-                        peer_id, UNREACHABLE, f"no connection within {self.limits.dial_timeout} s"
-                    ) from None
-                except compat.io_errors() as exc:
-                    raise DeliveryError(peer_id, UNREACHABLE, type(exc).__name__) from None
-        finally:
-            if not lock.statistics().tasks_waiting and not lock.locked():
-                self._dial_locks.pop(peer_id, None)
+        async with _per_peer(self._dial_locks, peer_id):
+            if network.get_connections(pid):
+                return
+            try:
+                known = list(peerstore.addrs(pid))
+            except Exception:  # PeerStoreError: peer not in the store
+                known = []
+            if not known:
+                raise DeliveryError(peer_id, UNREACHABLE, "no known address")
+            try:
+                with trio.fail_after(self.limits.dial_timeout):
+                    await self._host.connect(PeerInfo(pid, known))
+            except trio.TooSlowError:
+                raise DeliveryError(
+                    peer_id, UNREACHABLE, f"no connection within {self.limits.dial_timeout} s"
+                ) from None
+            except compat.io_errors() as exc:
+                raise DeliveryError(peer_id, UNREACHABLE, type(exc).__name__) from None
 
     async def _open_stream(self, peer_id: str) -> INetStream:
         try:
@@ -427,8 +423,7 @@ class P2PNode:
         self, peer_id: str
     ) -> deliver.Session | tuple[INetStream, compat.StreamReader]:
         """The live session with ``peer_id``, a new one, or a didcomm/v2 stream."""
-        lock = self._session_locks.setdefault(peer_id, trio.Lock())
-        async with lock:
+        async with _per_peer(self._session_locks, peer_id):
             session = self._sessions.get(peer_id)
             if session is not None and not session.closed:
                 return session
@@ -474,9 +469,18 @@ class P2PNode:
         finally:
             if self._sessions.get(session.peer_id) is session:
                 del self._sessions[session.peer_id]
-                lock = self._session_locks.get(session.peer_id)
-                if lock is not None and not lock.locked() and not lock.statistics().tasks_waiting:
-                    del self._session_locks[session.peer_id]
+
+
+@asynccontextmanager
+async def _per_peer(locks: dict[str, trio.Lock], peer_id: str) -> AsyncIterator[None]:
+    """Hold ``peer_id``'s lock from ``locks``; forget the lock once nobody wants it."""
+    lock = locks.setdefault(peer_id, trio.Lock())
+    try:
+        async with lock:
+            yield
+    finally:
+        if locks.get(peer_id) is lock and not lock.locked() and not lock.statistics().tasks_waiting:
+            del locks[peer_id]
 
 
 async def serve(

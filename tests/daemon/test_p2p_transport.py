@@ -210,7 +210,9 @@ async def test_two_nodes_both_ways_over_the_fast_path() -> None:
         assert a.stats()["sent"] == 100 and b.stats()["received"] == 100
         assert a.stats()["fast_sessions"] == 1
         assert await b.send(a.peer_id, [], b"back") == deliver.PROTOCOL_ID
-        assert inbox_a.bodies() == [b"back"]
+        big = b"y" * didcomm_v2.MAX_MESSAGE_BYTES
+        assert await b.send(a.peer_id, [], big) == deliver.PROTOCOL_ID
+        assert inbox_a.bodies() == [b"back", big]
         # One connection each way is reused: a dialled b, b answered on it.
         assert a.connected_peers() == [b.peer_id]
         conns = a.host.get_network().get_connections(
@@ -544,6 +546,7 @@ async def test_bad_sends_are_typed_errors() -> None:
             with pytest.raises(DeliveryError) as caught:
                 await a.send(peer, addrs, message)
             assert caught.value.reason == reason, (peer, addrs)
+        assert a._dial_locks == {} and a._session_locks == {}  # nothing left behind
 
 
 async def test_bootstrap_peers_are_dialled_at_start() -> None:
