@@ -275,27 +275,68 @@ def disable_auto_dialling(host: IHost) -> None:
         connector.maybe_connect = no_auto_dialling
 
 
+def has_live_connection(host: IHost, peer_id: Any) -> bool:
+    """True if ``host`` has a connection to ``peer_id`` that is not closing."""
+    for conn in host.get_network().get_connections(peer_id):
+        muxed: Any = getattr(conn, "muxed_conn", None)
+        closing = getattr(muxed, "event_shutting_down", None)
+        if not conn.is_closed and not (closing is not None and closing.is_set()):
+            return True
+    return False
+
+
+async def _close_connection(conn: Any) -> None:
+    # The muxer first: SwarmConn.close() returns early once its "closed" event
+    # is set, which the swarm's own teardown does before it gets round to
+    # closing the muxer - and then nobody tells the peer.
+    muxed = getattr(conn, "muxed_conn", None)
+    for close in (getattr(muxed, "close", None), conn.close):
+        if close is not None:
+            # An exception means it was already broken: nothing to close; a
+            # write stuck on a dead peer gives up after CLEANUP_TIMEOUT.
+            with trio.move_on_after(CLEANUP_TIMEOUT), contextlib.suppress(Exception):
+                await close()
+
+
 async def close_host(host: IHost, timeout: float = SHUTDOWN_TIMEOUT) -> None:
     """Close every connection of ``host`` concurrently, then the host itself."""
     network: Any = host.get_network()
-
-    async def close_one(conn: Any) -> None:
-        # The muxer first: SwarmConn.close() returns early once its "closed"
-        # event is set, which the swarm's own teardown does before it gets
-        # round to closing the muxer - and then nobody tells the peer.
-        muxed = getattr(conn, "muxed_conn", None)
-        for close in (getattr(muxed, "close", None), conn.close):
-            if close is not None:
-                # An exception means it was already broken: nothing to close.
-                with contextlib.suppress(Exception):
-                    await close()
-
     with trio.CancelScope(shield=True), trio.move_on_after(timeout):
         async with trio.open_nursery() as nursery:
             for conns in list(network.connections.values()):
                 for conn in list(conns):
-                    nursery.start_soon(close_one, conn)
+                    nursery.start_soon(_close_connection, conn)
         await host.close()
+
+
+async def close_peer(host: IHost, peer_id: str, timeout: float = 2 * CLEANUP_TIMEOUT) -> None:
+    """Close our connections to ``peer_id`` (e.g. one that stopped answering)."""
+    from libp2p.peer.id import ID
+
+    network: Any = host.get_network()
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for conn in list(network.get_connections(ID.from_base58(peer_id))):
+                nursery.start_soon(_close_connection, conn)
+
+
+async def ping(host: IHost, peer_id: str, timeout: float) -> bool:
+    """One libp2p ping round trip on the existing connection; False if none came."""
+    from libp2p.host.ping import ID as PING_ID
+    from libp2p.host.ping import perform_ping_roundtrip
+    from libp2p.peer.id import ID
+
+    stream = None
+    try:
+        with trio.fail_after(timeout):
+            stream = await host.new_stream(ID.from_base58(peer_id), [PING_ID])
+            await perform_ping_roundtrip(stream)
+    except (trio.TooSlowError, ValueError, *io_errors()):
+        return False
+    finally:
+        if stream is not None:
+            await close_quietly(stream)
+    return True
 
 
 async def reset_quietly(stream: INetStream) -> None:

@@ -27,7 +27,10 @@ Outbound, :meth:`P2PNode.send` reuses the peer's connection if there is one
 peer), then tries the fast path and falls back to ``didcomm/v2`` on the same
 stream when the peer does not know it - remembering such peers for
 :data:`PLAIN_PEER_RECHECK_SECONDS` so the next message goes straight to
-``didcomm/v2`` in one round trip.
+``didcomm/v2`` in one round trip.  A connection can die in silence (no FIN,
+no RST) and TCP takes many minutes to notice; so after a delivery timed out,
+the next send to that peer first pings it (:data:`PROBE_TIMEOUT`) and, with no
+answer, drops the connection and dials again.
 
 ``import libp2p`` is slow, so this module imports it only inside functions
 (:func:`serve` first); importing :mod:`daemon.p2p.host` is cheap.  The
@@ -82,6 +85,10 @@ PLAIN_PEER_RECHECK_SECONDS: Final = 300.0
 MAX_REMEMBERED_PEERS: Final = 10_000
 #: (peer id, addresses) pairs whose parsed form we keep (oldest dropped first).
 MAX_PARSED_ADDRESS_SETS: Final = 1024
+#: Seconds a ping may take when we check a peer after a delivery timed out.
+PROBE_TIMEOUT: Final = 5.0
+#: Peers remembered as "timed out last time" at most (oldest forgotten first).
+MAX_SUSPECT_PEERS: Final = 10_000
 #: Fresh sessions tried per send() when the previous one just ended.
 SESSION_ATTEMPTS: Final = 2
 #: Seconds between peerstore sweeps of expired addresses.
@@ -124,6 +131,7 @@ class P2PLimits:
     sender_idle_timeout: float = deliver.SENDER_IDLE_TIMEOUT
     receiver_idle_timeout: float = deliver.RECEIVER_IDLE_TIMEOUT
     plain_peer_recheck: float = PLAIN_PEER_RECHECK_SECONDS
+    probe_timeout: float = PROBE_TIMEOUT
 
 
 def parse_multiaddrs(texts: Sequence[str], what: str) -> list[Multiaddr]:
@@ -167,6 +175,7 @@ class P2PNode:
         self._session_locks: dict[str, trio.Lock] = {}
         self._sessions: dict[str, deliver.Session] = {}
         self._plain_peers: OrderedDict[str, float] = OrderedDict()
+        self._suspects: OrderedDict[str, None] = OrderedDict()
         self._parsed: OrderedDict[tuple[str, tuple[str, ...]], tuple[Any, list[Multiaddr]]] = (
             OrderedDict()
         )
@@ -273,8 +282,14 @@ class P2PNode:
         """
         try:
             used = await self._send(peer_id, multiaddrs, packed, protocol)
-        except DeliveryError:
+        except DeliveryError as exc:
             self.send_failures += 1
+            if exc.reason == TIMEOUT:
+                # A silent peer may be a dead connection (no FIN, no RST: a
+                # laptop lid, a NAT that forgot us).  Check before reusing it.
+                self._suspects[peer_id] = None
+                while len(self._suspects) > MAX_SUSPECT_PEERS:
+                    self._suspects.popitem(last=False)
             raise
         self.sent += 1
         return used
@@ -368,8 +383,14 @@ class P2PNode:
                 self._parsed.popitem(last=False)
         pid, addrs = cached
         network: Any = self._host.get_network()
-        if network.get_connections(pid):
-            return
+        if compat.has_live_connection(self._host, pid):
+            if peer_id not in self._suspects:
+                return
+            del self._suspects[peer_id]
+            if await compat.ping(self._host, peer_id, self.limits.probe_timeout):
+                return
+            log.info("p2p.peer.unresponsive", peer=peer_id)
+            await compat.close_peer(self._host, peer_id)
         peerstore = self._host.get_peerstore()
         if addrs:
             peerstore.add_addrs(pid, addrs, PEER_ADDRESS_TTL)
@@ -377,7 +398,7 @@ class P2PNode:
             # a failed dial (its "negative cache"): our outbox decides retries.
             network.unblock_peer(pid)
         async with _per_peer(self._dial_locks, peer_id):
-            if network.get_connections(pid):
+            if compat.has_live_connection(self._host, pid):
                 return
             try:
                 known = list(peerstore.addrs(pid))

@@ -490,6 +490,68 @@ async def test_a_peer_without_didcomm_is_unsupported() -> None:
         assert caught.value.reason == UNSUPPORTED
 
 
+class FreezingProxy:
+    """A TCP forwarder whose existing connections can be frozen: the bytes stop,
+    the sockets stay open - a path that died without a FIN or an RST."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._generation = 0
+        self._frozen_below = 0
+
+    def freeze_existing(self) -> None:
+        self._generation += 1
+        self._frozen_below = self._generation
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                partial(trio.serve_tcp, self._handle, 0, host="127.0.0.1")
+            )
+            self.port = listeners[0].socket.getsockname()[1]
+            task_status.started()
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        generation = self._generation
+        upstream = await trio.open_tcp_stream("127.0.0.1", self.target_port)
+
+        async def pump(src: trio.SocketStream, dst: trio.SocketStream) -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                while data := await src.receive_some(65536):
+                    if generation < self._frozen_below:
+                        await trio.sleep_forever()
+                    await dst.send_all(data)
+
+        async with client, upstream, trio.open_nursery() as nursery:
+            nursery.start_soon(pump, client, upstream)
+            nursery.start_soon(pump, upstream, client)
+
+
+async def test_a_connection_that_went_silent_is_replaced() -> None:
+    from libp2p.peer.id import ID
+
+    inbox = Inbox()
+    limits = P2PLimits(delivery_timeout=0.5, probe_timeout=0.5)
+    async with node(inbox) as ours, node(limits=limits) as sender, trio.open_nursery() as nursery:
+        port = int(ours.addrs[0].split("/tcp/")[1].split("/")[0])
+        proxy = FreezingProxy(port)
+        await nursery.start(proxy.serve)
+        via_proxy = [f"/ip4/127.0.0.1/tcp/{proxy.port}/p2p/{ours.peer_id}"]
+        await sender.send(ours.peer_id, via_proxy, b"one")
+        (before,) = sender.host.get_network().get_connections(ID.from_base58(ours.peer_id))
+        proxy.freeze_existing()
+        with pytest.raises(DeliveryError) as caught:
+            await sender.send(ours.peer_id, via_proxy, b"into the void")
+        assert caught.value.reason == TIMEOUT
+        # The next send pings first, gets nothing, drops the dead connection
+        # and dials again (through the proxy, which lets new connections be).
+        assert await sender.send(ours.peer_id, via_proxy, b"two") == deliver.PROTOCOL_ID
+        assert before.is_closed
+        assert inbox.bodies() == [b"one", b"two"]
+        nursery.cancel_scope.cancel()
+
+
 # -- security and identity -----------------------------------------------------------
 
 
