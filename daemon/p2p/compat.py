@@ -47,10 +47,22 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
    half-window batches, which is what go-yamux does.  py-libp2p reads the knob
    from the environment at call time; we set it unless the operator did.
 
+7. **Dead connections** (:func:`ping`, :func:`close_peer`,
+   :func:`has_live_connection`).  Nothing in py-libp2p notices a connection
+   that died in silence (its Yamux pings ignore a missing pong), so a host
+   keeps reusing it until TCP gives up, many minutes later.  The node pings a
+   peer that just timed out and drops the connection if nothing comes back.
+
+Two more fixes are plain configuration, in :func:`daemon.p2p.host.serve`: one
+connection per peer (``max_connections_per_peer=1``), which also ends the
+swarm's happy-eyeballs wait as soon as a dial succeeds (else every dial takes
+250 ms); and ``Swarm.unblock_peer`` when a caller brings fresh addresses (the
+swarm refuses for 60 s to dial a peer whose dial failed).
+
 ``import libp2p`` takes a second or two, and ``didcommd --help`` or the
-envelope CLI must not pay for it: this module (like every module of the
-package but the stream handlers' host) imports libp2p inside its functions.
-After the first call such an import is a dictionary lookup.
+envelope CLI must not pay for it: this module, like the whole package,
+imports libp2p inside its functions.  After the first call such an import is
+a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -331,7 +343,9 @@ async def ping(host: IHost, peer_id: str, timeout: float) -> bool:
         with trio.fail_after(timeout):
             stream = await host.new_stream(ID.from_base58(peer_id), [PING_ID])
             await perform_ping_roundtrip(stream)
-    except (trio.TooSlowError, ValueError, *io_errors()):
+    except (trio.TooSlowError, ValueError):  # no pong in time, or a wrong one
+        return False
+    except io_errors():
         return False
     finally:
         if stream is not None:
