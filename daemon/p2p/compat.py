@@ -47,17 +47,24 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
    half-window batches, which is what go-yamux does.  py-libp2p reads the knob
    from the environment at call time; we set it unless the operator did.
 
-7. **Dead connections** (:func:`ping`, :func:`close_peer`,
+7. **Dialling every address** (:func:`no_dial_retries`, and
+   ``P2PNode._dial``).  ``Swarm.dial_peer`` dials one address per transport
+   class - the first TCP address in the peerstore, stale or not - retries it
+   three times with backoff, then refuses the peer for 60 s.  A peer that came
+   back on a new port, or has a LAN and a public address, is then out of
+   reach.  We dial each candidate ourselves (``Swarm.dial_addr``), in order,
+   once.
+
+8. **Dead connections** (:func:`ping`, :func:`close_peer`,
    :func:`has_live_connection`).  Nothing in py-libp2p notices a connection
    that died in silence (its Yamux pings ignore a missing pong), so a host
    keeps reusing it until TCP gives up, many minutes later.  The node pings a
    peer that just timed out and drops the connection if nothing comes back.
 
-Two more fixes are plain configuration, in :func:`daemon.p2p.host.serve`: one
+One more fix is plain configuration, in :func:`daemon.p2p.host.serve`: one
 connection per peer (``max_connections_per_peer=1``), which also ends the
 swarm's happy-eyeballs wait as soon as a dial succeeds (else every dial takes
-250 ms); and ``Swarm.unblock_peer`` when a caller brings fresh addresses (the
-swarm refuses for 60 s to dial a peer whose dial failed).
+250 ms) - should anything still call ``dial_peer``.
 
 ``import libp2p`` takes a second or two, and ``didcommd --help`` or the
 envelope CLI must not pay for it: this module, like the whole package,
@@ -272,6 +279,15 @@ async def close_write(stream: INetStream) -> None:
 def tune_yamux() -> None:
     """Return Yamux receive credit in half-window batches (go-yamux's way)."""
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+
+
+def no_dial_retries(host: IHost) -> None:
+    """Dial each address once: the swarm's own retries (3, with backoff) only
+    delay trying the next address, and the daemon's outbox retries anyway."""
+    from libp2p.network.config import RetryConfig
+
+    network: Any = host.get_network()
+    network.retry_config = RetryConfig(max_retries=0)
 
 
 def disable_auto_dialling(host: IHost) -> None:

@@ -39,6 +39,7 @@ py-libp2p behaviours we work around are in :mod:`daemon.p2p.compat`.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -79,6 +80,11 @@ NEGOTIATE_TIMEOUT: Final = 10
 PEER_ADDRESS_TTL: Final = 600
 #: Most addresses we accept for one peer in one send() call.
 MAX_ADDRS_PER_PEER: Final = 16
+#: Addresses tried per dial, in order (the caller's first).
+MAX_DIAL_ADDRS: Final = 8
+#: Seconds one address may take before the next is tried (the last one gets
+#: what is left of DIAL_TIMEOUT).
+PER_ADDRESS_DIAL_TIMEOUT: Final = 3.0
 #: Seconds we remember that a peer only speaks didcomm/v2.
 PLAIN_PEER_RECHECK_SECONDS: Final = 300.0
 #: Peers remembered as didcomm/v2-only at most (oldest forgotten first).
@@ -370,7 +376,6 @@ class P2PNode:
 
     async def _connect(self, peer_id: str, multiaddrs: Sequence[str]) -> None:
         from libp2p.peer.id import ID
-        from libp2p.peer.peerinfo import PeerInfo
 
         # Parsing multiaddrs and peer ids costs more than a whole fast-path
         # delivery, and the outbox sends the same few again and again: cache.
@@ -382,7 +387,6 @@ class P2PNode:
             while len(self._parsed) > MAX_PARSED_ADDRESS_SETS:
                 self._parsed.popitem(last=False)
         pid, addrs = cached
-        network: Any = self._host.get_network()
         if compat.has_live_connection(self._host, pid):
             if peer_id not in self._suspects:
                 return
@@ -394,9 +398,6 @@ class P2PNode:
         peerstore = self._host.get_peerstore()
         if addrs:
             peerstore.add_addrs(pid, addrs, PEER_ADDRESS_TTL)
-            # Fresh addresses from the caller beat py-libp2p's 60 s memory of
-            # a failed dial (its "negative cache"): our outbox decides retries.
-            network.unblock_peer(pid)
         async with _per_peer(self._dial_locks, peer_id):
             if compat.has_live_connection(self._host, pid):
                 return
@@ -404,17 +405,39 @@ class P2PNode:
                 known = list(peerstore.addrs(pid))
             except Exception:  # PeerStoreError: peer not in the store
                 known = []
-            if not known:
+            # The caller's addresses (fresh from a DID document) first, then
+            # whatever identify, mDNS or an earlier send taught the peerstore.
+            candidates = list(dict.fromkeys([*addrs, *known]))[:MAX_DIAL_ADDRS]
+            if not candidates:
                 raise DeliveryError(peer_id, UNREACHABLE, "no known address")
-            try:
-                with trio.fail_after(self.limits.dial_timeout):
-                    await self._host.connect(PeerInfo(pid, known))
-            except trio.TooSlowError:
-                raise DeliveryError(
-                    peer_id, UNREACHABLE, f"no connection within {self.limits.dial_timeout} s"
-                ) from None
-            except compat.io_errors() as exc:
-                raise DeliveryError(peer_id, UNREACHABLE, type(exc).__name__) from None
+            await self._dial(peer_id, pid, candidates)
+
+    async def _dial(self, peer_id: str, pid: Any, candidates: list[Multiaddr]) -> None:
+        """Dial ``candidates`` in order until one connects.
+
+        Not ``host.connect()``: py-libp2p's swarm dials at most one address
+        per transport (the first TCP one in its peerstore, stale or not),
+        retries it with backoff, and then refuses the peer for 60 s.
+        """
+        network: Any = self._host.get_network()
+        failures: list[str] = []
+        with trio.move_on_after(self.limits.dial_timeout):
+            for i, addr in enumerate(candidates):
+                last = i == len(candidates) - 1
+                with trio.move_on_after(math.inf if last else PER_ADDRESS_DIAL_TIMEOUT):
+                    try:
+                        await network.dial_addr(addr, pid)
+                    except compat.io_errors() as exc:
+                        failures.append(type(exc).__name__)
+                        continue
+                    return
+                failures.append("timeout")
+        raise DeliveryError(
+            peer_id,
+            UNREACHABLE,
+            f"no connection within {self.limits.dial_timeout} s "
+            f"({len(candidates)} address(es): {', '.join(failures) or 'timeout'})",
+        )
 
     async def _open_stream(self, peer_id: str) -> INetStream:
         try:
@@ -563,6 +586,7 @@ async def serve(
         ),
     )
     compat.disable_auto_dialling(host)
+    compat.no_dial_retries(host)
     async with trio.open_nursery() as nursery:
         node = P2PNode(host, identity, on_message, limits, nursery)
         host.set_stream_handler(TProtocol(didcomm_v2.PROTOCOL_ID), node._on_didcomm_stream)

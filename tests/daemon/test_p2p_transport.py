@@ -22,6 +22,7 @@ from daemon.p2p import deliver, didcomm_v2
 from daemon.p2p.admission import AdmissionLimits
 from daemon.p2p.errors import (
     BUSY,
+    CONNECTION_LOST,
     INVALID,
     REJECTED,
     SHUTTING_DOWN,
@@ -588,6 +589,31 @@ async def test_identity_survives_a_restart() -> None:
         assert all(a.endswith(f"/p2p/{peer_id}") for a in second.addrs)
         await sender.send(peer_id, second.addrs, b"same peer, new process")
     assert inbox.bodies() == [b"same peer, new process"]
+
+
+async def test_every_address_is_tried_in_order() -> None:
+    inbox = Inbox()
+    async with node(inbox) as ours, node() as sender:
+        dead = f"/ip4/127.0.0.1/tcp/1/p2p/{ours.peer_id}"  # nothing listens on port 1
+        await sender.send(ours.peer_id, [dead, *ours.addrs], b"second address")
+        assert inbox.bodies() == [b"second address"]
+
+
+async def test_the_receiver_restarts_and_we_reconnect() -> None:
+    identity = PeerIdentity.generate()
+    inbox = Inbox()
+    async with node() as sender:
+        for round_ in range(2):
+            async with node(inbox, identity=identity) as receiver:
+                for protocol in (None, DIDCOMM):
+                    await sender.send(
+                        receiver.peer_id, receiver.addrs, b"r%d" % round_, protocol=protocol
+                    )
+            # The receiver is gone; sending now fails cleanly, and fast.
+            with trio.fail_after(15), pytest.raises(DeliveryError) as caught:
+                await sender.send(identity.peer_id, [], b"nobody home")
+            assert caught.value.reason in (UNREACHABLE, CONNECTION_LOST)
+    assert inbox.bodies() == [b"r0", b"r0", b"r1", b"r1"]
 
 
 # -- the caller's mistakes and the node's lifecycle ------------------------------------
