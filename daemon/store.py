@@ -497,6 +497,27 @@ class Store:
         return {"id": r[0], "my_did": r[1], "their_did": r[2], "state": r[3], "updated": r[4],
                 "record": decode_record(r[5])}
 
+    def connection_list(self) -> list[dict[str, Any]]:
+        """Every connection (columns and record), least recently updated first."""
+        rows = self._conn.execute(
+            "SELECT id, my_did, their_did, state, updated, record FROM connections ORDER BY updated, id"
+        ).fetchall()
+        return [{"id": r[0], "my_did": r[1], "their_did": r[2], "state": r[3], "updated": r[4],
+                 "record": decode_record(r[5])} for r in rows]
+
+    def connection_delete(self, id: str) -> bool:
+        """Forget a connection; False if there was none."""
+        with self.transaction():
+            cur = self._conn.execute("DELETE FROM connections WHERE id = ?", (id,))
+        return cur.rowcount > 0
+
+    def records_by_thid(self, thid: str) -> list[dict[str, Any]]:
+        """Every protocol record of thread ``thid`` (one per protocol and role), newest first."""
+        rows = self._conn.execute(
+            "SELECT record FROM protocol_records WHERE thid = ? ORDER BY updated DESC", (thid,)
+        ).fetchall()
+        return [decode_record(r[0]) for r in rows]
+
     def record_put(
         self, protocol: str, thid: str, role: str, *, state: str, updated: int, record: dict[str, Any]
     ) -> None:
