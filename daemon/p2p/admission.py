@@ -10,7 +10,10 @@ from the moment it is accepted until its handler ends; every inbound message
   so one peer cannot starve the others and all peers together cannot exhaust
   memory or tasks;
 - tokens: a token bucket per peer, refilled at ``rate_per_second`` up to
-  ``burst``, so a peer cannot flood the store with messages.
+  ``burst``, so a peer cannot flood the store with messages;
+- bytes: inbound bytes read but not yet committed (or dropped), all streams
+  together, stay under ``max_buffered_bytes``: 512 streams each holding most
+  of a 4 MiB frame would otherwise be 2 GiB of memory.
 
 A stream over a limit is reset at once, before a byte of it is read: a reset
 is the cheapest "no" libp2p has, and the sender treats it as "retry later".
@@ -35,6 +38,8 @@ MAX_INBOUND_STREAMS: Final = 512
 PEER_MESSAGES_PER_SECOND: Final = 1000.0
 #: ... and in one burst.
 PEER_MESSAGE_BURST: Final = 2000
+#: Inbound bytes held at once (read, not yet committed), all streams together.
+MAX_INBOUND_BUFFERED_BYTES: Final = 64 * 1024 * 1024
 #: Token buckets kept at most (one per recently active peer).
 MAX_TRACKED_PEERS: Final = 10_000
 
@@ -47,12 +52,15 @@ class AdmissionLimits:
     max_streams: int = MAX_INBOUND_STREAMS
     rate_per_second: float = PEER_MESSAGES_PER_SECOND
     burst: int = PEER_MESSAGE_BURST
+    max_buffered_bytes: int = MAX_INBOUND_BUFFERED_BYTES
 
     def __post_init__(self) -> None:
         if self.max_streams_per_peer < 1 or self.max_streams < 1:
             raise ValueError("stream limits must be at least 1")
         if self.rate_per_second <= 0 or self.burst < 1:
             raise ValueError("the message rate and burst must be positive")
+        if self.max_buffered_bytes < 1:
+            raise ValueError("the inbound byte budget must be positive")
 
 
 class _Bucket:
@@ -72,9 +80,11 @@ class Admission:
         self._open: dict[str, int] = {}
         self._total = 0
         self._buckets: dict[str, _Bucket] = {}
-        #: Streams and messages refused so far (for status reports).
+        self._buffered = 0
+        #: Streams, messages and reads refused so far (for status reports).
         self.refused_streams = 0
         self.refused_messages = 0
+        self.refused_reads = 0
 
     @property
     def open_streams(self) -> int:
@@ -105,6 +115,25 @@ class Admission:
         else:
             self._open[peer] = held - 1
         self._total -= 1
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Inbound bytes held right now, all streams together."""
+        return self._buffered
+
+    def reserve_bytes(self, count: int) -> bool:
+        """Account ``count`` more inbound bytes; False if over the budget."""
+        if self._buffered + count > self.limits.max_buffered_bytes:
+            self.refused_reads += 1
+            return False
+        self._buffered += count
+        return True
+
+    def release_bytes(self, count: int) -> None:
+        """Give back bytes taken by :meth:`reserve_bytes`."""
+        if count < 0 or count > self._buffered:
+            raise RuntimeError("release_bytes of bytes never reserved")
+        self._buffered -= count
 
     def take_message_token(self, peer: str) -> bool:
         """Spend one message token of ``peer``; False if its bucket is empty."""

@@ -79,12 +79,12 @@ import functools
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import trio
 
 from . import multistream
-from .errors import FrameError, StreamResetError, TruncatedFrameError
+from .errors import FrameError, OverBudgetError, StreamResetError, TruncatedFrameError
 from .framing import FrameDecoder
 
 if TYPE_CHECKING:
@@ -137,14 +137,47 @@ def remote_peer_id(stream: INetStream) -> str:
     return str(stream.muxed_conn.peer_id)
 
 
-class StreamReader:
-    """Buffered reads of frames and multistream messages from a libp2p stream."""
+class ByteBudget(Protocol):
+    """Where a reader accounts the bytes it holds (:class:`~.admission.Admission`)."""
 
-    def __init__(self, stream: INetStream, max_frame_bytes: int) -> None:
+    def reserve_bytes(self, count: int) -> bool: ...
+    def release_bytes(self, count: int) -> None: ...
+
+
+class StreamReader:
+    """Buffered reads of frames and multistream messages from a libp2p stream.
+
+    With a ``budget``, every byte read is reserved from it first (raising
+    :class:`OverBudgetError` when it is spent) and stays reserved until the
+    caller releases it - :meth:`release` once a frame's message is committed,
+    :meth:`release_all` when done with the stream.
+    """
+
+    def __init__(
+        self, stream: INetStream, max_frame_bytes: int, *, budget: ByteBudget | None = None
+    ) -> None:
         self.stream = stream
         self.max_frame_bytes = max_frame_bytes
         self._decoder = FrameDecoder(max_frame_bytes)
+        self._budget = budget
+        self.reserved = 0
         self.eof = False
+
+    @property
+    def last_wire_bytes(self) -> int:
+        """Bytes (prefix included) of the frame :meth:`read_frame` last returned."""
+        return self._decoder.last_wire_bytes
+
+    def release(self, count: int) -> None:
+        """Give ``count`` reserved bytes back to the budget."""
+        count = min(count, self.reserved)
+        if self._budget is not None and count:
+            self._budget.release_bytes(count)
+        self.reserved -= count
+
+    def release_all(self) -> None:
+        """Give every reserved byte back (the stream is done with)."""
+        self.release(self.reserved)
 
     async def _fill(self) -> bool:
         """Read one chunk; False at a clean EOF.  Raises StreamResetError."""
@@ -166,6 +199,10 @@ class StreamReader:
                 raise StreamResetError("the stream was reset")
             self.eof = True
             return False
+        if self._budget is not None:
+            if not self._budget.reserve_bytes(len(data)):
+                raise OverBudgetError("the node's inbound byte budget is spent")
+            self.reserved += len(data)
         self._decoder.feed(data)
         return True
 

@@ -54,6 +54,7 @@ from .errors import (
     DeliveryError,
     FrameError,
     MalformedFrameError,
+    OverBudgetError,
     StreamResetError,
 )
 from .framing import encode_frame, encode_uvarint
@@ -148,8 +149,10 @@ async def handle_inbound(
         log.debug("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="streams")
         await compat.reset_quietly(stream)
         return
+    reader = compat.StreamReader(
+        stream, max_message_bytes + MESSAGE_OVERHEAD_BYTES, budget=admission
+    )
     try:
-        reader = compat.StreamReader(stream, max_message_bytes + MESSAGE_OVERHEAD_BYTES)
         write_lock = trio.Lock()
         window = trio.Semaphore(max_in_flight)
 
@@ -160,7 +163,7 @@ async def handle_inbound(
                 async with write_lock:
                     await stream.write(encode_frame(encode_ack(seq, status)))
 
-        async def commit(seq: int, message: bytes) -> None:
+        async def commit(seq: int, message: bytes, wire_bytes: int) -> None:
             try:
                 try:
                     await on_message(message, peer)
@@ -176,6 +179,7 @@ async def handle_inbound(
                     status = COMMITTED
                 await acknowledge(seq, status)
             finally:
+                reader.release(wire_bytes)
                 window.release()
 
         failure: str | None = None
@@ -198,11 +202,12 @@ async def handle_inbound(
                     if not message:
                         raise FrameError("empty message")
                     if not admission.take_message_token(peer):
+                        reader.release(reader.last_wire_bytes)
                         await acknowledge(seq, BUSY_STATUS)
                         continue
                     await window.acquire()
-                    nursery.start_soon(commit, seq, message)
-            except (FrameError, StreamResetError, trio.TooSlowError) as exc:
+                    nursery.start_soon(commit, seq, message, reader.last_wire_bytes)
+            except (FrameError, OverBudgetError, StreamResetError, trio.TooSlowError) as exc:
                 failure = "timeout" if isinstance(exc, trio.TooSlowError) else str(exc)
         if failure is not None:
             log.debug("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason=failure)
@@ -210,6 +215,7 @@ async def handle_inbound(
             return
         await compat.close_quietly(stream)
     finally:
+        reader.release_all()
         admission.release_stream(peer)
 
 

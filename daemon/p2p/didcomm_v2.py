@@ -55,6 +55,7 @@ from .errors import (
     UNSUPPORTED,
     DeliveryError,
     FrameError,
+    OverBudgetError,
     StreamResetError,
 )
 from .framing import encode_frame
@@ -117,16 +118,17 @@ async def handle_inbound(
         log.debug("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="streams")
         await compat.reset_quietly(stream)
         return
+    reader: compat.StreamReader | None = None
     try:
         if not admission.take_message_token(peer):
             log.debug("p2p.inbound.refused", peer=peer, protocol=PROTOCOL_ID, reason="rate")
             await compat.reset_quietly(stream)
             return
-        reader = compat.StreamReader(stream, max_message_bytes)
+        reader = compat.StreamReader(stream, max_message_bytes, budget=admission)
         try:
             with trio.fail_after(read_timeout):
                 message = await read_message(reader, max_message_bytes=max_message_bytes)
-        except (FrameError, StreamResetError, trio.TooSlowError) as exc:
+        except (FrameError, OverBudgetError, StreamResetError, trio.TooSlowError) as exc:
             reason = "timeout" if isinstance(exc, trio.TooSlowError) else str(exc)
             log.debug("p2p.inbound.dropped", peer=peer, protocol=PROTOCOL_ID, reason=reason)
             await compat.reset_quietly(stream)
@@ -148,6 +150,8 @@ async def handle_inbound(
             return
         await compat.close_quietly(stream)
     finally:
+        if reader is not None:
+            reader.release_all()
         admission.release_stream(peer)
 
 

@@ -83,6 +83,10 @@ class TruncatedFrameError(FrameError):
     """The stream ended in the middle of a frame."""
 
 
+class OverBudgetError(P2PError):
+    """Reading on would put the node over its inbound byte budget."""
+
+
 class StreamResetError(P2PError):
     """The remote peer reset the stream (or the connection under it died)."""
 

@@ -67,6 +67,9 @@ class FrameDecoder:
         self._buf = bytearray()
         self._pos = 0
         self._body_len: int | None = None
+        self._prefix_len = 0
+        #: Wire size (prefix + body) of the frame ``next_frame`` last returned.
+        self.last_wire_bytes = 0
 
     def feed(self, data: bytes) -> None:
         """Append bytes read from the stream."""
@@ -104,6 +107,7 @@ class FrameDecoder:
             return None
         body = bytes(self._buf[self._pos : end])
         self._pos = end
+        self.last_wire_bytes = self._prefix_len + self._body_len
         self._body_len = None
         return body
 
@@ -117,6 +121,7 @@ class FrameDecoder:
             if value > self.max_frame_bytes:
                 raise FrameTooLargeError(value, self.max_frame_bytes)
             if not byte & 0x80:
+                self._prefix_len = i + 1 - self._pos
                 self._pos = i + 1
                 self._body_len = value
                 return True

@@ -230,6 +230,8 @@ class P2PNode:
             "send_failures": self.send_failures,
             "refused_streams": self._admission.refused_streams,
             "refused_messages": self._admission.refused_messages,
+            "refused_reads": self._admission.refused_reads,
+            "inbound_buffered_bytes": self._admission.buffered_bytes,
         }
 
     def connected_peers(self) -> list[str]:

@@ -26,11 +26,16 @@ class AdmissionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.limits = AdmissionLimits(
-            max_streams_per_peer=3, max_streams=5, rate_per_second=2, burst=4
+            max_streams_per_peer=3,
+            max_streams=5,
+            rate_per_second=2,
+            burst=4,
+            max_buffered_bytes=100,
         )
         self.clock = Clock()
         self.admission = Admission(self.limits, self.clock)
         self.held: dict[str, int] = {}
+        self.reservations: list[int] = []
 
     @rule(peer=PEERS)
     def acquire(self, peer: str) -> None:
@@ -46,12 +51,26 @@ class AdmissionMachine(RuleBasedStateMachine):
         self.admission.release_stream(peer)
         self.held[peer] -= 1
 
+    @rule(count=st.integers(min_value=0, max_value=60))
+    def reserve(self, count: int) -> None:
+        expected = sum(self.reservations) + count <= 100
+        assert self.admission.reserve_bytes(count) is expected
+        if expected:
+            self.reservations.append(count)
+
+    @precondition(lambda self: self.reservations)
+    @rule(data=st.data())
+    def release_bytes(self, data: st.DataObject) -> None:
+        count = self.reservations.pop(data.draw(st.integers(0, len(self.reservations) - 1)))
+        self.admission.release_bytes(count)
+
     @rule(dt=st.floats(min_value=0, max_value=3))
     def tick(self, dt: float) -> None:
         self.clock.now += dt
 
     @invariant()
     def counts_agree(self) -> None:
+        assert self.admission.buffered_bytes == sum(self.reservations) <= 100
         assert self.admission.open_streams == sum(self.held.values())
         for peer, n in self.held.items():
             assert self.admission.open_streams_of(peer) == n
@@ -91,6 +110,13 @@ def test_memory_is_bounded() -> None:
 def test_release_without_acquire_is_a_bug() -> None:
     with pytest.raises(RuntimeError):
         Admission(AdmissionLimits(), Clock()).release_stream("p")
+
+
+def test_releasing_unreserved_bytes_is_a_bug() -> None:
+    admission = Admission(AdmissionLimits(), Clock())
+    assert admission.reserve_bytes(10)
+    with pytest.raises(RuntimeError):
+        admission.release_bytes(11)
 
 
 def test_limits_are_validated() -> None:

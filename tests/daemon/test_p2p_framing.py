@@ -37,7 +37,14 @@ def decode_all(decoder: FrameDecoder, pieces: list[bytes]) -> list[bytes]:
 def test_frames_survive_any_chunking(bodies: list[bytes], cuts: list[int]) -> None:
     wire = b"".join(encode_frame(b) for b in bodies)
     decoder = FrameDecoder(max_frame_bytes=300)
-    assert decode_all(decoder, chunked(wire, cuts)) == bodies
+    out, wire_sizes = [], []
+    for piece in chunked(wire, cuts):
+        decoder.feed(piece)
+        while (frame := decoder.next_frame()) is not None:
+            out.append(frame)
+            wire_sizes.append(decoder.last_wire_bytes)
+    assert out == bodies
+    assert sum(wire_sizes) == len(wire)  # what a reader releases adds up
     assert decoder.at_boundary
 
 

@@ -400,6 +400,7 @@ async def test_a_thousand_streams_at_once() -> None:
         assert len(results) == 1000
         assert committed == len(inbox.messages) > 0
         assert ours._admission.open_streams == 0
+        assert ours._admission.buffered_bytes == 0
         # ... and the node still serves.
         async with node() as other:
             await other.send(ours.peer_id, ours.addrs, b"after the storm", protocol=DIDCOMM)
@@ -421,6 +422,29 @@ async def test_per_peer_stream_limit_resets_the_excess() -> None:
             await s.close_write()
             assert await outcome(s) == "closed"
         assert sorted(inbox.bodies()) == [b"hello", b"hello"]
+
+
+async def test_inbound_byte_budget() -> None:
+    inbox = Inbox()
+    limits = P2PLimits(admission=AdmissionLimits(max_buffered_bytes=1000))
+    async with node(inbox, limits) as ours, running_raw_host() as raw:
+        peer = await raw_connect(raw, ours)
+        first = await raw_open(raw, peer)
+        await first.write(encode_uvarint(900) + b"a" * 800)  # holds 800+ bytes, unfinished
+        await eventually(lambda: ours._admission.buffered_bytes >= 800)
+        second = await raw_open(raw, peer)
+        await second.write(encode_frame(b"b" * 500))  # would go over 1000
+        await second.close_write()
+        assert await outcome(second) == "reset"
+        await first.write(b"a" * 100)
+        await first.close_write()
+        assert await outcome(first) == "closed"
+        await eventually(lambda: ours._admission.buffered_bytes == 0)
+        async with node() as other:  # the budget is free again, fast path too
+            await other.send(ours.peer_id, ours.addrs, b"c" * 900)
+        assert inbox.bodies() == [b"a" * 900, b"c" * 900]
+        await eventually(lambda: ours._admission.buffered_bytes == 0)
+        assert ours.stats()["refused_reads"] == 1
 
 
 async def test_rate_limit_answers_busy_on_the_fast_path() -> None:
