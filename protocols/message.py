@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .codec import b64u_decode
@@ -29,8 +30,6 @@ MAX_LIST_ITEMS = 256
 #: Longest ``id``/``thid``/``pthid`` accepted.
 MAX_ID_CHARS = 1024
 
-_STRING_HEADERS = ("id", "type", "thid", "pthid", "from")
-_TIME_HEADERS = ("created_time", "expires_time")
 _SHA256_MULTIHASH_PREFIX = b"\x12\x20"
 
 
@@ -48,63 +47,107 @@ def _fail(header: str, why: str) -> InvalidPlaintextError:
     return InvalidPlaintextError(f"header {header!r} {why}")
 
 
-def _check_string_list(message: dict[str, Any], header: str) -> None:
-    value = message.get(header)
-    if value is None:
-        return
+def _string_list(header: str, value: Any) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _fail(header, "must be an array of strings")
     if len(value) > MAX_LIST_ITEMS:
         raise _fail(header, f"has more than {MAX_LIST_ITEMS} entries")
 
 
-def _check_did_value(header: str, value: str) -> None:
+def _did_value(header: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise _fail(header, "must be a string")
     if not value.startswith("did:") or "#" in value:
         raise _fail(header, "must be a DID or DID URL without a fragment")
+
+
+def _check_identifier(header: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise _fail(header, "must be a string")
+    if not 0 < len(value) <= MAX_ID_CHARS:
+        raise _fail(header, f"must be 1..{MAX_ID_CHARS} characters")
+
+
+def _check_type(header: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise _fail(header, "must be a string")
+    if not value:
+        raise _fail(header, "must not be empty")
+
+
+def _check_typ(header: str, value: Any) -> None:
+    if not isinstance(value, str) or media_type(value) != TYP_PLAIN:
+        raise _fail(header, f"must be {TYP_PLAIN!r}")
+
+
+def _check_time(header: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(header, "must be an integer (UTC epoch seconds)")
+
+
+def _check_to(header: str, value: Any) -> None:
+    _string_list(header, value)
+    for item in value:
+        _did_value(header, item)
+
+
+def _check_body(header: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _fail(header, "must be a JSON object")
+
+
+def _check_from_prior(header: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise _fail(header, "must be a compact JWT string")
+
+
+def _check_attachments(header: str, value: Any) -> None:
+    if not isinstance(value, list):
+        raise _fail(header, "must be an array")
+    if len(value) > MAX_ATTACHMENTS:
+        raise _fail(header, f"has more than {MAX_ATTACHMENTS} entries")
+    for attachment in value:
+        validate_attachment(attachment)
+
+
+#: The headers message_structure.md defines, each with its rule.  Anything
+#: else is an extension header: kept, never checked.
+_HEADER_RULES: dict[str, Callable[[str, Any], None]] = {
+    "id": _check_identifier,
+    "thid": _check_identifier,
+    "pthid": _check_identifier,
+    "type": _check_type,
+    "typ": _check_typ,
+    "from": _did_value,
+    "to": _check_to,
+    "created_time": _check_time,
+    "expires_time": _check_time,
+    "body": _check_body,
+    "please_ack": _string_list,
+    "ack": _string_list,
+    "from_prior": _check_from_prior,
+    "attachments": _check_attachments,
+}
+_REQUIRED = ("id", "type")
+#: Optional headers that some implementations write as ``null`` when absent;
+#: a ``null`` anywhere else (``body``, ``from``, ...) is an error.
+_NULLABLE = frozenset(
+    {"thid", "pthid", "typ", "to", "created_time", "expires_time", "please_ack", "ack"}
+)
 
 
 def validate(message: Any) -> dict[str, Any]:
     """Check a plaintext message's defined headers; return it unchanged."""
     if not isinstance(message, dict):
         raise MalformedMessageError("plaintext message must be a JSON object")
-    for header in ("id", "type"):
-        if header not in message:
+    for header in _REQUIRED:
+        if message.get(header) is None:
             raise InvalidPlaintextError(f"message has no {header!r}")
-    for header in _STRING_HEADERS:
-        if header in message and not isinstance(message[header], str):
-            raise _fail(header, "must be a string")
-    for header in ("id", "thid", "pthid"):
-        value = message.get(header)
-        if value is not None and not 0 < len(value) <= MAX_ID_CHARS:
-            raise _fail(header, f"must be 1..{MAX_ID_CHARS} characters")
-    if not message["type"]:
-        raise _fail("type", "must not be empty")
-    typ = message.get("typ")
-    if typ is not None and (not isinstance(typ, str) or media_type(typ) != TYP_PLAIN):
-        raise _fail("typ", f"must be {TYP_PLAIN!r}")
-    for header in _TIME_HEADERS:
-        value = message.get(header)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise _fail(header, "must be an integer (UTC epoch seconds)")
-    _check_string_list(message, "to")
-    for value in message.get("to") or ():
-        _check_did_value("to", value)
-    if "from" in message:
-        _check_did_value("from", message["from"])
-    if "body" in message and not isinstance(message["body"], dict):
-        raise _fail("body", "must be a JSON object")
-    _check_string_list(message, "please_ack")
-    _check_string_list(message, "ack")
-    if "from_prior" in message and not isinstance(message["from_prior"], str):
-        raise _fail("from_prior", "must be a compact JWT string")
-    if "attachments" in message:
-        attachments = message["attachments"]
-        if not isinstance(attachments, list):
-            raise _fail("attachments", "must be an array")
-        if len(attachments) > MAX_ATTACHMENTS:
-            raise _fail("attachments", f"has more than {MAX_ATTACHMENTS} entries")
-        for attachment in attachments:
-            validate_attachment(attachment)
+    rules = _HEADER_RULES
+    for header, value in message.items():
+        rule = rules.get(header)
+        if rule is not None and (value is not None or header not in _NULLABLE):
+            rule(header, value)
     return message
 
 
