@@ -27,6 +27,7 @@ accepts ``didcomm/v2``, and that stream carries the message the plain way
 ``didcomm/v2`` next time).
 
 Limits: a session holds one inbound stream slot; each message spends a token
+and its bytes count against the node's inbound byte budget until committed
 (:mod:`daemon.p2p.admission`); at most :data:`MAX_IN_FLIGHT` commits run per
 session, after which the receiver stops reading (the muxer's flow control then
 stops the sender); a frame must arrive within :data:`FRAME_READ_TIMEOUT` of its

@@ -31,10 +31,10 @@ by its connection is never committed, even at a frame boundary.
 Sending costs one round trip: header, protocol proposal and the message go out
 in one write (:mod:`daemon.p2p.multistream` explains why that is safe).
 
-Limits, checked before the work they protect: a stream slot and a message
-token (:mod:`daemon.p2p.admission`), each length prefix against the bytes left
-in the :data:`MAX_MESSAGE_BYTES` budget (so a claimed 4 GiB frame is refused
-after five bytes), :data:`MAX_FRAMES_PER_MESSAGE`, and
+Limits, checked before the work they protect: a stream slot, a message token
+and the node's inbound byte budget (:mod:`daemon.p2p.admission`); each length
+prefix against what is left of :data:`MAX_MESSAGE_BYTES` (so a claimed 4 GiB
+frame is refused after five bytes); :data:`MAX_FRAMES_PER_MESSAGE`; and
 :data:`STREAM_READ_TIMEOUT` for the whole message (slowloris).
 """
 
