@@ -50,7 +50,6 @@ from protocols.message import new_id
 
 from . import wallet as walletlib
 from .config import Config
-from .conversations import Conversations
 from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .events import EventBus
 from .logs import configure_logging, get_logger
@@ -224,8 +223,10 @@ class Agent:
         self._clock = clock
         self._started = time.monotonic()
         self._closed = False
-        #: Drives the protocols (issue 6): dispatch, connections, invitations.
-        self.conversations = Conversations(self)
+        #: The libp2p side (daemon.transport), set while ``serve`` runs.
+        self.p2p: Any = None
+        self.peers: Any = None
+        self.sender: Any = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -300,6 +301,16 @@ class Agent:
                 os.close(self._lock_fd)
         _log.info("agent.closed")
 
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The agent's long-lived tasks: the libp2p node, the outbox sender, the peer table."""
+        from .transport import serve
+
+        await serve(self, task_status=task_status)
+
+    def attach_transport(self, *, node: Any, peers: Any, sender: Any) -> None:
+        """Called by :mod:`daemon.transport` when the node is up (and with Nones when it stops)."""
+        self.p2p, self.peers, self.sender = node, peers, sender
+
     def reload(self, config: Config) -> None:
         """Take a new configuration (SIGHUP): log level and format, limits.
 
@@ -332,6 +343,10 @@ class Agent:
             "outbox_pending": counts["outbox_pending"],
             "events_seq": self.events.last_seq,
             "event_subscribers": self.events.subscriber_count,
+            "peer_id": self.p2p.peer_id if self.p2p is not None else None,
+            "addrs": self.p2p.addrs if self.p2p is not None else [],
+            "p2p": self.p2p.stats() if self.p2p is not None else None,
+            "delivery": self.sender.stats() if self.sender is not None else None,
         }
 
     # -- DIDs -----------------------------------------------------------------------------
@@ -359,6 +374,11 @@ class Agent:
             or not all(isinstance(s, dict) for s in services)
         ):
             raise InvalidParamsError(f"services must be a list of at most {MAX_SERVICES} objects")
+        if services is None and method == "peer" and self.p2p is not None:
+            # Our did:peer DIDs say where we listen (DIDComm libp2p transport extension).
+            from .transport import didcomm_service
+
+            services = [didcomm_service(self.p2p)]
         new = walletlib.new_did(method, services=services)
         now = self.now()
         rows = [self.wallet.seal(kid, new.did, key, now) for kid, key in new.keys.items()]
@@ -416,6 +436,7 @@ class Agent:
         thid: str | None = None,
         expires_time: int | None = None,
         anoncrypt: bool = False,
+        pthid: str | None = None,
     ) -> dict[str, Any]:
         """Build, pack (authcrypt from ``frm`` or our first DID; anoncrypt if asked) and queue.
 
@@ -432,6 +453,14 @@ class Agent:
         ):
             raise InvalidParamsError("expires_time must be an integer Unix time in the future")
         sender = None if anoncrypt else await self._own_did(frm)
+        _check_str("pthid", pthid, MAX_TYPE_CHARS, optional=True)
+        pending = await self.store.run(self.store.sync.outbox_pending_count, to)
+        if pending >= self.config.delivery.max_pending_per_peer:
+            raise DaemonError(
+                "unavailable",
+                f"{pending} messages to {to} are still undelivered "
+                f"(delivery.max_pending_per_peer = {self.config.delivery.max_pending_per_peer})",
+            )
         message: dict[str, Any] = {
             "id": new_id(),
             "typ": "application/didcomm-plain+json",
@@ -444,6 +473,8 @@ class Agent:
             message["from"] = split_did_url(sender)[0]
         if thid is not None:
             message["thid"] = thid
+        if pthid is not None:
+            message["pthid"] = pthid
         if expires_time is not None:
             message["expires_time"] = expires_time
         packed = pack_encrypted(message, to, frm=sender, resolver=self.resolver, secrets=self.wallet)
@@ -469,6 +500,8 @@ class Agent:
         )
         await self.events.flush()
         _log.info("message.queued", msg_id=message["id"], to=to, type=type)
+        if self.sender is not None:
+            self.sender.wake()
         return {"id": message["id"], "state": "queued"}
 
     async def message_receive(self, packed: str | bytes, *, transport: str = "local") -> dict[str, Any]:
@@ -513,18 +546,12 @@ class Agent:
         msg_id = str(message["id"])
         sender = _sender_did(result.metadata)
         metadata = result.metadata.to_json()
-        # Accepting the row, the protocol step and its replies commit together.
-        verdict = await self.conversations.accept(row, result, sender)
-        if verdict.state == "duplicate":
+        earlier = await self.store.run(
+            self.store.sync.inbox_accept, row.ref, msg_id=msg_id, sender=sender,
+            record={"message": message, "metadata": metadata},
+        )
+        if earlier is not None:
             return {"id": msg_id, "state": "duplicate"}
-        if verdict.state == "rejected":
-            self.events.publish(
-                "message.rejected",
-                {"id": row.ref, "transport": row.transport, "reason": verdict.reason,
-                 "problem_code": verdict.problem_code},
-            )
-            _log.info("message.rejected", ref=row.ref, problem_code=verdict.problem_code, reason=verdict.reason)
-            return {"id": row.ref, "state": "rejected"}
         self.events.publish(
             "message.received",
             {
@@ -588,6 +615,21 @@ class Agent:
         out["packed"] = row.packed.decode("utf-8")
         return out
 
+
+    # -- peers (daemon.peers) -------------------------------------------------------------------
+
+    def _peer_table(self) -> Any:
+        if self.peers is None:
+            raise DaemonError("unavailable", "the p2p node is not running")
+        return self.peers
+
+    async def peers_list(self) -> list[dict[str, Any]]:
+        """Known libp2p peers: id, addresses, how found, last seen, latency."""
+        return list(self._peer_table().list())
+
+    async def peers_connect(self, multiaddr: str) -> dict[str, Any]:
+        """Dial a peer at ``multiaddr`` (ending in ``/p2p/<peer id>``)."""
+        return dict(await self._peer_table().connect(multiaddr))
 
     # -- the outbox, for transports ------------------------------------------------------------
     #

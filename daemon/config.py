@@ -65,6 +65,12 @@ environment, to the working directory.  A complete file with every default::
     bootstrap = []                # each ends in /p2p/<peer id>
     mdns = true
 
+    [delivery]
+    retry_base = 1.0              # seconds before the first retry to an unreachable peer
+    retry_max = 300.0             # longest wait between retries (exponential backoff, jitter)
+    max_pending_per_peer = 10000  # undelivered messages to one recipient DID before send refuses
+    max_in_flight_per_peer = 32   # deliveries to one peer at the same time
+
 A passphrase may also come from the systemd credential
 ``$CREDENTIALS_DIRECTORY/wallet-passphrase`` (see :mod:`daemon.wallet`).
 """
@@ -106,6 +112,10 @@ MAX_PENDING_LIMIT = 10_000
 MAX_ADDRESSES = 64
 #: Longest multiaddr accepted.
 MAX_MULTIADDR_CHARS = 1024
+#: Bounds of the delivery settings.
+MAX_RETRY_SECONDS = 86_400.0
+MAX_PENDING_PER_PEER_LIMIT = 10_000_000
+MAX_IN_FLIGHT_LIMIT = 1024
 #: Longest path accepted in any path setting.
 MAX_PATH_CHARS = 4096
 #: A Unix socket path must fit ``sockaddr_un.sun_path`` (108 bytes on Linux, with its NUL).
@@ -174,6 +184,16 @@ class P2PSection:
 
 
 @dataclass(frozen=True)
+class DeliverySection:
+    """``[delivery]``: how the outbox retries and how much it holds per peer (daemon.delivery)."""
+
+    retry_base: float = 1.0
+    retry_max: float = 300.0
+    max_pending_per_peer: int = 10_000
+    max_in_flight_per_peer: int = 32
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the daemon reads from its configuration."""
 
@@ -181,6 +201,7 @@ class Config:
     control: ControlSection
     wallet: WalletSection
     p2p: P2PSection
+    delivery: DeliverySection = field(default_factory=DeliverySection)
     #: The file it came from, if any (for messages and SIGHUP reloads).
     source: Path | None = None
 
@@ -265,6 +286,19 @@ def _check_timeout(value: Any, from_env: bool, base: Path) -> float:
         raise ValueError(f"must be a number of seconds, not {_typename(value)}")
     if not 0 < value <= MAX_SHUTDOWN_TIMEOUT_S:
         raise ValueError(f"must be more than 0 and at most {MAX_SHUTDOWN_TIMEOUT_S:g} seconds")
+    return float(value)
+
+
+def _check_retry_seconds(value: Any, from_env: bool, base: Path) -> float:
+    if from_env and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"must be a number of seconds, not {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number of seconds, not {_typename(value)}")
+    if not 0 < value <= MAX_RETRY_SECONDS:
+        raise ValueError(f"must be more than 0 and at most {MAX_RETRY_SECONDS:g} seconds")
     return float(value)
 
 
@@ -458,6 +492,12 @@ _SCHEMA: dict[str, dict[str, _Checker]] = {
         "bootstrap": _addr_list(peer_required=True),
         "mdns": _check_bool,
     },
+    "delivery": {
+        "retry_base": _check_retry_seconds,
+        "retry_max": _check_retry_seconds,
+        "max_pending_per_peer": _int_range(1, MAX_PENDING_PER_PEER_LIMIT),
+        "max_in_flight_per_peer": _int_range(1, MAX_IN_FLIGHT_LIMIT),
+    },
 }
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -465,6 +505,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "control": ControlSection,
     "wallet": WalletSection,
     "p2p": P2PSection,
+    "delivery": DeliverySection,
 }
 
 
@@ -613,6 +654,13 @@ def load_config(
             fname or "environment",
             "wallet.passphrase_env",
             "set either wallet.passphrase_file or wallet.passphrase_env, not both",
+        )
+    delivery = values["delivery"]
+    if delivery.get("retry_base", DeliverySection.retry_base) > delivery.get(
+        "retry_max", DeliverySection.retry_max
+    ):
+        raise ConfigError(
+            fname or "environment", "delivery.retry_base", "must not be more than delivery.retry_max"
         )
     sections = {name: cls(**values[name]) for name, cls in _SECTIONS.items()}
     return Config(source=file, **sections)

@@ -723,6 +723,14 @@ class Store:
             ).fetchall()]
             return [self.outbox_transition(i, OUTBOX_SENDING, now=now) for i in ids]
 
+    def outbox_pending_count(self, to_did: str) -> int:
+        """How many messages to ``to_did`` are queued or being sent."""
+        r = self._conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE to_did = ? AND state IN (?, ?)",
+            (to_did, *OUTBOX_PENDING_STATES),
+        ).fetchone()
+        return int(r[0])
+
     def outbox_requeue_sending(self, now: int) -> int:
         """After a restart nothing is being sent: put ``sending`` rows back in the queue."""
         with self.transaction():

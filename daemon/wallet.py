@@ -107,6 +107,7 @@ MODE_KEYFILE = "keyfile"
 _AD_WRAP = b"didcommd wallet data key v1"
 _AD_KEY = b"didcommd wallet private key v1\x00"
 _AD_BACKUP = b"didcommd wallet backup v1"
+_AD_SECRET = b"didcommd wallet secret v1\x00"
 _CHECK_MESSAGE = b"didcommd wallet check v1"
 
 _log = get_logger("wallet")
@@ -391,6 +392,19 @@ class Wallet:
     def rows(self) -> list[KeyRow]:
         """Every sealed key row."""
         return list(self._sealed.values())
+
+    # Other secrets (the libp2p peer identity), sealed under the same data key -------------
+
+    def seal_secret(self, name: str, data: bytes) -> bytes:
+        """Seal ``data`` for storage under ``name`` (bound to it as associated data)."""
+        return _seal(self._data_key, data, _AD_SECRET + name.encode())
+
+    def open_secret(self, name: str, sealed: bytes) -> bytes:
+        """Open what :meth:`seal_secret` sealed under ``name``; StoreError if it does not open."""
+        data = _open(self._data_key, sealed, _AD_SECRET + name.encode())
+        if data is None:
+            raise StoreError(f"the stored secret {name!r} does not decrypt (damaged or moved)")
+        return data
 
 
 def unlock(
