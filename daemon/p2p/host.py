@@ -589,6 +589,7 @@ async def serve(
     )
     compat.disable_auto_dialling(host)
     compat.no_dial_retries(host)
+    failure: P2PConfigError | None = None
     async with trio.open_nursery() as nursery:
         node = P2PNode(host, identity, on_message, limits, nursery)
         host.set_stream_handler(TProtocol(didcomm_v2.PROTOCOL_ID), node._on_didcomm_stream)
@@ -596,14 +597,28 @@ async def serve(
             host.set_stream_handler(TProtocol(deliver.PROTOCOL_ID), node._on_deliver_stream)
         async with host.run(listen_addrs=listen):
             try:
-                nursery.start_soon(
-                    host.get_peerstore().start_cleanup_task, PEERSTORE_CLEANUP_SECONDS
-                )
-                log.info("p2p.listening", peer_id=node.peer_id, addrs=node.addrs)
-                task_status.started(node)
-                await trio.sleep_forever()
+                # py-libp2p logs a failed listen (port in use, an address not
+                # of this machine) and carries on without it; a daemon should
+                # not.  (Raised after the nurseries, so the caller gets the
+                # error itself, not an ExceptionGroup.)
+                network: Any = host.get_network()
+                missing = [str(a) for a in listen if str(a) not in network.listeners]
+                if missing:
+                    failure = P2PConfigError(
+                        f"p2p.listen: cannot listen on {', '.join(missing)} "
+                        "(address in use, or not an address of this machine)"
+                    )
+                else:
+                    nursery.start_soon(
+                        host.get_peerstore().start_cleanup_task, PEERSTORE_CLEANUP_SECONDS
+                    )
+                    log.info("p2p.listening", peer_id=node.peer_id, addrs=node.addrs)
+                    task_status.started(node)
+                    await trio.sleep_forever()
             finally:
                 node.closed = True
                 nursery.cancel_scope.cancel()
                 await compat.close_host(host)
                 log.info("p2p.stopped", peer_id=node.peer_id)
+    if failure is not None:
+        raise failure

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -705,6 +706,24 @@ async def test_config_errors() -> None:
     for listen in (["/not/a/multiaddr"], ["/ip4/127.0.0.1/udp/0/quic-v1"]):
         with pytest.raises(P2PConfigError):
             await serve(Config(listen=listen), PeerIdentity.generate(), Inbox())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        in_use = f"/ip4/127.0.0.1/tcp/{taken.getsockname()[1]}"
+        with pytest.raises(P2PConfigError, match="cannot listen"):
+            await serve(Config(listen=[in_use]), PeerIdentity.generate(), Inbox())
+
+
+async def test_a_node_that_only_sends() -> None:
+    inbox = Inbox()
+    async with node(inbox) as ours, trio.open_nursery() as nursery:
+        quiet: P2PNode = await nursery.start(
+            serve, Config(listen=[]), PeerIdentity.generate(), Inbox()
+        )
+        assert quiet.addrs == []
+        await quiet.send(ours.peer_id, ours.addrs, b"from a node without a port")
+        assert inbox.bodies() == [b"from a node without a port"]
+        nursery.cancel_scope.cancel()
 
 
 async def test_shutdown_while_commits_hang() -> None:
