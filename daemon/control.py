@@ -391,6 +391,14 @@ async def _events_unsubscribe(call: Call, p: dict[str, Any]) -> Any:
     return {"unsubscribed": call.conn.unsubscribe(p["subscription"])}
 
 
+async def _peers_list(call: Call, p: dict[str, Any]) -> Any:
+    return {"peers": await call.server.agent.peers_list()}
+
+
+async def _peers_connect(call: Call, p: dict[str, Any]) -> Any:
+    return await call.server.agent.peers_connect(p["multiaddr"])
+
+
 async def _shutdown(call: Call, p: dict[str, Any]) -> Any:
     call.after_reply.append(call.server.request_shutdown)
     return {"state": "stopping"}
@@ -506,6 +514,23 @@ METHODS: dict[str, Method] = {
             "Stop an event stream started on this connection.",
             "`{unsubscribed: bool}`",
             (Param("subscription", "int", "the id `events.subscribe` returned", required=True),),
+        ),
+        Method(
+            "peers.list",
+            _peers_list,
+            "Known libp2p peers: how each was found (`bootstrap`, `connect`, `outbound`, `inbound`, "
+            "or a discovery mechanism), whether it is connected, its addresses, when it was last seen "
+            "and the last measured latency (a delivery's round trip until the receiver's commit, "
+            "or the dial of `peers.connect`). Connections coming and going are reported as "
+            "`peer.found` / `peer.lost` events.",
+            "`{peers: [{peer_id, addrs, how, connected, first_seen, last_seen, latency_ms}]}`",
+        ),
+        Method(
+            "peers.connect",
+            _peers_connect,
+            "Dial a libp2p peer now.",
+            "the peer's `peers.list` entry",
+            (Param("multiaddr", "str", "where to dial, ending in `/p2p/<peer id>`", required=True),),
         ),
         Method(
             "shutdown",

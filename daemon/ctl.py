@@ -142,6 +142,26 @@ def _show_event(event: Any, out: TextIO) -> None:
     out.flush()
 
 
+def _show_peers(result: Any, out: TextIO) -> None:
+    peers = result.get("peers", [])
+    if not peers:
+        out.write("no peers known yet\n")
+        return
+    rows = []
+    for p in peers:
+        latency = p.get("latency_ms")
+        rows.append([
+            str(p.get("peer_id")), str(p.get("how")), "yes" if p.get("connected") else "no",
+            _ts(p.get("last_seen")), "-" if latency is None else f"{latency:.1f} ms",
+            ",".join(p.get("addrs") or []) or "-",
+        ])
+    _table(rows, ["PEER", "HOW", "CONNECTED", "LAST SEEN", "LATENCY", "ADDRESSES"], out)
+
+
+def _show_peer(result: Any, out: TextIO) -> None:
+    _show_peers({"peers": [result]}, out)
+
+
 def _show_methods(result: Any, out: TextIO) -> None:
     out.write(f"control API version {result.get('api')}\n\n")
     for m in result.get("methods", []):
@@ -315,6 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", action="append", metavar="K", help="only events of kind K (repeatable)")
     p.add_argument("--since", type=int, metavar="SEQ", help="replay stored events after SEQ (default: all without --follow, none with it)")
     p.set_defaults(rpc="events.subscribe", params=None, show=None)
+
+    peers = _sub(sub, "peers", "list known libp2p peers, or connect to one",
+                 "  didcommctl peers\n  didcommctl peers connect /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...")
+    peers.set_defaults(rpc="peers.list", params=lambda a: {}, show=_show_peers)
+    peers_sub = peers.add_subparsers(dest="peers_command", metavar="ACTION")
+    p = _sub(peers_sub, "list", "list known libp2p peers", "  didcommctl peers list")
+    p.set_defaults(rpc="peers.list", params=lambda a: {}, show=_show_peers)
+    p = _sub(peers_sub, "connect", "dial a libp2p peer", "  didcommctl peers connect /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...")
+    p.add_argument("multiaddr", metavar="MULTIADDR", help="address ending in /p2p/<peer id>")
+    p.set_defaults(rpc="peers.connect", params=lambda a: {"multiaddr": a.multiaddr}, show=_show_peer)
 
     p = _sub(sub, "shutdown", "stop the daemon cleanly", "  didcommctl shutdown")
     p.set_defaults(rpc="shutdown", params=lambda a: {}, show=lambda r, out: out.write("daemon is stopping\n"))
