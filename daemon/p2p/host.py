@@ -338,15 +338,29 @@ class P2PNode:
         )
         return didcomm_v2.PROTOCOL_ID
 
-    def _check_sendable(self, peer_id: str, message: bytes) -> None:
+    async def connect(self, peer_id: str, multiaddrs: Sequence[str] = ()) -> None:
+        """Make sure we have a connection to ``peer_id`` (dialling ``multiaddrs``
+        first, then what the peerstore knows).  Raises DeliveryError."""
+        self._check_peer(peer_id)
+        await self._connect(peer_id, multiaddrs)
+
+    async def disconnect(self, peer_id: str) -> None:
+        """Close our connections to ``peer_id`` (its streams and sessions end)."""
+        self._check_peer(peer_id)
+        await compat.close_peer(self._host, peer_id)
+
+    def _check_peer(self, peer_id: str) -> None:
         if self.closed:
-            raise DeliveryError(peer_id, SHUTTING_DOWN, "the p2p node is stopping")
+            raise DeliveryError(peer_id[:80], SHUTTING_DOWN, "the p2p node is stopping")
         try:
             parse_peer_id(peer_id)
         except IdentityError as exc:
             raise DeliveryError(peer_id[:80], INVALID, str(exc)) from None
         if peer_id == self.peer_id:
             raise DeliveryError(peer_id, INVALID, "that is our own peer id")
+
+    def _check_sendable(self, peer_id: str, message: bytes) -> None:
+        self._check_peer(peer_id)
         if not message:
             raise DeliveryError(peer_id, INVALID, "the message is empty")
         if len(message) > self.limits.max_message_bytes:

@@ -616,6 +616,19 @@ async def test_identity_survives_a_restart() -> None:
     assert inbox.bodies() == [b"same peer, new process"]
 
 
+async def test_connect_and_disconnect() -> None:
+    async with node() as ours, node() as other:
+        await other.connect(ours.peer_id, ours.addrs)
+        assert other.connected_peers() == [ours.peer_id]
+        await eventually(lambda: ours.connected_peers() == [other.peer_id])
+        await other.disconnect(ours.peer_id)
+        assert other.connected_peers() == []
+        await eventually(lambda: ours.connected_peers() == [])
+        with pytest.raises(DeliveryError) as caught:
+            await other.connect(other.peer_id)
+        assert caught.value.reason == INVALID
+
+
 async def test_every_address_is_tried_in_order() -> None:
     inbox = Inbox()
     async with node(inbox) as ours, node() as sender:
