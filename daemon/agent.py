@@ -50,6 +50,7 @@ from protocols.message import new_id
 
 from . import wallet as walletlib
 from .config import Config
+from .conversations import Conversations
 from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .events import EventBus
 from .logs import configure_logging, get_logger
@@ -227,6 +228,8 @@ class Agent:
         self.p2p: Any = None
         self.peers: Any = None
         self.sender: Any = None
+        #: Drives the protocols (issue 6): dispatch, connections, invitations.
+        self.conversations = Conversations(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -546,12 +549,18 @@ class Agent:
         msg_id = str(message["id"])
         sender = _sender_did(result.metadata)
         metadata = result.metadata.to_json()
-        earlier = await self.store.run(
-            self.store.sync.inbox_accept, row.ref, msg_id=msg_id, sender=sender,
-            record={"message": message, "metadata": metadata},
-        )
-        if earlier is not None:
+        # Accepting the row, the protocol step and its replies commit together.
+        verdict = await self.conversations.accept(row, result, sender)
+        if verdict.state == "duplicate":
             return {"id": msg_id, "state": "duplicate"}
+        if verdict.state == "rejected":
+            self.events.publish(
+                "message.rejected",
+                {"id": row.ref, "transport": row.transport, "reason": verdict.reason,
+                 "problem_code": verdict.problem_code},
+            )
+            _log.info("message.rejected", ref=row.ref, problem_code=verdict.problem_code, reason=verdict.reason)
+            return {"id": row.ref, "state": "rejected"}
         self.events.publish(
             "message.received",
             {

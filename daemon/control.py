@@ -216,6 +216,7 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "map": lambda v: isinstance(v, dict),
     "str[]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "str|bin": lambda v: isinstance(v, str | bytes),
+    "num": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
 }
 
 
@@ -380,6 +381,61 @@ async def _outbox_get(call: Call, p: dict[str, Any]) -> Any:
     return await call.agent.outbox_get(p["id"])
 
 
+# -- connections and protocols (issue 6; daemon.conversations does the work) ----------
+
+
+def _conv(call: Call) -> Any:
+    return call.agent.conversations  # type: ignore[attr-defined]
+
+
+async def _invitation_create(call: Call, p: dict[str, Any]) -> Any:
+    kw = {k: p[k] for k in ("goal", "goal_code", "multi_use", "label", "base_url") if k in p}
+    return await _conv(call).invite_create(expires_in=p.get("expires"), **kw)
+
+
+async def _invitation_accept(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).invite_accept(p["invitation"], label=p.get("label"))
+
+
+async def _connections_list(call: Call, p: dict[str, Any]) -> Any:
+    return {"connections": [c.summary() for c in await _conv(call).connections.list()]}
+
+
+async def _connections_show(call: Call, p: dict[str, Any]) -> Any:
+    return (await _conv(call).connections.get(p["connection"])).details()
+
+
+async def _connections_delete(call: Call, p: dict[str, Any]) -> Any:
+    return {"deleted": (await _conv(call).connections.delete(p["connection"])).summary()}
+
+
+async def _connections_rotate(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).rotate(p["connection"], label=p.get("label"))
+
+
+async def _trust_ping(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).ping(
+        p["to"], wait=p.get("wait", 0), response_requested=p.get("response_requested", True)
+    )
+
+
+async def _features_query(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).features(
+        p["connection"], query=p.get("query", "*"), feature_type=p.get("feature_type", "protocol"),
+        wait=p.get("wait", 0),
+    )
+
+
+async def _basicmessage_send(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).chat(
+        p["connection"], p["content"], lang=p.get("lang"), please_ack=p.get("please_ack", False)
+    )
+
+
+async def _protocol_thread(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).thread(p["thid"])
+
+
 async def _events_subscribe(call: Call, p: dict[str, Any]) -> Any:
     kinds = set(p["kinds"]) if p.get("kinds") else None
     sid, start = await call.conn.subscribe(kinds, p.get("since"))
@@ -494,6 +550,110 @@ METHODS: dict[str, Method] = {
             "One sent message, including the packed form (so another transport can carry it).",
             "`{id, state, packed, to, ...}`",
             (Param("id", "str", "message id", required=True),),
+        ),
+        Method(
+            "invitation.create",
+            _invitation_create,
+            "Make an Out-of-Band 2.0 invitation from a new did:peer:2 (with our libp2p service, so the "
+            "accepter can dial us). The first answer creates a connection (`connection.created` event).",
+            "`{id, did, invitation, url, didcomm_url, multi_use, expires_time}`",
+            (
+                Param("goal", "str", "what the connection is for, for people"),
+                Param("goal_code", "str", "what the connection is for, for programs"),
+                Param("multi_use", "bool", "accept any number of answers (default: one)"),
+                Param("expires", "int", "seconds the invitation stays valid", min=1),
+                Param("label", "str", "local name for the connections it makes"),
+                Param("base_url", "str", "base of the `https` URL (default `https://didcomm.org/oob`)"),
+            ),
+        ),
+        Method(
+            "invitation.accept",
+            _invitation_accept,
+            "Accept an invitation (`https://...?_oob=`, `didcomm://?_oob=` or JSON): make our DID for the "
+            "relationship, store a `requested` connection and send a trust ping answering the invitation; "
+            "the connection becomes `active` when the inviter answers.",
+            "`{connection: {id, label, state, ...}, ping: thid, existing: bool}`",
+            (
+                Param("invitation", "str", "the invitation URL or JSON", required=True),
+                Param("label", "str", "local name for the connection (default: the invitation's goal)"),
+            ),
+        ),
+        Method(
+            "connections.list",
+            _connections_list,
+            "Our connections (pairwise relationships), oldest first.",
+            "`{connections: [{id, label, state, role, my_did, their_did, created, updated, rotating_to}]}`",
+        ),
+        Method(
+            "connections.show",
+            _connections_show,
+            "One connection with their DID document and the DIDs retired by rotations.",
+            "`{id, label, state, ..., their_doc, invitation_id, my_retired, their_retired}`",
+            (Param("connection", "str", "id, unique id prefix, label or DID", required=True),),
+        ),
+        Method(
+            "connections.delete",
+            _connections_delete,
+            "Forget a connection (its DIDs and messages stay).",
+            "`{deleted: {id, ...}}`",
+            (Param("connection", "str", "id, unique id prefix, label or DID", required=True),),
+        ),
+        Method(
+            "connections.rotate",
+            _connections_rotate,
+            "Rotate our DID in a connection: a new did:peer:2; our messages carry `from_prior` (signed by "
+            "the old DID) until the peer writes to the new one; then the old DID is refused.",
+            "`{connection, new_did, ping: thid}`",
+            (
+                Param("connection", "str", "id, unique id prefix, label or DID", required=True),
+                Param("label", "str", "label of the new DID"),
+            ),
+        ),
+        Method(
+            "trust_ping.send",
+            _trust_ping,
+            "Trust Ping 2.0 to a connection or a DID. With `wait`, the reply comes when the response "
+            "arrives (`state: answered`, `rtt_ms`) or the wait ends (`state: timeout`).",
+            "`{thid, to, connection, state, rtt_ms?}`",
+            (
+                Param("to", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("wait", "num", "seconds to wait for the response (default 0: do not wait)", min=0, max=300),
+                Param("response_requested", "bool", "ask for a response (default true)"),
+            ),
+        ),
+        Method(
+            "features.query",
+            _features_query,
+            "Discover Features 2.0: ask a connection which features match a pattern (`*` wildcard). "
+            "With `wait`, the reply carries the disclosures.",
+            "`{thid, to, connection, state, disclosures?, max_receive_bytes?}`",
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("query", "str", "pattern, e.g. `https://didcomm.org/*` (default `*`)"),
+                Param("feature_type", "str", "`protocol` (default), `goal-code`, `header`, `limit` or `all`",
+                      choices=("protocol", "goal-code", "header", "limit", "all")),
+                Param("wait", "num", "seconds to wait for the disclosure (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "basicmessage.send",
+            _basicmessage_send,
+            "Basic Message 2.0 to a connection (received ones are `basicmessage.received` events and in "
+            "the inbox).",
+            '`{id, to, connection, state: "queued"}`',
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("content", "str", "the text", required=True),
+                Param("lang", "str", "language tag of the text"),
+                Param("please_ack", "bool", "ask for an acknowledgement (`ack.received` event)"),
+            ),
+        ),
+        Method(
+            "protocol.thread",
+            _protocol_thread,
+            "The stored protocol records of one thread (state, role, DIDs, data).",
+            "`{thid, records: [{protocol, role, state, our_did, their_did, data, ...}]}`",
+            (Param("thid", "str", "thread id", required=True),),
         ),
         Method(
             "events.subscribe",

@@ -29,6 +29,7 @@ from protocols.codec import b64u_encode
 
 from . import exitcodes
 from .client import ControlError, DaemonUnavailableError, SyncClient, default_socket_path
+from .ctl_protocols import add_protocol_commands as _add_protocol_commands
 from .errors import exit_code_for
 
 #: Without ``--follow``, ``events`` stops after this many seconds without an event.
@@ -346,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("multiaddr", metavar="MULTIADDR", help="address ending in /p2p/<peer id>")
     p.set_defaults(rpc="peers.connect", params=lambda a: {"multiaddr": a.multiaddr}, show=_show_peer)
 
+    _add_protocol_commands(sub)
+
     p = _sub(sub, "shutdown", "stop the daemon cleanly", "  didcommctl shutdown")
     p.set_defaults(rpc="shutdown", params=lambda a: {}, show=lambda r, out: out.write("daemon is stopping\n"))
 
@@ -419,6 +422,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         _print_json(result, out)
     else:
         args.show(result, out)
+    after = getattr(args, "after", None)
+    if after is not None:
+        try:
+            after(result, args, out)
+        except UsageError as exc:
+            return _fail(str(exc), exc.code, err)
     verdict = getattr(args, "verdict", None)
     return verdict(result) if verdict else exitcodes.OK
 

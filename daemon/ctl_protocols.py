@@ -1,0 +1,249 @@
+"""``didcommctl`` commands for connections and the core protocols (issue 6).
+
+Theory of operation
+-------------------
+Same contract as :mod:`daemon.ctl` (which calls :func:`add_protocol_commands`
+while it builds its parser): each command is one control call, its
+parameters come from the arguments, its result is shown for people or, with
+``--json``, printed as is.  Commands that wait for a peer (``ping``,
+``features``) pass ``wait`` to the daemon, which answers when the peer has
+(or when the wait is over: ``state: timeout``, exit status 1).
+
+``invite create --qr`` draws the https invitation URL as a QR code in the
+terminal and ``--qr-file FILE.png`` writes it as an image, both with segno
+(pure Python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, TextIO
+
+from . import exitcodes
+
+#: Default seconds ``ping`` and ``features`` wait for the peer.
+DEFAULT_WAIT_SECONDS = 10.0
+#: Largest invitation file ``invite accept`` reads.
+MAX_INVITATION_FILE_BYTES = 64 * 1024
+#: QR module size (pixels) of ``--qr-file`` images.
+QR_PNG_SCALE = 4
+
+
+def _usage(message: str, code: int = exitcodes.USAGE) -> Exception:
+    from .ctl import UsageError
+
+    return UsageError(message, code)
+
+
+def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
+    from .ctl import _table as table
+
+    table(rows, header, out)
+
+
+def _sub(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+    from .ctl import _sub as make
+
+    return make(sub, name, help, epilog)
+
+
+# -- invitations ----------------------------------------------------------------------------------
+
+
+def _params_invite_create(a: argparse.Namespace) -> dict[str, Any]:
+    p: dict[str, Any] = {}
+    for key, value in (("goal", a.goal), ("goal_code", a.goal_code), ("expires", a.expires),
+                       ("label", a.label), ("base_url", a.base_url)):
+        if value is not None:
+            p[key] = value
+    if a.multi_use:
+        p["multi_use"] = True
+    return p
+
+
+def _show_invitation(result: Any, out: TextIO) -> None:
+    out.write(json.dumps(result.get("invitation"), indent=2, sort_keys=True) + "\n\n")
+    out.write(f"{result.get('url')}\n\n{result.get('didcomm_url')}\n")
+
+
+def _qr(result: Any, args: argparse.Namespace, out: TextIO) -> None:
+    if not (args.qr or args.qr_file):
+        return
+    import segno
+
+    code = segno.make(str(result.get("url")), error="l")
+    if args.qr and not args.json:
+        out.write("\n")
+        code.terminal(out=out, compact=True)
+    if args.qr_file:
+        try:
+            code.save(args.qr_file, kind="png", scale=QR_PNG_SCALE)
+        except OSError as exc:
+            raise _usage(f"cannot write {args.qr_file}: {exc.strerror}", exitcodes.FAILURE) from None
+
+
+def _params_invite_accept(a: argparse.Namespace) -> dict[str, Any]:
+    text = a.invitation
+    if not text.startswith(("http://", "https://", "didcomm://", "{")) and os.path.isfile(text):
+        try:
+            with open(text, "rb") as f:
+                data = f.read(MAX_INVITATION_FILE_BYTES + 1)
+        except OSError as exc:
+            raise _usage(f"cannot read {text}: {exc.strerror}", exitcodes.DATA) from None
+        if len(data) > MAX_INVITATION_FILE_BYTES:
+            raise _usage(f"{text} is larger than {MAX_INVITATION_FILE_BYTES} bytes", exitcodes.DATA)
+        text = data.decode("utf-8", errors="replace").strip()
+    p: dict[str, Any] = {"invitation": text}
+    if a.label:
+        p["label"] = a.label
+    return p
+
+
+def _show_accepted(result: Any, out: TextIO) -> None:
+    c = result.get("connection") or {}
+    verb = "already connected" if result.get("existing") else "connecting"
+    out.write(f"{verb}: connection {c.get('id')} ({c.get('label') or '-'}) state {c.get('state')}\n")
+
+
+# -- connections -------------------------------------------------------------------------------------
+
+
+def _short(did: Any) -> str:
+    text = str(did or "-")
+    return text if len(text) <= 40 else text[:28] + "..." + text[-9:]
+
+
+def _show_connections(result: Any, out: TextIO) -> None:
+    conns = result.get("connections", [])
+    if not conns:
+        out.write("no connections; make an invitation with 'didcommctl invite create'\n")
+        return
+    rows = [[str(c["id"]), str(c.get("label") or "-"), str(c.get("state")), str(c.get("role")),
+             _short(c.get("their_did"))] for c in conns]
+    _table(rows, ["ID", "LABEL", "STATE", "ROLE", "THEIR DID"], out)
+
+
+def _show_connection(result: Any, out: TextIO) -> None:
+    for key in ("id", "label", "state", "role", "my_did", "their_did", "rotating_to", "invitation_id"):
+        out.write(f"{key}: {result.get(key) if result.get(key) is not None else '-'}\n")
+    for key in ("my_retired", "their_retired"):
+        if result.get(key):
+            out.write(f"{key}: {', '.join(result[key])}\n")
+
+
+def _show_rotated(result: Any, out: TextIO) -> None:
+    out.write(f"connection {result['connection']['id']} now sends from {result['new_did']}\n")
+
+
+# -- protocols ---------------------------------------------------------------------------------------
+
+
+def _answered(result: Any) -> int:
+    return exitcodes.OK if result.get("state") in ("answered", "sent", "queued") else exitcodes.FAILURE
+
+
+def _show_ping(result: Any, out: TextIO) -> None:
+    state = result.get("state")
+    if state == "answered":
+        out.write(f"ping-response from {result.get('connection') or result.get('to')}: "
+                  f"round trip {result.get('rtt_ms')} ms\n")
+    elif state == "timeout":
+        out.write(f"no ping-response yet (thread {result.get('thid')}); it is still queued\n")
+    elif state == "problem":
+        out.write(f"problem report: {json.dumps(result.get('problem'), sort_keys=True)}\n")
+    else:
+        out.write(f"ping sent (thread {result.get('thid')})\n")
+
+
+def _show_features(result: Any, out: TextIO) -> None:
+    if result.get("state") != "answered":
+        _show_ping(result, out)
+        return
+    rows = [[str(d.get("feature-type")), str(d.get("id")), ",".join(d.get("roles", [])) or
+             str(d.get("value", "-"))] for d in result.get("disclosures", [])]
+    if not rows:
+        out.write("nothing disclosed\n")
+        return
+    _table(rows, ["TYPE", "ID", "ROLES/VALUE"], out)
+
+
+def add_protocol_commands(sub: Any) -> None:
+    """Add ``invite``, ``connections``, ``ping``, ``features``, ``chat``, ``thread``."""
+    inv = _sub(sub, "invite", "make and accept out-of-band invitations",
+               "  didcommctl invite create --goal 'issue a credential' --qr\n"
+               "  didcommctl invite accept 'https://didcomm.org/oob?_oob=eyJ...'")
+    inv.set_defaults(rpc=None, help_of=inv)
+    inv_sub = inv.add_subparsers(dest="invite_command", metavar="ACTION")
+    p = _sub(inv_sub, "create", "make an invitation (JSON, https and didcomm URLs, QR code)",
+             "  didcommctl invite create\n  didcommctl invite create --multi-use --expires 3600 --qr\n"
+             "  didcommctl invite create --qr-file invite.png\n"
+             "  didcommctl --json invite create | jq -r .url")
+    p.add_argument("--goal", help="what the connection is for, for people")
+    p.add_argument("--goal-code", help="what the connection is for, for programs")
+    p.add_argument("--multi-use", action="store_true", help="accept any number of answers")
+    p.add_argument("--expires", type=int, metavar="SECONDS", help="valid for this many seconds")
+    p.add_argument("--label", help="local name for the connection(s) it makes")
+    p.add_argument("--base-url", metavar="URL", help="base of the https URL")
+    p.add_argument("--qr", action="store_true", help="also draw the URL as a QR code in the terminal")
+    p.add_argument("--qr-file", metavar="FILE.png", help="write the QR code as a PNG image")
+    p.set_defaults(rpc="invitation.create", params=_params_invite_create, show=_show_invitation, after=_qr)
+    p = _sub(inv_sub, "accept", "accept an invitation (URL, JSON or a file holding either)",
+             "  didcommctl invite accept 'didcomm://?_oob=eyJ...'\n  didcommctl invite accept invitation.json")
+    p.add_argument("invitation", metavar="URL|FILE", help="the invitation URL, JSON, or a file")
+    p.add_argument("--label", help="local name for the connection")
+    p.set_defaults(rpc="invitation.accept", params=_params_invite_accept, show=_show_accepted)
+
+    con = _sub(sub, "connections", "list, show, delete and rotate connections",
+               "  didcommctl connections\n  didcommctl connections show alice\n"
+               "  didcommctl connections rotate alice")
+    con.set_defaults(rpc="connections.list", params=lambda a: {}, show=_show_connections)
+    con_sub = con.add_subparsers(dest="connections_command", metavar="ACTION")
+    p = _sub(con_sub, "list", "list connections", "  didcommctl connections list")
+    p.set_defaults(rpc="connections.list", params=lambda a: {}, show=_show_connections)
+    for name, rpc, help, show in (
+        ("show", "connections.show", "show one connection", _show_connection),
+        ("delete", "connections.delete", "forget a connection",
+         lambda r, out: out.write(f"deleted {r['deleted']['id']}\n")),
+        ("rotate", "connections.rotate", "use a new DID with this connection (from_prior)", _show_rotated),
+    ):
+        p = _sub(con_sub, name, help, f"  didcommctl connections {name} CONNECTION")
+        p.add_argument("connection", metavar="CONNECTION", help="id, unique id prefix, label or DID")
+        p.set_defaults(rpc=rpc, params=lambda a: {"connection": a.connection}, show=show)
+
+    p = _sub(sub, "ping", "trust-ping a connection or DID and show the round trip",
+             "  didcommctl ping alice\n  didcommctl ping did:peer:2... --wait 30")
+    p.add_argument("to", metavar="CONNECTION|DID", help="connection (id, prefix, label) or DID")
+    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S",
+                   help=f"seconds to wait for the response (default {DEFAULT_WAIT_SECONDS:g}; 0: do not wait)")
+    p.set_defaults(rpc="trust_ping.send", params=lambda a: {"to": a.to, "wait": a.wait}, show=_show_ping,
+                   verdict=_answered)
+
+    p = _sub(sub, "features", "ask a connection which protocols (or other features) it supports",
+             "  didcommctl features alice\n  didcommctl features alice --query 'https://didcomm.org/trust-ping/*'\n"
+             "  didcommctl features alice --type all")
+    p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
+    p.add_argument("--query", default="*", metavar="PATTERN", help="pattern with * wildcards (default *)")
+    p.add_argument("--type", dest="feature_type", default="protocol",
+                   choices=["protocol", "goal-code", "header", "limit", "all"], help="feature type (default protocol)")
+    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S", help="seconds to wait")
+    p.set_defaults(rpc="features.query", show=_show_features, verdict=_answered,
+                   params=lambda a: {"connection": a.connection, "query": a.query,
+                                     "feature_type": a.feature_type, "wait": a.wait})
+
+    p = _sub(sub, "chat", "send a basic message (text) to a connection",
+             "  didcommctl chat alice 'hello'\n  didcommctl chat alice 'got it?' --ack")
+    p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
+    p.add_argument("content", metavar="TEXT", help="the text")
+    p.add_argument("--lang", help="language tag of the text")
+    p.add_argument("--ack", action="store_true", help="ask for an acknowledgement")
+    p.set_defaults(rpc="basicmessage.send", show=lambda r, out: out.write(f"queued {r['id']}\n"),
+                   params=lambda a: {"connection": a.connection, "content": a.content,
+                                     **({"lang": a.lang} if a.lang else {}),
+                                     **({"please_ack": True} if a.ack else {})})
+
+    p = _sub(sub, "thread", "show the protocol records of a thread", "  didcommctl thread 1f0e...")
+    p.add_argument("thid", metavar="THID", help="thread id")
+    p.set_defaults(rpc="protocol.thread", params=lambda a: {"thid": a.thid},
+                   show=lambda r, out: out.write(json.dumps(r, indent=2, sort_keys=True) + "\n"))
