@@ -239,7 +239,7 @@ async def test_records_survive_a_restart_mid_protocol(tmp_path: Path) -> None:
 async def test_unknown_protocol_gets_a_problem_report(pair: tuple[Agent, Agent]) -> None:
     alice, bob = pair
     wire = Wire(alice, bob)
-    a_conn, b_conn = await connect(alice, bob, wire)
+    _, b_conn = await connect(alice, bob, wire)
     b = await bob.conversations.connections.get(b_conn)
     await bob.message_send(b.their_did, "https://didcomm.org/no-such/1.0/thing", {}, frm=b.my_did)
     await wire.pump()

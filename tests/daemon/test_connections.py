@@ -1,0 +1,118 @@
+"""Connections as stored, and the driver under random input from a connected peer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon.agent import Agent
+from daemon.connections import Connection
+from protocols.envelope import pack_encrypted
+from protocols.errors import DIDCommError
+from protocols.framework import states_of
+
+from .test_conversations import Wire, connect, make_config
+
+dids = st.sampled_from([f"did:example:{i}" for i in range(4)])
+connections = st.builds(
+    Connection,
+    id=st.uuids().map(str),
+    label=st.none() | st.text(min_size=1, max_size=20),
+    state=st.sampled_from(["requested", "active"]),
+    role=st.sampled_from(["inviter", "invitee"]),
+    my_did=dids,
+    their_did=dids,
+    created=st.integers(0, 2**40),
+    updated=st.integers(0, 2**40),
+    their_doc=st.none() | st.just({"id": "did:example:1"}),
+    invitation_id=st.none() | st.text(min_size=1, max_size=8),
+    my_next_did=st.none() | dids,
+    my_retired=st.lists(dids, max_size=3).map(tuple),
+    their_retired=st.lists(dids, max_size=3).map(tuple),
+)
+
+
+@given(connections)
+def test_a_connection_survives_its_stored_form(c: Connection) -> None:
+    row = {"id": c.id, "my_did": c.my_did, "their_did": c.their_did, "state": c.state,
+           "updated": c.updated, "record": c.record()}
+    assert Connection.from_row(row) == c
+
+
+async def test_connections_survive_a_restart(tmp_path: Path) -> None:
+    alice = await Agent.open(make_config(tmp_path / "alice"))
+    bob = await Agent.open(make_config(tmp_path / "bob"))
+    try:
+        _, b_conn = await connect(alice, bob, Wire(alice, bob))
+        before = await bob.conversations.connections.get(b_conn)
+        await bob.aclose()
+        bob = await Agent.open(make_config(tmp_path / "bob"))
+        assert await bob.conversations.connections.get(b_conn) == before
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+
+
+BASE = "https://didcomm.org/"
+TYPES = [
+    BASE + "trust-ping/2.0/ping", BASE + "trust-ping/2.0/ping-response", BASE + "trust-ping/2.3/ping",
+    BASE + "trust-ping/3.0/ping", BASE + "discover-features/2.0/queries",
+    BASE + "discover-features/2.0/disclose", BASE + "basicmessage/2.0/message",
+    BASE + "out-of-band/2.0/invitation", BASE + "report-problem/2.0/problem-report",
+    BASE + "empty/1.0/empty", BASE + "nothing/1.0/here", "not a uri",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+bodies = st.one_of(
+    st.dictionaries(st.sampled_from(["response_requested", "queries", "disclosures", "content", "code",
+                                     "comment", "args", "goal"]), json_values, max_size=3),
+    st.just({"queries": [{"feature-type": "protocol", "match": "*"}]}),
+    st.just({"content": "hi"}),
+    st.just({"code": "e.p.xfer"}),
+)
+messages = st.fixed_dictionaries(
+    {"type": st.sampled_from(TYPES), "body": bodies},
+    optional={"thid": st.sampled_from(["t1", "t2"]), "pthid": st.sampled_from(["t1", "t3"]),
+              "please_ack": st.just([""]), "expires_time": st.integers(0, 2**33)},
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(messages, min_size=1, max_size=6))
+def test_random_messages_from_a_peer_never_crash_the_driver(tmp_path: Path, sequence: list[dict[str, Any]]) -> None:
+    async def run() -> None:
+        root = tmp_path / f"run-{id(sequence)}"
+        alice = await Agent.open(make_config(root / "alice"))
+        bob = await Agent.open(make_config(root / "bob"))
+        try:
+            wire = Wire(alice, bob)
+            a_conn, b_conn = await connect(alice, bob, wire)
+            b = await bob.conversations.connections.get(b_conn)
+            for i, fields in enumerate(sequence):
+                message = {"id": f"m{i}", "from": b.my_did, "to": [b.their_did], **fields}
+                try:
+                    packed = pack_encrypted(message, b.their_did, frm=b.my_did, resolver=bob.resolver,
+                                            secrets=bob.wallet).packed
+                except DIDCommError:  # our own packer refusing it (not a plaintext) is fine
+                    continue
+                result = await alice.message_receive(packed)
+                assert result["state"] in ("received", "rejected", "duplicate")
+                await wire.pump(rounds=20)
+            dispatcher = alice.conversations.dispatcher
+            for thid in {"t1", "t2", "t3", *(f"m{i}" for i in range(len(sequence)))}:
+                for raw in await alice.store.run(alice.store.sync.records_by_thid, thid):
+                    machine = dispatcher.machine_for(raw["protocol"])
+                    assert raw["state"] in states_of(machine.TRANSITIONS, raw["role"])
+            assert (await alice.conversations.connections.get(a_conn)).state == "active"
+        finally:
+            await alice.aclose()
+            await bob.aclose()
+
+    trio.run(run)
