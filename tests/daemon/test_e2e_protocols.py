@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,68 @@ def test_a_daemon_restarted_mid_protocol_finishes_it(daemon_factory: Any) -> Non
         "A's ping answered after its restart",
         lambda: ctl_json(a, "thread", ping["thid"])["records"][0]["state"] == "done",
     )
+
+
+# -- interop: didcomm-python (SICPA, PyPI) reads our invitation and pings us over didcomm/v2 --
+
+
+def _interop_identity(service_endpoint: dict[str, Any]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """A did:peer:2 for the other implementation, whose service is a test libp2p node."""
+    from protocols.did.did_peer import create_did_peer_2
+    from protocols.did.resolver import default_resolver
+    from protocols.keys import PrivateKey
+
+    auth, x25519 = PrivateKey.generate("Ed25519"), PrivateKey.generate("X25519")
+    service = {"id": "#didcomm-1", "type": "DIDCommMessaging", "serviceEndpoint": service_endpoint}
+    did = create_did_peer_2([auth.public], [x25519.public], [service])
+    doc = default_resolver().resolve(did).to_json()
+    by_key = {vm["publicKeyMultibase"]: vm["id"] for vm in doc["verificationMethod"]}
+    secrets = [dict(k.to_jwk(), kid=by_key[k.public.to_multikey()]) for k in (auth, x25519)]
+    return did, doc, secrets
+
+
+async def test_didcomm_python_accepts_our_invitation_and_gets_our_ping_response(
+    daemon_factory: Any, interop_peer: Any
+) -> None:
+    import trio
+
+    from .test_p2p_transport import DIDCOMM, Inbox, eventually, node
+
+    a: Daemon = daemon_factory()
+    inv = ctl_json(a, "invite", "create", "--goal", "interop")
+    our_did = inv["did"]
+    our_doc = ctl_json(a, "did", "resolve", our_did)
+    inbox = Inbox()
+    async with node(inbox) as them:
+        their_did, their_doc, secrets = _interop_identity(them.service_endpoint())
+        ping = {
+            "id": "interop-ping-1", "type": PING, "from": their_did, "to": [our_did],
+            "pthid": inv["id"], "created_time": int(time.time()),
+            "body": {"response_requested": True},
+        }
+        # didcomm-python reads the invitation (a plaintext message) and packs its ping
+        # to the invitation's DID, from the DID documents alone.
+        read, packed = await trio.to_thread.run_sync(interop_peer, [
+            {"op": "unpack", "packed": inv["invitation"], "secrets": [], "did_docs": [our_doc]},
+            {"op": "pack_encrypted", "message": ping, "to": our_did, "frm": their_did,
+             "secrets": secrets, "did_docs": [our_doc, their_doc]},
+        ])
+        assert read.get("message", {}).get("from") == our_did, read
+        assert read["message"]["type"] == "https://didcomm.org/out-of-band/2.0/invitation"
+        assert "packed" in packed, packed
+        # Delivered over plain didcomm/v2 to the peer and address the invitation's DID names.
+        endpoint = our_doc["service"][0]["serviceEndpoint"]
+        peer_id = endpoint["uri"].removeprefix("libp2p-peerId:")
+        await them.send(peer_id, endpoint["multiAddrs"], packed["packed"].encode(), protocol=DIDCOMM)
+        # Our daemon answers to their DID's libp2p service: the test node.
+        await eventually(lambda: bool(inbox.messages), timeout=30)
+        (answer, _), *_ = inbox.messages
+        (opened,) = await trio.to_thread.run_sync(interop_peer, [
+            {"op": "unpack", "packed": answer.decode(), "secrets": secrets, "did_docs": [our_doc, their_doc]},
+        ])
+    assert opened["message"]["type"] == "https://didcomm.org/trust-ping/2.0/ping-response", opened
+    assert opened["message"]["thid"] == "interop-ping-1"
+    assert opened["metadata"]["authenticated"] and opened["metadata"]["encrypted"]
+    # And the invitation made a connection with them.
+    conns = await trio.to_thread.run_sync(connections, a)
+    assert [c["their_did"] for c in conns] == [their_did]
