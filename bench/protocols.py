@@ -45,7 +45,7 @@ import trio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from daemon.client import Client, SyncClient  # noqa: E402
+from daemon.client import Client, ControlError, DaemonUnavailableError, SyncClient  # noqa: E402
 
 #: Seconds a daemon may take to create its control socket.
 START_TIMEOUT = 60.0
@@ -83,7 +83,7 @@ class Daemon:
                 with SyncClient.connect(self.socket, timeout=5) as c:
                     if c.call("status", {}).get("peer_id"):
                         return
-            except Exception:  # noqa: BLE001 - not up yet, whatever the reason
+            except (OSError, DaemonUnavailableError, ControlError, TimeoutError):  # not up yet
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"daemon did not start; see {self.home / 'daemon.log'}") from None
             time.sleep(0.1)
