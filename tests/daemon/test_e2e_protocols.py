@@ -171,6 +171,20 @@ def _interop_identity(service_endpoint: dict[str, Any]) -> tuple[str, dict[str, 
 async def test_didcomm_python_accepts_our_invitation_and_gets_our_ping_response(
     daemon_factory: Any, interop_peer: Any
 ) -> None:
+    import logging
+
+
+    # Importing py-libp2p turns off propagation of its "libp2p" logger; undo that when
+    # done, so tests of our log routing that run later see the process as it was.
+    libp2p_log = logging.getLogger("libp2p")
+    propagate = libp2p_log.propagate
+    try:
+        await _interop_round_trip(daemon_factory, interop_peer)
+    finally:
+        libp2p_log.propagate = propagate
+
+
+async def _interop_round_trip(daemon_factory: Any, interop_peer: Any) -> None:
     import trio
 
     from .test_p2p_transport import DIDCOMM, Inbox, eventually, node
