@@ -175,7 +175,9 @@ class AgentAPI(Protocol):
     events: EventSource
 
     async def status(self) -> dict[str, Any]: ...
-    async def did_create(self, method: str = ..., *, label: str | None = ...) -> dict[str, Any]: ...
+    async def did_create(
+        self, method: str = ..., *, label: str | None = ..., services: list[dict[str, Any]] | None = ...
+    ) -> dict[str, Any]: ...
     async def did_list(self) -> list[dict[str, Any]]: ...
     async def did_resolve(self, did: str) -> dict[str, Any]: ...
     async def message_send(self, to: str, type: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]: ...
@@ -215,6 +217,7 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "bool": lambda v: isinstance(v, bool),
     "map": lambda v: isinstance(v, dict),
     "str[]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "map[]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
     "str|bin": lambda v: isinstance(v, str | bytes),
     "num": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
 }
@@ -339,6 +342,8 @@ async def _status(call: Call, p: dict[str, Any]) -> Any:
 
 
 async def _did_create(call: Call, p: dict[str, Any]) -> Any:
+    if "services" in p:
+        return await call.agent.did_create(p.get("method", "peer"), label=p.get("label"), services=p["services"])
     return await call.agent.did_create(p.get("method", "peer"), label=p.get("label"))
 
 
@@ -492,6 +497,14 @@ METHODS: dict[str, Method] = {
             (
                 Param("method", "str", "DID method (default `peer`)", choices=_DID_METHODS),
                 Param("label", "str", "a local name for the DID"),
+                Param(
+                    "services",
+                    "map[]",
+                    "did:peer only: the DID's services instead of the default DIDCommMessaging one "
+                    "(e.g. `[{\"type\": \"DIDCommMessaging\", \"serviceEndpoint\": "
+                    "{\"uri\": \"libp2p-peerId:12D3KooW...\"}}]`: a peer id and no addresses, "
+                    "found by mDNS or the DHT)",
+                ),
             ),
         ),
         Method("did.list", _did_list, "Our own DIDs.", "`{dids: [{did, method, label, created}]}`"),
