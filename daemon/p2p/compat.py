@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -311,6 +312,27 @@ async def select_protocol(
 async def close_write(stream: INetStream) -> None:
     """Half-close ``stream`` (FIN): ``NetStream`` has it, the ``INetStream`` ABC not."""
     await stream.close_write()  # type: ignore[attr-defined]
+
+
+#: Level at which py-libp2p's own log records reach the daemon's logs.
+LIBP2P_LOG_LEVEL = logging.WARNING
+
+
+def route_logging() -> None:
+    """Send py-libp2p's warnings through the daemon's logging again.
+
+    Importing ``libp2p`` runs its ``setup_logging``, which (unless
+    ``LIBP2P_DEBUG`` is set) clears the ``libp2p`` logger's handlers and sets
+    ``propagate = False``: its warnings would vanish, and since the daemon
+    imports libp2p after configuring logging, nothing of it would reach
+    journald.  Upstream fix: leave handlers and propagation to the application.
+    """
+    if os.environ.get("LIBP2P_DEBUG"):
+        return  # the user asked for libp2p's own debug logging
+    root = logging.getLogger("libp2p")
+    root.handlers.clear()
+    root.propagate = True
+    root.setLevel(LIBP2P_LOG_LEVEL)
 
 
 def tune_yamux() -> None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -185,6 +185,10 @@ class P2PNode:
         self._parsed: OrderedDict[tuple[str, tuple[str, ...]], tuple[Any, list[Multiaddr]]] = (
             OrderedDict()
         )
+        #: ``async (peer_id) -> [multiaddr]``: where to look a peer up when we
+        #: have no address for it or every address failed (the DHT, set by
+        #: :class:`daemon.p2p.discovery.Discovery`); None: no such lookup.
+        self.peer_router: Callable[[str], Awaitable[list[str]]] | None = None
         self.closed = False
         self.received = 0
         self.sent = 0
@@ -425,8 +429,33 @@ class P2PNode:
             # whatever identify, mDNS or an earlier send taught the peerstore.
             candidates = list(dict.fromkeys([*addrs, *known]))[:MAX_DIAL_ADDRS]
             if not candidates:
-                raise DeliveryError(peer_id, UNREACHABLE, "no known address")
-            await self._dial(peer_id, pid, candidates)
+                candidates = await self._routed_addrs(peer_id, [])
+                if not candidates:
+                    raise DeliveryError(peer_id, UNREACHABLE, "no known address")
+            try:
+                await self._dial(peer_id, pid, candidates)
+            except DeliveryError:
+                # Stale addresses (a DID document written before the peer
+                # moved): ask the router for fresh ones before giving up.
+                fresh = await self._routed_addrs(peer_id, candidates)
+                if not fresh:
+                    raise
+                await self._dial(peer_id, pid, fresh)
+
+    async def _routed_addrs(self, peer_id: str, tried: Sequence[Multiaddr]) -> list[Multiaddr]:
+        """Addresses for ``peer_id`` from :attr:`peer_router` not in ``tried``."""
+        if self.peer_router is None:
+            return []
+        texts = await self.peer_router(peer_id)
+        suffix = f"/p2p/{peer_id}"
+        try:
+            found = self._peer_multiaddrs(
+                peer_id, [t for t in texts if "/p2p/" not in t or t.endswith(suffix)][:MAX_ADDRS_PER_PEER]
+            )
+        except DeliveryError:
+            return []
+        seen = {str(a) for a in tried}
+        return [a for a in found if str(a) not in seen][:MAX_DIAL_ADDRS]
 
     async def _dial(self, peer_id: str, pid: Any, candidates: list[Multiaddr]) -> None:
         """Dial ``candidates`` in order until one connects.
@@ -574,6 +603,7 @@ async def serve(
     from libp2p.stream_muxer.yamux.yamux import Yamux
     from libp2p.transport.tcp.tcp import TCP
 
+    compat.route_logging()
     compat.tune_yamux()
     key_pair = identity.libp2p_key_pair()
     host = new_host(
@@ -589,7 +619,9 @@ async def serve(
         listen_addrs=listen,
         announce_addrs=announce or None,
         bootstrap=bootstrap or None,
-        enable_mDNS=config.mdns,
+        # Our own mDNS (daemon.p2p.mdns, started by daemon.p2p.discovery)
+        # replaces py-libp2p's, which never finds js-libp2p peers.
+        enable_mDNS=False,
         negotiate_timeout=limits.negotiate_timeout,
         connection_config=ConnectionConfig(
             # One connection per peer; it also ends py-libp2p's happy-eyeballs
