@@ -105,6 +105,11 @@ def _show_dids(result: Any, out: TextIO) -> None:
     _table(rows, ["LABEL", "METHOD", "CREATED", "DID"], out)
 
 
+def _short_did(did: str) -> str:
+    """A DID short enough for a table column (did:peer:2 DIDs run to 500+ chars)."""
+    return did if len(did) <= 40 else did[:28] + "..." + did[-9:]
+
+
 def _show_messages(result: Any, out: TextIO) -> None:
     messages = result.get("messages", [])
     if not messages:
@@ -114,8 +119,8 @@ def _show_messages(result: Any, out: TextIO) -> None:
     for m in messages:
         peer = m.get("from") or m.get("to") or "-"
         if isinstance(peer, list):
-            peer = ",".join(str(p) for p in peer)
-        rows.append([str(m.get("id")), str(m.get("state", "-")), _ts(m.get("received") or m.get("created")), str(m.get("type") or "-"), str(peer)])
+            peer = ",".join(_short_did(str(p)) for p in peer)
+        rows.append([str(m.get("id")), str(m.get("state", "-")), _ts(m.get("received") or m.get("created")), str(m.get("type") or "-"), _short_did(str(peer))])
     _table(rows, ["ID", "STATE", "TIME", "TYPE", "PEER"], out)
 
 
@@ -393,6 +398,18 @@ def _fail(message: str, code: int, err: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Entry point of the ``didcommctl`` console script."""
+    try:
+        return _main(argv, out=out, err=err)
+    except BrokenPipeError:
+        # The reader went away ('didcommctl inbox | head'): not an error of
+        # ours; point stdout at /dev/null so the interpreter's final flush
+        # does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return exitcodes.OK
+
+
+def _main(argv: Sequence[str] | None, *, out: TextIO | None, err: TextIO | None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
