@@ -162,7 +162,9 @@ class Client:
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        await self._stream.aclose()
+        # Shielded: if this close were cancelled, the reader's nursery would never be exited.
+        with trio.CancelScope(shield=True):
+            await self._stream.aclose()
         result: bool | None = await self._nursery_cm.__aexit__(et, ev, tb)
         return result
 
