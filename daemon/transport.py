@@ -49,6 +49,7 @@ from .delivery import Sender
 from .errors import DaemonError
 from .logs import get_logger
 from .p2p import endpoint
+from .p2p.discovery import Discovery
 from .p2p.host import P2PNode
 from .p2p.host import serve as serve_node
 from .p2p.identity import PeerIdentity, load_or_create_identity
@@ -188,6 +189,12 @@ async def serve(agent: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_ST
         inbound.peers, inbound.sender = peers, sender
         await nursery.start(peers.watch)
         await nursery.start(sender.serve)
+        # mDNS, bootstrap peers and the DHT (daemon.p2p.discovery).
+        discovery = Discovery(
+            node, agent.config.p2p, identity, peers=peers, events=agent.events,
+            reachable=sender.peer_reachable, own_dids=agent.did_list,
+        )
+        await nursery.start(discovery.serve)
         agent.attach_transport(node=node, peers=peers, sender=sender)
         log.info("transport.ready", peer_id=node.peer_id, addrs=node.addrs)
         task_status.started()

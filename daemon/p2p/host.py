@@ -427,7 +427,7 @@ class P2PNode:
                 known = []
             # The caller's addresses (fresh from a DID document) first, then
             # whatever identify, mDNS or an earlier send taught the peerstore.
-            candidates = list(dict.fromkeys([*addrs, *known]))[:MAX_DIAL_ADDRS]
+            candidates = [a for a in dict.fromkeys([*addrs, *known]) if _dialable(a)][:MAX_DIAL_ADDRS]
             if not candidates:
                 candidates = await self._routed_addrs(peer_id, [])
                 if not candidates:
@@ -455,7 +455,7 @@ class P2PNode:
         except DeliveryError:
             return []
         seen = {str(a) for a in tried}
-        return [a for a in found if str(a) not in seen][:MAX_DIAL_ADDRS]
+        return [a for a in found if str(a) not in seen and _dialable(a)][:MAX_DIAL_ADDRS]
 
     async def _dial(self, peer_id: str, pid: Any, candidates: list[Multiaddr]) -> None:
         """Dial ``candidates`` in order until one connects.
@@ -560,6 +560,31 @@ class P2PNode:
                 del self._sessions[session.peer_id]
 
 
+def advertised_addrs(candidates: list[Multiaddr]) -> list[Multiaddr]:
+    """What identify and the DHT tell peers (py-libp2p's ``addrs_factory``).
+
+    A wildcard listen address (``0.0.0.0``, ``::``) is not dialable: a peer
+    that learned ``/ip4/0.0.0.0/tcp/P`` through identify or the DHT would
+    dial itself.  So each is replaced by this machine's interface addresses,
+    loopback ones last (they only help a peer on this same host).
+    """
+    from libp2p.utils.address_validation import expand_wildcard_address
+
+    out: list[Multiaddr] = []
+    for addr in candidates:
+        if str(addr).startswith(WILDCARD_PREFIXES):
+            out.extend(expand_wildcard_address(addr))
+        else:
+            out.append(addr)
+    unique = list({str(a): a for a in out}.values())
+    return sorted(unique, key=lambda a: str(a).startswith(("/ip4/127.", "/ip6/::1/")))
+
+
+def _dialable(addr: Multiaddr) -> bool:
+    """False for a wildcard address (some peers advertise their listen address as is)."""
+    return not str(addr).startswith(WILDCARD_PREFIXES)
+
+
 @asynccontextmanager
 async def _per_peer(locks: dict[str, trio.Lock], peer_id: str) -> AsyncIterator[None]:
     """Hold ``peer_id``'s lock from ``locks``; forget the lock once nobody wants it."""
@@ -618,6 +643,7 @@ async def serve(
         transports=[TCP()],
         listen_addrs=listen,
         announce_addrs=announce or None,
+        addrs_factory=None if announce else advertised_addrs,
         bootstrap=bootstrap or None,
         # Our own mDNS (daemon.p2p.mdns, started by daemon.p2p.discovery)
         # replaces py-libp2p's, which never finds js-libp2p peers.
