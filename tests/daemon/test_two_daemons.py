@@ -117,9 +117,14 @@ def test_two_daemons_exchange_messages_both_ways(daemon_factory: Any) -> None:
 
     # Each side now lists the other as a connected peer, with a measured latency.
     peer_b = b.call("status")["peer_id"]
-    peers = ctl_json(a, "peers")["peers"]
-    entry = next(p for p in peers if p["peer_id"] == peer_b)
-    assert entry["connected"] and entry["how"] == "outbound"
+
+    def connected_entry() -> dict[str, Any] | None:
+        # The table follows connections by polling them; a reconnect may be in between.
+        peers = ctl_json(a, "peers")["peers"]
+        return next((p for p in peers if p["peer_id"] == peer_b and p["connected"]), None)
+
+    entry = wait_until("B connected in A's peer table", connected_entry)
+    assert entry["how"] == "outbound"
     assert entry["latency_ms"] is not None and entry["addrs"]
     events = [json.loads(line) for line in a.ctl("--json", "events").stdout.splitlines()]
     found = [e for e in events if e["kind"] == "peer.found"]
