@@ -102,6 +102,10 @@ def lan(count: int) -> Iterator[LAN]:
             address = f"10.{net}.{i // 250}.{i % 250 + 2}"
             _ip("-n", ns, "addr", "add", f"{address}/16", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "multicast", "on", "up")
+            # A real host reaches 224.0.0.251 through its default route; these
+            # have none, and programs that do not pick an interface for their
+            # multicast (node's multicast-dns) would get ENETUNREACH.
+            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
             hosts.append(Host(ns, address))
         yield LAN(hosts, bridge_ns)
     finally:

@@ -14,12 +14,19 @@ where that peer is:
 - by a bootstrap peer and the Kademlia DHT (mDNS off): A and C know only B's
   address; C reaches A through the DHT, and A's signed DID record is there.
 
+And a js-libp2p peer with ``@libp2p/mdns`` (``tests/interop/js/peer.mjs mdns``)
+and a daemon, each in its namespace, find each other: js answers with PTR +
+TXT only, which py-libp2p's own mDNS never understood.
+
 Skipped, quoting the kernel, only where network namespaces are refused.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +147,62 @@ def test_three_daemons_find_each_other_by_bootstrap_and_dht(
     listed = {p["peer_id"]: p for p in c.call("peers.list")["peers"]}
     assert peer_a in listed
     assert listed[b.call("status")["peer_id"]]["how"] == "bootstrap"
+
+
+JS_DIR = Path(__file__).resolve().parents[1] / "interop" / "js"
+#: Seconds ``npm ci`` may take on a cold cache.
+NPM_TIMEOUT = 300
+
+
+def js_lines(process: subprocess.Popen[bytes]) -> queue.Queue[dict[str, Any]]:
+    """The js peer's JSON events, read by a thread (so the test can wait with a deadline)."""
+    lines: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                lines.put(json.loads(line))
+            except ValueError:
+                continue
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+@pytest.mark.interop
+def test_js_libp2p_peer_and_daemon_find_each_other_by_mdns(tmp_path: Path, cleanup: list[Daemon]) -> None:
+    if not (JS_DIR / "node_modules" / "@libp2p" / "mdns").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, timeout=NPM_TIMEOUT)
+    with lan(2) as net:
+        (d,) = start_daemons(net.hosts[:1], tmp_path, {"DIDCOMMD_P2P_MDNS": "true"})
+        cleanup.append(d)
+        ours = d.call("status")["peer_id"]
+        js = subprocess.Popen(net.hosts[1].command(["node", "peer.mjs", "mdns"]), cwd=JS_DIR,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            events = js_lines(js)
+            ready = events.get(timeout=DISCOVERY_DEADLINE)
+            assert ready["event"] == "ready", ready
+            theirs = ready["peerId"]
+            # js finds us (our answer: PTR + dnsaddr TXT) ...
+            while True:
+                event = events.get(timeout=DISCOVERY_DEADLINE)
+                if event["event"] == "discovered" and event["peerId"] == ours:
+                    assert any(net.hosts[0].address in a for a in event["addrs"]), event
+                    break
+            # ... and we find js (its answer: PTR + TXT only).
+            def listed() -> dict[str, Any] | None:
+                return next((p for p in d.call("peers.list")["peers"] if p["peer_id"] == theirs), None)
+
+            entry = wait_until("the js peer in our peer list", listed, timeout=DISCOVERY_DEADLINE)
+            assert entry["how"] == "mdns"
+            assert any(net.hosts[1].address in a for a in entry["addrs"]), entry
+        finally:
+            assert js.stdin is not None
+            js.stdin.close()
+            try:
+                js.wait(10)
+            except subprocess.TimeoutExpired:
+                js.kill()
+                js.wait()

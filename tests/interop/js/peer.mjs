@@ -8,6 +8,10 @@
 //                                      per message; stop when stdin closes
 //   node peer.mjs send MULTIADDR TEXT  send TEXT once, print {"event":"sent"};
 //                                      stop when stdin closes
+//   node peer.mjs mdns                 listen on 0.0.0.0 with @libp2p/mdns on
+//                                      (run it inside a network namespace):
+//                                      as listen, plus one {"event":"discovered",
+//                                      "peerId","addrs"} line per peer found
 //
 // --no-close makes the receiver do exactly what the extension's example does
 // (it never closes the stream); by default it closes its side once it has
@@ -20,6 +24,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
@@ -50,9 +55,11 @@ function untilStdinEnds () {
   return new Promise((resolve) => process.stdin.on('end', resolve))
 }
 
-async function startNode (listen) {
+async function startNode (listen, withMdns = false) {
   return createLibp2p({
-    addresses: { listen: listen ? ['/ip4/127.0.0.1/tcp/0'] : [] },
+    addresses: { listen: withMdns ? ['/ip4/0.0.0.0/tcp/0'] : listen ? ['/ip4/127.0.0.1/tcp/0'] : [] },
+    // mDNS queries every second here (default 10 s) so that tests are quick.
+    peerDiscovery: withMdns ? [mdns({ interval: 1000 })] : [],
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -60,8 +67,15 @@ async function startNode (listen) {
   })
 }
 
-async function listen (closeAfter) {
-  const node = await startNode(true)
+async function listen (closeAfter, withMdns = false) {
+  const node = await startNode(true, withMdns)
+  node.addEventListener('peer:discovery', (evt) => {
+    emit({
+      event: 'discovered',
+      peerId: evt.detail.id.toString(),
+      addrs: evt.detail.multiaddrs.map((ma) => ma.toString())
+    })
+  })
   await node.handle(PROTOCOL, async ({ stream }) => {
     // The extension's receiving example, verbatim but for where the message goes.
     await pipe(
@@ -109,9 +123,11 @@ async function send (address, message) {
 const [mode, ...args] = process.argv.slice(2)
 if (mode === 'listen') {
   await listen(!args.includes('--no-close'))
+} else if (mode === 'mdns') {
+  await listen(true, true)
 } else if (mode === 'send' && args.length === 2) {
   await send(args[0], args[1])
 } else {
-  process.stderr.write('usage: node peer.mjs listen [--no-close] | send MULTIADDR TEXT\n')
+  process.stderr.write('usage: node peer.mjs listen [--no-close] | mdns | send MULTIADDR TEXT\n')
   process.exit(2)
 }
