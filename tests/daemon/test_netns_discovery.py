@@ -147,6 +147,8 @@ def test_three_daemons_find_each_other_by_bootstrap_and_dht(
     listed = {p["peer_id"]: p for p in c.call("peers.list")["peers"]}
     assert peer_a in listed
     assert listed[b.call("status")["peer_id"]]["how"] == "bootstrap"
+    published = [r for r in a.log_records() if r.get("event") == "dht.published"]
+    assert any(r.get("did") == did_a for r in published), published
 
 
 JS_DIR = Path(__file__).resolve().parents[1] / "interop" / "js"
