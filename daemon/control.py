@@ -355,6 +355,10 @@ async def _did_resolve(call: Call, p: dict[str, Any]) -> Any:
     return await call.agent.did_resolve(p["did"])
 
 
+async def _did_add(call: Call, p: dict[str, Any]) -> Any:
+    return await call.agent.did_add_known(p["doc"], label=p.get("label"))
+
+
 async def _message_send(call: Call, p: dict[str, Any]) -> Any:
     return await call.agent.message_send(
         p["to"],
@@ -514,6 +518,18 @@ METHODS: dict[str, Method] = {
             "Resolve a DID (did:key, did:peer, or one we know) to its DID document.",
             "the DID document (JSON-LD as a map)",
             (Param("did", "str", "the DID to resolve", required=True),),
+        ),
+        Method(
+            "did.add",
+            _did_add,
+            "Remember another party's DID document, for DIDs whose document cannot be computed "
+            "from the DID itself (did:key has no services: give its document with a DIDCommMessaging "
+            "`libp2p-peerId:` service to make it reachable).",
+            "`{did, method, label, created}`",
+            (
+                Param("doc", "map", "the DID document", required=True),
+                Param("label", "str", "a local name for it"),
+            ),
         ),
         Method(
             "message.send",

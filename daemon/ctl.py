@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "status", "show the daemon's state", "  didcommctl status\n  didcommctl --json status | jq .uptime_s")
     p.set_defaults(rpc="status", params=lambda a: {}, show=_show_status)
 
-    did = _sub(sub, "did", "create, list and resolve DIDs", "  didcommctl did create --label alice\n  didcommctl did list\n  didcommctl did resolve did:key:z6Mk...")
+    did = _sub(sub, "did", "create, list, resolve and add DIDs", "  didcommctl did create --label alice\n  didcommctl did list\n  didcommctl did resolve did:key:z6Mk...")
     did.set_defaults(rpc=None, help_of=did)
     did_sub = did.add_subparsers(dest="did_command", metavar="ACTION")
     p = _sub(did_sub, "create", "create a DID (keys stay in the wallet)",
@@ -295,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(did_sub, "resolve", "resolve a DID to its DID document", "  didcommctl did resolve did:peer:2.Ez6LS...")
     p.add_argument("did", help="the DID to resolve")
     p.set_defaults(rpc="did.resolve", params=lambda a: {"did": a.did}, show=_print_json)
+
+    p = _sub(did_sub, "add", "remember another party's DID document (JSON file, or - for stdin)",
+             "  didcommctl did add bob-did.json --label bob\n  didcommctl did resolve did:peer:2... | didcommctl did add -")
+    p.add_argument("file", metavar="FILE|-", help="the DID document as JSON")
+    p.add_argument("--label", help="a local name for the DID")
+    p.set_defaults(
+        rpc="did.add",
+        params=lambda a: {"doc": _json_object("@" + a.file, "the DID document"), **({"label": a.label} if a.label else {})},
+        show=_show_did,
+    )
 
     p = _sub(sub, "send", "pack a message and queue it for delivery",
              "  didcommctl send --to did:peer:2... --type https://didcomm.org/basicmessage/2.0/message \\\n"

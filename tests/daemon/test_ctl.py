@@ -126,3 +126,42 @@ def test_didcommctl_as_a_process_and_shutdown(daemon: Daemon) -> None:
     assert daemon.wait() == 0
     gone = daemon.ctl("status")
     assert gone.returncode == exitcodes.UNAVAILABLE and "is didcommd running?" in gone.stderr
+
+
+def test_did_add_remembers_a_document_we_cannot_compute(shared_daemon: Daemon, tmp_path: Path) -> None:
+    d = shared_daemon
+    doc = {
+        "id": "did:example:carol",
+        "verificationMethod": [
+            {
+                "id": "did:example:carol#key-1",
+                "type": "JsonWebKey2020",
+                "controller": "did:example:carol",
+                "publicKeyJwk": {"kty": "OKP", "crv": "X25519", "x": "avH0O2Y4tqLAq8y9zpianr8ajii5m4F_mICrzNlatXs"},
+            }
+        ],
+        "keyAgreement": ["did:example:carol#key-1"],
+        "service": [
+            {
+                "id": "did:example:carol#didcomm",
+                "type": "DIDCommMessaging",
+                "serviceEndpoint": {"uri": "libp2p-peerId:12D3KooWBN7nBtUAfZEw5T1PPQVVH76FKcoMSgs5zihHRFr5pUix"},
+            }
+        ],
+    }
+    (tmp_path / "carol.json").write_text(json.dumps(doc))
+    code, out, err = run(d, "did", "add", str(tmp_path / "carol.json"), "--label", "carol")
+    assert code == 0, err
+    assert out.strip() == "did:example:carol"
+    resolved = run_json(d, "did", "resolve", "did:example:carol")
+    assert resolved["id"] == "did:example:carol"
+    assert resolved["keyAgreement"] == ["did:example:carol#key-1"] or resolved["keyAgreement"][0] in (
+        "did:example:carol#key-1",
+        {"id": "did:example:carol#key-1"},
+    )
+
+    (tmp_path / "bad.json").write_text('{"id": "not a did"}')
+    code, _, err = run(d, "did", "add", str(tmp_path / "bad.json"))
+    assert code == exitcodes.DATA and err.startswith("didcommctl: not a valid DID") and "Traceback" not in err
+    code, _, err = run(d, "did", "add", str(tmp_path / "missing.json"))
+    assert code == exitcodes.DATA and "cannot read" in err
