@@ -60,7 +60,7 @@ environment, to the working directory.  A complete file with every default::
     key_file = "~/.local/state/didcommd/wallet.key"  # used when there is no passphrase
 
     [p2p]
-    listen = ["/ip4/0.0.0.0/tcp/0"]
+    listen = ["/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"]   # port 0: any free port
     announce = []
     bootstrap = []                # each ends in /p2p/<peer id>
     mdns = true
@@ -177,7 +177,12 @@ class WalletSection:
 class P2PSection:
     """``[p2p]``: libp2p addresses and discovery."""
 
-    listen: list[str] = field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/0"])
+    # A fixed port by default: our did:peer:2 DIDs carry these addresses, and
+    # a DID cannot change, so a port picked at random would strand every DID
+    # after a restart.  4001 is libp2p's customary port.
+    listen: list[str] = field(
+        default_factory=lambda: ["/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"]
+    )
     announce: list[str] = field(default_factory=list)
     bootstrap: list[str] = field(default_factory=list)
     mdns: bool = True

@@ -73,7 +73,7 @@ def test_user_defaults_follow_xdg(tmp_path: Path) -> None:
     assert config.wallet.key_file == tmp_path / "xs" / "didcommd" / "wallet.key"
     assert (config.daemon.log_level, config.daemon.log_format) == ("info", "auto")
     assert config.control.mode == 0o600
-    assert config.p2p.listen == ["/ip4/0.0.0.0/tcp/0"]
+    assert config.p2p.listen == ["/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"]
     assert config.p2p.mdns is True
     assert config.source is None
 
