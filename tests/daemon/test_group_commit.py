@@ -1,0 +1,190 @@
+"""Group commit (daemon.store): many callers, one transaction, each reply only once durable."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon.errors import StoreError
+from daemon.store import AsyncStore, Store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Boom(Exception):
+    """A call that fails after writing (its savepoint must roll back)."""
+
+
+def _put(store: Store, name: str, value: int) -> int:
+    store.meta_put(name, value)
+    return value
+
+
+def _put_then_fail(store: Store, name: str, value: int) -> int:
+    store.meta_put(name, value)
+    raise Boom(name)
+
+
+# An op: (kind, name, value); kind 0 = write, 1 = write then raise, 2 = read.
+OPS = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from("abcd"), st.integers(0, 1000)), min_size=1, max_size=30
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, cuts=st.lists(st.integers(1, 30), max_size=10), durable=st.booleans())
+def test_any_grouping_gives_each_call_what_running_it_alone_would(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, str, int]], cuts: list[int],
+    durable: bool,
+) -> None:
+    store = Store.open(tmp_path_factory.mktemp("g") / "g.sqlite3")
+    model: dict[str, int] = {}
+    try:
+        # Split the ops into consecutive groups at the cut points.
+        bounds = sorted({c for c in cuts if c < len(ops)} | {0, len(ops)})
+        for lo, hi in itertools.pairwise(bounds):
+            group = ops[lo:hi]
+            calls = []
+            for kind, name, value in group:
+                fn = {0: _put, 1: _put_then_fail}.get(kind)
+                if fn is None:
+                    calls.append(lambda name=name: store.meta_get(name))
+                else:
+                    calls.append(lambda fn=fn, name=name, value=value: fn(store, name, value))
+            results = store.run_group(calls, durable=durable)
+            for (kind, name, value), result in zip(group, results, strict=True):
+                if kind == 0:
+                    assert result.unwrap() == value
+                    model[name] = value
+                elif kind == 1:
+                    with pytest.raises(Boom):
+                        result.unwrap()
+                else:
+                    assert result.unwrap() == model.get(name)
+            assert not store._conn.in_transaction
+            assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        for name in "abcd":
+            assert store.meta_get(name) == model.get(name)
+    finally:
+        store.close()
+
+
+async def test_concurrent_callers_share_commits_and_each_gets_its_own_result(tmp_path: Path) -> None:
+    store = await AsyncStore.open(tmp_path / "c.sqlite3")
+    try:
+        results: dict[int, object] = {}
+
+        async def caller(i: int) -> None:
+            try:
+                if i % 5 == 4:
+                    await store.run(_put_then_fail, store.sync, f"k{i}", i)
+                else:
+                    results[i] = await store.run(_put, store.sync, f"k{i}", i)
+            except Boom:
+                results[i] = "boom"
+
+        async with trio.open_nursery() as nursery:
+            for i in range(40):
+                nursery.start_soon(caller, i)
+        assert results == {i: ("boom" if i % 5 == 4 else i) for i in range(40)}
+        assert store.calls == 40 and store.groups < 40  # grouping happened
+        for i in range(40):
+            expected = None if i % 5 == 4 else i
+            assert await store.run(store.sync.meta_get, f"k{i}") == expected
+    finally:
+        await store.aclose()
+
+
+async def test_a_cancelled_waiter_is_withdrawn_and_a_taken_one_finishes(tmp_path: Path) -> None:
+    store = await AsyncStore.open(tmp_path / "x.sqlite3")
+    try:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.run(_put, store.sync, "never", 1)
+        assert await store.run(store.sync.meta_get, "never") is None
+        # Submitted (ordered) calls run even if their submitter only waits later.
+        pending = [store.submit(lambda i=i: _put(store.sync, f"p{i}", i)) for i in range(5)]
+        assert [await p.wait() for p in pending] == list(range(5))
+    finally:
+        await store.aclose()
+    with pytest.raises(StoreError):
+        await store.run(store.sync.meta_get, "p1")
+
+
+async def test_relaxed_calls_commit_and_later_durable_ones_see_them(tmp_path: Path) -> None:
+    store = await AsyncStore.open(tmp_path / "r.sqlite3")
+    try:
+        async with trio.open_nursery() as nursery:
+            for i in range(10):
+                nursery.start_soon(store.run_relaxed, _put, store.sync, f"r{i}", i)
+        assert await store.run(store.sync.meta_get, "r9") == 9
+        assert store.sync._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        await store.aclose()
+
+
+# A writer process: 16 tasks each put keys through one AsyncStore and print each key
+# once its call returned (so: once the store says it is durable).
+_WRITER = """
+import sys, trio
+from pathlib import Path
+from daemon.store import AsyncStore
+
+async def main():
+    store = await AsyncStore.open(Path(sys.argv[1]))
+    async def writer(w):
+        for n in range(100000):
+            key = f"w{w}-{n}"
+            await store.run(store.sync.meta_put, key, n)
+            print(key, flush=True)
+    async with trio.open_nursery() as nursery:
+        for w in range(16):
+            nursery.start_soon(writer, w)
+
+trio.run(main)
+"""
+
+#: Replies read before the writer is killed.
+KILL_AFTER_REPLIES = 400
+WRITER_DEADLINE = 60.0
+
+
+def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "k.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(db)], cwd=REPO, stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    acknowledged: list[str] = []
+    deadline = time.monotonic() + WRITER_DEADLINE
+    try:
+        assert proc.stdout is not None
+        while len(acknowledged) < KILL_AFTER_REPLIES and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(line.decode().strip())
+        proc.send_signal(signal.SIGKILL)
+        # Replies already written to the pipe were acknowledged too.
+        rest = proc.stdout.read().decode().split()
+        acknowledged.extend(rest)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(acknowledged) >= KILL_AFTER_REPLIES, "the writer did not get going"
+    store = Store.open(db)
+    try:
+        missing = [k for k in acknowledged if store.meta_get(k) is None]
+        assert not missing
+    finally:
+        store.close()
