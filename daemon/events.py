@@ -11,7 +11,10 @@ without awaiting: it numbers the event, hands it to every live subscriber, and
 queues it for the store.  :meth:`EventBus.flush` writes the queue to the store in
 one transaction; the agent calls it after each operation that published, and on
 close.  (Publishing does not wait for the disk: an event is a report of something
-already committed elsewhere, so losing the newest few in a crash loses no data.)
+already committed elsewhere, so losing the newest few in a crash loses no data.
+For the same reason the flush's commit is a relaxed one, ``AsyncStore.run_relaxed``:
+it survives a crash of the daemon and costs no fsync, and it shares the store's
+group commit with whatever state changes are queued beside it.)
 
 A subscriber gets a bounded channel.  Between the publisher and that channel sits
 a per-subscriber buffer of at most :data:`SUBSCRIBER_BUFFER` events and a feeder
@@ -132,7 +135,9 @@ class EventBus:
                 return
             batch = list(self._unflushed)
             self._unflushed.clear()
-            await self._store.run(self._store.sync.events_append, batch)
+            # No fsync of its own (see the module docstring): the next durable
+            # commit, or the OS, takes the rows to the disk; a kill -9 loses none.
+            await self._store.run_relaxed(self._store.sync.events_append, batch)
 
     @asynccontextmanager
     async def subscribe(
