@@ -69,13 +69,15 @@ async function startNode (listen, withMdns = false) {
 
 async function listen (closeAfter, withMdns = false) {
   const node = await startNode(true, withMdns)
-  node.addEventListener('peer:discovery', (evt) => {
-    emit({
-      event: 'discovered',
-      peerId: evt.detail.id.toString(),
-      addrs: evt.detail.multiaddrs.map((ma) => ma.toString())
+  if (withMdns) {
+    node.addEventListener('peer:discovery', (evt) => {
+      emit({
+        event: 'discovered',
+        peerId: evt.detail.id.toString(),
+        addrs: evt.detail.multiaddrs.map((ma) => ma.toString())
+      })
     })
-  })
+  }
   await node.handle(PROTOCOL, async ({ stream }) => {
     // The extension's receiving example, verbatim but for where the message goes.
     await pipe(
