@@ -12,9 +12,14 @@ now, and outbound ones caught mid-send go back in the queue.
 
 Every method is a short script over those parts and follows the rule of the
 design: *commit, then report*.  ``message_send`` packs the message and returns
-only once the packed bytes are in the outbox; ``message_receive`` commits the bytes
-to the inbox before it tries to unpack them, records either the message or why it
-was refused, and only then publishes ``message.received`` / ``message.rejected``.
+only once the packed bytes are in the outbox; ``message_receive`` unpacks the
+bytes, commits them to the inbox in one transaction with either the message (and
+its dedup key, and what the protocols made of it) or why it was refused, and only
+then publishes ``message.received`` / ``message.rejected`` and returns, which is
+when a transport may acknowledge it.  (One fsync instead of two: until that
+commit the sender has not been told and still holds the message.)  Rows found
+``pending`` at start (committed before unpacking by an older didcommd) are
+unpacked then.
 
 Store calls run in the store's thread (:class:`~daemon.store.AsyncStore`); packing
 and unpacking run on the trio thread (they take about a millisecond, and the
@@ -50,7 +55,7 @@ from protocols.message import new_id
 
 from . import wallet as walletlib
 from .config import Config
-from .conversations import Conversations
+from .conversations import Conversations, reject_inbound
 from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .events import EventBus
 from .logs import configure_logging, get_logger
@@ -522,12 +527,13 @@ class Agent:
             raise DaemonError("invalid_message", f"the message is larger than {MAX_INBOUND_BYTES} bytes")
         _check_str("transport", transport, 64)
         ref = "in-" + hashlib.sha256(packed).hexdigest()[:32]
-        row, new = await self.store.run(
-            self.store.sync.inbox_commit, ref, packed, transport=transport, received=self.now()
-        )
-        if not new and row.state != "rejected":
-            return {"id": row.id, "state": "duplicate"}
+        stored = await self.store.run(self.store.sync.inbox_get_ref, ref)
+        if stored is not None and stored.state != "rejected":
+            return {"id": stored.id, "state": "duplicate"}
         # A rejected message sent again is tried again: we may know its sender by now.
+        # New bytes are committed together with the result of unpacking them
+        # (conversations.inbox_stored): seq 0 marks a row not in the store yet.
+        row = stored or InboxRow(0, ref, None, None, "pending", transport, self.now(), packed, {})
         result = await self._process(row)
         await self.events.flush()
         return result
@@ -537,7 +543,7 @@ class Agent:
             result = unpack(row.packed, resolver=self.resolver, secrets=self.wallet, now=self.now())
         except DIDCommError as exc:
             record = {"reason": exc.message, "problem_code": exc.problem_code}
-            await self.store.run(self.store.sync.inbox_reject, row.ref, record=record)
+            await self.store.run(reject_inbound, self.store.sync, row, record)
             self.events.publish(
                 "message.rejected",
                 {"id": row.ref, "transport": row.transport, "reason": exc.message,
@@ -652,8 +658,9 @@ class Agent:
         ``message.expired``) instead of being claimed.
         """
         now = self.now()
-        expired = await self.store.run(self.store.sync.outbox_expire, now)
-        rows = await self.store.run(self.store.sync.outbox_due, now, limit=limit)
+        # One relaxed commit (no fsync): 'sending' promises nothing (a restart puts
+        # it back to 'queued'), and an expiry lost to a power cut happens again.
+        expired, rows = await self.store.run_relaxed(self.store.sync.outbox_claim, now, limit=limit)
         for id in expired:
             self.events.publish("message.expired", {"id": id})
         if expired:

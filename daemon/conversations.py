@@ -6,8 +6,11 @@ Theory of operation
 the store.  It has two entry points, and both end the same way: *one store
 transaction* that writes the protocol records, the connections and the packed
 outbound messages together, then the events are published.  A crash before
-that commit leaves nothing half-done (an inbound message stays ``pending`` in
-the inbox and is dispatched again on restart); after it, everything is there.
+that commit leaves nothing half-done (an inbound message is not acknowledged,
+so its sender still has it, or it stays ``pending`` in the inbox and is
+dispatched again on restart); after it, everything is there.  A message fresh
+from the network is committed to the inbox in that same transaction: one fsync
+covers its bytes, its dedup key and what it caused.
 
 Inbound (:meth:`Conversations.accept`, called by ``Agent.message_receive``
 after unpacking):
@@ -32,7 +35,11 @@ it the same way.  ``ping`` and ``features`` can wait for the answer: a waiter
 keyed by the thread id is woken when the answering event is published.
 
 One :class:`trio.Lock` serialises all of it, so two messages on one thread
-never read the same record.  Packing takes about a millisecond, well below
+never read the same record.  The lock is held until a message's writes are
+*queued* in the store, not until they are durable: the store commits in queue
+order and later reads see queued writes (daemon.store, group commit), so
+messages arriving together share one fsync.  (When a step changes a
+connection the lock is kept until after the commit, which updates the cache.)  Packing takes about a millisecond, well below
 the store's commit.
 """
 
@@ -42,6 +49,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -73,7 +81,7 @@ from .connections import (
 from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .logs import get_logger
 from .p2p.didcomm_v2 import MAX_MESSAGE_BYTES
-from .store import InboxRow, Store
+from .store import INBOX_REJECTED, InboxRow, Pending, Store
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -138,6 +146,16 @@ class _Batch:
     events: list[Event] = field(default_factory=list)
 
 
+@dataclass
+class _Accepted:
+    """An inbound message whose writes are queued in the store, not yet durable."""
+
+    pending: Pending
+    batch: _Batch
+    message: dict[str, Any]
+    outcome: Outcome
+
+
 def _write(store: Store, batch: _Batch, book: ConnectionBook, now: int) -> None:
     with store.transaction():
         for r in batch.records:
@@ -150,12 +168,32 @@ def _write(store: Store, batch: _Batch, book: ConnectionBook, now: int) -> None:
                              expires=q.expires, record=q.record)
 
 
+def inbox_stored(store: Store, row: InboxRow) -> bool:
+    """Commit ``row``'s bytes if they are not in the inbox yet (the caller's transaction
+    makes it atomic with what follows); False if another receive of the same bytes
+    got there first and was not refused (a duplicate)."""
+    if row.seq:
+        return True
+    stored, created = store.inbox_commit(row.ref, row.packed, transport=row.transport, received=row.received)
+    return created or stored.state == INBOX_REJECTED
+
+
+def reject_inbound(store: Store, row: InboxRow, record: dict[str, Any]) -> None:
+    """Keep a refused message (committing its bytes if need be) with the reason."""
+    with store.transaction():
+        if inbox_stored(store, row):
+            store.inbox_reject(row.ref, record=record)
+
+
 def _accept_and_write(
     store: Store, row: InboxRow, msg_id: str, sender: str, inbox_record: dict[str, Any],
     batch: _Batch, book: ConnectionBook, now: int,
 ) -> bool:
-    """Accept the inbox row and write the batch atomically; False for a duplicate."""
+    """Commit (if need be) and accept the inbox row and write the batch atomically;
+    False for a duplicate."""
     with store.transaction():
+        if not inbox_stored(store, row):
+            return False
         earlier = store.inbox_accept(row.ref, msg_id=msg_id, sender=sender, record=inbox_record)
         if earlier is not None:
             return False
@@ -187,11 +225,34 @@ class Conversations:
     # -- inbound ------------------------------------------------------------------------------
 
     async def accept(self, row: InboxRow, result: UnpackResult, sender: str) -> Verdict:
-        """Dispatch an unpacked message and commit everything it caused (see above)."""
-        async with self._lock:
-            return await self._accept(row, result, sender)
+        """Dispatch an unpacked message and commit everything it caused (see above).
 
-    async def _accept(self, row: InboxRow, result: UnpackResult, sender: str) -> Verdict:
+        ``row`` may not be in the store yet (``seq`` 0): its bytes are then committed
+        in the same transaction as its acceptance.
+        """
+        async with self._lock:
+            step = await self._accept(row, result, sender)
+            if isinstance(step, Verdict):
+                return step
+            if step.batch.connections:
+                # Connections are cached after the commit: the next message must
+                # not read the cache before that.
+                return await self._finish(step)
+        # Once the write is queued, every later store call sees it (group commit
+        # keeps the queue order), so the next message's reads need not wait for
+        # this one's fsync: the lock is released and commits are shared.
+        return await self._finish(step)
+
+    async def _finish(self, step: _Accepted) -> Verdict:
+        if not await step.pending.wait():
+            return Verdict("duplicate")
+        await self._after_commit(step.batch, conn_of=step.message.get("from"))
+        if step.outcome.error is not None:
+            _log.info("protocol.problem", msg_id=step.message.get("id"),
+                      problem_code=step.outcome.error.problem_code, reason=step.outcome.error.message)
+        return Verdict("received")
+
+    async def _accept(self, row: InboxRow, result: UnpackResult, sender: str) -> Verdict | _Accepted:
         agent = self.agent
         store = agent.store
         now = agent.now()
@@ -208,7 +269,7 @@ class Conversations:
         except _Refused as refused:
             record = {"message": message, "metadata": metadata.to_json(), "reason": refused.reason,
                       "problem_code": refused.problem_code}
-            await store.run(store.sync.inbox_reject, row.ref, record=record)
+            await store.run(reject_inbound, store.sync, row, record)
             return Verdict("rejected", refused.reason, refused.problem_code)
         records = await self._records_for(message, conn)
         outcome = self.dispatcher.dispatch(message, metadata, records, now)
@@ -216,15 +277,9 @@ class Conversations:
         batch.events.extend(outcome.events)
         await self._connect_inviter(outcome, batch, now)
         await self._pack_all(outcome.outbound, batch, now)
-        written = await store.run(_accept_and_write, store.sync, row, msg_id, sender, inbox_record,
-                                  batch, self.connections, now)
-        if not written:
-            return Verdict("duplicate")
-        await self._after_commit(batch, conn_of=message.get("from"))
-        if outcome.error is not None:
-            _log.info("protocol.problem", msg_id=msg_id, problem_code=outcome.error.problem_code,
-                      reason=outcome.error.message)
-        return Verdict("received")
+        pending = store.submit(partial(_accept_and_write, store.sync, row, msg_id, sender, inbox_record,
+                                       batch, self.connections, now))
+        return _Accepted(pending, batch, message, outcome)
 
     async def _follow_rotation(
         self, result: UnpackResult, sender: str, recipient: str | None, now: int, batch: _Batch
