@@ -278,6 +278,10 @@ class Sender:
             await self._retry(msg_id, lane.down_until - now, "the peer is unreachable; waiting to retry")
             return
         started = time.perf_counter()
+        if self.peers is not None:
+            # Before the dial: the table's connection poll must not see this
+            # connection first and file the peer as one that came to us.
+            self.peers.seen(route.peer_id, "outbound")
         try:
             await self.node.send(route.peer_id, route.multiaddrs, row["packed"])
         except DeliveryError as exc:
