@@ -194,8 +194,15 @@ CREATE TABLE events (
 );
 """
 
+# v2: a thread's records are looked up by thid alone for every inbound message;
+# without this index that was a scan of the whole table (the receiver slowed down
+# as it kept records of every basic message).
+_SCHEMA_V2 = """
+CREATE INDEX protocol_records_thid ON protocol_records (thid);
+"""
+
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -188,3 +188,15 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
         assert not missing
     finally:
         store.close()
+
+
+def test_a_threads_records_are_found_by_index(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "i.sqlite3")
+    try:
+        plan = store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT record FROM protocol_records WHERE thid = ? ORDER BY updated DESC",
+            ("t",),
+        ).fetchall()
+        assert any("protocol_records_thid" in str(row) for row in plan)
+    finally:
+        store.close()
