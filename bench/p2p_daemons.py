@@ -215,10 +215,14 @@ async def run_daemons(seconds: float, sizes: tuple[int, ...]) -> list[Result]:
     return results
 
 
-def run_node_bench(seconds: float, quick: bool) -> dict[tuple[str, int, int], dict[str, Any]]:
+def run_node_bench(
+    seconds: float, quick: bool, markdown: Path | None = None
+) -> dict[tuple[str, int, int], dict[str, Any]]:
     """P's bench/p2p.py in a subprocess, in this same run: {(case, size, senders): row}."""
     out = Path(tempfile.mkdtemp(prefix="p2pbench-")) / "p2p.json"
     cmd = [sys.executable, str(REPO / "bench" / "p2p.py"), "--json", str(out)]
+    if markdown is not None:
+        cmd += ["--markdown", str(markdown)]  # its own section, from this same run
     cmd += ["--quick"] if quick else ["--seconds", str(seconds), "--rounds", "1"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     rows = json.loads(out.read_text())["results"]
@@ -255,18 +259,75 @@ def table(results: list[Result], node: dict[tuple[str, int, int], dict[str, Any]
     return "\n".join(lines)
 
 
+MARKER_BEGIN = "<!-- p2p_daemons section: begin -->"
+MARKER_END = "<!-- p2p_daemons section: end -->"
+#: Issue 5's targets for two daemons (1 KB).
+TARGET_RATE = 300.0
+TARGET_P50_MS = 5.0
+#: ... and against a plain didcomm/v2 peer: this share of the stream-per-message rate.
+TARGET_SHARE_OF_DIDCOMM_V2 = 0.9
+
+
+def verdicts(results: list[Result], node: dict[tuple[str, int, int], dict[str, Any]]) -> list[str]:
+    out = []
+    for r in results:
+        if r.size != 1024:
+            continue
+        ok = r.rate >= TARGET_RATE and r.pct(0.5) < TARGET_P50_MS
+        line = (
+            f"1 KB x{r.senders}: {r.rate:.0f} msgs/s, p50 {r.pct(0.5):.2f} ms against "
+            f">= {TARGET_RATE:.0f} msgs/s and p50 < {TARGET_P50_MS:.0f} ms: {'met' if ok else 'NOT met'}"
+        )
+        v2 = node_row(node, "didcomm/v2", r.size, r.senders)
+        if v2 and v2["msgs_per_s"]:
+            share = r.rate / v2["msgs_per_s"]
+            line += (
+                f"; {share:.0%} of the node's didcomm/v2 rate ({v2['msgs_per_s']:.0f}, target "
+                f"{TARGET_SHARE_OF_DIDCOMM_V2:.0%})"
+            )
+        out.append(line)
+    return out
+
+
+def write_markdown(path: Path, body: str) -> None:
+    section = f"{MARKER_BEGIN}\n{body}\n{MARKER_END}"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if MARKER_BEGIN in text and MARKER_END in text:
+        head, rest = text.split(MARKER_BEGIN, 1)
+        text = head + section + rest.split(MARKER_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="timed window per case (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 KB only, 1 s windows (a smoke run)")
     parser.add_argument("--no-node", action="store_true", help="skip bench/p2p.py (daemons only)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--markdown", type=Path, help="update this file's p2p_daemons section (and bench/p2p.py's p2p one)"
+    )
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     seconds = 1.0 if args.quick else args.seconds
     results = trio.run(run_daemons, seconds, sizes)
-    node = {} if args.no_node else run_node_bench(min(seconds, 2.0), args.quick)
-    print(table(results, node))
+    node = {} if args.no_node else run_node_bench(min(seconds, 2.0), args.quick, args.markdown)
+    body = table(results, node)
+    print(body)
+    found = verdicts(results, node)
+    for v in found:
+        print(v)
+    if args.markdown:
+        write_markdown(
+            args.markdown,
+            "## `p2p_daemons.py` — delivered messages/s between two didcommd daemons\n\n"
+            f"`bench/p2p_daemons.py --seconds {seconds}`, {time.strftime('%Y-%m-%d')}, node rates "
+            "from `bench/p2p.py` in the same run (its own section); send call to `message.received` "
+            "on the receiver, i.e. committed in its inbox\n\n" + body + "\n\n"
+            + "\n".join(f"- {v}" for v in found),
+        )
     if args.json:
         args.json.write_text(json.dumps({
             "daemons": [
