@@ -50,9 +50,14 @@ def b64u_decode(text: str | bytes, what: str = "base64url value") -> bytes:
         raise MalformedMessageError(f"{what} is not base64url") from None
 
 
+# One encoder for the module: json.dumps() builds a new JSONEncoder on every
+# call that passes options, which costs more than encoding a small message.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def json_dumps(value: Any) -> str:
     """Compact JSON, UTF-8 characters kept as they are."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _encode_json(value)
 
 
 def json_bytes(value: Any) -> bytes:
