@@ -117,7 +117,9 @@ def _claimed_sender(packed: bytes) -> str | None:
             kid = header.get("skid") or header.get("kid")
             if isinstance(kid, str) and kid.startswith("did:"):
                 return split_did_url(kid)[0]
-    except (ValueError, TypeError, DIDCommError):
+    # RecursionError: JSON nested deeper than Python's recursion limit fits in a
+    # few KB, and this runs in the transport's nursery, where it would stop the daemon.
+    except (ValueError, TypeError, RecursionError, DIDCommError):
         return None
     return None
 
