@@ -20,12 +20,16 @@ address, so a restarted daemon must come back where its DIDs say).
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .conftest import Daemon
+from .conftest import REPO, Daemon
 from .test_e2e_protocols import connect, connections, events, fixed_port_env
 from .test_offline_recipient import inbox_ids
 from .test_two_daemons import ctl_json, outbox_state, wait_until
@@ -134,6 +138,9 @@ def test_accept_while_inviter_down_then_accepter_restarted(daemon_factory: Any, 
     halt(b, how)
     b.start()
     assert connections(b)[0]["state"] == "requested"
+    # Accepting again after the restart (the user did not see the first answer) is the same connection.
+    again = ctl_json(b, "invite", "accept", inv["url"], "--label", "alice")
+    assert again["existing"] and again["connection"]["id"] == accepted["connection"]["id"]
     a.start()
     wait_until("A's connection", lambda: [c for c in connections(a) if c["state"] == "active"])
     wait_until("B's connection active", lambda: connections(b)[0]["state"] == "active")
@@ -244,9 +251,13 @@ def test_rotation_while_peer_down_and_peer_stopped_after_switching(daemon_factor
     a, b, a_conn, b_conn = pair(daemon_factory)
     old = connections(a)[0]["my_did"]
 
-    # A rotates while B is down; B comes back (after a stop of its own) and follows.
+    # A rotates while B is down, and is stopped itself with the rotation pending;
+    # B comes back (after a stop of its own) and follows.
     halt(b, how)
     first = ctl_json(a, "connections", "rotate", a_conn)
+    halt(a, how)
+    a.start()
+    assert ctl_json(a, "connections", "show", a_conn)["rotating_to"] == first["new_did"]
     b.start()
     wait_until("B follows", lambda: ctl_json(b, "connections", "show", b_conn)["their_did"] == first["new_did"])
     wait_until("A's rotation complete", lambda: ctl_json(a, "connections", "show", a_conn)["my_did"] == first["new_did"])
@@ -313,3 +324,48 @@ def test_problem_report_goes_out_once_across_restarts(daemon_factory: Any) -> No
     assert ctl_json(a, "ping", a_conn, "--wait", "30")["state"] == "answered"
     assert len(reports()) == 3 and len(set(reports())) == 3
     assert len([m for m in box(b, "outbox") if m.get("type") == PROBLEM_REPORT]) == 3
+
+
+# -- the answer on the wire when the responder dies ------------------------------------------------
+
+
+def test_responder_killed_with_its_answer_in_flight(daemon_factory: Any) -> None:
+    """A is frozen (SIGSTOP), so B's answer is stuck on the wire (``sending``) when B is
+    killed; both resume: the answer arrives once, the ping is done."""
+    a, b, a_conn, _ = pair(daemon_factory)
+    assert b.stop() == 0
+    thid = ctl_json(a, "ping", a_conn, "--wait", "0")["thid"]
+    packed = packed_of(a, thid)
+    a.signal(signal.SIGSTOP)
+    try:
+        b.start()
+        assert b.call("message.receive", packed=packed)["state"] == "received"
+        (answer,) = new_outbound(b, PING_RESPONSE, set())
+        wait_until("B's answer on the wire", lambda: outbox_state(b, answer["id"]) == "sending")
+        b.kill()
+    finally:
+        a.signal(signal.SIGCONT)
+    b.start()
+    wait_until("A's ping done", lambda: records(a, thid)[0]["state"] == "done")
+    wait_until("B's answer delivered", lambda: outbox_state(b, answer["id"]) == "delivered")
+    wait_until("A's ping delivered", lambda: outbox_state(a, thid) == "delivered")
+    assert inbox_ids(a).count(answer["id"]) == 1 and inbox_ids(b).count(thid) == 1
+
+
+def test_waiting_ping_is_answered_when_the_peer_comes_back(daemon_factory: Any) -> None:
+    """``didcommctl ping --wait`` on A spans B's crash and restart."""
+    a, b, a_conn, _ = pair(daemon_factory)
+    b.kill()
+    cmd = [sys.executable, "-m", "daemon.ctl", "--socket", str(a.socket), "--json", "ping", a_conn, "--wait", "60"]
+    with subprocess.Popen(cmd, env=a.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            wait_until("A's ping queued", lambda: [m for m in box(a, "outbox")
+                                                   if m["type"].endswith("/ping") and m["state"] != "delivered"
+                                                   and m["attempts"] >= 1])
+            b.start()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, err
+    pong = json.loads(out)
+    assert pong["state"] == "answered", pong
