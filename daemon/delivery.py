@@ -165,12 +165,49 @@ class Sender:
         }
 
     def peer_reachable(self, peer_id: str) -> None:
-        """The peer just reached us: end its backoff and try its queue again soon."""
+        """The peer just reached us: end its backoff and try its queue again now.
+
+        Its queued messages carry the retry time of their last failure (minutes,
+        after a long absence; and from before our own restart, when we have no
+        lane for the peer yet): they are made due, else a peer that restarted
+        would wait out a backoff meant for a peer that is down.
+        """
         lane = self._lanes.get(peer_id)
-        if lane is not None and lane.failures:
-            lane.failures = 0
-            lane.down_until = 0.0
-            self.wake()
+        if lane is not None and not lane.failures:
+            return
+        lane = self._lane(peer_id)
+        lane.failures = 0
+        lane.down_until = 0.0
+        self._make_due(peer_id)
+        self.wake()
+
+    def _make_due(self, peer_id: str) -> None:
+        nursery = self._nursery
+        if nursery is None:
+            return
+        try:
+            nursery.start_soon(self._due_now, peer_id)
+        except RuntimeError:
+            return  # the sender is stopping: the next start claims them
+
+    async def _due_now(self, peer_id: str) -> None:
+        """Queued messages whose recipient is ``peer_id`` become due now."""
+        store = self.agent.store
+        now = self.agent.now()
+        try:
+            waiting = await store.run(store.sync.outbox_waiting_recipients, now, limit=MAX_ROUTES)
+            dids = []
+            for did in waiting:
+                try:
+                    if self._route(did).peer_id == peer_id:
+                        dids.append(did)
+                except NoRouteError:
+                    continue
+            # Relaxed: a retry time lost to a power cut only means waiting as before.
+            if dids and await store.run_relaxed(store.sync.outbox_due_now, dids, now):
+                self.wake()
+        except DaemonError as exc:
+            log.info("delivery.due_now_failed", peer=peer_id, error=exc.message)
 
     # -- the task --------------------------------------------------------------------
 
@@ -305,7 +342,8 @@ class Sender:
         if lane.failures:
             lane.failures = 0
             lane.down_until = 0.0
-            self.wake()  # its other messages may be waiting for their retry time
+            self._make_due(route.peer_id)  # its other messages wait for their retry time
+            self.wake()
         if self.peers is not None:
             self.peers.delivered_to(route.peer_id, elapsed)
         await self.agent.outbox_delivered(msg_id)

@@ -307,6 +307,10 @@ OUTBOX_TRANSITIONS: dict[str, frozenset[str]] = {
 OUTBOX_PENDING_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING)
 
 
+#: DIDs per ``IN (...)`` list (SQLite allows 999 parameters in older builds).
+_DIDS_PER_STATEMENT = 500
+
+
 def _limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_LIST_LIMIT))
 
@@ -815,6 +819,29 @@ class Store:
             (to_did, *OUTBOX_PENDING_STATES),
         ).fetchone()
         return int(r[0])
+
+    def outbox_waiting_recipients(self, now: int, *, limit: int) -> list[str]:
+        """Recipients of queued messages that are not due yet (backing off), at most ``limit``."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT to_did FROM outbox WHERE state = ? AND next_attempt > ? LIMIT ?",
+            (OUTBOX_QUEUED, now, max(1, int(limit))),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def outbox_due_now(self, to_dids: Iterable[str], now: int) -> int:
+        """Queued messages to ``to_dids`` become due at ``now`` (their peer is back); how many."""
+        changed = 0
+        dids = list(dict.fromkeys(to_dids))
+        with self.transaction():
+            for start in range(0, len(dids), _DIDS_PER_STATEMENT):
+                chunk = dids[start:start + _DIDS_PER_STATEMENT]
+                cur = self._conn.execute(
+                    "UPDATE outbox SET next_attempt = ? WHERE state = ? AND next_attempt > ? "
+                    f"AND to_did IN ({', '.join('?' * len(chunk))})",
+                    (now, OUTBOX_QUEUED, now, *chunk),
+                )
+                changed += cur.rowcount
+        return changed
 
     def outbox_requeue_sending(self, now: int) -> int:
         """After a restart nothing is being sent: put ``sending`` rows back in the queue."""

@@ -369,3 +369,40 @@ def test_waiting_ping_is_answered_when_the_peer_comes_back(daemon_factory: Any) 
     assert proc.returncode == 0, err
     pong = json.loads(out)
     assert pong["state"] == "answered", pong
+
+
+def test_queued_messages_go_out_when_the_restarted_peer_reaches_us(daemon_factory: Any) -> None:
+    """A backs off for minutes while B is down; when B is back and reaches A, A's queue
+    for B goes out at once, not when the backoff ends (``Sender.peer_reachable``)."""
+    slow = {**fixed_port_env(), "DIDCOMMD_DELIVERY_RETRY_BASE": "240", "DIDCOMMD_DELIVERY_RETRY_MAX": "300"}
+    a: Daemon = daemon_factory(env=slow)
+    b: Daemon = daemon_factory(env=fixed_port_env())
+    a_conn, b_conn, _ = connect(a, b)
+    b.kill()
+    thid = ctl_json(a, "chat", a_conn, "while you were away", "--ack")["id"]
+    wait_until("A's first attempt failed", lambda: a.call("message.outbox.get", id=thid)["attempts"] >= 1
+               and outbox_state(a, thid) == "queued")
+    b.start()
+    # B reaches A (a ping of its own); A's chat, due in minutes, goes out now.
+    assert ctl_json(b, "ping", b_conn, "--wait", "30")["state"] == "answered"
+    wait_until("A's chat delivered", lambda: outbox_state(a, thid) == "delivered")
+    wait_until("A's ack", lambda: [e for e in events(a, "ack.received") if thid in e["data"]["ack"]])
+
+
+def test_store_makes_a_peers_backed_off_messages_due(tmp_path: Any) -> None:
+    """The store side of it: only queued messages not yet due, only to the DIDs named."""
+    from daemon.store import Store
+
+    store = Store.open(tmp_path / "s.sqlite3")
+    try:
+        for id, to in (("b1", "did:ex:b"), ("b2", "did:ex:b"), ("c1", "did:ex:c"), ("d1", "did:ex:d")):
+            store.outbox_put(id, to_did=to, from_did=None, packed=b"x", created=10)
+            store.outbox_transition(id, "sending", now=10)
+            store.outbox_transition(id, "queued", now=10, next_attempt=500)
+        store.outbox_transition("d1", "sending", now=11)
+        assert sorted(store.outbox_waiting_recipients(20, limit=10)) == ["did:ex:b", "did:ex:c"]
+        assert store.outbox_due_now(["did:ex:b", "did:ex:d", "did:ex:b"], 20) == 2
+        assert [r.id for r in store.outbox_due(20)] == ["b1", "b2"]
+        assert store.outbox_waiting_recipients(20, limit=10) == ["did:ex:c"]
+    finally:
+        store.close()
