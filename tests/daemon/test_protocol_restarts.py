@@ -38,6 +38,7 @@ PING_RESPONSE = "https://didcomm.org/trust-ping/2.0/ping-response"
 DISCLOSE = "https://didcomm.org/discover-features/2.0/disclose"
 PROBLEM_REPORT = "https://didcomm.org/report-problem/2.0/problem-report"
 EMPTY = "https://didcomm.org/empty/1.0/empty"
+PING = "https://didcomm.org/trust-ping/2.0/ping"
 UNKNOWN_TYPE = "https://didcomm.org/no-such-protocol/1.0/hello"
 #: How a daemon is stopped: SIGTERM (clean shutdown) or SIGKILL (a crash).
 HOW = ("sigterm", "kill-9")
@@ -289,6 +290,13 @@ def test_rotation_while_peer_down_and_peer_stopped_after_switching(daemon_factor
                lambda: any(e["data"]["content"] == "after two rotations" for e in events(a, "basicmessage.received")))
     pong = ctl_json(b, "ping", b_conn, "--wait", "30")
     assert pong["state"] == "answered" and pong["to"] == second["new_did"], pong
+
+    # After A's own restart its retired DIDs stay retired: a message to one is refused.
+    halt(a, how)
+    a.start()
+    ctl_json(b, "send", "--to", old, "--type", PING, "--from", ctl_json(b, "connections", "show", b_conn)["my_did"])
+    wait_until("A refuses its retired DID", lambda: any(
+        "rotated" in (e["data"].get("reason") or "") for e in events(a, "message.rejected")))
 
 
 # -- 6. problem report --------------------------------------------------------------------------------
