@@ -178,11 +178,14 @@ def inbox_stored(store: Store, row: InboxRow) -> bool:
     return created or stored.state == INBOX_REJECTED
 
 
-def reject_inbound(store: Store, row: InboxRow, record: dict[str, Any]) -> None:
-    """Keep a refused message (committing its bytes if need be) with the reason."""
+def reject_inbound(store: Store, row: InboxRow, record: dict[str, Any]) -> bool:
+    """Keep a refused message (committing its bytes if need be) with the reason;
+    False if the same bytes were received (and accepted) before: nothing changes."""
     with store.transaction():
-        if inbox_stored(store, row):
-            store.inbox_reject(row.ref, record=record)
+        if not inbox_stored(store, row):
+            return False
+        store.inbox_reject(row.ref, record=record)
+    return True
 
 
 def _accept_and_write(
@@ -246,7 +249,9 @@ class Conversations:
     async def _finish(self, step: _Accepted) -> Verdict:
         if not await step.pending.wait():
             return Verdict("duplicate")
-        await self._after_commit(step.batch, conn_of=step.message.get("from"))
+        # No flush here: Agent.message_receive flushes (in the background) once it
+        # has published message.received too, which then does not wait for it.
+        await self._after_commit(step.batch, conn_of=step.message.get("from"), flush=False)
         if step.outcome.error is not None:
             _log.info("protocol.problem", msg_id=step.message.get("id"),
                       problem_code=step.outcome.error.problem_code, reason=step.outcome.error.message)
@@ -269,7 +274,8 @@ class Conversations:
         except _Refused as refused:
             record = {"message": message, "metadata": metadata.to_json(), "reason": refused.reason,
                       "problem_code": refused.problem_code}
-            await store.run(reject_inbound, store.sync, row, record)
+            if not await store.run(reject_inbound, store.sync, row, record):
+                return Verdict("duplicate")
             return Verdict("rejected", refused.reason, refused.problem_code)
         records = await self._records_for(message, conn)
         outcome = self.dispatcher.dispatch(message, metadata, records, now)
@@ -323,7 +329,7 @@ class Conversations:
         for key in (message.get("thid") or message.get("id"), message.get("pthid")):
             if not isinstance(key, str) or key in found:
                 continue
-            for raw in await store.run(store.sync.records_by_thid, key):
+            for raw in await store.read(store.sync.records_by_thid, key):
                 try:
                     record = ProtocolRecord.from_dict(raw)
                 except DIDCommError as exc:
@@ -394,7 +400,7 @@ class Conversations:
 
     # -- after a commit -----------------------------------------------------------------------
 
-    async def _after_commit(self, batch: _Batch, *, conn_of: Any = None) -> None:
+    async def _after_commit(self, batch: _Batch, *, conn_of: Any = None, flush: bool = True) -> None:
         for c in batch.connections:
             await self.connections.cache(c)
         events = self.agent.events
@@ -410,7 +416,8 @@ class Conversations:
                 data["connection"] = conn.id if conn is not None else None
             events.publish(event.kind, data)
             self._wake(event)
-        await events.flush()
+        if flush:
+            await events.flush_soon()
         # The outbox sender (daemon.delivery), while the transport runs, sends at once.
         sender = getattr(self.agent, "sender", None)
         if batch.outbound and sender is not None:

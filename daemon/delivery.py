@@ -23,6 +23,14 @@ costs one dial per backoff period, not one per queued message.  A failure that
 retrying cannot fix (the message is too large, the recipient has no libp2p
 endpoint, the peer speaks no DIDComm protocol) is recorded ``failed``.
 
+A message sent by a local program does not wait for a claim: ``message.send``
+inserts it in ``sending`` and hands it here the moment the insert has run,
+before the commit's fsync, so the network send overlaps the sender's own fsync
+(the reply to ``message.send`` still waits for it).  The one price: if that
+``COMMIT`` itself then fails (an I/O error, a full disk), the program is told
+the send failed although the peer may have the message, the same uncertainty
+as a crash between the commit and the reply.
+
 Nothing here is durable on its own: the store is.  If the daemon stops or
 crashes, messages in ``sending`` go back to the queue at the next start
 (:meth:`Agent.open`), and a message the receiver committed but whose
@@ -154,6 +162,34 @@ class Sender:
         """A message was queued (or a peer came back): claim now rather than at the next poll."""
         self._wakeup.set()
 
+    def reserve(self) -> bool:
+        """Take a slot for a message its sender will :meth:`hand` over (False: full, let the
+        claimer take it later).  Each reservation ends in :meth:`hand` or :meth:`release`."""
+        if self._nursery is None or self._claimed >= MAX_CLAIMED:
+            return False
+        self._claimed += 1
+        return True
+
+    def release(self) -> None:
+        """Give back a reserved slot whose message was not written after all."""
+        self._finished()
+
+    def hand(self, row: dict[str, Any]) -> None:
+        """Deliver a message written straight into ``sending`` (see ``Agent.message_send``).
+
+        Called as soon as the outbox insert ran, before its commit is durable, so
+        the send overlaps the fsync; the ``delivered`` record is queued after the
+        insert, so it cannot commit without it.
+        """
+        nursery = self._nursery
+        try:
+            if nursery is None:
+                raise RuntimeError("the sender has stopped")
+            nursery.start_soon(self._deliver, row)
+        except RuntimeError:
+            # Stopping: the row stays in 'sending' and the next start queues it again.
+            self._finished()
+
     def stats(self) -> dict[str, Any]:
         """Counters for ``status``."""
         return {
@@ -213,10 +249,13 @@ class Sender:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Claim and deliver until cancelled."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            task_status.started()
-            await self._claim_loop(nursery)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await self._claim_loop(nursery)
+        finally:
+            self._nursery = None
 
     async def _claim_loop(self, nursery: trio.Nursery) -> None:
         while True:

@@ -10,7 +10,10 @@ An event is ``{"seq", "kind", "time", "data"}``: ``seq`` a number that only grow
 without awaiting: it numbers the event, hands it to every live subscriber, and
 queues it for the store.  :meth:`EventBus.flush` writes the queue to the store in
 one transaction; the agent calls it after each operation that published, and on
-close.  (Publishing does not wait for the disk: an event is a report of something
+close.  While the daemon runs, :meth:`EventBus.run_flusher` is a task that does
+those flushes in the background: :meth:`EventBus.flush_soon` only wakes it, so
+a reply or an acknowledgement does not wait for the event rows' store round
+trip (``subscribe(since=...)`` still flushes for real before it replays).  (Publishing does not wait for the disk: an event is a report of something
 already committed elsewhere, so losing the newest few in a crash loses no data.
 For the same reason the flush's commit is a relaxed one, ``AsyncStore.run_relaxed``:
 it survives a crash of the daemon and costs no fsync, and it shares the store's
@@ -98,6 +101,9 @@ class EventBus:
         self._unflushed: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_UNFLUSHED)
         self._subscribers: set[_Subscriber] = set()
         self._flush_lock = trio.Lock()
+        #: Set by flush_soon() while run_flusher() runs.
+        self._flusher_running = False
+        self._flush_wanted = trio.Event()
 
     @classmethod
     async def open(cls, store: AsyncStore) -> EventBus:
@@ -138,6 +144,32 @@ class EventBus:
             # No fsync of its own (see the module docstring): the next durable
             # commit, or the OS, takes the rows to the disk; a kill -9 loses none.
             await self._store.run_relaxed(self._store.sync.events_append, batch)
+
+    async def flush_soon(self) -> None:
+        """Have the queued events written: by the flusher task if it runs, else now."""
+        if self._flusher_running:
+            self._flush_wanted.set()
+            return
+        await self.flush()
+
+    async def run_flusher(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Flush in the background whenever :meth:`flush_soon` asks, until cancelled."""
+        self._flusher_running = True
+        task_status.started()
+        try:
+            while True:
+                await self._flush_wanted.wait()
+                self._flush_wanted = trio.Event()
+                # Everything published until the flush starts shares its commit.
+                try:
+                    await self.flush()
+                except DaemonError as exc:
+                    # Events are reports: a store that cannot take them must not
+                    # stop the daemon (the state they report is committed).
+                    _log.warning("events.flush_failed", error=exc.message)
+        finally:
+            # Whatever is left is flushed by the next flush() (Agent.aclose does one).
+            self._flusher_running = False
 
     @asynccontextmanager
     async def subscribe(

@@ -34,6 +34,15 @@ WAL mode that survives a crash of the process (``kill -9``) and keeps the file
 consistent after a power loss, which may lose only the newest such commits.  The
 next FULL commit fsyncs the WAL, and with it every relaxed commit before it.
 
+*Reads.*  A read queued like a write costs two thread hops and may wait for
+another group's fsync.  :meth:`AsyncStore.read` runs a read inline on the trio
+thread when no group runs or waits (then everything written so far is committed
+and the store's thread is idle), else queues it so it sees the writes before it;
+:meth:`AsyncStore.read_if_idle` gives up instead of queueing, for reads whose
+answer only saves work.  :meth:`AsyncStore.submit` can also report a call as
+soon as it *ran*, before its group's fsync (``on_executed``), so work that does
+not need the data durable yet (sending a queued message) overlaps the fsync.
+
 *Rows and records.*  Columns hold what is searched or indexed (ids, DIDs, states,
 times); everything else is one CBOR blob per row (``record``), so adding a field
 needs no migration.  Times are integer Unix seconds, passed in by the caller
@@ -71,7 +80,7 @@ import cbor2
 import outcome
 import trio
 
-from .errors import StoreError
+from .errors import UNAVAILABLE, DaemonError, StoreError
 
 DB_FILE_NAME = "didcommd.sqlite3"
 #: How long a statement waits for another process's lock before failing.
@@ -305,6 +314,19 @@ OUTBOX_TRANSITIONS: dict[str, frozenset[str]] = {
     OUTBOX_EXPIRED: frozenset(),
 }
 OUTBOX_PENDING_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING)
+
+
+class OutboxFullError(DaemonError):
+    """Too many messages to one DID are still undelivered (``delivery.max_pending_per_peer``)."""
+
+    code = UNAVAILABLE
+
+    def __init__(self, to_did: str, pending: int, limit: int) -> None:
+        super().__init__(
+            None,
+            f"{pending} messages to {to_did} are still undelivered "
+            f"(delivery.max_pending_per_peer = {limit})",
+        )
 
 
 #: DIDs per ``IN (...)`` list (SQLite allows 999 parameters in older builds).
@@ -732,15 +754,29 @@ class Store:
     def outbox_put(
         self, id: str, *, to_did: str, from_did: str | None, packed: bytes, created: int,
         expires: int | None = None, record: dict[str, Any] | None = None,
+        state: str = OUTBOX_QUEUED, max_pending: int | None = None,
     ) -> OutboxRow:
-        """Queue a packed message (durably) for delivery."""
+        """Queue a packed message (durably) for delivery.
+
+        ``state`` ``sending`` (one attempt counted) is for a message the caller hands
+        to the outbox sender itself instead of waiting for a claim; a restart queues
+        it again like any message caught mid-send.  With ``max_pending``, a message
+        to a DID that already has that many queued or being sent is refused
+        (:class:`OutboxFullError`), checked in the same transaction as the insert.
+        """
+        if state not in (OUTBOX_QUEUED, OUTBOX_SENDING):
+            raise StoreError(f"a new outbound message cannot start in state {state!r}")
         with self.transaction():
+            if max_pending is not None:
+                pending = self.outbox_pending_count(to_did)
+                if pending >= max_pending:
+                    raise OutboxFullError(to_did, pending, max_pending)
             try:
                 self._conn.execute(
-                    "INSERT INTO outbox (id, to_did, from_did, state, next_attempt, expires, created, "
-                    "updated, packed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (id, to_did, from_did, OUTBOX_QUEUED, created, expires, created, created, packed,
-                     encode_record(record or {})),
+                    "INSERT INTO outbox (id, to_did, from_did, state, attempts, next_attempt, expires, "
+                    "created, updated, packed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (id, to_did, from_did, state, 1 if state == OUTBOX_SENDING else 0, created, expires,
+                     created, created, packed, encode_record(record or {})),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"an outbound message with id {id!r} already exists") from None
@@ -933,6 +969,18 @@ def _statements(script: str) -> list[str]:
 # -- the trio face --------------------------------------------------------------------------
 
 
+def _notify_after(
+    fn: Callable[[], Any], hook: Callable[[Any], None], token: trio.lowlevel.TrioToken
+) -> Callable[[], Any]:
+    def call() -> Any:
+        result = fn()
+        # Non-blocking: the store's thread goes straight on to the COMMIT.
+        token.run_sync_soon(hook, result)
+        return result
+
+    return call
+
+
 @dataclass(eq=False)
 class _Call:
     """One queued store call and, once its group committed, its outcome."""
@@ -980,14 +1028,37 @@ class AsyncStore:
         result: _T = await self.submit(functools.partial(fn, *args, **kwargs), durable=False).wait()
         return result
 
-    def submit(self, fn: Callable[[], Any], *, durable: bool = True) -> Pending:
+    async def read(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run a read-only ``fn`` after every queued write: inline when the store is
+        idle (no round trip through its thread), else in the next group."""
+        if self._idle():
+            return fn(*args, **kwargs)
+        return await self.run_relaxed(fn, *args, **kwargs)
+
+    def read_if_idle(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        """``fn(...)`` inline if no write is queued or running, else None (ask :meth:`read`)."""
+        if not self._idle():
+            return None
+        return fn(*args, **kwargs)
+
+    def _idle(self) -> bool:
+        return not self._closed and not self._queue and not self._writer.locked()
+
+    def submit(
+        self, fn: Callable[[], Any], *, durable: bool = True,
+        on_executed: Callable[[Any], None] | None = None,
+    ) -> Pending:
         """Queue a call now (its place in the commit order is fixed); await ``.wait()`` for it.
 
         Lets a caller release a lock once its write is ordered, before it is durable:
         any later call sees the write (or fails with it if the group fails).
+        ``on_executed(result)`` runs on the trio thread as soon as ``fn`` has run
+        without error, before its group's COMMIT (not at all if ``fn`` raised).
         """
         if self._closed:
             raise StoreError("the store is closed")
+        if on_executed is not None:
+            fn = _notify_after(fn, on_executed, trio.lowlevel.current_trio_token())
         call = _Call(fn, durable)
         self._queue.append(call)
         return Pending(self, call)
