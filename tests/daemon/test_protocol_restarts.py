@@ -396,6 +396,15 @@ def test_queued_messages_go_out_when_the_restarted_peer_reaches_us(daemon_factor
     wait_until("A's chat delivered", lambda: outbox_state(a, thid) == "delivered")
     wait_until("A's ack", lambda: [e for e in events(a, "ack.received") if thid in e["data"]["ack"]])
 
+    # A bare libp2p connection from the restarted B is enough (A files it as reachable).
+    b.kill()
+    again = ctl_json(a, "chat", a_conn, "away again")["id"]
+    wait_until("A's attempt failed", lambda: a.call("message.outbox.get", id=again)["attempts"] >= 1
+               and outbox_state(a, again) == "queued")
+    b.start()
+    assert b.ctl("peers", "connect", a.call("status")["addrs"][0]).returncode == 0
+    wait_until("A's second chat delivered", lambda: outbox_state(a, again) == "delivered")
+
 
 def test_store_makes_a_peers_backed_off_messages_due(tmp_path: Any) -> None:
     """The store side of it: only queued messages not yet due, only to the DIDs named."""
