@@ -61,6 +61,16 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
    keeps reusing it until TCP gives up, many minutes later.  The node pings a
    peer that just timed out and drops the connection if nothing comes back.
 
+9. **Inbound handlers outlive their connections**
+   (:func:`end_inbound_handlers_with_their_connections`).  After upgrading an
+   inbound connection, ``Swarm._do_handle_inbound_connection`` waits for the
+   *swarm* to finish (the listener closes the socket when its handler
+   returns), and only then gives back its slot of the inbound connection cap
+   (``max_connections``, 300).  So every connection ever accepted keeps a task
+   and its buffers until the daemon stops, and after 300 of them - a peer
+   reconnecting in a loop is enough - the daemon drops every new inbound
+   connection.  We end each handler when its own connection has closed.
+
 One more fix is plain configuration, in :func:`daemon.p2p.host.serve`: one
 connection per peer (``max_connections_per_peer=1``), which also ends the
 swarm's happy-eyeballs wait as soon as a dial succeeds (else every dial takes
@@ -75,6 +85,7 @@ a dictionary lookup.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import math
@@ -347,6 +358,60 @@ def no_dial_retries(host: IHost) -> None:
 
     network: Any = host.get_network()
     network.retry_config = RetryConfig(max_retries=0)
+
+
+class _Upgraded:
+    """The muxed connection an inbound handler upgraded, once it has."""
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.ready = trio.Event()
+
+
+#: Each inbound connection is handled in a task of its own; this is that
+#: task's :class:`_Upgraded`.
+_upgraded_here: contextvars.ContextVar[_Upgraded | None] = contextvars.ContextVar(
+    "didcommd_upgraded_here", default=None
+)
+
+
+def end_inbound_handlers_with_their_connections(host: IHost) -> None:
+    """Let each inbound connection's handler end when that connection closes
+    (before the host runs; see item 9 above)."""
+    swarm: Any = host.get_network()
+    upgrade = swarm.upgrade_inbound_raw_conn
+    handle = swarm._do_handle_inbound_connection
+
+    async def upgrade_and_note(raw_conn: Any, maddr: Any) -> Any:
+        muxed = await upgrade(raw_conn, maddr)
+        upgraded = _upgraded_here.get()
+        if upgraded is not None:
+            upgraded.conn = muxed
+            upgraded.ready.set()
+        return muxed
+
+    async def handle_until_closed(read_write_closer: Any, maddr: Any, failure_event: Any) -> None:
+        upgraded = _Upgraded()
+        _upgraded_here.set(upgraded)  # this task's context only
+        async with trio.open_nursery() as nursery:
+
+            async def end_with_the_connection() -> None:
+                await upgraded.ready.wait()
+                closed = getattr(upgraded.conn, "event_closed", None)
+                if closed is None:
+                    return  # a muxer we do not know: py-libp2p's behaviour
+                await closed.wait()
+                # py-libp2p's handler now sits in its "wait for the swarm"
+                # barrier; cancelling it there is what ending it early means.
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(end_with_the_connection)
+            await handle(read_write_closer, maddr, failure_event)
+            nursery.cancel_scope.cancel()  # the upgrade failed: nothing to wait for
+
+    # Instance attributes shadow the methods for the listener's calls.
+    swarm.upgrade_inbound_raw_conn = upgrade_and_note
+    swarm._do_handle_inbound_connection = handle_until_closed
 
 
 def disable_auto_dialling(host: IHost) -> None:

@@ -661,6 +661,7 @@ async def serve(
     )
     compat.disable_auto_dialling(host)
     compat.no_dial_retries(host)
+    compat.end_inbound_handlers_with_their_connections(host)
     failure: P2PConfigError | None = None
     async with trio.open_nursery() as nursery:
         node = P2PNode(host, identity, on_message, limits, nursery)

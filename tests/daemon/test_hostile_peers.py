@@ -50,6 +50,9 @@ SLACK: Final = 0.5
 #: Growth of the daemon's peak resident set we accept from 64 streams that each
 #: claim a 4 GiB frame (none may allocate for its claim; measured: < 1 MiB).
 MAX_RSS_GROWTH_HUGE_CLAIMS: Final = 16 * 1024 * 1024
+#: Growth of the daemon's resident set we accept after CONNECTION_CYCLES
+#: connections came and went (each used to leave its handler task behind).
+MAX_RSS_GROWTH_CHURN: Final = 8 * 1024 * 1024
 #: Streams opened at once by one hostile peer (the issue's number).
 STORM_STREAMS: Final = 10_000
 #: Seconds the storm may take, every stream answered: a guard against a hang,
@@ -425,3 +428,37 @@ async def test_a_frame_holding_no_didcomm_message_is_kept_as_rejected(daemon_fac
     rejected = [m for m in listed["messages"] if m["state"] == "rejected"]
     assert len(rejected) == len(NOT_DIDCOMM) + 1
     assert all(m["reason"] for m in rejected)
+
+
+# -- connection churn ------------------------------------------------------------------------
+
+#: Connections made and dropped in a row: past py-libp2p's inbound connection
+#: cap (``max_connections``, 300), which once counted every connection the
+#: daemon ever accepted rather than those open now.
+CONNECTION_CYCLES: Final = 320
+#: Peers doing it at once (a disconnect costs py-libp2p two 0.1 s sleeps).
+CHURNING_PEERS: Final = 8
+
+
+async def test_peers_that_keep_reconnecting_do_not_use_up_the_daemon(daemon_factory: Any) -> None:
+    (a,) = await start_daemons(daemon_factory, 1)
+    rss_before = rss_bytes(a)
+
+    async def churn(cycles: int) -> None:
+        async with attacker(a) as (raw, peer):
+            info = raw.get_peerstore().peer_info(peer)
+            for _ in range(cycles):
+                await raw.disconnect(peer)
+                with trio.fail_after(DELIVERY_DEADLINE):
+                    await raw.connect(info)
+            # Still accepted, and still served.
+            got = await answer(raw, peer, didcomm_v2.PROTOCOL_ID, encode_frame(b"{}"), timeout=DELIVERY_DEADLINE)
+            assert got == "closed"
+            await raw.disconnect(peer)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(CHURNING_PEERS):
+            nursery.start_soon(churn, CONNECTION_CYCLES // CHURNING_PEERS)
+    await wait_until("the last connection gone", lambda: a.call("status")["p2p"]["connected_peers"] == 0)
+    growth = rss_bytes(a) - rss_before
+    assert growth < MAX_RSS_GROWTH_CHURN, f"RSS grew by {growth >> 20} MiB"
