@@ -70,6 +70,7 @@ from .store import (
     DIDRow,
     InboxRow,
     KeyRow,
+    OutboxFullError,
     OutboxRow,
     Store,
 )
@@ -521,9 +522,21 @@ class Agent:
         run, before the commit's fsync (``state`` ``sending``, see daemon.delivery),
         so delivery overlaps our own fsync; returns once the commit is durable.
         """
+        limit = self.config.delivery.max_pending_per_peer
         sender = self.sender
         handed = False
         reserved = sender is not None and sender.reserve()
+        # An idle store answers the limit at once, and then nothing can come
+        # between this check and our insert (it is the next call the store runs,
+        # and we do not yield before queueing it): the message may go out before
+        # the insert's thread hop, not only before its fsync.
+        early = False
+        if reserved:
+            count = self.store.read_if_idle(self.store.sync.outbox_pending_count, row["to"])
+            if count is not None and count >= limit:
+                sender.release()
+                raise OutboxFullError(row["to"], count, limit)
+            early = count is not None
 
         def hand(_: Any) -> None:
             nonlocal handed
@@ -541,10 +554,12 @@ class Agent:
                 expires=row["expires"],
                 record=record,
                 state=OUTBOX_SENDING if reserved else OUTBOX_QUEUED,
-                max_pending=self.config.delivery.max_pending_per_peer,
+                max_pending=limit,
             ),
-            on_executed=hand if reserved else None,
+            on_executed=hand if reserved and not early else None,
         )
+        if early:
+            hand(None)
         try:
             await pending.wait()
         finally:

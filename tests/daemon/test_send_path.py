@@ -201,3 +201,40 @@ async def test_bytes_received_before_are_a_duplicate_even_if_they_no_longer_unpa
     finally:
         await alice.aclose()
         await bob.aclose()
+
+
+async def test_with_the_sender_running_the_limit_still_holds_and_messages_wait_for_retry(
+    tmp_path: Path,
+) -> None:
+    from daemon.p2p.endpoint import service_endpoint
+    from daemon.p2p.identity import PeerIdentity
+
+    config = make_config(
+        tmp_path / "a",
+        DIDCOMMD_DELIVERY_MAX_PENDING_PER_PEER="2",
+        DIDCOMMD_P2P_LISTEN="/ip4/127.0.0.1/tcp/0",
+        DIDCOMMD_P2P_MDNS="false",
+    )
+    agent = await Agent.open(config)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(agent.serve)
+            await agent.did_create("key")
+            # A peer that is not there: port 1 on loopback refuses the dial.
+            nobody = PeerIdentity.generate().peer_id
+            service = {"id": "#didcomm-1", "type": "DIDCommMessaging",
+                       "serviceEndpoint": service_endpoint(nobody, ["/ip4/127.0.0.1/tcp/1"])}
+            to = (await agent.did_create("peer", services=[service]))["did"]
+            ids = [(await agent.message_send(to, BASIC, {"n": n}))["id"] for n in range(2)]
+            with pytest.raises(DaemonError) as refused:
+                await agent.message_send(to, BASIC, {"n": 2})
+            assert refused.value.code == "unavailable"
+            # Both were handed to the sender at once, failed to connect and wait for a retry.
+            await _poll(lambda: agent.sender.retried >= 2)
+            for id in ids:
+                row = await agent.message_get(id)
+                # (A retry may already be under way on a slow machine.)
+                assert row["state"] in ("queued", "sending") and row["attempts"] >= 1 and row["last_error"]
+            nursery.cancel_scope.cancel()
+    finally:
+        await agent.aclose()
