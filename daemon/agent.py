@@ -615,7 +615,9 @@ class Agent:
         message = result.message
         msg_id = str(message["id"])
         sender = _sender_did(result.metadata)
-        metadata = result.metadata.to_json()
+        # (The attributes, not to_json(): that is a deep copy, and conversations
+        # makes one for the inbox record already.)
+        metadata = result.metadata
         # Accepting the row, the protocol step and its replies commit together.
         verdict = await self.conversations.accept(row, result, sender)
         if verdict.state == "duplicate":
@@ -636,9 +638,9 @@ class Agent:
                 "from": message.get("from"),
                 "thid": message.get("thid"),
                 "transport": row.transport,
-                "encrypted": metadata["encrypted"],
-                "authenticated": metadata["authenticated"],
-                "anonymous_sender": metadata["anonymous_sender"],
+                "encrypted": metadata.encrypted,
+                "authenticated": metadata.authenticated,
+                "anonymous_sender": metadata.anonymous_sender,
             },
         )
         _log.info("message.received", msg_id=msg_id, sender=sender or None, type=message.get("type"))
