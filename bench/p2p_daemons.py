@@ -268,15 +268,56 @@ TARGET_P50_MS = 5.0
 TARGET_SHARE_OF_DIDCOMM_V2 = 0.9
 
 
+#: Commits timed by the fsync probe.
+FSYNC_PROBE_COMMITS = 200
+#: Bytes per row in the probe (about one 1 KB message, packed).
+FSYNC_PROBE_ROW_BYTES = 2048
+
+
+def fsync_floor(directory: Path) -> dict[str, float]:
+    """p50 ms of one SQLite commit in WAL mode, synchronous FULL and NORMAL, on this disk.
+
+    The floor under the 1-sender latency: the receiver's inbox commit (FULL) is on
+    every message's path (the sender's own commit overlaps the send).
+    """
+    import sqlite3
+
+    out: dict[str, float] = {}
+    for mode in ("FULL", "NORMAL"):
+        path = directory / f"fsync-probe-{mode}.sqlite3"
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {mode}")
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
+            times = []
+            for _ in range(FSYNC_PROBE_COMMITS):
+                started = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO t (b) VALUES (?)", (os.urandom(FSYNC_PROBE_ROW_BYTES),))
+                conn.execute("COMMIT")
+                times.append(time.perf_counter() - started)
+        finally:
+            conn.close()
+        out[mode] = statistics.median(times) * 1000
+    return out
+
+
 def verdicts(results: list[Result], node: dict[tuple[str, int, int], dict[str, Any]]) -> list[str]:
+    """Issue 5's targets as bench/p2p.py reads them: the rate with 16 senders, p50 with one."""
     out = []
     for r in results:
         if r.size != 1024:
             continue
-        ok = r.rate >= TARGET_RATE and r.pct(0.5) < TARGET_P50_MS
+        if r.senders == 1:
+            ok = r.pct(0.5) < TARGET_P50_MS
+            target = f"p50 < {TARGET_P50_MS:.0f} ms"
+        else:
+            ok = r.rate >= TARGET_RATE
+            target = f">= {TARGET_RATE:.0f} msgs/s"
         line = (
             f"1 KB x{r.senders}: {r.rate:.0f} msgs/s, p50 {r.pct(0.5):.2f} ms against "
-            f">= {TARGET_RATE:.0f} msgs/s and p50 < {TARGET_P50_MS:.0f} ms: {'met' if ok else 'NOT met'}"
+            f"{target}: {'met' if ok else 'NOT met'}"
         )
         v2 = node_row(node, "didcomm/v2", r.size, r.senders)
         if v2 and v2["msgs_per_s"]:
@@ -312,6 +353,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     seconds = 1.0 if args.quick else args.seconds
+    with tempfile.TemporaryDirectory(prefix="fsync-probe-") as probe_dir:
+        floor = fsync_floor(Path(probe_dir))
+    print(f"one SQLite WAL commit here: FULL {floor['FULL']:.2f} ms, NORMAL {floor['NORMAL']:.2f} ms (p50)",
+          file=sys.stderr)
     results = trio.run(run_daemons, seconds, sizes)
     node = {} if args.no_node else run_node_bench(min(seconds, 2.0), args.quick, args.markdown)
     body = table(results, node)
@@ -326,10 +371,15 @@ def main() -> None:
             f"`bench/p2p_daemons.py --seconds {seconds}`, {time.strftime('%Y-%m-%d')}, node rates "
             "from `bench/p2p.py` in the same run (its own section); send call to `message.received` "
             "on the receiver, i.e. committed in its inbox\n\n" + body + "\n\n"
-            + "\n".join(f"- {v}" for v in found),
+            + "\n".join(f"- {v}" for v in found)
+            + f"\n- the disk, same run: one SQLite WAL commit costs {floor['FULL']:.2f} ms with "
+            f"synchronous=FULL (an fsync), {floor['NORMAL']:.2f} ms with NORMAL (p50 of "
+            f"{FSYNC_PROBE_COMMITS}); one FULL commit (the receiver's inbox) is on every "
+            "message's path, the sender's overlaps the send",
         )
     if args.json:
         args.json.write_text(json.dumps({
+            "fsync_floor_ms": {k: round(v, 3) for k, v in floor.items()},
             "daemons": [
                 {"size": r.size, "senders": r.senders, "msgs_per_s": round(r.rate, 1),
                  "p50_ms": round(r.pct(0.5), 2), "p99_ms": round(r.pct(0.99), 2),
