@@ -68,6 +68,8 @@ from protocols.envelope import UnpackResult, pack_encrypted
 from protocols.errors import DIDCommError
 from protocols.framework import Event, Outcome, ProtocolRecord, Transition
 from protocols.message import new_id
+from protocols.message_type import normalize_name, parse_message_type, parse_piuri
+from protocols.report_problem import PIURI as REPORT_PROBLEM_PIURI
 
 from .connections import (
     ACTIVE,
@@ -100,6 +102,8 @@ MAX_INVITATION_SECONDS = 365 * 24 * 3600
 MAX_PATTERN_CHARS = discover_features.MAX_MATCH_CHARS
 #: Problem code of a message refused because its DID was rotated away.
 ROTATED_PROBLEM_CODE = "e.p.did.rotated"
+#: Report Problem 2.x (a problem report never activates a requested connection).
+_REPORT_PROBLEM = parse_piuri(REPORT_PROBLEM_PIURI)
 #: Events that answer a local command's waiter, by kind.
 _ANSWERS = {
     "trust-ping.response-received",
@@ -315,7 +319,9 @@ class Conversations:
             if changed.my_did != conn.my_did:
                 batch.events.append(Event("connection.rotated", None, {
                     "connection": conn.id, "side": "ours", "from": conn.my_did, "to": changed.my_did}))
-        if changed.state == REQUESTED and metadata.authenticated:
+        if changed.state == REQUESTED and metadata.authenticated and not _is_problem_report(result.message):
+            # A problem report proves who they are, not that they connected: it is how
+            # an inviter refuses an answer to a used or expired invitation.
             changed = _replace(changed, state=ACTIVE, updated=now)
             batch.events.append(Event("connection.active", None, {"connection": conn.id, "label": conn.label}))
         if changed != conn or metadata.from_prior is not None:
@@ -652,6 +658,14 @@ class _Refused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.problem_code = problem_code
+
+
+def _is_problem_report(message: dict[str, Any]) -> bool:
+    try:
+        mtype = parse_message_type(message.get("type"))
+    except DIDCommError:
+        return False
+    return mtype.protocol.accepts(_REPORT_PROBLEM) and mtype.normalized_name == normalize_name("problem-report")
 
 
 def _replace(conn: Connection, **changes: Any) -> Connection:

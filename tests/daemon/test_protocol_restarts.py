@@ -423,3 +423,24 @@ def test_store_makes_a_peers_backed_off_messages_due(tmp_path: Any) -> None:
         assert store.outbox_waiting_recipients(20, limit=10) == ["did:ex:c"]
     finally:
         store.close()
+
+
+def test_invitation_uses_survive_the_inviters_crash(daemon_factory: Any) -> None:
+    """A single-use invitation stays used and a multi-use one stays open across kill -9."""
+    a: Daemon = daemon_factory(env=fixed_port_env())
+    b: Daemon = daemon_factory(env=fixed_port_env())
+    c: Daemon = daemon_factory(env=fixed_port_env())
+    once = ctl_json(a, "invite", "create", "--goal", "once")
+    many = ctl_json(a, "invite", "create", "--goal", "many", "--multi-use")
+    for inv in (once, many):
+        ctl_json(b, "invite", "accept", inv["url"])
+    wait_until("B's two connections", lambda: [x["state"] for x in connections(b)] == ["active", "active"])
+    a.kill()
+    a.start()
+    refused = ctl_json(c, "invite", "accept", once["url"])
+    wait_until("C told the invitation was used", lambda: [
+        e for e in events(c, "problem-report.received") if "used" in json.dumps(e["data"])])
+    assert connections(c)[0]["state"] == "requested" and refused["ping"]
+    ctl_json(c, "invite", "accept", many["url"], "--label", "many")
+    wait_until("C's multi-use connection", lambda: ctl_json(c, "connections", "show", "many")["state"] == "active")
+    assert len(connections(a)) == 3
