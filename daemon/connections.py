@@ -7,7 +7,7 @@ does the protocol work) and lives in the store's ``connections`` table: an
 id, a local label, a state, our DID and theirs, their DID document, the
 invitation it came from, and the rotation history (``protocols.did_rotation``):
 
-    invitee: requested --(any authenticated message from them)--> active
+    invitee: requested --(any authenticated message from them but a problem report)--> active
     inviter: active (created when the invitee's first message answers the invitation)
 
 Each side uses a DID made for this relationship only (did:peer:2 with our

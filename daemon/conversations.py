@@ -18,7 +18,8 @@ after unpacking):
 1. refuse a message from or to a DID that a rotation retired;
 2. a verified ``from_prior`` for a connection moves it to the peer's new DID
    (``protocols.did_rotation``); a message to our new DID completes a
-   rotation of ours; any authenticated message activates a requested one;
+   rotation of ours; any authenticated message but a problem report (a
+   refusal) activates a requested one;
 3. the thread's records (``thid``, ``pthid``) are read from the store and
    handed to the dispatcher with the message; out come records, outbound
    plaintext messages and events;
