@@ -251,6 +251,7 @@ async def test_a_4_gib_length_claim_is_refused_before_its_body(daemon_factory: A
 # -- 2. slowloris ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_slowloris_streams_are_cut_and_other_peers_are_served(daemon_factory: Any) -> None:
     a, b = await start_daemons(daemon_factory, 2)
     stall = encode_uvarint(100) + b"{"  # a frame of 100 bytes, of which one ever comes
@@ -291,6 +292,7 @@ async def test_slowloris_streams_are_cut_and_other_peers_are_served(daemon_facto
 # -- 3. ten thousand streams at once ------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_ten_thousand_streams_at_once(daemon_factory: Any) -> None:
     a, b = await start_daemons(daemon_factory, 2)
     before = await status(a)
@@ -440,6 +442,7 @@ CONNECTION_CYCLES: Final = 320
 CHURNING_PEERS: Final = 8
 
 
+@pytest.mark.slow
 async def test_peers_that_keep_reconnecting_do_not_use_up_the_daemon(daemon_factory: Any) -> None:
     (a,) = await start_daemons(daemon_factory, 1)
     rss_before = rss_bytes(a)
