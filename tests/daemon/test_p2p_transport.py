@@ -622,7 +622,9 @@ async def test_connect_and_disconnect() -> None:
         assert other.connected_peers() == [ours.peer_id]
         await eventually(lambda: ours.connected_peers() == [other.peer_id])
         await other.disconnect(ours.peer_id)
-        assert other.connected_peers() == []
+        # py-libp2p removes the connection from the swarm when its close
+        # completes, which can take a scheduling round after disconnect().
+        await eventually(lambda: other.connected_peers() == [])
         await eventually(lambda: ours.connected_peers() == [])
         with pytest.raises(DeliveryError) as caught:
             await other.connect(other.peer_id)
