@@ -561,7 +561,10 @@ class Agent:
         if early:
             hand(None)
         try:
-            await pending.wait()
+            # Shielded once the message may be on its way: the insert must not be
+            # withdrawn from the queue (a cancelled wait would) after that.
+            with trio.CancelScope(shield=reserved):
+                await pending.wait()
         finally:
             if reserved and not handed:
                 sender.release()

@@ -143,7 +143,10 @@ class EventBus:
             self._unflushed.clear()
             # No fsync of its own (see the module docstring): the next durable
             # commit, or the OS, takes the rows to the disk; a kill -9 loses none.
-            await self._store.run_relaxed(self._store.sync.events_append, batch)
+            # Shielded: the batch left the queue, and a cancelled wait (the
+            # background flusher at shutdown) would otherwise drop it.
+            with trio.CancelScope(shield=True):
+                await self._store.run_relaxed(self._store.sync.events_append, batch)
 
     async def flush_soon(self) -> None:
         """Have the queued events written: by the flusher task if it runs, else now."""
