@@ -241,20 +241,21 @@ async def test_with_the_sender_running_the_limit_still_holds_and_messages_wait_f
 
 
 async def test_a_flush_cancelled_behind_a_busy_store_keeps_its_events(tmp_path: Path) -> None:
+    import threading
     import time
 
     store = await AsyncStore.open(tmp_path / "s.sqlite3")
     try:
         bus = await EventBus.open(store)
-        started = trio.Event()
+        started = threading.Event()
 
         def slow() -> None:
-            trio.from_thread.run_sync(started.set)
+            started.set()
             time.sleep(0.2)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(store.run, slow)
-            await started.wait()  # the store's thread is busy: the flush queues behind it
+            await _poll(started.is_set)  # the store's thread is busy: the flush queues behind it
             bus.publish("kept", {})
             with trio.move_on_after(0.01):
                 await bus.flush()
