@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -221,10 +222,14 @@ def make_daemon(home: Path, *, config: str | None = None, env: dict[str, str] | 
 def daemon_factory(tmp_path: Path) -> Iterator[Any]:
     """``factory(config=None, env=None, start=True)`` → a :class:`Daemon` cleaned up after the test."""
     made: list[Daemon] = []
+    # Tests start daemons from several threads at once: naming a home and
+    # recording it must be one step, or two daemons share a state directory.
+    naming = threading.Lock()
 
     def factory(*, config: str | None = None, env: dict[str, str] | None = None, start: bool = True) -> Daemon:
-        d = make_daemon(tmp_path / f"d{len(made)}", config=config, env=env)
-        made.append(d)
+        with naming:
+            d = make_daemon(tmp_path / f"d{len(made)}", config=config, env=env)
+            made.append(d)
         return d.start() if start else d
 
     yield factory
