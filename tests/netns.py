@@ -45,7 +45,7 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def require_netns() -> None:
     """Skip the test (with the exact error) where the kernel refuses network namespaces."""
     if shutil.which("ip") is None:
-        pytest.skip("network namespace tests need the 'ip' tool (iproute2)")
+        pytest.fail("network namespace tests need the 'ip' tool: install iproute2 (.ci/run does)")
     name = f"dcdprobe{os.getpid()}"
     made = _ip("netns", "add", name, check=False)
     if made.returncode != 0:
