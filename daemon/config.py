@@ -281,30 +281,26 @@ def _int_range(low: int, high: int) -> _Checker:
     return check
 
 
-def _check_timeout(value: Any, from_env: bool, base: Path) -> float:
-    if from_env and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError(f"must be a number of seconds, not {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number of seconds, not {_typename(value)}")
-    if not 0 < value <= MAX_SHUTDOWN_TIMEOUT_S:
-        raise ValueError(f"must be more than 0 and at most {MAX_SHUTDOWN_TIMEOUT_S:g} seconds")
-    return float(value)
+def _seconds_up_to(high: float) -> _Checker:
+    """A checker for a positive number of seconds no larger than ``high``."""
+
+    def check(value: Any, from_env: bool, base: Path) -> float:
+        if from_env and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"must be a number of seconds, not {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number of seconds, not {_typename(value)}")
+        if not 0 < value <= high:
+            raise ValueError(f"must be more than 0 and at most {high:g} seconds")
+        return float(value)
+
+    return check
 
 
-def _check_retry_seconds(value: Any, from_env: bool, base: Path) -> float:
-    if from_env and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError(f"must be a number of seconds, not {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number of seconds, not {_typename(value)}")
-    if not 0 < value <= MAX_RETRY_SECONDS:
-        raise ValueError(f"must be more than 0 and at most {MAX_RETRY_SECONDS:g} seconds")
-    return float(value)
+_check_timeout = _seconds_up_to(MAX_SHUTDOWN_TIMEOUT_S)
+_check_retry_seconds = _seconds_up_to(MAX_RETRY_SECONDS)
 
 
 def _check_mode(value: Any, from_env: bool, base: Path) -> int:
