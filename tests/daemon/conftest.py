@@ -17,6 +17,7 @@ In-process control server
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -33,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import trio
 
 from daemon.client import SyncClient
 from daemon.control import ControlServer, Limits, create_socket, listener_for
 from daemon.errors import NotFoundError
 from daemon.events import EventBus
+from daemon.logs import NOISY_LOGGERS
 
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds a daemon may take to report READY=1 (a cold start imports a lot on
@@ -343,3 +346,18 @@ async def served() -> AsyncIterator[Served]:
     """A control server with default limits over a :class:`FakeAgent`."""
     async with serve_control() as s:
         yield s
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put structlog and the root logger back as they were (reload and configure_logging change both)."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    noisy = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    yield
+    structlog.configure(**saved)
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    for name, old in noisy.items():
+        logging.getLogger(name).setLevel(old)

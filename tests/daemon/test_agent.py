@@ -6,18 +6,16 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import trio
 
 from daemon.agent import Agent, open_agent
 from daemon.config import Config, load_config
 from daemon.errors import DaemonError, error_from
-from daemon.logs import NOISY_LOGGERS
 from daemon.store import Store
 from protocols import errors as perr
 from protocols.codec import b64u_encode
@@ -345,19 +343,6 @@ async def test_a_restart_unpacks_what_was_committed_but_not_unpacked(tmp_path: P
 # -- reload and errors ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put structlog and the root logger back as they were (reload reconfigures both)."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    noisy = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    yield
-    structlog.configure(**saved)
-    root.setLevel(level)
-    root.handlers[:] = handlers
-    for name, old in noisy.items():
-        logging.getLogger(name).setLevel(old)
 
 
 async def test_reload_takes_the_new_configuration(tmp_path: Path, restore_logging: None) -> None:

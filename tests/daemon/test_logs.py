@@ -5,15 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.logs import (
-    NOISY_LOGGERS,
     REDACTED,
     configure_logging,
     get_logger,
@@ -21,19 +18,8 @@ from daemon.logs import (
     redact,
 )
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    noisy = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    yield
-    structlog.configure(**saved)
-    root.setLevel(level)
-    root.handlers[:] = handlers
-    for name, old in noisy.items():
-        logging.getLogger(name).setLevel(old)
+# Every test here reconfigures logging; put it back afterwards (conftest).
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 class FakeTTY(io.StringIO):
