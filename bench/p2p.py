@@ -147,6 +147,11 @@ class Result:
     senders: int
     rates: list[float] = field(default_factory=list)  # one per round
     latencies: list[float] = field(default_factory=list)  # seconds, all rounds
+    cpu_sender: float = 0.0  # CPU seconds, all rounds, this process
+    cpu_receiver: float = 0.0  # CPU seconds, all rounds, the child
+
+    def cpu_ms(self, seconds: float) -> float:
+        return seconds * 1000 / len(self.latencies) if self.latencies else float("nan")
 
     @property
     def rate(self) -> float:
@@ -167,6 +172,8 @@ class Result:
             "p50_ms": round(self.percentile(0.5), 2),
             "p99_ms": round(self.percentile(0.99), 2),
             "delivered": len(self.latencies),
+            "cpu_ms_sender": round(self.cpu_ms(self.cpu_sender), 3),
+            "cpu_ms_receiver": round(self.cpu_ms(self.cpu_receiver), 3),
         }
 
 
@@ -185,6 +192,19 @@ class Messages:
         return head + b"x" * max(0, size - len(head) - 2) + b'"}'
 
 
+#: The receiving child's pid, for its CPU time (``/proc/<pid>/stat``).
+_child_pid: int | None = None
+
+
+def _child_cpu() -> float:
+    """CPU seconds (user + system) the receiving child has used so far."""
+    if _child_pid is None:
+        return 0.0
+    with open(f"/proc/{_child_pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
     result: Result, seconds: float, send_fns: list[Sender], messages: Messages
 ) -> None:
@@ -194,6 +214,7 @@ async def measure(
             await send(messages.make(result.size))
     deadline = trio.current_time() + seconds
     latencies: list[float] = []
+    cpu_before = time.process_time(), _child_cpu()
 
     async def loop(send: Sender) -> None:
         while trio.current_time() < deadline:
@@ -207,6 +228,8 @@ async def measure(
         for send in send_fns:
             nursery.start_soon(loop, send)
     result.rates.append(len(latencies) / (time.perf_counter() - started))
+    result.cpu_sender += time.process_time() - cpu_before[0]
+    result.cpu_receiver += _child_cpu() - cpu_before[1]
     result.latencies.extend(latencies)
 
 
@@ -230,6 +253,8 @@ async def run_all(
             cwd=REPO,
         )
         assert child.stdout is not None and child.stdin is not None
+        global _child_pid
+        _child_pid = child.pid
         try:
             with trio.fail_after(START_TIMEOUT):
                 line = b""
@@ -301,7 +326,8 @@ async def run_all(
                             print(
                                 f"  {result.case:<11} {size // 1024:>3} KB x{senders:<2} "
                                 f"{row['msgs_per_s']:>8.1f} msg/s  p50 {row['p50_ms']:>7.2f} ms  "
-                                f"p99 {row['p99_ms']:>7.2f} ms",
+                                f"p99 {row['p99_ms']:>7.2f} ms  cpu/msg "
+                                f"{row['cpu_ms_sender']:.2f}+{row['cpu_ms_receiver']:.2f} ms",
                                 file=sys.stderr,
                                 flush=True,
                             )

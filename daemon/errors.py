@@ -97,6 +97,10 @@ class StoreError(DaemonError):
         super().__init__(None, message, data)
 
 
+class StoreBusyError(StoreError):
+    """Another process holds the store's write lock (a group that would not wait for it)."""
+
+
 #: protocols.errors classes, most specific first, and the code each maps to.
 _PROTOCOL_CODES: tuple[tuple[type[perr.DIDCommError], str], ...] = (
     (perr.DIDNotResolvedError, NOT_FOUND),

@@ -33,6 +33,11 @@ anyway).  A group made only of such calls commits with ``synchronous=NORMAL``: i
 WAL mode that survives a crash of the process (``kill -9``) and keeps the file
 consistent after a power loss, which may lose only the newest such commits.  The
 next FULL commit fsyncs the WAL, and with it every relaxed commit before it.
+With no fsync to wait for, a relaxed group runs on the trio thread: its SQL takes
+tens of microseconds, a round trip through the store's thread ~130 us of CPU
+(wake-ups, GIL hand-off).  So it must not wait either: it does not checkpoint the
+WAL (that fsyncs; durable groups do it), and if another process holds the write
+lock it goes to the store's thread like a durable group instead of waiting.
 
 *Reads.*  A read queued like a write costs two thread hops and may wait for
 another group's fsync.  :meth:`AsyncStore.read` runs a read inline on the trio
@@ -80,7 +85,7 @@ import cbor2
 import outcome
 import trio
 
-from .errors import UNAVAILABLE, DaemonError, StoreError
+from .errors import UNAVAILABLE, DaemonError, StoreBusyError, StoreError
 
 DB_FILE_NAME = "didcommd.sqlite3"
 #: How long a statement waits for another process's lock before failing.
@@ -93,6 +98,9 @@ EVENTS_KEPT = 10_000
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Most queued calls one group commit takes (bounds how long the first one waits).
 MAX_GROUP = 128
+#: WAL pages after which a durable commit checkpoints (SQLite's default); relaxed
+#: groups, which run on the trio thread, never checkpoint (it fsyncs).
+WAL_AUTOCHECKPOINT_PAGES = 1000
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -419,11 +427,25 @@ class Store:
         self._conn.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+    def transaction(self, *, lock_wait: bool = True) -> Iterator[None]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
+
+        ``lock_wait=False``: if another process holds the write lock, raise
+        :class:`StoreBusyError` at once (nothing was run) instead of waiting up to
+        :data:`BUSY_TIMEOUT_MS`.
+        """
         conn = self._conn
         if self._depth == 0:
-            conn.execute("BEGIN IMMEDIATE")
+            if lock_wait:
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    raise StoreBusyError("another process is writing to the store") from exc
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             begin, commit, rollback = None, "COMMIT", "ROLLBACK"
         else:
             name = f"sp{self._depth}"
@@ -444,31 +466,42 @@ class Store:
         self._depth -= 1
         conn.execute(commit)
 
-    def run_group(self, calls: list[Callable[[], Any]], *, durable: bool = True) -> list[outcome.Outcome[Any]]:
+    def run_group(
+        self, calls: list[Callable[[], Any]], *, durable: bool = True, inline: bool = False
+    ) -> list[outcome.Outcome[Any]]:
         """Run ``calls`` in one transaction, each in its own savepoint; one outcome each.
 
         A call that raises is rolled back alone (whether or not it had company) and
         its outcome is its exception.
         If the transaction as a whole cannot commit, every outcome is that error
         and nothing was written.  ``durable=False`` commits without an fsync
-        (``synchronous=NORMAL``, see the module docstring).
+        (``synchronous=NORMAL``, see the module docstring).  ``inline=True`` (for
+        a caller on the trio thread) neither waits for another process's write
+        lock (every outcome is then :class:`StoreBusyError` and nothing ran) nor
+        checkpoints the WAL (which would fsync).
         """
         conn = self._conn
         if self._depth:
             raise StoreError("a group cannot run inside a transaction")
+        if durable and not inline:
+            return self._group(calls, lock_wait=True)
         if not durable:
             conn.execute("PRAGMA synchronous = NORMAL")
+        if inline:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         try:
-            return self._group(calls)
+            return self._group(calls, lock_wait=not inline)
         finally:
+            if inline:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             if not durable:
                 conn.execute("PRAGMA synchronous = FULL")
 
-    def _group(self, calls: list[Callable[[], Any]]) -> list[outcome.Outcome[Any]]:
+    def _group(self, calls: list[Callable[[], Any]], *, lock_wait: bool) -> list[outcome.Outcome[Any]]:
         conn = self._conn
         results: list[outcome.Outcome[Any]] = []
         try:
-            with self.transaction():
+            with self.transaction(lock_wait=lock_wait):
                 for call in calls:
                     results.append(self._savepointed(call))
                     if not conn.in_transaction:
@@ -1089,9 +1122,13 @@ class AsyncStore:
             ]
         else:
             durable = any(c.durable for c in group)
-            results = await trio.to_thread.run_sync(
-                functools.partial(self.sync.run_group, [c.fn for c in group], durable=durable)
-            )
+            fns = [c.fn for c in group]
+            results = [] if durable else self.sync.run_group(fns, durable=False, inline=True)
+            if durable or _busy(results):
+                # An fsync to wait for (or another process's lock): the store's thread.
+                results = await trio.to_thread.run_sync(
+                    functools.partial(self.sync.run_group, fns, durable=durable)
+                )
             self.groups += 1
             self.calls += len(group)
         for call, result in zip(group, results, strict=True):
@@ -1105,6 +1142,13 @@ class AsyncStore:
         async with self._writer:
             self._closed = True
             await trio.to_thread.run_sync(self.sync.close)
+
+
+def _busy(results: list[outcome.Outcome[Any]]) -> bool:
+    """Whether a group ran nothing because another process held the write lock."""
+    return bool(results) and isinstance(results[0], outcome.Error) and isinstance(
+        results[0].error, StoreBusyError
+    )
 
 
 class Pending:

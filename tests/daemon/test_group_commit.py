@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.errors import StoreError
-from daemon.store import AsyncStore, Store
+from daemon.store import BUSY_TIMEOUT_MS, AsyncStore, Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,6 +131,42 @@ async def test_relaxed_calls_commit_and_later_durable_ones_see_them(tmp_path: Pa
         assert await store.run(store.sync.meta_get, "r9") == 9
         assert store.sync._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     finally:
+        await store.aclose()
+
+
+async def test_relaxed_call_under_another_process_lock_waits_in_the_thread_not_the_loop(
+    tmp_path: Path,
+) -> None:
+    # Relaxed groups run on the trio thread; one that meets another process's write
+    # lock must not block the loop (ticks go on) and must still commit once it is free.
+    db = tmp_path / "l.sqlite3"
+    store = await AsyncStore.open(db)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+        done = trio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await trio.sleep(0.01)
+
+        async def release_later() -> None:
+            await trio.sleep(0.3)
+            other.execute("COMMIT")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            nursery.start_soon(release_later)
+            assert await store.run_relaxed(_put, store.sync, "locked", 7) == 7
+            done.set()
+        assert ticks >= 10, "the trio loop was blocked while the lock was held"
+        assert await store.read(store.sync.meta_get, "locked") == 7
+        assert store.sync._conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    finally:
+        other.close()
         await store.aclose()
 
 
