@@ -71,6 +71,13 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
    reconnecting in a loop is enough - the daemon drops every new inbound
    connection.  We end each handler when its own connection has closed.
 
+10. **Buffered TCP reads** (:func:`buffer_tcp_reads`).  Noise reads each
+    transport message as ``read(2)`` for its length, then ``read(n)``: two
+    ``recv`` system calls (and often two trips through epoll) per message, and
+    more when the sender wrote several at once.  System calls are what a small
+    message costs most here.  We read ahead up to :data:`TCP_READ_AHEAD_BYTES`
+    per ``recv`` and serve ``read(n)`` from that buffer.
+
 One more fix is plain configuration, in :func:`daemon.p2p.host.serve`: one
 connection per peer (``max_connections_per_peer=1``), which also ends the
 swarm's happy-eyeballs wait as soon as a dial succeeds (else every dial takes
@@ -344,6 +351,49 @@ def route_logging() -> None:
     root.handlers.clear()
     root.propagate = True
     root.setLevel(LIBP2P_LOG_LEVEL)
+
+
+#: Bytes one ``recv`` on a libp2p TCP connection may read ahead (Noise's
+#: largest message is 64 KiB).
+TCP_READ_AHEAD_BYTES: Final = 64 * 1024
+
+
+@functools.cache
+def buffer_tcp_reads() -> None:
+    """Make ``TrioTCPStream.read(n)`` serve from a read-ahead buffer (fix 10).
+
+    Same contract as the original: at most ``n`` bytes (any amount for
+    ``None``), ``b""`` at EOF or once closed locally, ``ConnectionClosedError``
+    when the peer reset the connection.  Upstream fix: the same, in
+    ``TrioTCPStream``, or a buffered reader under the Noise session.
+    """
+    from libp2p.io.exceptions import ConnectionClosedError
+    from libp2p.io.trio import TrioTCPStream
+
+    async def read(self: Any, n: int | None = None) -> bytes:
+        async with self.read_lock:
+            if n == 0:
+                return b""
+            buffer: bytes = getattr(self, "_read_ahead", b"")
+            pos: int = getattr(self, "_read_pos", 0)
+            if pos >= len(buffer):
+                try:
+                    buffer = await self.stream.receive_some(max(n or 0, TCP_READ_AHEAD_BYTES))
+                except trio.BrokenResourceError as error:
+                    raise ConnectionClosedError(
+                        f"TCP connection reset by remote peer: {error}", transport="tcp"
+                    ) from error
+                except trio.ClosedResourceError:
+                    return b""
+                pos = 0
+                if n is None or n >= len(buffer):
+                    self._read_ahead, self._read_pos = b"", 0
+                    return buffer
+            end = len(buffer) if n is None else min(len(buffer), pos + n)
+            self._read_ahead, self._read_pos = buffer, end
+            return buffer[pos:end]
+
+    TrioTCPStream.read = read
 
 
 def tune_yamux() -> None:

@@ -154,15 +154,29 @@ async def handle_inbound(
         stream, max_message_bytes + MESSAGE_OVERHEAD_BYTES, budget=admission
     )
     try:
-        write_lock = trio.Lock()
         window = trio.Semaphore(max_in_flight)
+        acks: list[bytes] = []
+        ack_writer_busy = False
 
         async def acknowledge(seq: int, status: int) -> None:
-            # If the session is dead the ack is lost: the sender retries and
-            # the daemon de-duplicates.
-            with contextlib.suppress(*compat.io_errors()):
-                async with write_lock:
-                    await stream.write(encode_frame(encode_ack(seq, status)))
+            # Commits finish a group at a time: the first ack becomes the writer,
+            # lets the others queue theirs (one checkpoint), and writes them all
+            # in one muxer frame.  If the session is dead the acks are lost: the
+            # sender retries and the daemon de-duplicates.
+            nonlocal ack_writer_busy
+            acks.append(encode_frame(encode_ack(seq, status)))
+            if ack_writer_busy:
+                return
+            ack_writer_busy = True
+            try:
+                await trio.lowlevel.checkpoint()
+                while acks:
+                    batch = b"".join(acks)
+                    acks.clear()
+                    with contextlib.suppress(*compat.io_errors()):
+                        await stream.write(batch)
+            finally:
+                ack_writer_busy = False
 
         async def commit(seq: int, message: bytes, wire_bytes: int) -> None:
             try:
@@ -228,10 +242,12 @@ class SessionClosedError(Exception):
 
 
 class _Pending:
-    __slots__ = ("done", "status")
+    __slots__ = ("done", "status", "taken", "write_failed")
 
     def __init__(self) -> None:
         self.done = trio.Event()
+        self.taken = False  # its frame went into a write (which may have been cut)
+        self.write_failed = False  # that write failed: retry on a new session
         self.status: int | None = None  # None when the session died first
 
 
@@ -257,6 +273,7 @@ class Session:
         self._reader = reader
         self._window = trio.Semaphore(max_in_flight)
         self._write_lock = trio.Lock()
+        self._outgoing: dict[int, bytes] = {}  # frames queued for the next write
         self._pending: dict[int, _Pending] = {}
         self._next_seq = 0
         self._idle_timeout = idle_timeout
@@ -326,20 +343,48 @@ class Session:
                 del self._pending[seq]
                 self._last_used = trio.current_time()
 
+    async def _write(self, seq: int, message: bytes) -> None:
+        """Write this message's frame, together with any others queued meanwhile.
+
+        Whoever holds the write lock writes every queued frame in one muxer
+        frame (with 16 senders, a handful at a time) and marks their pending
+        entries ``taken``; a frame still queued when its sender is cancelled
+        is withdrawn, so it never goes out after its sender gave up on it.
+        """
+        self._outgoing[seq] = encode_frame(encode_message(seq, message))
+        try:
+            async with self._write_lock:
+                if seq not in self._outgoing:
+                    return  # another sender wrote ours
+                await trio.lowlevel.checkpoint()  # let concurrent senders queue theirs
+                taken = [self._pending[queued] for queued in self._outgoing]
+                for entry in taken:
+                    entry.taken = True
+                batch = b"".join(self._outgoing.values())
+                self._outgoing.clear()
+                try:
+                    await self._stream.write(batch)
+                except compat.io_errors():
+                    # Every sender in the batch retries on a new session, as if it
+                    # had written alone (the receiver drops what it got twice).
+                    for entry in taken:
+                        entry.write_failed = True
+                        entry.done.set()
+                    raise
+        except compat.io_errors():
+            self.closed = True
+            raise SessionClosedError from None
+        finally:
+            self._outgoing.pop(seq, None)
+
     async def _send(self, seq: int, pending: _Pending, message: bytes, timeout: float) -> None:
-        writing = written = False
         with trio.move_on_after(timeout):
-            try:
-                async with self._write_lock:
-                    writing = True
-                    await self._stream.write(encode_frame(encode_message(seq, message)))
-            except compat.io_errors():
-                self.closed = True
-                raise SessionClosedError from None
-            written = True
+            await self._write(seq, message)
             await pending.done.wait()
+        if pending.write_failed:
+            raise SessionClosedError
         if not pending.done.is_set():
-            if writing:
+            if pending.taken:
                 # Cut off inside a frame (the stream is out of step), or no
                 # answer in time (the peer or the path is stuck): either way
                 # this session is done, the next message opens a new one.
@@ -349,7 +394,7 @@ class Session:
                 self.peer_id,
                 TIMEOUT,
                 f"no acknowledgement within {timeout} s",
-                maybe_delivered=written,
+                maybe_delivered=pending.taken,
             )
         if pending.status is None:
             raise DeliveryError(

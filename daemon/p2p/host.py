@@ -630,6 +630,7 @@ async def serve(
 
     compat.route_logging()
     compat.tune_yamux()
+    compat.buffer_tcp_reads()
     key_pair = identity.libp2p_key_pair()
     host = new_host(
         key_pair=key_pair,
