@@ -97,6 +97,8 @@ SEND_TIMEOUT = 30.0
 RECV_CHUNK_BYTES = 64 * 1024
 #: Event subscriptions one connection may hold.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 8
+#: Most queued events a subscription sends in one write.
+EVENTS_PER_WRITE = 64
 #: Longest string request id accepted.
 MAX_ID_CHARS = 128
 #: Pause before retrying ``accept`` after running out of fds or memory.
@@ -875,6 +877,23 @@ def _request_id(frame: dict[Any, Any]) -> Any:
 _sub_ids = itertools.count(1)
 
 
+def _encode_outgoing(value: dict[str, Any]) -> bytes | None:
+    """One outgoing frame; an unencodable reply becomes an error reply (None: drop it)."""
+    try:
+        return frames.encode_frame(value, MAX_REPLY_BYTES)
+    except frames.FrameTooLargeError as exc:
+        if "id" not in value:
+            return None
+        return frames.encode_frame(_error(value["id"], "reply_too_large", str(exc)))
+    except (TypeError, ValueError, OverflowError):
+        log.exception("control.reply_unencodable")
+        if "id" not in value:
+            return None
+        return frames.encode_frame(
+            _error(value["id"], "internal", "internal error (see the daemon log)")
+        )
+
+
 class Connection:
     """One client connection: reads requests, runs them, writes replies and events."""
 
@@ -893,21 +912,16 @@ class Connection:
 
     async def send(self, value: dict[str, Any]) -> bool:
         """Send one frame; False if the client is gone or stopped reading."""
+        return await self.send_many([value])
+
+    async def send_many(self, values: list[dict[str, Any]]) -> bool:
+        """Send frames in one write (one system call, one wake-up of the client)."""
         if self.broken:
             return False
-        try:
-            data = frames.encode_frame(value, MAX_REPLY_BYTES)
-        except frames.FrameTooLargeError as exc:
-            if "id" not in value:
-                return False
-            data = frames.encode_frame(_error(value["id"], "reply_too_large", str(exc)))
-        except (TypeError, ValueError, OverflowError):
-            log.exception("control.reply_unencodable")
-            if "id" not in value:
-                return False
-            data = frames.encode_frame(
-                _error(value["id"], "internal", "internal error (see the daemon log)")
-            )
+        encoded = [data for data in map(_encode_outgoing, values) if data is not None]
+        if not encoded:
+            return False
+        data = encoded[0] if len(encoded) == 1 else b"".join(encoded)
         async with self._send_lock:
             with trio.move_on_after(SEND_TIMEOUT) as scope:
                 try:
@@ -1072,7 +1086,15 @@ class Connection:
                     # client knows the subscription id before the first event.
                     await gate.wait()
                     async for event in channel:
-                        if not await self.send({"event": event, "subscription": sid}):
+                        # Whatever else is waiting goes out in the same write.
+                        batch = [{"event": event, "subscription": sid}]
+                        while len(batch) < EVENTS_PER_WRITE:
+                            try:
+                                more = channel.receive_nowait()
+                            except (trio.WouldBlock, trio.EndOfChannel):
+                                break
+                            batch.append({"event": more, "subscription": sid})
+                        if not await self.send_many(batch):
                             return
             await self.send({"subscription": sid, "closed": True})
         finally:

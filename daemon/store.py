@@ -394,6 +394,9 @@ class Store:
         # FULL: a commit is on disk before the call returns (inbox/outbox promises).
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Statement journals (a write inside a group's savepoints needs one) in
+        # memory: on disk each was a file created and unlinked per statement.
+        conn.execute("PRAGMA temp_store = MEMORY")
         self.migrate()
 
     @property
