@@ -38,9 +38,13 @@ acknowledgement we never saw is sent again - the receiver drops the duplicate
 (same bytes, or same sender and message id).
 
 Where a DID points at no libp2p peer: a ``did:key`` has no services, so a
-message to one is delivered only if the daemon holds a DID document for that
-DID with a libp2p ``DIDCommMessaging`` service (``Agent.did_add_known``);
-otherwise it fails at once with ``no libp2p endpoint``.  A recipient whose
+message to one goes where a DID document we hold for it says
+(``Agent.did_add_known``), else where its owner's signed DHT record says
+(:attr:`Sender.dht_lookup`, :mod:`daemon.p2p.dht`; the route is then kept for
+:data:`DHT_ROUTE_TTL` seconds, and forgotten when a delivery over it fails).
+No record yet is retried with the usual backoff, up to :data:`MAX_DHT_MISSES`
+lookups; with no DHT to ask (no neighbours) the message fails at once with
+``no libp2p endpoint``.  A recipient whose
 endpoint is our own peer id is delivered locally (``message_receive``).
 """
 
@@ -50,7 +54,7 @@ import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -80,6 +84,10 @@ JITTER_MIN: Final = 0.5
 MAX_ERROR_CHARS: Final = 300
 
 NO_ENDPOINT: Final = "no libp2p endpoint"
+#: Seconds a route found in the DHT is used before the record is fetched again.
+DHT_ROUTE_TTL: Final = 300.0
+#: Consecutive DHT lookups that found no record before a DID's message fails.
+MAX_DHT_MISSES: Final = 6
 
 log = get_logger("delivery")
 
@@ -152,6 +160,13 @@ class Sender:
         self._lanes: OrderedDict[str, Lane] = OrderedDict()
         self._routes: OrderedDict[str, tuple[float, Route]] = OrderedDict()
         self._nursery: trio.Nursery | None = None
+        #: ``async (did) -> Route | None``: the DID's route from its DHT record
+        #: (None: no record found); raises NoRouteError when there is no DHT to
+        #: ask.  Set by ``daemon.transport`` once discovery runs.
+        self.dht_lookup: Callable[[str], Awaitable[Route | None]] | None = None
+        self._dht_misses: OrderedDict[str, int] = OrderedDict()
+        self._dht_locks: dict[str, trio.Lock] = {}
+        self._from_dht: set[str] = set()
         self.delivered = 0
         self.retried = 0
         self.failed = 0
@@ -304,6 +319,54 @@ class Sender:
             self._routes.popitem(last=False)
         return route
 
+    async def _dht_route(self, row: dict[str, Any], no_route: NoRouteError) -> Route | None:
+        """The route from the recipient's DHT record; None once the message has been
+        failed or put back for a retry."""
+        did = row["to"]
+        if self.dht_lookup is None:
+            await self._fail(row["id"], str(no_route))
+            return None
+        lock = self._dht_locks.setdefault(did, trio.Lock())
+        try:
+            async with lock:  # one lookup per DID at a time; the others use its answer
+                cached = self._routes.get(did)
+                if cached is not None and cached[0] > trio.current_time():
+                    return cached[1]
+                try:
+                    route = await self.dht_lookup(did)
+                except NoRouteError:
+                    route = None
+                    missing = True
+                else:
+                    missing = False
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._dht_locks.pop(did, None)
+        if missing:
+            await self._fail(row["id"], str(no_route))
+            return None
+        if route is None:
+            misses = self._dht_misses.pop(did, 0) + 1
+            if misses >= MAX_DHT_MISSES:
+                await self._fail(row["id"], f"{no_route}, and no DHT record after {misses} lookups")
+                return None
+            self._dht_misses[did] = misses
+            while len(self._dht_misses) > MAX_ROUTES:
+                self._dht_misses.popitem(last=False)
+            delay = backoff_delay(misses, self.settings.retry_base, self.settings.retry_max, self._rand)
+            await self._retry(row["id"], delay, f"{no_route}; no DHT record yet")
+            return None
+        self._dht_misses.pop(did, None)
+        self._routes[did] = (trio.current_time() + DHT_ROUTE_TTL, route)
+        self._routes.move_to_end(did)
+        self._from_dht.add(did)
+        while len(self._routes) > MAX_ROUTES:
+            self._routes.popitem(last=False)
+        if len(self._from_dht) > MAX_ROUTES:
+            self._from_dht &= set(self._routes)
+        log.info("delivery.dht_route", did=did, peer=route.peer_id)
+        return route
+
     def _lane(self, peer_id: str) -> Lane:
         lane = self._lanes.get(peer_id)
         if lane is None:
@@ -321,8 +384,10 @@ class Sender:
             try:
                 route = self._route(row["to"])
             except NoRouteError as exc:
-                await self._fail(msg_id, str(exc))
-                return
+                dht_route = await self._dht_route(row, exc)
+                if dht_route is None:
+                    return
+                route = dht_route
             if route.peer_id == self.node.peer_id:
                 await self._deliver_locally(row)
                 return
@@ -366,6 +431,8 @@ class Sender:
             if not exc.retryable:
                 await self._fail(msg_id, str(exc))
                 return
+            if row["to"] in self._from_dht:  # the record may be stale: fetch it again
+                self._routes.pop(row["to"], None)
             lane.failures += 1
             delay = backoff_delay(
                 lane.failures, self.settings.retry_base, self.settings.retry_max, self._rand

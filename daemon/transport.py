@@ -45,7 +45,7 @@ from protocols.did.syntax import split_did_url
 from protocols.errors import DIDCommError
 from protocols.report_problem import PIURI, PROBLEM_REPORT, report_for_error
 
-from .delivery import Sender
+from .delivery import NoRouteError, Route, Sender
 from .errors import DaemonError
 from .logs import get_logger
 from .p2p import endpoint
@@ -85,6 +85,35 @@ async def peer_identity(agent: Any) -> PeerIdentity:
         await store.run(store.sync.meta_put, IDENTITY_SECRET, wallet.seal_secret(IDENTITY_SECRET, data))
 
     return await load_or_create_identity(load, save)
+
+
+def did_signer(agent: Any) -> Any:
+    """``sign_for(did)`` for :class:`Discovery`: one of our DID's authentication
+    keys (its kid, and a function signing with it), or None if we hold none."""
+
+    def sign_for(did: str) -> tuple[str, Any] | None:
+        try:
+            methods = agent.resolver.resolve(did).authentication_methods()
+        except DIDCommError:
+            return None
+        for vm in methods:
+            key = agent.wallet.get_key(vm.id)
+            if key is not None:
+                return vm.id, key.sign
+        return None
+
+    return sign_for
+
+
+async def dht_route(discovery: Discovery, did: str) -> Route | None:
+    """The outbox sender's ``dht_lookup``: ``did``'s route from its checked DHT
+    record, None if there is none; NoRouteError if the DHT has nobody to ask."""
+    if not discovery.has_neighbours():
+        raise NoRouteError("the DHT has no peers to ask")
+    record = await discovery.lookup_did(did)
+    if record is None:
+        return None
+    return Route(record.peer_id, record.addrs)
 
 
 def didcomm_service(node: P2PNode) -> dict[str, Any]:
@@ -195,8 +224,10 @@ async def serve(agent: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_ST
         discovery = Discovery(
             node, agent.config.p2p, identity, peers=peers, events=agent.events,
             reachable=sender.peer_reachable, own_dids=agent.did_list,
+            sign_for=did_signer(agent),
         )
         await nursery.start(discovery.serve)
+        sender.dht_lookup = partial(dht_route, discovery)
         agent.attach_transport(node=node, peers=peers, sender=sender)
         log.info("transport.ready", peer_id=node.peer_id, addrs=node.addrs)
         task_status.started()

@@ -78,6 +78,21 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
     message costs most here.  We read ahead up to :data:`TCP_READ_AHEAD_BYTES`
     per ``recv`` and serve ``read(n)`` from that buffer.
 
+11. **End of stream in the Kademlia DHT** (:func:`dht_reads_end_cleanly`).
+    ``kad_dht`` reads each request and response with
+    ``libp2p.utils.varint.read_varint_prefixed_bytes_limited``, which expects
+    ``read(1)`` to return ``b""`` at end of stream (and then raises
+    ``IncompleteReadError(received_bytes=0)``, which the DHT's handler treats
+    as the clean end of a request stream).  ``NetStream.read`` raises
+    ``StreamEOF`` instead, so every time a requester closes its stream after
+    the answer (after each ``PUT_VALUE``, ``GET_VALUE``, ``FIND_NODE``) the
+    handler logs "Failed to read DHT message from stream" and *resets* the
+    stream, and a requester whose peer closes after answering sees an error
+    instead of the end.  We hand those reads a view of the stream whose
+    ``read`` returns ``b""`` at a clean EOF (a reset still raises).  Upstream
+    fix: the same in ``read_varint_prefixed_bytes_limited``, or ``NetStream``
+    honouring the ``Reader`` contract.
+
 One more fix is plain configuration, in :func:`daemon.p2p.host.serve`: one
 connection per peer (``max_connections_per_peer=1``), which also ends the
 swarm's happy-eyeballs wait as soon as a dial succeeds (else every dial takes
@@ -566,3 +581,49 @@ async def close_quietly(stream: INetStream) -> None:
         contextlib.suppress(*io_errors()),
     ):
         await stream.close()
+
+
+class _EOFIsEmptyRead:
+    """A stream whose ``read`` returns ``b""`` at a clean end of stream (fix 11)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def read(self, n: int | None = None) -> bytes:
+        from libp2p.network.stream.exceptions import StreamEOF
+
+        try:
+            data: bytes = await self._stream.read(n)
+        except StreamEOF:
+            if stream_was_reset(self._stream):
+                raise StreamResetError("the stream was reset") from None
+            return b""
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+#: The py-libp2p modules whose DHT reads go through :func:`dht_reads_end_cleanly`.
+_DHT_MODULES: Final = (
+    "libp2p.kad_dht.kad_dht",
+    "libp2p.kad_dht.peer_routing",
+    "libp2p.kad_dht.provider_store",
+    "libp2p.kad_dht.value_store",
+)
+
+
+@functools.cache
+def dht_reads_end_cleanly() -> None:
+    """Give the Kademlia DHT's length-prefixed reads an EOF they understand (fix 11)."""
+    import importlib
+
+    from libp2p.utils.varint import read_varint_prefixed_bytes_limited as original
+
+    async def read_limited(reader: Any, max_length: int) -> bytes:
+        return await original(_EOFIsEmptyRead(reader), max_length)
+
+    for name in _DHT_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "read_varint_prefixed_bytes_limited", None) is original:
+            module.read_varint_prefixed_bytes_limited = read_limited  # type: ignore[attr-defined]

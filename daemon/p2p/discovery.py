@@ -19,26 +19,32 @@ starts it after the node listens).  It runs up to three things:
   learn of the peers it knows.
 - **the DHT**: py-libp2p's Kademlia (``/ipfs/kad/1.0.0``) in server mode, with
   a validator for our ``/didcomm/`` namespace (:mod:`daemon.p2p.dht`).  Each of
-  our DIDs gets a signed DID -> peer record, published when the DID is created
-  (the ``did.created`` event), when we first get a DHT neighbour, and every
-  :data:`REPUBLISH_INTERVAL`.
+  our DIDs gets a DID -> peer record signed by the DID's key and by our peer
+  key (``sign_for`` gives the DID's signer), published when the DID is created
+  (the ``did.created`` event), when we first get a DHT neighbour, when our
+  addresses change (checked every :data:`NEIGHBOUR_CHECK_INTERVAL`), and every
+  :data:`REPUBLISH_INTERVAL` (well within the record's lifetime,
+  :data:`daemon.p2p.dht.RECORD_LIFETIME`).
 
 Sending uses it through :meth:`find_addrs`, which the node calls when it has no
 address for a peer or every address it had failed (``P2PNode.peer_router``):
 the DHT's peer routing (``FIND_NODE`` towards the peer id) first; and
-:meth:`lookup_did` fetches and checks a DID's record.  Lookups are bounded by
+:meth:`lookup_did` fetches and checks a DID's record - which is how the outbox
+sender reaches a DID whose document names no libp2p peer (a ``did:key``).
+A copy of a record in our own DHT store that has expired is dropped before the
+lookup, else py-libp2p would answer from it without asking the network.  Lookups are bounded by
 :data:`LOOKUP_TIMEOUT`; nothing a peer sends can make them raise.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 import trio
 
+from . import compat
 from .errors import DeliveryError, IdentityError
 from .identity import PeerIdentity, parse_peer_id
 
@@ -57,6 +63,10 @@ NEIGHBOUR_CHECK_INTERVAL: Final = 1.0
 #: Seconds one publication may take.
 PUBLISH_TIMEOUT: Final = 20.0
 
+#: ``sign_for(did)``: the key id of one of ``did``'s authentication keys and a
+#: function signing with it, or None if we hold no such key.
+SignFor = Callable[[str], "tuple[str, Callable[[bytes], bytes]] | None"]
+
 log = structlog.get_logger("didcommd.p2p.discovery")
 
 
@@ -73,6 +83,7 @@ class Discovery:
         events: Any = None,
         reachable: Callable[[str], None] | None = None,
         own_dids: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+        sign_for: SignFor | None = None,
         mdns_port: int | None = None,
     ) -> None:
         self.node = node
@@ -82,6 +93,7 @@ class Discovery:
         self.events = events
         self._reachable = reachable
         self._own_dids = own_dids
+        self._sign_for = sign_for
         self._mdns_port = mdns_port
         self.mdns: Any = None
         self.dht: Any = None
@@ -117,6 +129,10 @@ class Discovery:
             return []
         return [str(a) for a in info.addrs]
 
+    def has_neighbours(self) -> bool:
+        """True if the DHT knows at least one other peer (a lookup can succeed)."""
+        return self.dht is not None and bool(self.dht.get_routing_table_size())
+
     async def lookup_did(self, did: str, peer_id: str | None = None) -> DIDRecord | None:
         """The checked DHT record of ``did`` (and of ``peer_id``, if given), or None."""
         from .dht import RecordError, parse_record, record_key
@@ -125,6 +141,12 @@ class Discovery:
             return None
         self.lookups += 1
         key = record_key(did)
+        local = self.dht.value_store.get(key.encode())
+        if local is not None:
+            try:
+                parse_record(local.value, key=key)
+            except RecordError:
+                self.dht.value_store.remove(key.encode())  # stale: ask the network
         value = None
         with trio.move_on_after(LOOKUP_TIMEOUT):
             try:
@@ -145,11 +167,20 @@ class Discovery:
 
     async def publish(self, did: str) -> None:
         """Put ``did``'s record (our peer id and addresses) in the DHT."""
-        from .dht import make_record, record_key
+        from .dht import RecordError, make_record, record_key
 
-        if self.dht is None:
+        if self.dht is None or self._sign_for is None:
             return
-        record = make_record(self.identity, did, self.node.addrs, int(time.time() * 1000))
+        signer = self._sign_for(did)
+        if signer is None:
+            log.info("dht.no_signing_key", did=did)
+            return
+        kid, sign = signer
+        try:
+            record = make_record(self.identity, did, kid, sign, self.node.addrs)
+        except RecordError as exc:
+            log.warning("dht.record_unpublishable", did=did, error=str(exc))
+            return
         with trio.move_on_after(PUBLISH_TIMEOUT):
             try:
                 await self.dht.put_value(record_key(did), record)
@@ -168,6 +199,7 @@ class Discovery:
         from .dht import NAMESPACE, RecordValidator
         from .mdns import MDNS
 
+        compat.dht_reads_end_cleanly()
         dht = KadDHT(self.node.host, DHTMode.SERVER)
         dht.register_validator(NAMESPACE, RecordValidator())
         async with background_trio_service(dht), trio.open_nursery() as nursery:
@@ -256,15 +288,21 @@ class Discovery:
         return [d["did"] for d in await self._own_dids() if isinstance(d.get("did"), str)]
 
     async def _publish_loop(self) -> None:
-        """Publish every DID when we get DHT neighbours, when asked, and periodically."""
+        """Publish every DID when we get DHT neighbours, when asked, when our
+        addresses change, and periodically."""
         had_neighbours = False
         last = -REPUBLISH_INTERVAL
+        published_addrs: list[str] = []
         while True:
             size = self.dht.get_routing_table_size()
             due = trio.current_time() - last >= REPUBLISH_INTERVAL
-            if size and (not had_neighbours or due or self._publish_now.is_set()):
+            moved = had_neighbours and self.node.addrs != published_addrs
+            if size and (not had_neighbours or due or moved or self._publish_now.is_set()):
                 self._publish_now = trio.Event()
                 last = trio.current_time()
+                published_addrs = self.node.addrs
+                if moved:
+                    log.info("dht.addresses_changed", addrs=published_addrs)
                 for did in await self._dids():
                     await self.publish(did)
             had_neighbours = had_neighbours or bool(size)
