@@ -58,16 +58,40 @@ WARMUP_MESSAGES = 20
 MESSAGE_TIMEOUT = 30.0
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` (None: this process)."""
+    if pid is None:
+        return time.process_time()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_seconds() -> float:
+    """Idle CPU seconds of the whole machine so far (all cores)."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[4]) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     size: int
     senders: int
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)  # one per round
+    #: CPU seconds over all rounds: sender daemon, receiver daemon, this bench
+    #: process (the client side), and the machine's idle time.
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("a", "b", "bench", "idle"), 0.0))
 
     @property
     def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
+        """Median of the rounds' rates."""
+        return statistics.median(self.rates) if self.rates else 0.0
+
+    def cpu_ms(self, who: str) -> float:
+        """CPU ms per delivered message."""
+        return self.cpu[who] * 1000 / len(self.latencies) if self.latencies else float("nan")
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -161,8 +185,18 @@ class Arrivals:
         return self.times.pop(msg_id)
 
 
-async def run_case(a: Proc, did_b: str, arrivals: Arrivals, size: int, senders: int, seconds: float) -> Result:
+async def run_case(
+    a: Proc, b: Proc, did_b: str, arrivals: Arrivals, size: int, senders: int, seconds: float,
+    rounds: int = 1,
+) -> Result:
     result = Result(size, senders)
+    for _ in range(rounds):
+        await run_round(result, a, b, did_b, arrivals, seconds)
+    return result
+
+
+async def run_round(result: Result, a: Proc, b: Proc, did_b: str, arrivals: Arrivals, seconds: float) -> None:
+    size, senders = result.size, result.senders
     filler = "x" * max(0, size - 200)  # the rest of the plaintext is ~200 bytes of headers
     async with contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(await Client.connect(a.socket)) for _ in range(senders)]
@@ -176,21 +210,31 @@ async def run_case(a: Proc, did_b: str, arrivals: Arrivals, size: int, senders: 
             await one(clients[0], n)
         deadline = time.perf_counter() + seconds
         started = time.perf_counter()
+        before = {"a": cpu_seconds(a.proc.pid), "b": cpu_seconds(b.proc.pid), "bench": cpu_seconds(),
+                  "idle": idle_seconds()}
+        delivered = 0
 
         async def sender(c: Client) -> None:
+            nonlocal delivered
             n = 0
             while time.perf_counter() < deadline:
                 result.latencies.append(await one(c, n))
+                delivered += 1
                 n += 1
 
         async with trio.open_nursery() as nursery:
             for c in clients:
                 nursery.start_soon(sender, c)
-        result.seconds = time.perf_counter() - started
-    return result
+        elapsed = time.perf_counter() - started
+        after = {"a": cpu_seconds(a.proc.pid), "b": cpu_seconds(b.proc.pid), "bench": cpu_seconds(),
+                 "idle": idle_seconds()}
+        for who in result.cpu:
+            result.cpu[who] += after[who] - before[who]
+        result.seconds += elapsed
+        result.rates.append(delivered / elapsed)
 
 
-async def run_daemons(seconds: float, sizes: tuple[int, ...]) -> list[Result]:
+async def run_daemons(seconds: float, sizes: tuple[int, ...], rounds: int = 1) -> list[Result]:
     results = []
     with two_daemons() as (a, b):
         await wait_ready(a)
@@ -204,10 +248,12 @@ async def run_daemons(seconds: float, sizes: tuple[int, ...]) -> list[Result]:
             await trio.sleep(0.2)  # the subscription is in place
             for size in sizes:
                 for senders in SENDERS:
-                    r = await run_case(a, did_b, arrivals, size, senders, seconds)
+                    r = await run_case(a, b, did_b, arrivals, size, senders, seconds, rounds)
                     print(
                         f"daemons {size // 1024:>3} KB x{senders:<2}: {r.rate:8.1f} msgs/s  "
-                        f"p50 {r.pct(0.5):7.2f} ms  p99 {r.pct(0.99):7.2f} ms",
+                        f"p50 {r.pct(0.5):7.2f} ms  p99 {r.pct(0.99):7.2f} ms  CPU ms/msg "
+                        f"A {r.cpu_ms('a'):.2f} B {r.cpu_ms('b'):.2f} client {r.cpu_ms('bench'):.2f}  "
+                        f"idle cores {r.cpu['idle'] / r.seconds:.2f}",
                         file=sys.stderr,
                     )
                     results.append(r)
@@ -241,8 +287,8 @@ def node_row(node: dict[tuple[str, int, int], dict[str, Any]], case: str, size: 
 def table(results: list[Result], node: dict[tuple[str, int, int], dict[str, Any]]) -> str:
     lines = [
         "| size | senders | daemons msgs/s | p50 ms | p99 ms | node fast msgs/s (p50 ms) | daemons / fast "
-        "| node didcomm/v2 msgs/s | raw libp2p msgs/s | trio TCP msgs/s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| node didcomm/v2 msgs/s | raw libp2p msgs/s | trio TCP msgs/s | CPU ms/msg A + B + client | idle cores |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         fast = node_row(node, "fast", r.size, r.senders)
@@ -254,7 +300,9 @@ def table(results: list[Result], node: dict[tuple[str, int, int], dict[str, Any]
         fast_cell = f"{fast['msgs_per_s']:.0f} ({fast['p50_ms']:.1f}) @{fast['size'] // 1024} KB" if fast else "-"
         lines.append(
             f"| {r.size // 1024} KB | {r.senders} | {r.rate:.1f} | {r.pct(0.5):.2f} | {r.pct(0.99):.2f} "
-            f"| {fast_cell} | {ratio} | {' | '.join(cells)} |"
+            f"| {fast_cell} | {ratio} | {' | '.join(cells)} "
+            f"| {r.cpu_ms('a'):.2f} + {r.cpu_ms('b'):.2f} + {r.cpu_ms('bench'):.2f} "
+            f"| {r.cpu['idle'] / r.seconds:.2f} |"
         )
     return "\n".join(lines)
 
@@ -345,6 +393,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="timed window per case (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 KB only, 1 s windows (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed windows per case; the rate is their median (default 3)")
     parser.add_argument("--no-node", action="store_true", help="skip bench/p2p.py (daemons only)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument(
@@ -357,7 +407,8 @@ def main() -> None:
         floor = fsync_floor(Path(probe_dir))
     print(f"one SQLite WAL commit here: FULL {floor['FULL']:.2f} ms, NORMAL {floor['NORMAL']:.2f} ms (p50)",
           file=sys.stderr)
-    results = trio.run(run_daemons, seconds, sizes)
+    rounds = 1 if args.quick else max(1, args.rounds)
+    results = trio.run(run_daemons, seconds, sizes, rounds)
     node = {} if args.no_node else run_node_bench(min(seconds, 2.0), args.quick, args.markdown)
     body = table(results, node)
     print(body)
@@ -368,7 +419,8 @@ def main() -> None:
         write_markdown(
             args.markdown,
             "## `p2p_daemons.py` — delivered messages/s between two didcommd daemons\n\n"
-            f"`bench/p2p_daemons.py --seconds {seconds}`, {time.strftime('%Y-%m-%d')}, node rates "
+            f"`bench/p2p_daemons.py --seconds {seconds} --rounds {rounds}`, {time.strftime('%Y-%m-%d')}; "
+            "rates are medians of the rounds, latencies over all rounds; node rates "
             "from `bench/p2p.py` in the same run (its own section); send call to `message.received` "
             "on the receiver, i.e. committed in its inbox\n\n" + body + "\n\n"
             + "\n".join(f"- {v}" for v in found)
@@ -383,6 +435,8 @@ def main() -> None:
             "daemons": [
                 {"size": r.size, "senders": r.senders, "msgs_per_s": round(r.rate, 1),
                  "p50_ms": round(r.pct(0.5), 2), "p99_ms": round(r.pct(0.99), 2),
+                 "rates": [round(x, 1) for x in r.rates],
+                 "cpu_ms_per_msg": {k: round(r.cpu_ms(k), 3) for k in ("a", "b", "bench")},
                  "p50_of_all": round(statistics.median(r.latencies) * 1000, 2) if r.latencies else None}
                 for r in results
             ],
