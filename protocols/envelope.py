@@ -42,7 +42,8 @@ Nothing here reads a clock: pass ``now`` to have ``expires_time`` enforced.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import jwe, jws
@@ -100,7 +101,13 @@ class Metadata:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
-        return asdict(self)
+        # Not dataclasses.asdict: its recursive deep copy cost ~0.1 ms a message.
+        out = dict(self.__dict__)
+        if self.encrypted_to is not None:
+            out["encrypted_to"] = list(self.encrypted_to)
+        if self.from_prior is not None:
+            out["from_prior"] = copy.deepcopy(self.from_prior)
+        return out
 
 
 @dataclass
