@@ -367,6 +367,7 @@ class Agent:
             "addrs": self.p2p.addrs if self.p2p is not None else [],
             "p2p": self.p2p.stats() if self.p2p is not None else None,
             "delivery": self.sender.stats() if self.sender is not None else None,
+            "store": self.store.stats(),
         }
 
     # -- DIDs -----------------------------------------------------------------------------

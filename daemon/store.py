@@ -1082,8 +1082,9 @@ class AsyncStore:
         self._writer = trio.Lock()
         self._worker: _StoreThread | None = None
         self._closed = False
-        #: Groups committed and calls they held (for tests and ``status``).
+        #: Groups committed, those that fsynced, and calls they held (for tests and ``status``).
         self.groups = 0
+        self.durable_groups = 0
         self.calls = 0
 
     @classmethod
@@ -1114,6 +1115,10 @@ class AsyncStore:
         if not self._idle():
             return None
         return fn(*args, **kwargs)
+
+    def stats(self) -> dict[str, int]:
+        """Counters for ``status``: commits, commits that waited for an fsync, calls they held."""
+        return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls}
 
     def _thread(self) -> _StoreThread:
         if self._worker is None:
@@ -1176,6 +1181,7 @@ class AsyncStore:
                     functools.partial(self.sync.run_group, fns, durable=durable)
                 )
             self.groups += 1
+            self.durable_groups += durable
             self.calls += len(group)
         for call, result in zip(group, results, strict=True):
             call.result = result
