@@ -16,6 +16,16 @@ The table is fed from three sides:
   measures the dial; discovery (mDNS, DHT, bootstrap) calls :meth:`seen` with
   its own ``how``.
 
+The table outlives the process: :meth:`PeerTable.keep_saved` writes the
+:data:`MAX_SAVED_PEERS` most recently seen peers with their addresses (the
+store's ``meta`` record :data:`SAVED_PEERS_RECORD`) every
+:data:`SAVE_INTERVAL` seconds when something changed, and once more at
+shutdown; at the next start :meth:`PeerTable.restore` reads them back and
+:meth:`PeerTable.redial` dials them, :data:`REDIAL_CONCURRENCY` at a time.  A
+peer that was backing off from us (its outbox waiting minutes for its next
+retry) sees our connection and delivers at once, and the peers we queued for
+are reached without waiting for our own retry times.
+
 ``how`` records the first way a peer became known: ``bootstrap``, ``connect``
 (asked by a local client), ``outbound`` (we delivered to it, from a DID
 document), ``inbound`` (it connected to us), or a discovery mechanism's name.
@@ -26,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,6 +57,18 @@ MAX_LISTED_ADDRS: Final = 16
 CONNECT_TIMEOUT: Final = 15.0
 #: Longest multiaddr ``peers.connect`` accepts.
 MAX_MULTIADDR_CHARS: Final = 1024
+#: Peers remembered across restarts (the most recently seen).
+MAX_SAVED_PEERS: Final = 256
+#: Seconds between saves of the table (only when it changed).
+SAVE_INTERVAL: Final = 30.0
+#: Peers dialled at once at start-up.
+REDIAL_CONCURRENCY: Final = 8
+#: Seconds one start-up dial may take.
+REDIAL_TIMEOUT: Final = 10.0
+#: Name of the saved table in the store's ``meta`` table.
+SAVED_PEERS_RECORD: Final = "p2p.peers"
+#: Ways a peer can have been found (anything else read back becomes "saved").
+HOW_VALUES: Final = frozenset({"bootstrap", "connect", "outbound", "inbound", "mdns", "dht"})
 
 log = get_logger("peers")
 
@@ -81,6 +103,8 @@ class PeerTable:
         self._peers: OrderedDict[str, PeerEntry] = OrderedDict()
         self._bootstrap = {addr.rsplit("/p2p/", 1)[-1] for addr in bootstrap if "/p2p/" in addr}
         self._on_connected = on_connected
+        #: Bumped by every change worth saving (see :meth:`keep_saved`).
+        self.version = 0
 
     # -- feeding the table ---------------------------------------------------------
 
@@ -93,6 +117,7 @@ class PeerTable:
                 how = "bootstrap"
             entry = self._peers[peer_id] = PeerEntry(peer_id, how, now, now)
             self._prune()
+        self.version += 1
         entry.last_seen = now
         self._peers.move_to_end(peer_id)
         return entry
@@ -140,7 +165,94 @@ class PeerTable:
                 self.events.publish("peer.lost", {"peer_id": peer_id})
                 log.info("peer.lost", peer=peer_id)
         if changed:
+            self.version += 1
             await self.events.flush()
+
+    # -- across restarts --------------------------------------------------------------
+
+    def saved(self) -> list[dict[str, Any]]:
+        """The most recently seen peers that have addresses, as a storable list."""
+        out: list[dict[str, Any]] = []
+        for entry in reversed(self._peers.values()):
+            if len(out) >= MAX_SAVED_PEERS:
+                break
+            addrs = self._addrs(entry.peer_id)
+            if entry.peer_id == self.node.peer_id or not addrs:
+                continue
+            out.append({"peer_id": entry.peer_id, "how": entry.how, "first_seen": entry.first_seen,
+                        "last_seen": entry.last_seen, "addrs": addrs})
+        return out
+
+    def restore(self, saved: Any) -> list[tuple[str, list[str]]]:
+        """Put saved peers back in the table (not connected); their ``(peer id, addrs)``.
+
+        The record is our own, but read defensively: a damaged entry is skipped.
+        """
+        targets: list[tuple[str, list[str]]] = []
+        for item in saved[:MAX_SAVED_PEERS] if isinstance(saved, list) else []:
+            try:
+                peer_id = parse_peer_id(item["peer_id"])
+                addrs = [a for a in item["addrs"] if isinstance(a, str) and len(a) <= MAX_MULTIADDR_CHARS]
+                first, last = float(item["first_seen"]), float(item["last_seen"])
+            except (IdentityError, KeyError, TypeError, ValueError):
+                continue
+            if peer_id == self.node.peer_id or peer_id in self._peers or not addrs:
+                continue
+            how = item.get("how") if item.get("how") in HOW_VALUES else "saved"
+            self._peers[peer_id] = PeerEntry(peer_id, how, first, last)
+            self._peers.move_to_end(peer_id, last=False)  # older than anything seen from now on
+            targets.append((peer_id, addrs[:MAX_LISTED_ADDRS]))
+        return targets
+
+    async def redial(self, targets: list[tuple[str, list[str]]]) -> int:
+        """Dial ``targets``, :data:`REDIAL_CONCURRENCY` at a time; how many answered."""
+        limiter = trio.CapacityLimiter(REDIAL_CONCURRENCY)
+        reached = 0
+
+        async def dial(peer_id: str, addrs: list[str]) -> None:
+            nonlocal reached
+            async with limiter:
+                with trio.move_on_after(REDIAL_TIMEOUT):
+                    try:
+                        await self.node.connect(peer_id, addrs)
+                    except DeliveryError as exc:
+                        log.info("peer.redial_failed", peer=peer_id, error=str(exc))
+                        return
+                    reached += 1
+                    log.info("peer.redialled", peer=peer_id)
+
+        async with trio.open_nursery() as nursery:
+            for peer_id, addrs in targets:
+                nursery.start_soon(dial, peer_id, addrs)
+        if targets:
+            await self.poll()
+        return reached
+
+    async def keep_saved(
+        self,
+        save: Callable[[list[dict[str, Any]]], Awaitable[None]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Save the table every :data:`SAVE_INTERVAL` when it changed, and when cancelled."""
+        saved_version = self.version
+        task_status.started()
+        try:
+            while True:
+                await trio.sleep(SAVE_INTERVAL)
+                if self.version != saved_version:
+                    saved_version = self.version
+                    await self._save(save)
+        finally:
+            if self.version != saved_version:
+                with trio.CancelScope(shield=True), trio.move_on_after(REDIAL_TIMEOUT):
+                    await self._save(save)
+
+    async def _save(self, save: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+        try:
+            await save(self.saved())
+        except DaemonError as exc:  # a full disk must not stop the transport
+            log.warning("peer.table_not_saved", error=exc.message)
 
     # -- what the control socket asks ---------------------------------------------------
 

@@ -15,7 +15,11 @@ before ``READY=1``).  In order:
    ``DIDCommMessaging`` service ``libp2p-peerId:<peer id>`` with the node's
    current addresses;
 3. the peer table's connection watcher (:mod:`daemon.peers`) and the outbox
-   sender (:mod:`daemon.delivery`).
+   sender (:mod:`daemon.delivery`);
+4. discovery (:mod:`daemon.p2p.discovery`), whose DHT also gives the sender
+   routes to DIDs that name no peer (:func:`dht_route`); then the peer table
+   saved at the last stop is read back and those peers are dialled, so a peer
+   backing off from us learns at once that we are back.
 
 Inbound, :func:`on_message` is what the node calls for every message a peer
 delivers: it commits the bytes through :meth:`Agent.message_receive` (dedup,
@@ -53,10 +57,12 @@ from .p2p.discovery import Discovery
 from .p2p.host import P2PNode
 from .p2p.host import serve as serve_node
 from .p2p.identity import PeerIdentity, load_or_create_identity
-from .peers import PeerTable
+from .peers import SAVED_PEERS_RECORD, PeerTable
+from .wallet import PEER_IDENTITY_SECRET
 
-#: Name of the sealed peer identity in the store's ``meta`` table.
-IDENTITY_SECRET: Final = "p2p.identity"
+#: Name of the sealed peer identity in the store's ``meta`` table (the wallet's
+#: backups carry it).
+IDENTITY_SECRET: Final = PEER_IDENTITY_SECRET
 #: Seconds between two problem-reports to the same sender.
 PROBLEM_REPLY_INTERVAL: Final = 10.0
 #: Senders whose last problem-report time we remember.
@@ -215,6 +221,7 @@ async def serve(agent: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_ST
             partial(serve_node, agent.config.p2p, identity, inbound.on_message)
         )
         peers = PeerTable(node, agent.events, bootstrap=tuple(agent.config.p2p.bootstrap))
+        known = peers.restore(await agent.store.run(agent.store.sync.meta_get, SAVED_PEERS_RECORD))
         sender = Sender(agent, node, agent.config.delivery, peers=peers)
         peers._on_connected = sender.peer_reachable
         inbound.peers, inbound.sender = peers, sender
@@ -228,6 +235,13 @@ async def serve(agent: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_ST
         )
         await nursery.start(discovery.serve)
         sender.dht_lookup = partial(dht_route, discovery)
+
+        async def save_peers(items: list[dict[str, Any]]) -> None:
+            # Relaxed: a table lost to a power cut only means fewer dials at the next start.
+            await agent.store.run_relaxed(agent.store.sync.meta_put, SAVED_PEERS_RECORD, items)
+
+        await nursery.start(peers.keep_saved, save_peers)
+        nursery.start_soon(peers.redial, known)  # the peers we knew, in the background
         agent.attach_transport(node=node, peers=peers, sender=sender)
         log.info("transport.ready", peer_id=node.peer_id, addrs=node.addrs)
         task_status.started()

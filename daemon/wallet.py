@@ -37,6 +37,11 @@ disk and never block.
 CBOR document sealed under a key derived (Argon2id, fresh salt) from an export
 passphrase; :func:`import_backup` merges such a file into a wallet (existing kids
 and DIDs are kept), which restores the same DIDs on a fresh state directory.
+The backup also holds the libp2p peer identity (the sealed ``meta`` secret
+:data:`PEER_IDENTITY_SECRET`), and an import puts it in place - replacing the
+one a daemon may have made on its first start - so the restored daemon keeps
+its peer id: the did:peer DIDs it restores name that peer id in their
+``DIDCommMessaging`` service, and its peers' DHT records and peer tables too.
 
 *Creating DIDs.*  :func:`new_did` makes the keys for a ``did:key`` (Ed25519, whose
 X25519 key-agreement key is derived from it) or a ``did:peer:2`` (an Ed25519
@@ -96,6 +101,8 @@ MAX_PASSPHRASE_BYTES = 4096
 MAX_BACKUP_BYTES = 64 * 1024 * 1024
 
 META_NAME = "wallet"
+#: Name of the sealed libp2p peer identity in the store's ``meta`` table.
+PEER_IDENTITY_SECRET = "p2p.identity"
 WALLET_VERSION = 1
 BACKUP_FORMAT = "didcommd-wallet-backup"
 BACKUP_VERSION = 1
@@ -542,7 +549,12 @@ def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
          "record": r.record}
         for r in store.did_list(own=None)
     ]
-    payload = encode_record({"v": BACKUP_VERSION, "keys": keys, "dids": dids, "docs": store.docs_all()})
+    content: dict[str, Any] = {"v": BACKUP_VERSION, "keys": keys, "dids": dids, "docs": store.docs_all()}
+    sealed_identity = store.meta_get(PEER_IDENTITY_SECRET)
+    if isinstance(sealed_identity, bytes):
+        # Optional member: older backups lack it, older daemons ignore it.
+        content["p2p_identity"] = bytes(wallet.open_secret(PEER_IDENTITY_SECRET, sealed_identity))
+    payload = encode_record(content)
     salt = nacl.utils.random(SALT_BYTES)
     sealed = _seal(derive_key(passphrase, salt), payload, _AD_BACKUP)
     text = json_dumps({
@@ -599,11 +611,14 @@ def _open_backup(data: bytes, passphrase: bytes) -> dict[str, Any]:
     return content
 
 
-def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) -> dict[str, int]:
+def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) -> dict[str, Any]:
     """Merge a backup into the wallet (kids and DIDs already present are kept).
 
-    Returns counts of what was added: ``{"keys", "dids", "docs"}``.
+    Returns counts of what was added: ``{"keys", "dids", "docs"}``, and
+    ``"peer_id"`` when the backup carried the peer identity (then restored).
     """
+    from .p2p.errors import IdentityError
+    from .p2p.identity import PeerIdentity
     from .store import DIDRow
 
     content = _open_backup(data, passphrase)
@@ -618,7 +633,9 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
             for d in content["dids"]
         ]
         docs = {str(did): dict(doc) for did, doc in content["docs"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError, DIDCommError):
+        identity_data = content.get("p2p_identity")
+        identity = None if identity_data is None else PeerIdentity.from_bytes(identity_data)
+    except (KeyError, TypeError, ValueError, AttributeError, DIDCommError, IdentityError):
         raise BackupError("the backup content is damaged") from None
     with store.transaction():
         added_keys = store.keys_put(rows)
@@ -626,10 +643,16 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
         for did, doc in docs.items():
             if store.doc_get(did) is None:
                 store.doc_put(did, doc, max((d.created for d in dids if d.did == did), default=0))
+        if identity is not None:
+            store.meta_put(PEER_IDENTITY_SECRET, wallet.seal_secret(PEER_IDENTITY_SECRET, identity.to_bytes()))
     known = set(wallet.kids())
     wallet.add_rows(r for r in rows if r.kid not in known)
-    _log.info("wallet.imported", keys=added_keys, dids=added_dids)
-    return {"keys": added_keys, "dids": added_dids, "docs": len(docs)}
+    _log.info("wallet.imported", keys=added_keys, dids=added_dids,
+              peer_id=None if identity is None else identity.peer_id)
+    counts: dict[str, Any] = {"keys": added_keys, "dids": added_dids, "docs": len(docs)}
+    if identity is not None:
+        counts["peer_id"] = identity.peer_id
+    return counts
 
 
 __all__ = [

@@ -251,6 +251,8 @@ def _import(args: argparse.Namespace, config: Config) -> None:
         counts = walletlib.import_backup(store, wallet, data, passphrase)
     print(f"imported {counts['keys']} keys, {counts['dids']} DIDs and {counts['docs']} DID documents "
           f"into {config.daemon.state_dir}")
+    if "peer_id" in counts:
+        print(f"restored the libp2p peer identity {counts['peer_id']}")
 
 
 def _passphrase(args: argparse.Namespace, config: Config) -> None:
