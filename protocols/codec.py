@@ -20,13 +20,15 @@ def b64u_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# base64url -> base64, and '+' '/' (not base64url) to bytes no base64 alphabet
+# has, so the strict decoder refuses them without two more scans of the text.
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_+/", b"+/*!")
 
 
 def b64u_decode(text: str | bytes, what: str = "base64url value") -> bytes:
     """Decode base64url with or without padding; reject anything else.
 
-    This is on every message's hot path (seven calls per encrypted message),
+    This is on every message's hot path (five calls per encrypted message),
     so it goes straight to ``binascii`` in strict mode rather than through
     ``base64.b64decode``'s generic layers.
     """
@@ -39,8 +41,9 @@ def b64u_decode(text: str | bytes, what: str = "base64url value") -> bytes:
         raw = text
     else:
         raise MalformedMessageError(f"{what} must be a string")
-    raw = raw.rstrip(b"=")
-    if len(raw) % 4 == 1 or b"+" in raw or b"/" in raw:
+    if raw[-1:] == b"=":
+        raw = raw.rstrip(b"=")
+    if len(raw) % 4 == 1:
         raise MalformedMessageError(f"{what} is not base64url")
     try:
         return binascii.a2b_base64(

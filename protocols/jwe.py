@@ -27,6 +27,7 @@ one sender key and one recipient key, so it is cached (``_static_z``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -68,6 +69,8 @@ AUTH_ENCS = (ENC_CBC,)
 MAX_RECIPIENTS = 64
 #: Cached static-static ECDH results (authcrypt sender/recipient pairs).
 STATIC_Z_CACHE_SIZE = 1024
+#: Cached Concat KDF inputs (algorithm, sender, recipient list): one per peer pair.
+KDF_INFO_CACHE_SIZE = 1024
 
 _CEK_BYTES = {ENC_CBC: 64, ENC_GCM: 32, ENC_XC20P: 32}
 _IV_BYTES = {ENC_CBC: 16, ENC_GCM: 12, ENC_XC20P: 24}
@@ -148,11 +151,24 @@ def concat_kdf(z: bytes, alg: str, apu: bytes, apv: bytes, cctag: bytes | None) 
     One hash round suffices for 256 bits; SuppPubInfo is keydatalen, then (for
     ECDH-1PU) the length-prefixed content tag.
     """
-    supp_pub = struct.pack(">I", 256)
+    return _kdf(z, _kdf_info(alg, apu, apv), cctag)
+
+
+_KDF_COUNTER = b"\x00\x00\x00\x01"
+_KEYDATALEN = struct.pack(">I", 256)
+
+
+@functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
+def _kdf_info(alg: str, apu: bytes, apv: bytes) -> bytes:
+    """AlgorithmID, PartyUInfo, PartyVInfo and keydatalen: the same for every
+    message between one sender and one recipient list, so built once."""
+    return _lp(alg.encode("ascii")) + _lp(apu) + _lp(apv) + _KEYDATALEN
+
+
+def _kdf(z: bytes, info: bytes, cctag: bytes | None) -> bytes:
     if cctag is not None:
-        supp_pub += _lp(cctag)
-    other = _lp(alg.encode("ascii")) + _lp(apu) + _lp(apv) + supp_pub
-    return hashlib.sha256(b"\x00\x00\x00\x01" + z + other).digest()
+        info += struct.pack(">I", len(cctag)) + cctag
+    return hashlib.sha256(_KDF_COUNTER + z + info).digest()
 
 
 _static_z: OrderedDict[tuple[bytes, PublicKey, PublicKey], bytes] = OrderedDict()
@@ -239,7 +255,7 @@ def encrypt(
     elif enc not in ANON_ENCS:
         raise UnsupportedAlgorithmError(f"unsupported content encryption {enc!r}")
 
-    epk = PrivateKey.generate(curve)
+    epk = PrivateKey.generate(curve, ecdh_count=len(recipients))
     kids = [r.kid for r in recipients]
     apv_raw = apv_digest(kids)
     apv = b64u_encode(apv_raw)
@@ -260,15 +276,18 @@ def encrypt(
     cek = os.urandom(_CEK_BYTES[enc])
     iv, ct, tag = encrypt_content(enc, cek, plaintext, aad)
 
-    apu_raw = sender[0].encode("utf-8") if sender is not None else b""
+    if sender is not None:
+        kdf_info = _kdf_info(ALG_AUTH, sender[0].encode("utf-8"), apv_raw)
+    else:
+        kdf_info = _kdf_info(ALG_ANON, b"", apv_raw)
     wrapped = []
     for r in recipients:
         z = epk.ecdh(r.key)
         if sender is not None:
             z += _static_ecdh(sender[1], r.key)
-            kek = concat_kdf(z, ALG_AUTH, apu_raw, apv_raw, tag)
+            kek = _kdf(z, kdf_info, tag)
         else:
-            kek = concat_kdf(z, ALG_ANON, b"", apv_raw, None)
+            kek = _kdf(z, kdf_info, None)
         wrapped.append(
             {"header": {"kid": r.kid}, "encrypted_key": b64u_encode(aes_key_wrap(kek, cek))}
         )
@@ -282,28 +301,52 @@ def encrypt(
 
 
 # -- decrypt ----------------------------------------------------------------------
+#
+# This is every inbound message's hot path, so it does each thing once: the
+# protected header is decoded and checked, the recipient list is checked for
+# shape without decoding it, and only the one ``encrypted_key`` we can unwrap
+# is base64-decoded (not all of a 10-recipient message's).  The epk is decoded
+# without the JWK cache (an ephemeral key is never seen twice).
 
 
-@dataclass(frozen=True, slots=True)
 class ParsedJWE:
-    """A JWE whose structure has been checked, before any key is used."""
+    """A JWE whose structure has been checked, before any key is used.
 
-    protected: dict[str, Any]
-    protected_b64: str
-    recipients: list[tuple[str, str]]  # (kid, base64url encrypted_key, decoded on use)
-    iv: bytes
-    ciphertext: bytes
-    tag: bytes
+    A plain slotted class rather than a frozen dataclass: one is made per
+    inbound message, and a frozen dataclass pays ``object.__setattr__`` per field.
+    The ciphertext, iv and tag stay base64url until :func:`decrypt` needs them.
+    """
 
-    @property
-    def alg(self) -> str:
-        """The key management algorithm (``alg``)."""
-        return str(self.protected["alg"])
+    __slots__ = (
+        "alg",
+        "ciphertext_b64",
+        "enc",
+        "iv_b64",
+        "protected",
+        "protected_b64",
+        "recipients",
+        "tag_b64",
+    )
 
-    @property
-    def enc(self) -> str:
-        """The content encryption algorithm (``enc``)."""
-        return str(self.protected["enc"])
+    def __init__(
+        self,
+        protected: dict[str, Any],
+        protected_b64: str,
+        recipients: list[tuple[str, str]],
+        iv_b64: str,
+        ciphertext_b64: str,
+        tag_b64: str,
+    ) -> None:
+        self.protected = protected
+        self.protected_b64 = protected_b64
+        #: (kid, base64url encrypted_key), decoded on use.
+        self.recipients = recipients
+        self.iv_b64 = iv_b64
+        self.ciphertext_b64 = ciphertext_b64
+        self.tag_b64 = tag_b64
+        #: The key management algorithm (``alg``) and content encryption (``enc``).
+        self.alg: str = protected["alg"]
+        self.enc: str = protected["enc"]
 
     @property
     def kids(self) -> list[str]:
@@ -337,23 +380,27 @@ def _str_member(obj: dict[str, Any], name: str, where: str) -> str:
 
 
 def parse(jwe: dict[str, Any]) -> ParsedJWE:
-    """Check the shape of a General JSON JWE and decode its parts."""
+    """Check the shape of a General JSON JWE and decode its protected header."""
     protected_b64 = _str_member(jwe, "protected", "JWE")
     protected = json_object(
         b64u_decode(protected_b64, "JWE protected header"), "JWE protected header"
     )
     alg = protected.get("alg")
     enc = protected.get("enc")
-    if alg not in (ALG_ANON, ALG_AUTH):
+    if alg == ALG_ANON:
+        if enc not in ANON_ENCS:
+            raise UnsupportedAlgorithmError(f"unsupported JWE enc {enc!r} for {alg}")
+    elif alg == ALG_AUTH:
+        if enc not in AUTH_ENCS:
+            raise UnsupportedAlgorithmError(f"unsupported JWE enc {enc!r} for {alg}")
+        if not isinstance(protected.get("apu"), str):
+            raise MalformedMessageError("authcrypt JWE needs 'apu'")
+    else:
         raise UnsupportedAlgorithmError(f"unsupported JWE alg {alg!r}")
-    if enc not in (AUTH_ENCS if alg == ALG_AUTH else ANON_ENCS):
-        raise UnsupportedAlgorithmError(f"unsupported JWE enc {enc!r} for {alg}")
     if not isinstance(protected.get("epk"), dict):
         raise MalformedMessageError("JWE protected header needs an 'epk' object")
     if not isinstance(protected.get("apv"), str):
         raise MalformedMessageError("JWE protected header needs 'apv'")
-    if alg == ALG_AUTH and not isinstance(protected.get("apu"), str):
-        raise MalformedMessageError("authcrypt JWE needs 'apu'")
     raw_recipients = jwe.get("recipients")
     if not isinstance(raw_recipients, list) or not raw_recipients:
         raise MalformedMessageError("JWE needs a non-empty 'recipients' array")
@@ -361,17 +408,23 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
         raise MalformedMessageError(f"JWE lists more than {MAX_RECIPIENTS} recipients")
     recipients = []
     for r in raw_recipients:
-        if not isinstance(r, dict) or not isinstance(r.get("header"), dict):
+        header = r.get("header") if isinstance(r, dict) else None
+        if not isinstance(header, dict):
             raise MalformedMessageError("each JWE recipient needs a 'header' object")
-        kid = _str_member(r["header"], "kid", "JWE recipient header")
-        recipients.append((kid, _str_member(r, "encrypted_key", "JWE recipient")))
+        kid = header.get("kid")
+        encrypted_key = r.get("encrypted_key")
+        if not isinstance(kid, str):
+            raise MalformedMessageError("JWE recipient header needs a string 'kid'")
+        if not isinstance(encrypted_key, str):
+            raise MalformedMessageError("JWE recipient needs a string 'encrypted_key'")
+        recipients.append((kid, encrypted_key))
     return ParsedJWE(
-        protected=protected,
-        protected_b64=protected_b64,
-        recipients=recipients,
-        iv=b64u_decode(_str_member(jwe, "iv", "JWE"), "iv"),
-        ciphertext=b64u_decode(_str_member(jwe, "ciphertext", "JWE"), "ciphertext"),
-        tag=b64u_decode(_str_member(jwe, "tag", "JWE"), "tag"),
+        protected,
+        protected_b64,
+        recipients,
+        _str_member(jwe, "iv", "JWE"),
+        _str_member(jwe, "ciphertext", "JWE"),
+        _str_member(jwe, "tag", "JWE"),
     )
 
 
@@ -384,45 +437,60 @@ def decrypt(
 
     ``sender_key`` is the resolved public key of ``skid`` (authcrypt only).
     """
-    if parsed.alg == ALG_AUTH and sender_key is None:
+    protected = parsed.protected
+    authcrypt = parsed.alg == ALG_AUTH
+    if authcrypt and sender_key is None:
         raise InvalidKeyError("authcrypt needs the sender's public key")
-    epk = PublicKey.from_jwk(parsed.protected["epk"])
-    apv_hash = b64u_decode(parsed.protected["apv"], "apv")
-    if not hmac.compare_digest(apv_hash, apv_digest(parsed.kids)):
+    recipients = parsed.recipients
+    apv_hash = b64u_decode(protected["apv"], "apv")
+    if not hmac.compare_digest(apv_hash, apv_digest([kid for kid, _ in recipients])):
         # apv binds the recipient list; a changed list is tampering.
         raise DecryptionError("apv does not match the recipient key ids")
     # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
-    apu_value = parsed.protected.get("apu")
+    apu_value = protected.get("apu")
     apu = b64u_decode(apu_value, "apu") if isinstance(apu_value, str) else b""
-    aad = parsed.protected_b64.encode("ascii")
+    tag = b64u_decode(parsed.tag_b64, "tag")
+    enc = parsed.enc
+    if len(tag) != _TAG_BYTES[enc]:
+        raise MalformedMessageError(f"wrong iv or tag length for {enc}")
+    epk = protected["epk"]
+    epk_curve = epk.get("crv")
+    kdf_info = _kdf_info(parsed.alg, apu, apv_hash)
     found = False
     last_error: Exception | None = None
-    for kid, encrypted_key in parsed.recipients:
+    for kid, encrypted_key in recipients:
         key = get_key(kid)
         if key is None:
             continue
         found = True
-        if key.curve != epk.curve:
+        if key.curve != epk_curve:
             last_error = InvalidKeyError("recipient key and epk are on different curves")
             continue
-        z = key.ecdh(epk)
-        if parsed.alg == ALG_AUTH:
+        z = key.ecdh_jwk(epk)
+        if authcrypt:
             assert sender_key is not None
             if sender_key.curve != key.curve:
                 raise InvalidKeyError("sender key is not on the recipient's curve")
             z += _static_ecdh(key, sender_key)
-            kek = concat_kdf(z, ALG_AUTH, apu, apv_hash, parsed.tag)
+            kek = _kdf(z, kdf_info, tag)
         else:
-            kek = concat_kdf(z, ALG_ANON, apu, apv_hash, None)
+            kek = _kdf(z, kdf_info, None)
         try:
             cek = aes_key_unwrap(kek, b64u_decode(encrypted_key, "encrypted_key"))
         except (InvalidUnwrap, ValueError):
             last_error = DecryptionError("key unwrap failed")
             continue
-        if len(cek) != _CEK_BYTES[parsed.enc]:
+        if len(cek) != _CEK_BYTES[enc]:
             last_error = DecryptionError("content key has the wrong length")
             continue
-        plaintext = decrypt_content(parsed.enc, cek, parsed.iv, parsed.ciphertext, parsed.tag, aad)
+        plaintext = decrypt_content(
+            enc,
+            cek,
+            b64u_decode(parsed.iv_b64, "iv"),
+            b64u_decode(parsed.ciphertext_b64, "ciphertext"),
+            tag,
+            parsed.protected_b64.encode("ascii"),
+        )
         return plaintext, kid
     if not found:
         raise UnknownRecipientError("message is not encrypted to any of our keys")
