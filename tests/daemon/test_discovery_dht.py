@@ -91,6 +91,18 @@ async def test_a_did_record_travels_through_a_third_node() -> None:
         body = json.loads(dht.make_record(id_c, mallory.did, kid, sign, c.addrs))
         forged = json.dumps({**body, "did": alice.did}).encode()
         assert not disc_c.dht.validator.select(key, [stored.value, forged])  # never wins
+        # Sent as a real PUT_VALUE (py-libp2p's own RPC, as any DHT node would),
+        # over a stored record or into an empty slot, C refuses it.
+        from libp2p.peer.id import ID
+
+        victim = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
+        for target, value in ((key, forged),
+                              (dht.record_key(victim), json.dumps({**body, "did": victim}).encode())):
+            stored_before = disc_c.dht.value_store.get(target.encode())
+            ok = await disc_b.dht.value_store._store_at_peer(ID.from_base58(c.peer_id), target.encode(), value)
+            assert not ok
+            after = disc_c.dht.value_store.get(target.encode())
+            assert (after and after.value) == (stored_before and stored_before.value)
         # A hostile node can still hand it out from its store: the reader refuses it.
         disc_b.dht.value_store.put(key.encode(), forged)
         assert await disc_b.lookup_did(alice.did) is not None  # the bad copy was dropped
