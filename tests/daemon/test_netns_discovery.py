@@ -12,7 +12,8 @@ where that peer is:
 
 - by mDNS (on, no bootstrap): the daemons list each other as ``how: mdns``;
 - by a bootstrap peer and the Kademlia DHT (mDNS off): A and C know only B's
-  address; C finds A's addresses by the DHT's peer routing (FIND_NODE).
+  address; C finds A's addresses by the DHT's peer routing (FIND_NODE), and
+  reaches A's did:key (no service at all) through A's signed DID record.
 
 And a js-libp2p peer with ``@libp2p/mdns`` (``tests/interop/js/peer.mjs mdns``)
 and a daemon, each in its namespace, find each other: js answers with PTR +
@@ -143,6 +144,10 @@ def test_three_daemons_find_each_other_by_bootstrap_and_dht(
 
     # C, which has never been told anything about A, delivers.
     send_and_check(c, a, did_a, "found you through the DHT")
+    # And to a did:key, whose document names no peer at all: A's signed DHT
+    # record says where it is.
+    key_a = a.call("did.create", method="key")["did"]
+    send_and_check(c, a, key_a, "found your did:key's record in the DHT")
     listed = {p["peer_id"]: p for p in c.call("peers.list")["peers"]}
     assert peer_a in listed
     assert listed[b.call("status")["peer_id"]]["how"] == "bootstrap"
