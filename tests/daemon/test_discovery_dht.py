@@ -62,7 +62,10 @@ async def test_a_did_record_travels_through_a_third_node() -> None:
         a: P2PNode = await nursery.start(partial(serve, config, id_a, drop))
         b: P2PNode = await nursery.start(partial(serve, config, id_b, drop))
         disc_c = Discovery(c, Config(), id_c)
-        disc_a = Discovery(a, config, id_a, sign_for=signer_for(alice))
+        async def own_dids() -> list[dict[str, str]]:
+            return [{"did": alice.did}]
+
+        disc_a = Discovery(a, config, id_a, sign_for=signer_for(alice), own_dids=own_dids)
         disc_b = Discovery(b, config, id_b)
         for d in (disc_c, disc_a, disc_b):
             await nursery.start(d.serve)
@@ -112,4 +115,17 @@ async def test_a_did_record_travels_through_a_third_node() -> None:
 
         # The DHT's peer routing finds A's addresses for B.
         assert set(await disc_b.find_addrs(a.peer_id)) & set(a.addrs)
+
+        # A listens on one more address: its record is republished with it.
+        from multiaddr import Multiaddr
+
+        # (127.0.0.2: py-libp2p keys listeners by the address asked for.)
+        await a.host.get_network().listen(Multiaddr("/ip4/127.0.0.2/tcp/0"))
+        assert len(a.addrs) == 2
+        with trio.fail_after(NEIGHBOUR_DEADLINE):
+            while True:
+                now = disc_c.dht.value_store.get(key.encode())
+                if now is not None and set(dht.parse_record(now.value).addrs) == set(a.addrs):
+                    break
+                await trio.sleep(0.05)
         nursery.cancel_scope.cancel()
