@@ -5,8 +5,10 @@ did:key, signed by the DID's key and its peer key; the record is stored at C
 (a real PUT_VALUE over the network: py-libp2p 0.8.1 reset each DHT stream at
 its end until ``compat.dht_reads_end_cleanly``), and B, which knows only the
 DID, fetches and checks it.  Forged, tampered, expired and misfiled records are
-refused by the storing node's validator and by the reader, never raised; and
-the DHT's peer routing gives B A's addresses.  The record format itself is
+refused by the storing node's validator (also when sent as a real PUT_VALUE)
+and by the reader, never raised; the DHT's peer routing gives B A's
+addresses; and when A starts listening on another address, its record is
+republished with it.  The record format itself is
 checked property-style in ``test_dht_records``.
 """
 
