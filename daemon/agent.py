@@ -561,6 +561,11 @@ class Agent:
         )
         if early:
             hand(None)
+            # Let the delivery task write the message to the network before this
+            # one starts the commit: waking the store's thread stalls this thread
+            # (~0.5 ms here), which would otherwise sit between pack and send.
+            # Shielded: the insert is queued and the message handed over already.
+            await trio.lowlevel.cancel_shielded_checkpoint()
         try:
             # Shielded once the message may be on its way: the insert must not be
             # withdrawn from the queue (a cancelled wait would) after that.
