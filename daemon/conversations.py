@@ -383,7 +383,14 @@ class Conversations:
             conn = next((c for c in pending.values() if c.their_did == to[0]), None)
             if conn is None:
                 conn = await self.connections.for_pair(to[0], message.get("from"))
-            batch.outbound.append(self._pack(message, conn, now))
+            try:
+                batch.outbound.append(self._pack(message, conn, now))
+            except DIDCommError as exc:
+                # A reply nobody can receive (the sender's DID does not resolve,
+                # or has no key we can encrypt to) must not cost the message it
+                # answers: that one is committed and dispatched all the same.
+                _log.warning("protocol.reply_unsendable", to=to[0], type=message.get("type"),
+                             thid=message.get("thid"), problem_code=exc.problem_code, reason=exc.message)
 
     def _pack(self, message: dict[str, Any], conn: Connection | None, now: int) -> _Queued:
         agent = self.agent

@@ -398,14 +398,14 @@ async def test_a_frame_holding_no_didcomm_message_is_kept_as_rejected(daemon_fac
             assert row["reason"] and row["problem_code"].startswith("e.p."), row
             assert row["transport"] == "libp2p"
             await status(a)  # alive after each one
-        # A plaintext message from a DID nobody can resolve is valid DIDComm, but
-        # the reply it asks for (a problem-report: unknown type) cannot be
-        # packed, so the daemon does not commit it: the stream is reset.
+        # A plaintext message from a DID nobody can resolve is valid DIDComm: it is
+        # committed (the stream closes cleanly) though the reply it asks for (a
+        # problem-report: unknown type) cannot be packed, which is only logged.
         unknown = b'{"id": "1", "type": "x", "from": "did:example:nobody", "body": {}}'
         got = await answer(raw, peer, didcomm_v2.PROTOCOL_ID, encode_frame(unknown), timeout=DELIVERY_DEADLINE)
-        assert got == "reset"
-        with pytest.raises(ControlError, match="not_found"):
-            await blocking(a.call, "message.get", id=inbound_ref(unknown))
+        assert got == "closed"
+        row = await blocking(a.call, "message.get", id="1")
+        assert row["state"] == "received" and row["message"]["from"] == "did:example:nobody", row
         await status(a)
         # The fast path acknowledges such a message as committed, too.
         payload = b'{"hello": "fast path"}'
