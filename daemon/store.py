@@ -1040,7 +1040,7 @@ class _StoreThread:
     """
 
     def __init__(self) -> None:
-        self._token = trio.lowlevel.current_trio_token()
+        self.token = trio.lowlevel.current_trio_token()
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], trio.lowlevel.Task] | None] = (
             queue.SimpleQueue()
         )
@@ -1052,7 +1052,7 @@ class _StoreThread:
             fn, task = job
             result = outcome.capture(fn)
             try:
-                self._token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+                self.token.run_sync_soon(trio.lowlevel.reschedule, task, result)
             except trio.RunFinishedError:
                 return
 
@@ -1121,7 +1121,11 @@ class AsyncStore:
         return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls}
 
     def _thread(self) -> _StoreThread:
-        if self._worker is None:
+        token = trio.lowlevel.current_trio_token()
+        if self._worker is None or self._worker.token is not token:
+            # (A new trio run, e.g. a second trio.run() over the same store.)
+            if self._worker is not None:
+                self._worker.stop()
             self._worker = _StoreThread()
         return self._worker
 

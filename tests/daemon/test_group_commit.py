@@ -237,3 +237,24 @@ def test_a_threads_records_are_found_by_index(tmp_path: Path) -> None:
         assert any("protocol_records_thid" in str(row) for row in plan)
     finally:
         store.close()
+
+
+def test_one_store_serves_two_trio_runs_in_turn(tmp_path: Path) -> None:
+    # The store's thread hands results back through the trio run that started it;
+    # a later run (a CLI doing two trio.run() calls) must get a thread of its own.
+    async def opened() -> AsyncStore:
+        return await AsyncStore.open(tmp_path / "t.sqlite3")
+
+    store = trio.run(opened)
+
+    async def put(name: str) -> int:
+        return await store.run(_put, store.sync, name, 1)
+
+    assert trio.run(put, "first") == 1
+    assert trio.run(put, "second") == 1
+    trio.run(store.aclose)
+    reopened = Store.open(tmp_path / "t.sqlite3")
+    try:
+        assert reopened.meta_get("first") == 1 and reopened.meta_get("second") == 1
+    finally:
+        reopened.close()
