@@ -1,4 +1,4 @@
-"""The sans-I/O halves of discovery: the DNS codec, the libp2p mDNS rules, DID records.
+"""The sans-I/O halves of discovery: the DNS codec and the libp2p mDNS rules.
 
 - :mod:`daemon.p2p.dnswire`: what it encodes it decodes to the same message
   (property), and no byte string makes it raise anything but DNSFormatError
@@ -8,21 +8,19 @@
   (TXT ``id=``, SRV port, A records) all yield the peer and its addresses;
   loopback, non-TCP and other-peer addresses are dropped; our own query is
   recognised.
-- :mod:`daemon.p2p.dht`: a record verifies only under its own key, signed by
-  the peer it names, unaltered and small; ``select`` prefers the newest valid.
+(DID records, :mod:`daemon.p2p.dht`, are in ``test_dht_records``.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.p2p import dht, dnswire, mdns
+from daemon.p2p import dnswire, mdns
 from daemon.p2p.dnswire import Message, Question, Record
 from daemon.p2p.errors import IdentityError
 from daemon.p2p.identity import PeerIdentity
@@ -159,49 +157,4 @@ def test_addresses_naming_another_peer_or_not_tcp_are_dropped() -> None:
         mdns.checked_addrs("not-a-peer-id", [])
 
 
-# -- DID records ---------------------------------------------------------------------------
-
-
-def test_record_round_trip_and_key() -> None:
-    me = PeerIdentity.generate()
-    did = "did:peer:2.Ez6LSexample"
-    value = dht.make_record(me, did, [f"/ip4/10.0.0.1/tcp/1/p2p/{me.peer_id}"], 5)
-    record = dht.parse_record(value, key=dht.record_key(did))
-    assert (record.did, record.peer_id, record.seq) == (did, me.peer_id, 5)
-    with pytest.raises(dht.RecordError, match="another DID"):
-        dht.parse_record(value, key=dht.record_key("did:peer:2.other"))
-
-
-def test_tampered_or_foreign_records_are_refused() -> None:
-    me, thief = PeerIdentity.generate(), PeerIdentity.generate()
-    did = "did:example:alice"
-    good = json.loads(dht.make_record(me, did, ["/ip4/10.0.0.1/tcp/1"], 1))
-    redirected = {**good, "addrs": ["/ip4/6.6.6.6/tcp/1"]}
-    stolen = {**json.loads(dht.make_record(thief, did, [], 2)), "peer_id": me.peer_id}
-    for bad in (redirected, stolen):
-        with pytest.raises(dht.RecordError, match="signature"):
-            dht.parse_record(json.dumps(bad).encode())
-    for junk in (b"", b"[]", b"{", b"x" * (dht.MAX_RECORD_BYTES + 1), json.dumps({**good, "extra": 1}).encode(),
-                 json.dumps({**good, "seq": -1}).encode(), json.dumps({**good, "addrs": ["a"] * 17}).encode()):
-        with pytest.raises(dht.RecordError):
-            dht.parse_record(junk)
-
-
-@given(st.binary(max_size=300))
-@settings(max_examples=200, deadline=None)
-def test_any_bytes_are_a_record_error_or_a_record(data: bytes) -> None:
-    with contextlib.suppress(dht.RecordError):
-        dht.parse_record(data)
-
-
-def test_validator_selects_the_newest_valid_record() -> None:
-    me = PeerIdentity.generate()
-    did = "did:example:bob"
-    key = dht.record_key(did)
-    old, new = dht.make_record(me, did, [], 1), dht.make_record(me, did, [], 2)
-    validator = dht.RecordValidator()
-    validator.validate(key, new)
-    assert validator.select(key, [old, new]) == 1
-    assert validator.select(key, [b"junk", old]) == 1
-    with pytest.raises(dht.RecordError):
-        validator.validate(key, b"junk")
+# DID records (daemon.p2p.dht) are checked in test_dht_records.
