@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.encoder as json_encoder
+from collections.abc import Callable
 from typing import Any
 
 from .errors import MalformedMessageError
@@ -23,15 +25,30 @@ def b64u_encode(data: bytes) -> str:
 # base64url -> base64, and '+' '/' (not base64url) to bytes no base64 alphabet
 # has, so the strict decoder refuses them without two more scans of the text.
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_+/", b"+/*!")
+# The padding an unpadded text of length n needs, by n % 4 (1 is never valid).
+_PADDING = (b"", b"===", b"==", b"=")
+_a2b_base64 = binascii.a2b_base64
 
 
 def b64u_decode(text: str | bytes, what: str = "base64url value") -> bytes:
     """Decode base64url with or without padding; reject anything else.
 
-    This is on every message's hot path (five calls per encrypted message),
-    so it goes straight to ``binascii`` in strict mode rather than through
-    ``base64.b64decode``'s generic layers.
+    This is on every message's hot path (seven calls per encrypted message,
+    most of them on short values), so the common case -- an unpadded ASCII
+    string -- is one expression; anything else takes the careful path.
     """
+    try:
+        return _a2b_base64(
+            text.encode("ascii").translate(_URLSAFE_TO_STANDARD)  # type: ignore[union-attr]
+            + _PADDING[len(text) & 3],
+            strict_mode=True,
+        )
+    except (AttributeError, UnicodeEncodeError, binascii.Error, ValueError):
+        return _b64u_decode_checked(text, what)
+
+
+def _b64u_decode_checked(text: object, what: str) -> bytes:
+    """:func:`b64u_decode` for bytes, padded text and bad input (typed errors)."""
     if isinstance(text, str):
         try:
             raw = text.encode("ascii")
@@ -41,26 +58,51 @@ def b64u_decode(text: str | bytes, what: str = "base64url value") -> bytes:
         raw = text
     else:
         raise MalformedMessageError(f"{what} must be a string")
-    if raw[-1:] == b"=":
-        raw = raw.rstrip(b"=")
+    raw = raw.rstrip(b"=")
     if len(raw) % 4 == 1:
         raise MalformedMessageError(f"{what} is not base64url")
     try:
-        return binascii.a2b_base64(
-            raw.translate(_URLSAFE_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True
+        return _a2b_base64(
+            raw.translate(_URLSAFE_TO_STANDARD) + _PADDING[len(raw) & 3], strict_mode=True
         )
     except (binascii.Error, ValueError):
         raise MalformedMessageError(f"{what} is not base64url") from None
 
 
 # One encoder for the module: json.dumps() builds a new JSONEncoder on every
-# call that passes options, which costs more than encoding a small message.
+# call that passes options, which costs more than encoding a small message,
+# and JSONEncoder.encode() builds a new C encoder on every call.  So the C
+# encoder is made once, without a circular-reference memo (``markers``: a
+# memo left dirty by one failed call would poison the next); a circular
+# value then ends in RecursionError, reported as the ValueError json gives.
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _not_serialisable(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_make_c_encoder = getattr(json_encoder, "c_make_encoder", None)
+_c_encoder: Callable[[Any, int], Any] | None = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(
+        None, _not_serialisable, json_encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
+
+#: A str as a JSON string literal, quotes included (UTF-8 kept as it is).
+json_string: Callable[[str], str] = json_encoder.encode_basestring
 
 
 def json_dumps(value: Any) -> str:
     """Compact JSON, UTF-8 characters kept as they are."""
-    return _encode_json(value)
+    if _c_encoder is None:
+        return _encode_json(value)
+    try:
+        return "".join(_c_encoder(value, 0))
+    except RecursionError:
+        raise ValueError("Circular reference detected") from None
 
 
 def json_bytes(value: Any) -> bytes:
@@ -68,7 +110,12 @@ def json_bytes(value: Any) -> bytes:
     return json_dumps(value).encode("utf-8")
 
 
-_decode_json = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode_json = _decoder.decode
+# The C scanner behind decode(): called directly when the text has no
+# surrounding whitespace (every compact JSON text), it spares decode()'s two
+# regular-expression matches, a tenth of parsing a small header.
+_scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def json_loads(data: str | bytes, what: str = "JSON") -> Any:
@@ -80,6 +127,14 @@ def json_loads(data: str | bytes, what: str = "JSON") -> Any:
     try:
         if isinstance(data, bytes | bytearray):
             data = data.decode("utf-8")
+        try:
+            value, end = _scan_once(data, 0)
+        except StopIteration:
+            end = -1
+        if end == len(data):
+            return value
+        # Whitespace around the value, trailing data or a syntax error:
+        # decode() accepts the first and names the others.
         return _decode_json(data)
     except (ValueError, UnicodeDecodeError, RecursionError, TypeError):
         raise MalformedMessageError(f"{what} is not valid JSON") from None

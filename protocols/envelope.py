@@ -343,7 +343,7 @@ class _Unpacker:
         if parsed.alg == jwe.ALG_ANON:
             if self.stage >= 1:
                 raise MalformedMessageError("anoncrypt may only be the outermost layer")
-            plaintext, kid = jwe.decrypt(parsed, self._recipient_secret)
+            plaintext, kid = jwe.decrypt(parsed, self.secrets.get_key)
             self.meta.enc_alg_anon = f"{parsed.alg}/{parsed.enc}"
             self.anon_to = parsed.kids
             self.stage = 1
@@ -356,7 +356,7 @@ class _Unpacker:
             if "skid" in parsed.protected and parsed.skid_from_apu() != skid:
                 raise SenderMismatchError("'apu' does not encode 'skid'")
             sender_key = _public_key(self.resolver, skid, "keyAgreement")
-            plaintext, kid = jwe.decrypt(parsed, self._recipient_secret, sender_key)
+            plaintext, kid = jwe.decrypt(parsed, self.secrets.get_key, sender_key)
             self.meta.enc_alg_auth = f"{parsed.alg}/{parsed.enc}"
             self.meta.encrypted_from = skid
             self.meta.authenticated = True
@@ -365,9 +365,6 @@ class _Unpacker:
         self.meta.encrypted = True
         self.used_recipient = kid
         return plaintext
-
-    def _recipient_secret(self, kid: str) -> PrivateKey | None:
-        return self.secrets.get_key(kid)
 
     def _layer_jws(self, obj: dict[str, Any], raw: bytes | str | None) -> bytes:
         if self.stage >= 3:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 import os
 import struct
 from collections import OrderedDict
@@ -45,7 +44,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from .codec import b64u_decode, b64u_encode, json_bytes, json_object
+from .codec import b64u_decode, b64u_encode, json_bytes, json_object, json_string
 from .errors import (
     AuthenticationTagError,
     DecryptionError,
@@ -204,7 +203,7 @@ def dumps(jwe: dict[str, Any]) -> str:
     """
     recipients = ",".join(
         '{{"header":{{"kid":{}}},"encrypted_key":"{}"}}'.format(
-            json.dumps(r["header"]["kid"], ensure_ascii=False), r["encrypted_key"]
+            json_string(r["header"]["kid"]), r["encrypted_key"]
         )
         for r in jwe["recipients"]
     )
@@ -314,17 +313,19 @@ class ParsedJWE:
 
     A plain slotted class rather than a frozen dataclass: one is made per
     inbound message, and a frozen dataclass pays ``object.__setattr__`` per field.
-    The ciphertext, iv and tag stay base64url until :func:`decrypt` needs them.
+    The ciphertext, iv, tag and encrypted keys stay base64url until
+    :func:`decrypt` needs them (one recipient's key, not all of them).
     """
 
     __slots__ = (
         "alg",
         "ciphertext_b64",
         "enc",
+        "encrypted_keys",
         "iv_b64",
+        "kids",
         "protected",
         "protected_b64",
-        "recipients",
         "tag_b64",
     )
 
@@ -332,15 +333,18 @@ class ParsedJWE:
         self,
         protected: dict[str, Any],
         protected_b64: str,
-        recipients: list[tuple[str, str]],
+        kids: list[str],
+        encrypted_keys: list[str],
         iv_b64: str,
         ciphertext_b64: str,
         tag_b64: str,
     ) -> None:
         self.protected = protected
         self.protected_b64 = protected_b64
-        #: (kid, base64url encrypted_key), decoded on use.
-        self.recipients = recipients
+        #: Recipient key ids, in the order of the JWE, and their base64url
+        #: encrypted keys, decoded on use.
+        self.kids = kids
+        self.encrypted_keys = encrypted_keys
         self.iv_b64 = iv_b64
         self.ciphertext_b64 = ciphertext_b64
         self.tag_b64 = tag_b64
@@ -349,9 +353,9 @@ class ParsedJWE:
         self.enc: str = protected["enc"]
 
     @property
-    def kids(self) -> list[str]:
-        """Recipient key ids, in the order of the JWE."""
-        return [kid for kid, _ in self.recipients]
+    def recipients(self) -> list[tuple[str, str]]:
+        """(kid, base64url encrypted_key) pairs, in the order of the JWE."""
+        return list(zip(self.kids, self.encrypted_keys, strict=True))
 
     @property
     def skid(self) -> str | None:
@@ -372,16 +376,24 @@ class ParsedJWE:
             raise MalformedMessageError("apu is not a UTF-8 key id") from None
 
 
-def _str_member(obj: dict[str, Any], name: str, where: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise MalformedMessageError(f"{where} needs a string {name!r}")
-    return value
+def _not_str(name: str) -> MalformedMessageError:
+    return MalformedMessageError(f"JWE needs a string {name!r}")
 
 
 def parse(jwe: dict[str, Any]) -> ParsedJWE:
     """Check the shape of a General JSON JWE and decode its protected header."""
-    protected_b64 = _str_member(jwe, "protected", "JWE")
+    protected_b64 = jwe.get("protected")
+    if not isinstance(protected_b64, str):
+        raise _not_str("protected")
+    iv_b64 = jwe.get("iv")
+    if not isinstance(iv_b64, str):
+        raise _not_str("iv")
+    ciphertext_b64 = jwe.get("ciphertext")
+    if not isinstance(ciphertext_b64, str):
+        raise _not_str("ciphertext")
+    tag_b64 = jwe.get("tag")
+    if not isinstance(tag_b64, str):
+        raise _not_str("tag")
     protected = json_object(
         b64u_decode(protected_b64, "JWE protected header"), "JWE protected header"
     )
@@ -406,7 +418,8 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
         raise MalformedMessageError("JWE needs a non-empty 'recipients' array")
     if len(raw_recipients) > MAX_RECIPIENTS:
         raise MalformedMessageError(f"JWE lists more than {MAX_RECIPIENTS} recipients")
-    recipients = []
+    kids = []
+    encrypted_keys = []
     for r in raw_recipients:
         header = r.get("header") if isinstance(r, dict) else None
         if not isinstance(header, dict):
@@ -417,15 +430,28 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
             raise MalformedMessageError("JWE recipient header needs a string 'kid'")
         if not isinstance(encrypted_key, str):
             raise MalformedMessageError("JWE recipient needs a string 'encrypted_key'")
-        recipients.append((kid, encrypted_key))
+        kids.append(kid)
+        encrypted_keys.append(encrypted_key)
     return ParsedJWE(
-        protected,
-        protected_b64,
-        recipients,
-        _str_member(jwe, "iv", "JWE"),
-        _str_member(jwe, "ciphertext", "JWE"),
-        _str_member(jwe, "tag", "JWE"),
+        protected, protected_b64, kids, encrypted_keys, iv_b64, ciphertext_b64, tag_b64
     )
+
+
+@functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
+def _header_kdf(alg: str, apu_b64: str | None, apv_b64: str) -> tuple[bytes, bytes]:
+    """``(apv, KDF info)`` from a received header's ``apu`` and ``apv``, as sent.
+
+    Both are the same on every message of one sender to one recipient list,
+    so they are decoded once (a bad value raises, and is not cached).
+    """
+    apv = b64u_decode(apv_b64, "apv")
+    apu = b"" if apu_b64 is None else b64u_decode(apu_b64, "apu")
+    return apv, _kdf_info(alg, apu, apv)
+
+
+@functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
+def _apv_digest_of(kids: tuple[str, ...]) -> bytes:
+    return apv_digest(kids)
 
 
 def decrypt(
@@ -441,24 +467,24 @@ def decrypt(
     authcrypt = parsed.alg == ALG_AUTH
     if authcrypt and sender_key is None:
         raise InvalidKeyError("authcrypt needs the sender's public key")
-    recipients = parsed.recipients
-    apv_hash = b64u_decode(protected["apv"], "apv")
-    if not hmac.compare_digest(apv_hash, apv_digest([kid for kid, _ in recipients])):
+    # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
+    apu_b64 = protected.get("apu")
+    apv, kdf_info = _header_kdf(
+        parsed.alg, apu_b64 if isinstance(apu_b64, str) else None, protected["apv"]
+    )
+    kids = parsed.kids
+    if not hmac.compare_digest(apv, _apv_digest_of(tuple(kids))):
         # apv binds the recipient list; a changed list is tampering.
         raise DecryptionError("apv does not match the recipient key ids")
-    # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
-    apu_value = protected.get("apu")
-    apu = b64u_decode(apu_value, "apu") if isinstance(apu_value, str) else b""
     tag = b64u_decode(parsed.tag_b64, "tag")
     enc = parsed.enc
     if len(tag) != _TAG_BYTES[enc]:
         raise MalformedMessageError(f"wrong iv or tag length for {enc}")
     epk = protected["epk"]
     epk_curve = epk.get("crv")
-    kdf_info = _kdf_info(parsed.alg, apu, apv_hash)
     found = False
     last_error: Exception | None = None
-    for kid, encrypted_key in recipients:
+    for kid, encrypted_key in zip(kids, parsed.encrypted_keys, strict=True):
         key = get_key(kid)
         if key is None:
             continue

@@ -18,12 +18,11 @@ This module checks signatures against keys it is given; which keys may sign
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .codec import b64u_decode, b64u_encode, json_bytes, json_object
+from .codec import b64u_decode, b64u_encode, json_bytes, json_object, json_string
 from .errors import (
     BadSignatureError,
     InvalidKeyError,
@@ -77,7 +76,7 @@ def dumps(jws: dict[str, Any]) -> str:
     """
     signatures = ",".join(
         '{{"protected":"{}","signature":"{}","header":{{"kid":{}}}}}'.format(
-            s["protected"], s["signature"], json.dumps(s["header"]["kid"], ensure_ascii=False)
+            s["protected"], s["signature"], json_string(s["header"]["kid"])
         )
         for s in jws["signatures"]
     )
