@@ -237,11 +237,17 @@ def pack_signed(
 ) -> str:
     """sign(plaintext) as a General JSON JWS string."""
     message = validate(_sign_from_prior(message, from_prior_issuer_kid, resolver, secrets))
-    signer_did = split_did_url(sign_from)[0]
-    if message.get("from") is not None and message["from"] != signer_did:
+    return _sign(message, sign_from, resolver, secrets)[0]
+
+
+def _sign(
+    message: dict[str, Any], sign_from: str, resolver: DIDResolver, secrets: SecretsResolver
+) -> tuple[str, str]:
+    """The JWS text of a validated message, and the kid that signed it."""
+    if message.get("from") is not None and message["from"] != split_did_url(sign_from)[0]:
         raise SenderMismatchError("the signer must be the message's 'from' DID")
-    signer = _own_keys(sign_from, "authentication", resolver, secrets)[0]
-    return jws.dumps(jws.sign(json_bytes(message), [signer]))
+    kid, key = _own_keys(sign_from, "authentication", resolver, secrets)[0]
+    return jws.sign_json(json_bytes(message), kid, key), kid
 
 
 def _check_party(message: dict[str, Any], header: str, did_or_kid: str) -> None:
@@ -281,8 +287,7 @@ def pack_encrypted(
 
     sign_from_kid = None
     if sign_from is not None:
-        payload = pack_signed(message, sign_from, resolver=resolver, secrets=secrets)
-        sign_from_kid = json_object(payload)["signatures"][0]["header"]["kid"]
+        payload, sign_from_kid = _sign(message, sign_from, resolver, secrets)
         inner = payload.encode("utf-8")
     else:
         inner = json_bytes(message)
