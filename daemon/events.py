@@ -13,8 +13,8 @@ one transaction; the agent calls it after each operation that published, and on
 close.  While the daemon runs, :meth:`EventBus.run_flusher` is a task that does
 those flushes in the background: :meth:`EventBus.flush_soon` only wakes it, so
 a reply or an acknowledgement does not wait for the event rows' store round
-trip; it waits :data:`FLUSH_DELAY` before writing, so a busy daemon writes the
-events of many operations in one commit (``subscribe(since=...)`` still flushes for real before it replays).  (Publishing does not wait for the disk: an event is a report of something
+trip; it flushes at most once per :data:`FLUSH_DELAY`, so a busy daemon writes
+the events of many operations in one commit (``subscribe(since=...)`` still flushes for real before it replays).  (Publishing does not wait for the disk: an event is a report of something
 already committed elsewhere, so losing the newest few in a crash loses no data.
 For the same reason the flush's commit is a relaxed one, ``AsyncStore.run_relaxed``:
 it survives a crash of the daemon and costs no fsync, and it shares the store's
@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import datetime
 import itertools
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -56,10 +57,10 @@ CHANNEL_BUFFER = 64
 REPLAY_PAGE = 256
 #: Most live subscribers at once.
 MAX_SUBSCRIBERS = 256
-#: Seconds the background flusher waits after being woken, so that the events of
-#: many operations share one (relaxed) commit.  The price: a crash of the daemon
-#: may lose the events of this long before it (reports; what they report is
-#: committed, and replies never waited for them).
+#: Least seconds between two background flushes: under load the events of many
+#: operations share one (relaxed) commit.  The price: a crash of a busy daemon may
+#: lose the events of this long before it (reports; what they report is
+#: committed, and replies never waited for them).  An idle daemon flushes at once.
 FLUSH_DELAY = 0.01
 #: Unflushed events kept before publish() starts to drop the oldest from the queue
 #: (only if nobody flushes; the agent flushes after every operation).
@@ -164,15 +165,18 @@ class EventBus:
     async def run_flusher(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Flush in the background whenever :meth:`flush_soon` asks, until cancelled."""
         self._flusher_running = True
+        last_flush = -math.inf
         task_status.started()
         try:
             while True:
                 await self._flush_wanted.wait()
-                # Everything published until the flush starts shares its commit:
-                # wait a little for more (one commit per message, on the path of
-                # the next one, cost ~0.1-0.2 ms each at a few hundred a second).
-                await trio.sleep(FLUSH_DELAY)
+                # Everything published until the flush starts shares its commit.
+                # At most one flush per FLUSH_DELAY: a busy daemon writes the
+                # events of many operations at once (one commit per message cost
+                # ~0.1-0.2 ms each, on the path of the next one), an idle one at once.
+                await trio.sleep_until(last_flush + FLUSH_DELAY)
                 self._flush_wanted = trio.Event()
+                last_flush = trio.current_time()
                 try:
                     await self.flush()
                 except DaemonError as exc:
