@@ -64,7 +64,7 @@ from .errors import (
     SenderMismatchError,
     UnsupportedAlgorithmError,
 )
-from .keys import KEY_AGREEMENT_CURVES, PrivateKey, PublicKey
+from .keys import PrivateKey, PublicKey
 from .message import TYP_PLAIN, is_expired, media_type, validate
 from .secrets import SecretsResolver
 
@@ -188,11 +188,7 @@ def _recipient_keys(resolver: DIDResolver, to: str) -> list[jwe.Recipient]:
     if fragment is not None:
         vm = _vm_in(doc, to, "keyAgreement")
         return [jwe.Recipient(vm.id, vm.public_key)]
-    keys = [
-        jwe.Recipient(vm.id, vm.public_key)
-        for vm in doc.key_agreement_methods()
-        if vm.public_key.curve in KEY_AGREEMENT_CURVES
-    ]
+    keys = [jwe.Recipient(vm.id, vm.public_key) for vm in doc.key_agreement_methods()]
     if not keys:
         raise NoCompatibleKeysError(f"{did} has no usable keyAgreement key")
     return keys

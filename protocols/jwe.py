@@ -34,8 +34,7 @@ import os
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -44,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from .codec import b64u_decode, b64u_encode, json_bytes, json_object, json_string
+from .codec import b64u_decode, b64u_encode, json_dumps, json_object, json_string
 from .errors import (
     AuthenticationTagError,
     DecryptionError,
@@ -70,6 +69,8 @@ MAX_RECIPIENTS = 64
 STATIC_Z_CACHE_SIZE = 1024
 #: Cached Concat KDF inputs (algorithm, sender, recipient list): one per peer pair.
 KDF_INFO_CACHE_SIZE = 1024
+#: Cached protected-header prefixes of packed messages: one per peer pair and mode.
+HEADER_CACHE_SIZE = 1024
 
 _CEK_BYTES = {ENC_CBC: 64, ENC_GCM: 32, ENC_XC20P: 32}
 _IV_BYTES = {ENC_CBC: 16, ENC_GCM: 12, ENC_XC20P: 24}
@@ -215,12 +216,44 @@ def dumps(jwe: dict[str, Any]) -> str:
 # -- encrypt ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """A recipient key with the DID URL it is known by."""
+class Recipient(NamedTuple):
+    """A recipient key with the DID URL it is known by (a tuple: one is made
+    per recipient key of every packed message)."""
 
     kid: str
     key: PublicKey
+
+
+@functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
+def _protected_prefix(
+    typ: str, cty: str | None, alg: str, enc: str, skid: str | None, kids: tuple[str, ...]
+) -> tuple[str, bytes]:
+    """The protected header's JSON up to the ``epk`` value, and the KDF info.
+
+    Everything but the ephemeral key is the same on every message from one
+    sender key to one recipient list, so it is built once: ``typ``, ``cty``,
+    ``alg``, ``enc``, then ``skid`` and ``apu`` (authcrypt) and ``apv``.
+    """
+    apv_raw = apv_digest(kids)
+    protected: dict[str, Any] = {"typ": typ}
+    if cty:
+        protected["cty"] = cty
+    protected["alg"] = alg
+    protected["enc"] = enc
+    apu_raw = b""
+    if skid is not None:
+        apu_raw = skid.encode("utf-8")
+        protected["skid"] = skid
+        protected["apu"] = b64u_encode(apu_raw)
+    protected["apv"] = b64u_encode(apv_raw)
+    return json_dumps(protected)[:-1] + ',"epk":', _kdf_info(alg, apu_raw, apv_raw)
+
+
+def _epk_json(key: PublicKey) -> str:
+    """The public JWK of an ephemeral key as JSON text (members as ``to_jwk``)."""
+    if key.y:
+        return json_dumps(key.to_jwk())
+    return '{"kty":"OKP","crv":"' + key.curve + '","x":"' + b64u_encode(key.x) + '"}'
 
 
 def encrypt(
@@ -255,30 +288,15 @@ def encrypt(
         raise UnsupportedAlgorithmError(f"unsupported content encryption {enc!r}")
 
     epk = PrivateKey.generate(curve, ecdh_count=len(recipients))
-    kids = [r.kid for r in recipients]
-    apv_raw = apv_digest(kids)
-    apv = b64u_encode(apv_raw)
-    protected: dict[str, Any] = {"typ": typ}
-    if cty:
-        protected["cty"] = cty
-    if sender is not None:
-        skid = sender[0]
-        apu = b64u_encode(skid.encode("utf-8"))
-        protected.update(alg=ALG_AUTH, enc=enc, skid=skid, apu=apu, apv=apv)
-    else:
-        apu = ""
-        protected.update(alg=ALG_ANON, enc=enc, apv=apv)
-    protected["epk"] = epk.public.to_jwk()
-    protected_b64 = b64u_encode(json_bytes(protected))
+    alg = ALG_ANON if sender is None else ALG_AUTH
+    skid = None if sender is None else sender[0]
+    prefix, kdf_info = _protected_prefix(typ, cty, alg, enc, skid, tuple(r.kid for r in recipients))
+    protected_b64 = b64u_encode((prefix + _epk_json(epk.public) + "}").encode("utf-8"))
     aad = protected_b64.encode("ascii")
 
     cek = os.urandom(_CEK_BYTES[enc])
     iv, ct, tag = encrypt_content(enc, cek, plaintext, aad)
 
-    if sender is not None:
-        kdf_info = _kdf_info(ALG_AUTH, sender[0].encode("utf-8"), apv_raw)
-    else:
-        kdf_info = _kdf_info(ALG_ANON, b"", apv_raw)
     wrapped = []
     for r in recipients:
         z = epk.ecdh(r.key)

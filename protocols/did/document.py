@@ -109,6 +109,8 @@ DIDCOMM_SERVICE_TYPE = "DIDCommMessaging"
 LIBP2P_URI_PREFIX = "libp2p-peerId:"
 
 _PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+_KEY_AGREEMENT_CURVES = frozenset(KEY_AGREEMENT_CURVES)
+_SIGNING_CURVES = frozenset(SIGNING_ALGS)
 
 
 # -- model ----------------------------------------------------------------------
@@ -323,22 +325,25 @@ class DIDDocument:
             )
         return vm
 
-    def _methods(self, refs: Iterable[str], curves: Iterable[str]) -> list[VerificationMethod]:
-        wanted = set(curves)
+    def _methods(self, refs: Iterable[str], curves: frozenset[str]) -> list[VerificationMethod]:
+        # On every packed message's path: no property calls, no set per call.
         out = []
+        methods = self.verification_methods
         for ref in refs:
-            vm = self.verification_methods.get(ref)
-            if vm is not None and vm.usable and vm.public_key.curve in wanted:
-                out.append(vm)
+            vm = methods.get(ref)
+            if vm is not None:
+                key = vm._public_key
+                if key is not None and key.curve in curves:
+                    out.append(vm)
         return out
 
     def key_agreement_methods(self) -> list[VerificationMethod]:
         """Usable ``keyAgreement`` methods on a curve we can do ECDH with, in document order."""
-        return self._methods(self.key_agreement, KEY_AGREEMENT_CURVES)
+        return self._methods(self.key_agreement, _KEY_AGREEMENT_CURVES)
 
     def authentication_methods(self) -> list[VerificationMethod]:
         """Usable ``authentication`` methods on a curve we can sign with, in document order."""
-        return self._methods(self.authentication, SIGNING_ALGS)
+        return self._methods(self.authentication, _SIGNING_CURVES)
 
     def didcomm_services(self) -> list[Service]:
         """The ``DIDCommMessaging`` services with at least one endpoint, in document order."""
