@@ -436,23 +436,32 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
         raise MalformedMessageError("JWE needs a non-empty 'recipients' array")
     if len(raw_recipients) > MAX_RECIPIENTS:
         raise MalformedMessageError(f"JWE lists more than {MAX_RECIPIENTS} recipients")
-    kids = []
-    encrypted_keys = []
+    try:
+        # JSON gives dicts, lists and scalars: indexing anything but the
+        # expected objects raises TypeError or KeyError, and so does joining
+        # anything but strings (a check in C, not a call per recipient).
+        kids = [r["header"]["kid"] for r in raw_recipients]
+        encrypted_keys = [r["encrypted_key"] for r in raw_recipients]
+        "".join(kids)
+        "".join(encrypted_keys)
+    except (TypeError, KeyError):
+        _check_recipients(raw_recipients)
+    return ParsedJWE(
+        protected, protected_b64, kids, encrypted_keys, iv_b64, ciphertext_b64, tag_b64
+    )
+
+
+def _check_recipients(raw_recipients: list[Any]) -> None:
+    """Raise the error that names what is wrong with a JWE's recipient list."""
     for r in raw_recipients:
         header = r.get("header") if isinstance(r, dict) else None
         if not isinstance(header, dict):
             raise MalformedMessageError("each JWE recipient needs a 'header' object")
-        kid = header.get("kid")
-        encrypted_key = r.get("encrypted_key")
-        if not isinstance(kid, str):
+        if not isinstance(header.get("kid"), str):
             raise MalformedMessageError("JWE recipient header needs a string 'kid'")
-        if not isinstance(encrypted_key, str):
+        if not isinstance(r.get("encrypted_key"), str):
             raise MalformedMessageError("JWE recipient needs a string 'encrypted_key'")
-        kids.append(kid)
-        encrypted_keys.append(encrypted_key)
-    return ParsedJWE(
-        protected, protected_b64, kids, encrypted_keys, iv_b64, ciphertext_b64, tag_b64
-    )
+    raise MalformedMessageError("JWE recipient list is malformed")
 
 
 @functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
