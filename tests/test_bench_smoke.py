@@ -47,7 +47,9 @@ def test_quick_run_measures_every_operation(tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    sys.path.insert(0, str(REPO / "bench"))
+    # Appended, not prepended: bench/ holds scripts named like our packages
+    # (bench/protocols.py) that must not shadow them.
+    sys.path.append(str(REPO / "bench"))
     from _envelope_fixtures import make_ops
     from envelope import MARKDOWN_BEGIN, MARKDOWN_END, write_markdown
 
