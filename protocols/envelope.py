@@ -389,15 +389,17 @@ class _Unpacker:
         raw: bytes | str | None = data  # the text obj was parsed from, if any
         obj = _load(data)
         for _ in range(MAX_LAYERS):
-            form = _form(obj)
-            if form == "jwe":
+            # _form(), inlined: this loop runs twice or more for every message.
+            if "ciphertext" in obj and "recipients" in obj:
                 raw = self._layer_jwe(obj)
                 obj = _load(raw)
-            elif form == "jws":
+            elif "payload" in obj and ("signatures" in obj or "signature" in obj):
                 raw = self._layer_jws(obj, raw)
                 obj = _load(raw)
             else:
                 message = validate(obj)
+                if message.get("type") != FORWARD_TYPE:
+                    return self._finish(message, now)
                 inner = self._forwarded(message)
                 if inner is None:
                     return self._finish(message, now)
