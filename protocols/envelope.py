@@ -301,15 +301,15 @@ def pack_encrypted(
             raise NoCompatibleKeysError("sender and recipient share no key agreement curve")
         from_kid, sender_key = senders[0]
         recipients = [r for r in recipients if r.key.curve == sender_key.curve]
-        packed = jwe.encrypt(inner, recipients, enc=jwe.ENC_CBC, sender=(from_kid, sender_key))
+        packed = jwe.encrypt_json(inner, recipients, enc=jwe.ENC_CBC, sender=(from_kid, sender_key))
         if protect_sender:
-            packed = jwe.encrypt(json_bytes(packed), recipients, enc=enc_anon)
+            packed = jwe.encrypt_json(packed.encode("utf-8"), recipients, enc=enc_anon)
     else:
         curve = recipients[0].key.curve
         recipients = [r for r in recipients if r.key.curve == curve]
-        packed = jwe.encrypt(inner, recipients, enc=enc_anon)
+        packed = jwe.encrypt_json(inner, recipients, enc=enc_anon)
     return PackEncryptedResult(
-        packed=jwe.dumps(packed),
+        packed=packed,
         to_kids=[r.kid for r in recipients],
         from_kid=from_kid,
         sign_from_kid=sign_from_kid,

@@ -270,6 +270,64 @@ def encrypt(
     All recipients must share one key-agreement curve (the caller groups them);
     the result is a JWE in General JSON form as a dict.
     """
+    protected_b64, iv, ct, tag, wrapped = _seal(plaintext, recipients, enc, sender, typ, cty)
+    return {
+        "ciphertext": b64u_encode(ct),
+        "protected": protected_b64,
+        "recipients": [
+            {"header": {"kid": kid}, "encrypted_key": b64u_encode(key)} for kid, key in wrapped
+        ],
+        "tag": b64u_encode(tag),
+        "iv": b64u_encode(iv),
+    }
+
+
+def encrypt_json(
+    plaintext: bytes,
+    recipients: Sequence[Recipient],
+    *,
+    enc: str = ENC_CBC,
+    sender: tuple[str, PrivateKey] | None = None,
+    typ: str = TYP_ENCRYPTED,
+    cty: str | None = None,
+) -> str:
+    """``dumps(encrypt(...))`` without the dict in between (the packing hot path)."""
+    protected_b64, iv, ct, tag, wrapped = _seal(plaintext, recipients, enc, sender, typ, cty)
+    return "".join(
+        [
+            '{"ciphertext":"',
+            b64u_encode(ct),
+            '","protected":"',
+            protected_b64,
+            '","recipients":[',
+            ",".join([_recipient_head(kid) + b64u_encode(key) + '"}' for kid, key in wrapped]),
+            '],"tag":"',
+            b64u_encode(tag),
+            '","iv":"',
+            b64u_encode(iv),
+            '"}',
+        ]
+    )
+
+
+@functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
+def _recipient_head(kid: str) -> str:
+    """A recipient entry's JSON text up to its encrypted key (kids repeat)."""
+    return '{"header":{"kid":' + json_string(kid) + '},"encrypted_key":"'
+
+
+def _seal(
+    plaintext: bytes,
+    recipients: Sequence[Recipient],
+    enc: str,
+    sender: tuple[str, PrivateKey] | None,
+    typ: str,
+    cty: str | None,
+) -> tuple[str, bytes, bytes, bytes, list[tuple[str, bytes]]]:
+    """Encrypt once, wrap the key for each recipient.
+
+    Returns ``(protected header base64url, iv, ciphertext, tag, [(kid, wrapped key)])``.
+    """
     if not recipients:
         raise InvalidKeyError("no recipient keys")
     if len(recipients) > MAX_RECIPIENTS:
@@ -277,8 +335,9 @@ def encrypt(
     curve = recipients[0].key.curve
     if curve not in KEY_AGREEMENT_CURVES:
         raise UnsupportedAlgorithmError(f"{curve} is not a key agreement curve")
-    if any(r.key.curve != curve for r in recipients):
-        raise InvalidKeyError("recipient keys must all be on one curve")
+    for r in recipients:
+        if r.key.curve != curve:
+            raise InvalidKeyError("recipient keys must all be on one curve")
     if sender is not None:
         if enc not in AUTH_ENCS:
             raise UnsupportedAlgorithmError(f"authcrypt needs A256CBC-HS512, not {enc}")
@@ -292,10 +351,9 @@ def encrypt(
     skid = None if sender is None else sender[0]
     prefix, kdf_info = _protected_prefix(typ, cty, alg, enc, skid, tuple(r.kid for r in recipients))
     protected_b64 = b64u_encode((prefix + _epk_json(epk.public) + "}").encode("utf-8"))
-    aad = protected_b64.encode("ascii")
 
     cek = os.urandom(_CEK_BYTES[enc])
-    iv, ct, tag = encrypt_content(enc, cek, plaintext, aad)
+    iv, ct, tag = encrypt_content(enc, cek, plaintext, protected_b64.encode("ascii"))
 
     wrapped = []
     for r in recipients:
@@ -305,16 +363,8 @@ def encrypt(
             kek = _kdf(z, kdf_info, tag)
         else:
             kek = _kdf(z, kdf_info, None)
-        wrapped.append(
-            {"header": {"kid": r.kid}, "encrypted_key": b64u_encode(aes_key_wrap(kek, cek))}
-        )
-    return {
-        "ciphertext": b64u_encode(ct),
-        "protected": protected_b64,
-        "recipients": wrapped,
-        "tag": b64u_encode(tag),
-        "iv": b64u_encode(iv),
-    }
+        wrapped.append((r.kid, aes_key_wrap(kek, cek)))
+    return protected_b64, iv, ct, tag, wrapped
 
 
 # -- decrypt ----------------------------------------------------------------------
