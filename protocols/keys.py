@@ -286,16 +286,20 @@ class PrivateKey:
     _x25519: x25519.X25519PrivateKey | None = field(default=None, repr=False)
 
     @staticmethod
-    def generate(curve: str, ecdh_count: int = 1) -> PrivateKey:
+    def generate(curve: str, ecdh_count: int | None = None) -> PrivateKey:
         """A fresh random key (libsodium for the 25519 curves).
 
-        ``ecdh_count`` says how many ECDHs an X25519 key will do: from
-        :data:`X25519_OPENSSL_FROM` on, OpenSSL makes it (its ECDH is faster).
+        ``ecdh_count`` says how many ECDHs an X25519 key will do: None for a
+        long-lived key (it gets OpenSSL's key object, as a decoded key does);
+        an ephemeral key doing fewer than :data:`X25519_OPENSSL_FROM` stays a
+        bare libsodium key, and from there on OpenSSL makes it.
         """
         if curve == "Ed25519":
             pk, sk = sodium.crypto_sign_keypair()
             return PrivateKey(curve, sk[:32], PublicKey(curve, pk), None, sk)
         if curve == "X25519":
+            if ecdh_count is None:
+                return PrivateKey.from_raw(curve, sodium.crypto_box_keypair()[1])
             if ecdh_count >= X25519_OPENSSL_FROM:
                 xk = x25519.X25519PrivateKey.generate()
                 public = PublicKey(curve, xk.public_key().public_bytes_raw())
