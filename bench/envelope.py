@@ -816,14 +816,18 @@ def environment(python: str | None) -> dict[str, str]:
     }
 
 
-def markdown(rows: list[Row], env: dict[str, str], budget: float, rounds: int) -> str:
+def markdown(
+    rows: list[Row], env: dict[str, str], budget: float, rounds: int, passes: int = 1
+) -> str:
     """The results as a Markdown section (for bench/RESULTS.md)."""
     out = [
         MARKDOWN_BEGIN,
         "## Envelope (`bench/envelope.py`)",
         "",
-        f"Operations per second on one core, median of {rounds} windows of {budget:g} s,"
-        " ours / bare / didcomm interleaved in one run. Targets apply to X25519 and Ed25519"
+        f"Operations per second on one core, median of {rounds * passes} windows of {budget:g} s"
+        + (f" ({passes} passes over all operations, {rounds} windows each)" if passes > 1 else "")
+        + ", ours / bare / floor / didcomm interleaved in one run; a ratio is the median of"
+        " the per-window ratios. Targets apply to X25519 and Ed25519"
         f" operations: ours >= {TARGET_VS_DIDCOMM:g}x the `didcomm` package, ours >= bare / 1.5."
         " *bare* is the primitives alone, each from the library that does it fastest here"
         " (libsodium: X25519 key generation, Ed25519, XChaCha20-Poly1305; OpenSSL: X25519"
@@ -875,41 +879,57 @@ def run(args: argparse.Namespace) -> int:
         except RefError as exc:
             print(f"didcomm column skipped: {exc}", file=sys.stderr)
             python = None
-    print(text_line(HEADERS))
-    rows = []
+    calls = {}
+    windows: dict[str, tuple[list[float], list[float], list[float], list[float]]] = {}
     try:
-        for op in ops:
-            ours_call = ours.call(op, args.pool)
-            sample = ours.pack(op, op["message"])
-            bare_call = bare.call(op, sample, args.pool)
-            floor_call = _then(bare.call(op, sample, args.pool), text_work.call(op, sample))
-            o, b, d, f = [], [], [], []
-            for _ in range(args.rounds):
-                o.append(rate(ours_call, args.budget))
-                b.append(rate(bare_call, args.budget))
-                f.append(rate(floor_call, args.budget))
-                if ref is not None:
-                    r = ref.window(op["name"], args.budget)
-                    if r is not None:
-                        d.append(r)
-            row = Row(
-                op=op["name"],
-                targeted=op["targeted"],
-                ours=statistics.median(o),
-                bare=statistics.median(b),
-                didcomm=statistics.median(d) if d else None,
-                floor=statistics.median(f),
-                ours_rounds=o,
-                bare_rounds=b,
-                didcomm_rounds=d,
-                floor_rounds=f,
-                didcomm_error=ref.errors.get(op["name"]) if ref else "not run",
-            )
-            rows.append(row)
-            print(text_line(_cells(row)), flush=True)
+        # Each pass gives every operation --rounds windows of each kind; more
+        # passes spread an operation's windows over minutes of this shared
+        # machine's changing load, and its row is the median over all of them.
+        for done in range(args.passes):
+            for op in ops:
+                name = op["name"]
+                if name not in calls:
+                    sample = ours.pack(op, op["message"])
+                    calls[name] = (
+                        ours.call(op, args.pool),
+                        bare.call(op, sample, args.pool),
+                        _then(bare.call(op, sample, args.pool), text_work.call(op, sample)),
+                    )
+                    windows[name] = ([], [], [], [])
+                ours_call, bare_call, floor_call = calls[name]
+                o, b, f, d = windows[name]
+                for _ in range(args.rounds):
+                    o.append(rate(ours_call, args.budget))
+                    b.append(rate(bare_call, args.budget))
+                    f.append(rate(floor_call, args.budget))
+                    if ref is not None:
+                        r = ref.window(name, args.budget)
+                        if r is not None:
+                            d.append(r)
+            if args.passes > 1:
+                print(f"pass {done + 1}/{args.passes} done", file=sys.stderr, flush=True)
     finally:
         if ref is not None:
             ref.close()
+    print(text_line(HEADERS))
+    rows = []
+    for op in ops:
+        o, b, f, d = windows[op["name"]]
+        row = Row(
+            op=op["name"],
+            targeted=op["targeted"],
+            ours=statistics.median(o),
+            bare=statistics.median(b),
+            didcomm=statistics.median(d) if d else None,
+            floor=statistics.median(f),
+            ours_rounds=o,
+            bare_rounds=b,
+            didcomm_rounds=d,
+            floor_rounds=f,
+            didcomm_error=ref.errors.get(op["name"]) if ref else "not run",
+        )
+        rows.append(row)
+        print(text_line(_cells(row)), flush=True)
     for line in summary(rows):
         print(line)
     for row in rows:
@@ -924,6 +944,7 @@ def run(args: argparse.Namespace) -> int:
                     "environment": env,
                     "budget_s": args.budget,
                     "rounds": args.rounds,
+                    "passes": args.passes,
                     "targets": {"vs_didcomm": TARGET_VS_DIDCOMM, "vs_bare": TARGET_VS_BARE},
                     "results": [row.to_json() for row in rows],
                 },
@@ -932,7 +953,7 @@ def run(args: argparse.Namespace) -> int:
             + "\n"
         )
     if args.markdown:
-        write_markdown(Path(args.markdown), markdown(rows, env, args.budget, args.rounds))
+        write_markdown(Path(args.markdown), markdown(rows, env, args.budget, args.rounds, args.passes))
     return 0
 
 
@@ -963,7 +984,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budget, one round")
     parser.add_argument("--budget", type=float, help=f"seconds per window (default {DEFAULT_BUDGET_S})")
-    parser.add_argument("--rounds", type=int, help=f"windows per operation (default {DEFAULT_ROUNDS})")
+    parser.add_argument("--rounds", type=int, help=f"windows per operation and pass (default {DEFAULT_ROUNDS})")
+    parser.add_argument("--passes", type=int, default=1, help="passes over all operations (default 1)")
     parser.add_argument("--pool", type=int, help=f"distinct messages per unpack (default {DEFAULT_POOL})")
     parser.add_argument("--only", action="append", metavar="TEXT", help="operations whose name contains TEXT")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -977,8 +999,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.rounds = QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS
     if args.pool is None:
         args.pool = QUICK_POOL if args.quick else DEFAULT_POOL
-    if args.budget <= 0 or args.rounds < 1 or args.pool < 1:
-        parser.error("--budget, --rounds and --pool must be positive")
+    if args.budget <= 0 or args.rounds < 1 or args.pool < 1 or args.passes < 1:
+        parser.error("--budget, --rounds, --passes and --pool must be positive")
     return args
 
 
