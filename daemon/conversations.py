@@ -84,7 +84,7 @@ from .connections import (
 from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .logs import get_logger
 from .p2p.didcomm_v2 import MAX_MESSAGE_BYTES
-from .store import INBOX_REJECTED, InboxRow, Pending, Store
+from .store import INBOX_DUPLICATE, INBOX_REJECTED, INBOX_STORED, InboxRow, Pending, Store
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -200,11 +200,18 @@ def _accept_and_write(
     """Commit (if need be) and accept the inbox row and write the batch atomically;
     False for a duplicate."""
     with store.transaction():
-        if not inbox_stored(store, row):
+        # New bytes (the common case) go in once, already accepted; only bytes kept
+        # before as rejected are accepted in place.
+        written = INBOX_STORED if row.seq else store.inbox_insert_received(
+            row.ref, row.packed, transport=row.transport, received=row.received,
+            msg_id=msg_id, sender=sender, record=inbox_record,
+        )
+        if written == INBOX_DUPLICATE:
             return False
-        earlier = store.inbox_accept(row.ref, msg_id=msg_id, sender=sender, record=inbox_record)
-        if earlier is not None:
-            return False
+        if written == INBOX_STORED:
+            earlier = store.inbox_accept(row.ref, msg_id=msg_id, sender=sender, record=inbox_record)
+            if earlier is not None:
+                return False
         _write(store, batch, book, now)
     return True
 

@@ -308,6 +308,10 @@ class OutboxRow:
 INBOX_PENDING = "pending"  # committed, not yet unpacked (a restart unpacks it)
 INBOX_RECEIVED = "received"  # unpacked; message and metadata in the record
 INBOX_REJECTED = "rejected"
+#: What :meth:`Store.inbox_insert_received` did.
+INBOX_INSERTED = "inserted"
+INBOX_DUPLICATE = "duplicate"
+INBOX_STORED = "stored"
 
 # Outbox states and the moves between them.
 OUTBOX_QUEUED = "queued"
@@ -719,6 +723,28 @@ class Store:
             row = self.inbox_get_ref(ref)
         assert row is not None
         return row, created
+
+    def inbox_insert_received(
+        self, ref: str, packed: bytes, *, transport: str, received: int, msg_id: str, sender: str,
+        record: dict[str, Any],
+    ) -> str:
+        """Insert an inbound message that is already unpacked, in one write.
+
+        Returns :data:`INBOX_INSERTED`; :data:`INBOX_DUPLICATE` if the same bytes are
+        here (not rejected) or ``(sender, msg_id)`` was received before (nothing
+        written); :data:`INBOX_STORED` if the same bytes are here as rejected (the
+        caller accepts that row, :meth:`inbox_accept`).
+        """
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO inbox (ref, msg_id, sender, state, transport, received, packed, record) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ref, msg_id, sender, INBOX_RECEIVED, transport, received, packed, encode_record(record)),
+            )
+            if cur.rowcount > 0:
+                return INBOX_INSERTED
+            r = self._conn.execute("SELECT state FROM inbox WHERE ref = ?", (ref,)).fetchone()
+        return INBOX_STORED if r is not None and r[0] == INBOX_REJECTED else INBOX_DUPLICATE
 
     def inbox_get_ref(self, ref: str) -> InboxRow | None:
         """The inbox row with reference ``ref``."""

@@ -437,3 +437,27 @@ class OutboxMachine(RuleBasedStateMachine):
 
 OutboxMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
 test_outbox_state_machine = OutboxMachine.TestCase
+
+
+def test_inbox_insert_received_inserts_once_and_dedups_both_ways(store: Store) -> None:
+    def put(ref: str, packed: bytes, sender: str, msg_id: str) -> str:
+        return store.inbox_insert_received(
+            ref, packed, transport="libp2p", received=1, msg_id=msg_id, sender=sender, record={"m": msg_id}
+        )
+
+    assert put("in-a", b"a", "did:x", "1") == storemod.INBOX_INSERTED
+    row = store.inbox_get_ref("in-a")
+    assert row is not None and row.state == storemod.INBOX_RECEIVED and row.record == {"m": "1"}
+    # The same bytes again, and other bytes with the same sender and id: nothing written.
+    assert put("in-a", b"a", "did:x", "1") == storemod.INBOX_DUPLICATE
+    assert put("in-b", b"b", "did:x", "1") == storemod.INBOX_DUPLICATE
+    assert store.inbox_get_ref("in-b") is None
+    # The same id from another sender is another message.
+    assert put("in-c", b"c", "did:y", "1") == storemod.INBOX_INSERTED
+    # Bytes kept before as rejected are accepted in place by the caller.
+    store.inbox_commit("in-d", b"d", transport="libp2p", received=1)
+    store.inbox_reject("in-d", record={"reason": "then unknown"})
+    assert put("in-d", b"d", "did:z", "9") == storemod.INBOX_STORED
+    assert store.inbox_accept("in-d", msg_id="9", sender="did:z", record={}) is None
+    accepted = store.inbox_get_ref("in-d")
+    assert accepted is not None and accepted.state == storemod.INBOX_RECEIVED
