@@ -13,7 +13,10 @@ references on the same machine:
                1-byte ack: the floor under everything (no crypto, no muxer);
 ``raw``        bare py-libp2p, one stream per message through ``BasicHost.new_stream``
                (two-round-trip multistream select), write, close, read to EOF;
-               the receiver reads to EOF and closes: no commit;
+               the receiver reads to EOF and closes: no commit.  Measured by a
+               second pair of processes (``--bare``) running stock py-libp2p:
+               without our process-wide fixes to it (:data:`BARE_ENV`), which
+               would make this baseline faster than the library is;
 ``didcomm/v2`` our ``P2PNode.send(..., protocol="didcomm/v2")``: one stream per
                message, one-round-trip select, receiver commits before closing;
 ``fast``       our ``P2PNode.send(...)`` over ``/didcommd/deliver/1.0.0``: one
@@ -150,6 +153,14 @@ class Result:
     cpu_sender: float = 0.0  # CPU seconds, all rounds, this process
     cpu_receiver: float = 0.0  # CPU seconds, all rounds, the child
 
+    def dump(self) -> dict[str, Any]:
+        return {"case": self.case, "size": self.size, "senders": self.senders, "rates": self.rates,
+                "latencies": self.latencies, "cpu": [self.cpu_sender, self.cpu_receiver]}
+
+    @classmethod
+    def load(cls, d: dict[str, Any]) -> Result:
+        return cls(d["case"], d["size"], d["senders"], d["rates"], d["latencies"], *d["cpu"])
+
     def cpu_ms(self, seconds: float) -> float:
         return seconds * 1000 / len(self.latencies) if self.latencies else float("nan")
 
@@ -233,8 +244,15 @@ async def measure(
     result.latencies.extend(latencies)
 
 
+#: The environment of a bare py-libp2p run (``--bare``): none of our fixes that
+#: change py-libp2p itself process-wide (window updates after every read, one
+#: recv per read), as the issue measured it.
+BARE_ENV = {"PY_YAMUX_RELEASE_ON_READ": "1", "DIDCOMMD_P2P_READ_AHEAD": "0"}
+
+
 async def run_all(
-    seconds: float, rounds: int, sizes: tuple[int, ...], senders_list: tuple[int, ...]
+    seconds: float, rounds: int, sizes: tuple[int, ...], senders_list: tuple[int, ...],
+    only: tuple[str, ...] | None = None,
 ) -> list[Result]:
     from libp2p.custom_types import TProtocol
     from libp2p.network.stream.exceptions import StreamError
@@ -312,6 +330,8 @@ async def run_all(
                     ("didcomm/v2", ours("didcomm/v2")),
                     ("fast", ours(None)),
                 ]
+                if only is not None:
+                    cases = [c for c in cases if c[0] in only]
                 for size in sizes:
                     for senders in senders_list:
                         group = [Result(name, size, senders) for name, _ in cases]
@@ -341,6 +361,22 @@ async def run_all(
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+#: How the ``--bare`` run's one line of results starts.
+BARE_PREFIX = "BENCH-BARE "
+
+
+def bare_raw(seconds: float, rounds: int, quick: bool) -> list[Result]:
+    """The ``raw`` rows, measured by a ``--bare`` run of this script (stock py-libp2p)."""
+    argv = [sys.executable, __file__, "--bare", "--seconds", str(seconds), "--rounds", str(rounds)]
+    if quick:
+        argv.append("--quick")
+    out = subprocess.run(
+        argv, env={**os.environ, **BARE_ENV}, cwd=REPO, check=True, stdout=subprocess.PIPE
+    ).stdout.decode()
+    line = next(x for x in out.splitlines() if x.startswith(BARE_PREFIX))
+    return [Result.load(d) for d in json.loads(line[len(BARE_PREFIX):])]
 
 
 async def _refuse(packed: bytes, peer: str) -> None:
@@ -426,6 +462,7 @@ def main() -> None:
         "--markdown", type=Path, help="update the p2p section of this markdown file"
     )
     parser.add_argument("--serve", metavar="STATE_DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         trio.run(serve_child, Path(args.serve))
@@ -437,7 +474,13 @@ def main() -> None:
         f"p2p bench: {rounds} rounds of {seconds} s per case, sizes {sizes}, senders {SENDERS}",
         file=sys.stderr,
     )
-    results = trio.run(run_all, seconds, rounds, sizes, SENDERS)
+    if args.bare:
+        # The raw case alone, in processes with stock py-libp2p (see BARE_ENV).
+        raw = trio.run(run_all, seconds, rounds, sizes, SENDERS, ("raw",))
+        print(BARE_PREFIX + json.dumps([r.dump() for r in raw]), flush=True)
+        return
+    results = trio.run(run_all, seconds, rounds, sizes, SENDERS, ("tcp", "didcomm/v2", "fast"))
+    results += bare_raw(seconds, rounds, args.quick)
     body, verdicts = table(results)
     print(body)
     print()

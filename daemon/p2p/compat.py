@@ -76,7 +76,9 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
     ``recv`` system calls (and often two trips through epoll) per message, and
     more when the sender wrote several at once.  System calls are what a small
     message costs most here.  We read ahead up to :data:`TCP_READ_AHEAD_BYTES`
-    per ``recv`` and serve ``read(n)`` from that buffer.
+    per ``recv`` and serve ``read(n)`` from that buffer.  ``DIDCOMMD_P2P_READ_AHEAD=0``
+    in the environment leaves py-libp2p's reads alone (``bench/p2p.py`` measures
+    bare py-libp2p that way).
 
 11. **End of stream in the Kademlia DHT** (:func:`dht_reads_end_cleanly`).
     ``kad_dht`` reads each request and response with
@@ -382,6 +384,8 @@ def buffer_tcp_reads() -> None:
     when the peer reset the connection.  Upstream fix: the same, in
     ``TrioTCPStream``, or a buffered reader under the Noise session.
     """
+    if os.environ.get("DIDCOMMD_P2P_READ_AHEAD", "1") == "0":
+        return
     from libp2p.io.exceptions import ConnectionClosedError
     from libp2p.io.trio import TrioTCPStream
 
