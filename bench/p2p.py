@@ -431,7 +431,10 @@ def table(results: list[Result]) -> tuple[str, list[str]]:
 
 
 def ratio_of(a: Result, b: Result) -> float:
-    """Median of the per-round rate ratios (rounds interleave the cases)."""
+    """Median of the per-round rate ratios (rounds interleave the cases); for cases
+    measured in other rounds (bare raw), the ratio of the medians."""
+    if len(a.rates) != len(b.rates):
+        return a.rate / b.rate if b.rate else float("nan")
     return statistics.median(x / y for x, y in zip(a.rates, b.rates, strict=True) if y)
 
 
@@ -479,8 +482,17 @@ def main() -> None:
         raw = trio.run(run_all, seconds, rounds, sizes, SENDERS, ("raw",))
         print(BARE_PREFIX + json.dumps([r.dump() for r in raw]), flush=True)
         return
+    # The bare pair runs before and after ours (the machine's load drifts by the
+    # minute); its rows are the two runs' rounds together.
+    before = bare_raw(seconds, rounds, args.quick)
     results = trio.run(run_all, seconds, rounds, sizes, SENDERS, ("tcp", "didcomm/v2", "fast"))
-    results += bare_raw(seconds, rounds, args.quick)
+    after = bare_raw(seconds, rounds, args.quick)
+    for first, second in zip(before, after, strict=True):
+        first.rates += second.rates
+        first.latencies += second.latencies
+        first.cpu_sender += second.cpu_sender
+        first.cpu_receiver += second.cpu_receiver
+    results += before
     body, verdicts = table(results)
     print(body)
     print()
