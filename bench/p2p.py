@@ -60,6 +60,8 @@ import trio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from p2p_daemons import cpu_seconds  # noqa: E402  (bench/ is the script's own directory)
+
 from daemon.p2p.host import P2PLimits, P2PNode, serve  # noqa: E402
 from daemon.p2p.identity import PeerIdentity  # noqa: E402
 
@@ -209,11 +211,7 @@ _child_pid: int | None = None
 
 def _child_cpu() -> float:
     """CPU seconds (user + system) the receiving child has used so far."""
-    if _child_pid is None:
-        return 0.0
-    with open(f"/proc/{_child_pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0 if _child_pid is None else cpu_seconds(_child_pid)
 
 
 async def measure(

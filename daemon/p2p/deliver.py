@@ -154,29 +154,16 @@ async def handle_inbound(
         stream, max_message_bytes + MESSAGE_OVERHEAD_BYTES, budget=admission
     )
     try:
+        write_lock = trio.Lock()
         window = trio.Semaphore(max_in_flight)
-        acks: list[bytes] = []
-        ack_writer_busy = False
 
         async def acknowledge(seq: int, status: int) -> None:
-            # Commits finish a group at a time: the first ack becomes the writer,
-            # lets the others queue theirs (one checkpoint), and writes them all
-            # in one muxer frame.  If the session is dead the acks are lost: the
-            # sender retries and the daemon de-duplicates.
-            nonlocal ack_writer_busy
-            acks.append(encode_frame(encode_ack(seq, status)))
-            if ack_writer_busy:
-                return
-            ack_writer_busy = True
-            try:
-                await trio.lowlevel.checkpoint()
-                while acks:
-                    batch = b"".join(acks)
-                    acks.clear()
-                    with contextlib.suppress(*compat.io_errors()):
-                        await stream.write(batch)
-            finally:
-                ack_writer_busy = False
+            # If the session is dead the ack is lost: the sender retries and
+            # the daemon de-duplicates.  (Acks are not coalesced: commits finish
+            # one at a time at the rates measured, so batches never formed.)
+            with contextlib.suppress(*compat.io_errors()):
+                async with write_lock:
+                    await stream.write(encode_frame(encode_ack(seq, status)))
 
         async def commit(seq: int, message: bytes, wire_bytes: int) -> None:
             try:
