@@ -463,7 +463,7 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
     if not isinstance(tag_b64, str):
         raise _not_str("tag")
     protected = json_object(
-        b64u_decode(protected_b64, "JWE protected header"), "JWE protected header"
+        b64u_decode(protected_b64, "JWE protected header"), "JWE protected header", exact=False
     )
     alg = protected.get("alg")
     enc = protected.get("enc")

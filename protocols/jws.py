@@ -120,7 +120,9 @@ def dumps(jws: dict[str, Any]) -> str:
 
 @functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
 def _decode_protected(protected_b64: str) -> dict[str, Any]:
-    return json_object(b64u_decode(protected_b64, "JWS protected header"), "JWS protected header")
+    return json_object(
+        b64u_decode(protected_b64, "JWS protected header"), "JWS protected header", exact=False
+    )
 
 
 class Signature:

@@ -80,3 +80,55 @@ def test_json_dumps_errors_are_json_errors() -> None:
         json_dumps({"a": object()})
     assert json_dumps({"ok": 1}) == '{"ok":1}'  # a failed call leaves nothing behind
     assert json_string('a"é') == '"a\\"é"'
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"a":NaN}',
+        '{"a":-Infinity}',
+        '{"a":1e400}',
+        '{"a":"\\ud800"}',
+        # The same refusals when a long integer sends the text to the careful path.
+        '{"n":123456789012345678901234567890,"a":NaN}',
+        '{"n":123456789012345678901234567890,"a":1e400}',
+        '{"n":123456789012345678901234567890,"a":"\\udc00"}',
+    ],
+)
+def test_json_is_strict_rfc_8259(bad: str) -> None:
+    # Not JSON (NaN, infinities), or text no UTF-8 output could carry onward.
+    with pytest.raises(MalformedMessageError):
+        json_object(bad)
+    with pytest.raises(MalformedMessageError):
+        json_object(bad, exact=False)
+
+
+@given(st.integers())
+def test_integers_of_any_size_stay_exact(n: int) -> None:
+    text = json_dumps({"n": n, "l": [n]})
+    assert text == json.dumps({"n": n, "l": [n]}, separators=(",", ":"))
+    value = json_object(text)
+    assert value == {"n": n, "l": [n]}
+    assert type(value["n"]) is int
+
+
+def test_non_finite_floats_are_not_serialised() -> None:
+    for value in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError):
+            json_dumps({"a": [value]})
+    assert json_dumps({"a": None, "b": 1.5}) == '{"a":null,"b":1.5}'
+
+
+def test_json_dumps_writes_what_orjson_leaves_to_the_standard_library() -> None:
+    deep: object = []
+    for _ in range(300):  # orjson stops at 254 levels
+        deep = [deep]
+    assert json_dumps(deep) == "[" * 301 + "]" * 301
+    assert json_dumps({1: "a", None: 2}) == '{"1":"a","null":2}'
+
+    class Text(str):
+        pass
+
+    assert json_dumps({"k": Text("v")}) == '{"k":"v"}'
+    with pytest.raises(TypeError):
+        json_dumps({"a": b"bytes"})

@@ -452,3 +452,26 @@ def test_unknown_headers_survive() -> None:
 def test_oversized_and_nested_depth() -> None:
     with pytest.raises(MalformedMessageError):
         roundtrip("x" * (4 * 1024 * 1024 + 1))
+
+
+def test_integers_beyond_64_bits_survive_every_form() -> None:
+    big = {"big": 2**80 + 1, "neg": -(2**70), "small": 7}
+    msg = message(body=big)
+    packs = [
+        pack_plaintext(msg),
+        pack_encrypted(msg, BOB.did, resolver=RESOLVER, secrets=SECRETS).packed,
+        pack_encrypted(
+            msg, BOB.did, frm=ALICE.did, protect_sender=True, resolver=RESOLVER, secrets=SECRETS
+        ).packed,
+    ]
+    for packed in packs:
+        body = roundtrip(packed).message["body"]
+        assert body == big and all(type(v) is int for v in body.values())
+
+
+def test_non_json_numbers_are_refused() -> None:
+    text = json.dumps(message()).replace('"created_time": 1516269022', '"created_time": NaN')
+    with pytest.raises(MalformedMessageError):
+        roundtrip(text)
+    with pytest.raises(ValueError):
+        pack_plaintext(message(body={"x": float("nan")}))
