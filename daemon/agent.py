@@ -555,7 +555,8 @@ class Agent:
                 expires=row["expires"],
                 record=record,
                 state=OUTBOX_SENDING if reserved else OUTBOX_QUEUED,
-                max_pending=limit,
+                # Counted just above, with nothing able to come between: not twice.
+                max_pending=None if early else limit,
             ),
             on_executed=hand if reserved and not early else None,
         )
@@ -597,6 +598,7 @@ class Agent:
         # and waiting here for a busy store's fsync would cost every message that.
         stored = self.store.read_if_idle(self.store.sync.inbox_get_ref, ref)
         if stored is not None and stored.state != "rejected":
+            await self.store.durable()  # the row may be committed and not yet synced
             return {"id": stored.id, "state": "duplicate"}
         # A rejected message sent again is tried again: we may know its sender by now.
         # New bytes are committed together with the result of unpacking them

@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import collections
 import datetime
+import functools
 import itertools
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import outcome
 import trio
 
 from .errors import DaemonError
@@ -83,6 +85,11 @@ class _Subscriber:
         self.pending: collections.deque[dict[str, Any]] = collections.deque()
         self.overflowed = False
         self.wakeup = trio.Event()
+        #: The channel, once the replay is over: then an event goes straight in
+        #: while nothing waits before it (no wake-up of the feeder task on the path).
+        self.live: trio.MemorySendChannel[dict[str, Any]] | None = None
+        #: seq of the newest event put in the channel.
+        self.delivered = 0
 
     def wants(self, kind: str) -> bool:
         return self.kinds is None or kind in self.kinds
@@ -90,7 +97,20 @@ class _Subscriber:
     def offer(self, event: dict[str, Any]) -> None:
         if self.overflowed or not self.wants(event["kind"]):
             return
-        if len(self.pending) >= SUBSCRIBER_BUFFER:
+        if self.live is not None and not self.pending:
+            try:
+                self.live.send_nowait(event)
+            except trio.WouldBlock:
+                pass  # the reader is behind: the feeder takes over
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the reader went away (the feeder ends)
+            else:
+                self.delivered = event["seq"]
+                return
+        behind = len(self.pending)
+        if self.live is not None:
+            behind += self.live.statistics().current_buffer_used
+        if behind >= SUBSCRIBER_BUFFER:
             # What is buffered is still delivered, then the overflow notice.
             self.overflowed = True
         else:
@@ -114,9 +134,30 @@ class EventBus:
 
     @classmethod
     async def open(cls, store: AsyncStore) -> EventBus:
-        """A bus that continues the store's sequence numbers."""
+        """A bus that continues the store's sequence numbers (and whose rows ride
+        along with the store's other commits, see :meth:`_ride_along`)."""
         last = await store.run(store.sync.events_last_seq)
-        return cls(store, last)
+        bus = cls(store, last)
+        store.ride_along = bus._ride_along
+        return bus
+
+    def _ride_along(self) -> tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], None]] | None:
+        """The unflushed rows, as one more call for a store group about to commit.
+
+        A busy daemon commits something for nearly every event it publishes; the
+        rows join that commit instead of costing one of their own (the flusher
+        then finds nothing left).  If the call fails, the rows go back in the queue.
+        """
+        if not self._unflushed or self._store is None:
+            return None
+        batch = list(self._unflushed)
+        self._unflushed.clear()
+
+        def settled(result: outcome.Outcome[Any]) -> None:
+            if isinstance(result, outcome.Error):
+                self._unflushed.extendleft(reversed(batch))
+
+        return functools.partial(self._store.sync.events_append, batch), settled
 
     @property
     def last_seq(self) -> int:
@@ -218,24 +259,29 @@ class EventBus:
     ) -> None:
         async with send:
             try:
-                delivered = await self._replay(sub, send, since) if since is not None else 0
+                sub.delivered = await self._replay(sub, send, since) if since is not None else 0
+                sub.live = send
                 while True:
                     await sub.wakeup.wait()
                     sub.wakeup = trio.Event()
                     while sub.pending:
-                        event = sub.pending.popleft()
-                        if event["seq"] > delivered:
+                        event = sub.pending[0]
+                        if event["seq"] > sub.delivered:
                             await send.send(event)
-                            delivered = event["seq"]
+                            sub.delivered = event["seq"]
+                        # Popped only once sent: offer() sends directly only when
+                        # nothing is pending, so the order holds.
+                        sub.pending.popleft()
                     if sub.overflowed:
-                        _log.warning("events.subscriber_dropped", resume_since=delivered)
+                        sub.live = None
+                        _log.warning("events.subscriber_dropped", resume_since=sub.delivered)
                         await send.send({
-                            "seq": delivered,
+                            "seq": sub.delivered,
                             "kind": OVERFLOW,
                             "time": iso_now(),
                             "data": {
                                 "reason": f"subscriber fell more than {SUBSCRIBER_BUFFER} events behind",
-                                "resume_since": delivered,
+                                "resume_since": sub.delivered,
                             },
                         })
                         return

@@ -2,50 +2,67 @@
 
 Theory of operation
 -------------------
-*One file, one writer, one thread.*  The store is a single SQLite database in the
-state directory (``didcommd.sqlite3``) in WAL mode with ``synchronous=FULL``: when
-a call that commits returns, the data is on disk, which is what lets the daemon
-acknowledge an inbound message or report an outbound one as queued.
+*One file, one writer.*  The store is a single SQLite database in the state
+directory (``didcommd.sqlite3``) in WAL mode: when a call that must be durable
+returns, its data is on disk, which is what lets the daemon acknowledge an
+inbound message or report an outbound one as queued.
 
-:class:`Store` is plain synchronous code over one ``sqlite3`` connection.  The trio
-side never calls it directly: :class:`AsyncStore` serializes every call (one
-writer, no ``database is locked`` retries inside the daemon) and runs whatever
-may wait on the disk in the store's own thread (:class:`_StoreThread`), so the
-trio loop never does.  Other processes (``didcommd wallet ...``) may open the same file;
+:class:`Store` is plain synchronous code over one ``sqlite3`` connection (with
+``synchronous=FULL`` when used on its own, e.g. by ``didcommd wallet ...``).  The
+trio side never calls it directly: :class:`AsyncStore` serializes every call (one
+writer, no ``database is locked`` retries inside the daemon) and keeps whatever
+waits on the disk off the trio loop.  Other processes may open the same file;
 SQLite's own locking and :data:`BUSY_TIMEOUT_MS` cover them.
 
-*Group commit.*  A commit with ``synchronous=FULL`` costs an fsync (about 2.5 ms on
-the bench machine, against 0.07 ms without), so :class:`AsyncStore` does not give
-each call its own: calls wait in one FIFO queue, and whoever runs the store's
-thread takes every call queued so far (at most :data:`MAX_GROUP`) and runs them in
-*one* transaction, each inside its own savepoint (:meth:`Store.run_group`).  A call
-that raises is rolled back to its savepoint and gets its own exception; the others
-are unaffected.  Every caller gets its reply only after the group's ``COMMIT``
-returned, i.e. after its own data is durable; if the ``COMMIT`` itself fails, every
-call of the group gets that error and nothing of the group is written.  Calls in a
-later group see everything an earlier one wrote, and a call in a group sees what the
-calls before it in the same group wrote, so the queue order is the commit order.
+*Durability, made explicit.*  With ``synchronous=FULL`` SQLite fsyncs the WAL
+inside every ``COMMIT``, so a commit must run where it may wait: in a thread,
+with its SQL, its GIL hand-offs and its wake-ups (on the bench machine ~1 ms per
+commit of which the fsync was a third).  :class:`AsyncStore` separates the two.
+Its connection commits with ``synchronous=NORMAL`` and never checkpoints by
+itself: a commit writes its WAL frames to the page cache and returns (tens of
+microseconds), so the SQL runs on the trio thread.  A call that must be durable
+then waits for an ``fdatasync`` of the WAL file (:meth:`Store.sync_wal`), run in
+the store's thread (:class:`_StoreThread`) on a file descriptor of its own.  That
+is what ``FULL`` would have done (in WAL mode it syncs the WAL at each commit and
+nothing else), so the guarantee is the same.  One sync covers every commit made
+before it started: commits made while a sync runs wait for the next one, which
+covers them all (*group commit*; :meth:`AsyncStore._wait_synced`).  Every
+:data:`CHECKPOINT_EVERY_COMMITS` commits, a PASSIVE checkpoint copies the WAL
+into the main file on a second connection in a thread of its own, so the writer
+never waits for it; SQLite syncs the WAL before and the main file after.  If an
+fsync fails, nothing since the last good one is called durable, now or later
+(the kernel may have dropped those pages): durable calls fail until a restart.
 
-Some writes promise nothing across a power loss, and need no fsync:
-:meth:`AsyncStore.run_relaxed` marks them (event rows, which are reports of what
-was committed elsewhere; the claim of a message for sending, which a restart undoes
-anyway).  A group made only of such calls commits with ``synchronous=NORMAL``: in
-WAL mode that survives a crash of the process (``kill -9``) and keeps the file
-consistent after a power loss, which may lose only the newest such commits.  The
-next FULL commit fsyncs the WAL, and with it every relaxed commit before it.
-With no fsync to wait for, a relaxed group runs on the trio thread: its SQL takes
-tens of microseconds, a round trip through the store's thread ~130 us of CPU
-(wake-ups, GIL hand-off).  So it must not wait either: it does not checkpoint the
-WAL (that fsyncs; durable groups do it), and if another process holds the write
-lock it goes to the store's thread like a durable group instead of waiting.
+*Groups.*  Calls wait in one FIFO queue; whoever holds the writer lock takes
+every call queued so far (at most :data:`MAX_GROUP`) and runs them in *one*
+transaction, each inside its own savepoint (:meth:`Store.run_group`).  A call
+that raises is rolled back to its savepoint and gets its own exception; the
+others are unaffected.  If the ``COMMIT`` itself fails, every call of the group
+gets that error and nothing of the group is written.  Calls in a later group
+see everything an earlier one wrote, and a call in a group sees what the calls
+before it in the same group wrote, so the queue order is the commit order.  If
+another process holds the write lock, the group goes to the store's thread to
+wait for it there instead of blocking the loop.
 
-*Reads.*  A read queued like a write costs two thread hops and may wait for
-another group's fsync.  :meth:`AsyncStore.read` runs a read inline on the trio
-thread when no group runs or waits (then everything written so far is committed
-and the store's thread is idle), else queues it so it sees the writes before it;
+Some writes promise nothing across a power loss: :meth:`AsyncStore.run_relaxed`
+marks them (event rows, which are reports of what was committed elsewhere; the
+claim of a message for sending, which a restart undoes anyway).  They skip the
+fsync: in WAL mode a commit survives a crash of the process (``kill -9``) and
+the file stays consistent after a power loss, which may lose only the newest
+unsynced commits.  The next sync covers them too.
+
+A commit is visible to later reads before its sync: work that needs no
+durability yet may act on it (sending a message whose outbox row is being
+synced).  Whatever tells the outside world that something is kept (a reply to a
+client, an acknowledgement to a peer) waits for durability: for an answer based
+on a read, :meth:`AsyncStore.durable` first.
+
+*Reads.*  :meth:`AsyncStore.read` runs a read inline on the trio thread when no
+group runs or waits (then everything written so far is committed), else queues
+it so it sees the writes before it;
 :meth:`AsyncStore.read_if_idle` gives up instead of queueing, for reads whose
 answer only saves work.  :meth:`AsyncStore.submit` can also report a call as
-soon as it *ran*, before its group's fsync (``on_executed``), so work that does
+soon as it *ran*, before its group's commit (``on_executed``), so work that does
 not need the data durable yet (sending a queued message) overlaps the fsync.
 
 *Rows and records.*  Columns hold what is searched or indexed (ids, DIDs, states,
@@ -79,7 +96,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -100,9 +117,9 @@ EVENTS_KEPT = 10_000
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Most queued calls one group commit takes (bounds how long the first one waits).
 MAX_GROUP = 128
-#: WAL pages after which a durable commit checkpoints (SQLite's default); relaxed
-#: groups, which run on the trio thread, never checkpoint (it fsyncs).
-WAL_AUTOCHECKPOINT_PAGES = 1000
+#: Commits after which the WAL is checkpointed into the main file (in a thread of
+#: its own, see *Durability*); at ~10 pages a commit, about SQLite's default of 1,000 pages.
+CHECKPOINT_EVERY_COMMITS = 100
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -220,8 +237,15 @@ _SCHEMA_V2 = """
 CREATE INDEX protocol_records_thid ON protocol_records (thid);
 """
 
+# v3: the per-recipient limit counts a DID's pending messages on every send; by
+# (state, next_attempt) that read each pending row's table entry (2,000 pending
+# to one DID: 3.5 ms a send); this index answers the count by itself.
+_SCHEMA_V3 = """
+CREATE INDEX outbox_pending ON outbox (to_did, state);
+"""
+
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -361,6 +385,11 @@ class Store:
         self._conn = conn
         self.path = path
         self._depth = 0
+        self._explicit = False
+        self._wal_path = path.with_name(path.name + "-wal")
+        self._wal_fd: int | None = None
+        self._wal_ino = 0
+        self._checkpointer: sqlite3.Connection | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -432,8 +461,13 @@ class Store:
     def close(self) -> None:
         """Checkpoint the WAL and close the connection."""
         with contextlib.suppress(sqlite3.Error):
+            if self._explicit:
+                self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
 
     @contextlib.contextmanager
     def transaction(self, *, lock_wait: bool = True) -> Iterator[None]:
@@ -445,16 +479,21 @@ class Store:
         """
         conn = self._conn
         if self._depth == 0:
-            if lock_wait:
+            # The connection waits for locks (BUSY_TIMEOUT_MS) unless it syncs
+            # explicitly (an AsyncStore's, which must not block the loop).
+            wait = lock_wait and self._explicit
+            fail_fast = not lock_wait and not self._explicit
+            if wait or fail_fast:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS if wait else 0}")
+            try:
                 conn.execute("BEGIN IMMEDIATE")
-            else:
-                conn.execute("PRAGMA busy_timeout = 0")
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    raise StoreBusyError("another process is writing to the store") from exc
-                finally:
-                    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            except sqlite3.OperationalError as exc:
+                if lock_wait:
+                    raise
+                raise StoreBusyError("another process is writing to the store") from exc
+            finally:
+                if wait or fail_fast:
+                    conn.execute(f"PRAGMA busy_timeout = {0 if wait else BUSY_TIMEOUT_MS}")
             begin, commit, rollback = None, "COMMIT", "ROLLBACK"
         else:
             name = f"sp{self._depth}"
@@ -475,36 +514,29 @@ class Store:
         self._depth -= 1
         conn.execute(commit)
 
-    def run_group(
-        self, calls: list[Callable[[], Any]], *, durable: bool = True, inline: bool = False
-    ) -> list[outcome.Outcome[Any]]:
+    def run_group(self, calls: list[Callable[[], Any]], *, lock_wait: bool = True) -> list[outcome.Outcome[Any]]:
         """Run ``calls`` in one transaction, each in its own savepoint; one outcome each.
 
         A call that raises is rolled back alone (whether or not it had company) and
-        its outcome is its exception.
-        If the transaction as a whole cannot commit, every outcome is that error
-        and nothing was written.  ``durable=False`` commits without an fsync
-        (``synchronous=NORMAL``, see the module docstring).  ``inline=True`` (for
-        a caller on the trio thread) neither waits for another process's write
-        lock (every outcome is then :class:`StoreBusyError` and nothing ran) nor
-        checkpoints the WAL (which would fsync).
+        its outcome is its exception.  If the transaction as a whole cannot commit,
+        every outcome is that error and nothing was written.  ``lock_wait=False``
+        (a caller on the trio thread) does not wait for another process's write
+        lock: every outcome is then :class:`StoreBusyError` and nothing ran.
         """
-        conn = self._conn
         if self._depth:
             raise StoreError("a group cannot run inside a transaction")
-        if durable and not inline:
-            return self._group(calls, lock_wait=True)
-        if not durable:
-            conn.execute("PRAGMA synchronous = NORMAL")
-        if inline:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        if len(calls) == 1:
+            return [self._alone(calls[0], lock_wait=lock_wait)]
+        return self._group(calls, lock_wait=lock_wait)
+
+    def _alone(self, call: Callable[[], Any], *, lock_wait: bool) -> outcome.Outcome[Any]:
+        # One call: its transaction is its rollback scope, no savepoint to pay for.
         try:
-            return self._group(calls, lock_wait=not inline)
-        finally:
-            if inline:
-                conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-            if not durable:
-                conn.execute("PRAGMA synchronous = FULL")
+            with self.transaction(lock_wait=lock_wait):
+                return outcome.Value(call())
+        except Exception as exc:
+            self._abandon()
+            return outcome.Error(exc)
 
     def _group(self, calls: list[Callable[[], Any]], *, lock_wait: bool) -> list[outcome.Outcome[Any]]:
         conn = self._conn
@@ -520,12 +552,16 @@ class Store:
                             results[-1].error if isinstance(results[-1], outcome.Error) else None
                         )
         except Exception as exc:
-            self._depth = 0
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+            self._abandon()
             return [outcome.Error(exc) for _ in calls]
         return results
+
+    def _abandon(self) -> None:
+        """After a failed transaction: nothing of it stays open."""
+        self._depth = 0
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     def _savepointed(self, call: Callable[[], Any]) -> outcome.Outcome[Any]:
         try:
@@ -533,6 +569,56 @@ class Store:
                 return outcome.Value(call())
         except Exception as exc:
             return outcome.Error(exc)
+
+    # -- explicit durability (AsyncStore) ----------------------------------------------------
+
+    def sync_explicitly(self) -> None:
+        """Commit without fsync or checkpoint, and never wait for a lock: the owner
+        makes commits durable with :meth:`sync_wal` and checkpoints with
+        :meth:`checkpoint` (see *Durability* in the module docstring)."""
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        self._explicit = True
+
+    def sync_wal(self) -> None:
+        """fdatasync the WAL: every commit made before this call is durable after it.
+
+        Touches no connection, so it may run in another thread while commits go on.
+        """
+        try:
+            ino = os.stat(self._wal_path).st_ino
+        except FileNotFoundError:
+            # No WAL (every connection closed and checkpointed it away): the data is
+            # in the main file.
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return
+        if self._wal_fd is None or ino != self._wal_ino:
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
+            self._wal_fd = os.open(self._wal_path, os.O_RDONLY)
+            self._wal_ino = ino
+        os.fdatasync(self._wal_fd)
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the main file (PASSIVE: never waits for
+        a writer), on a connection of its own so the main one goes on meanwhile."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._checkpointer.execute("PRAGMA busy_timeout = 0")
+        with contextlib.suppress(sqlite3.Error):  # busy: the next one will do it
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close_checkpointer(self) -> None:
+        """Close :meth:`checkpoint`'s connection (from the thread that used it)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
 
     # -- meta ---------------------------------------------------------------------------
 
@@ -835,18 +921,21 @@ class Store:
                 pending = self.outbox_pending_count(to_did)
                 if pending >= max_pending:
                     raise OutboxFullError(to_did, pending, max_pending)
+            record = dict(record or {})
+            attempts = 1 if state == OUTBOX_SENDING else 0
             try:
-                self._conn.execute(
+                cursor = self._conn.execute(
                     "INSERT INTO outbox (id, to_did, from_did, state, attempts, next_attempt, expires, "
                     "created, updated, packed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (id, to_did, from_did, state, 1 if state == OUTBOX_SENDING else 0, created, expires,
-                     created, created, packed, encode_record(record or {})),
+                    (id, to_did, from_did, state, attempts, created, expires,
+                     created, created, packed, encode_record(record)),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"an outbound message with id {id!r} already exists") from None
-            row = self.outbox_get(id)
-        assert row is not None
-        return row
+        # (Built, not read back: the row is exactly what was written.)
+        assert cursor.lastrowid is not None
+        return OutboxRow(cursor.lastrowid, id, to_did, from_did, state, attempts, created, expires,
+                         created, created, packed, record)
 
     def outbox_get(self, id: str) -> OutboxRow | None:
         """One outbox row, or None."""
@@ -872,15 +961,15 @@ class Store:
             if error is not None:
                 record["last_error"] = error
             attempts = row.attempts + (1 if state == OUTBOX_SENDING else 0)
+            next_attempt = row.next_attempt if next_attempt is None else next_attempt
             self._conn.execute(
                 "UPDATE outbox SET state = ?, attempts = ?, next_attempt = ?, updated = ?, record = ? "
                 "WHERE id = ?",
-                (state, attempts, row.next_attempt if next_attempt is None else next_attempt, now,
-                 encode_record(record), id),
+                (state, attempts, next_attempt, now, encode_record(record), id),
             )
-            new = self.outbox_get(id)
-        assert new is not None
-        return new
+        return replace(
+            row, state=state, attempts=attempts, next_attempt=next_attempt, updated=now, record=record
+        )
 
     def outbox_expire(self, now: int) -> list[str]:
         """Move pending messages past their ``expires`` time to ``expired``; their ids."""
@@ -1052,6 +1141,8 @@ class _Call:
     fn: Callable[[], Any]
     durable: bool
     taken: bool = False
+    #: For a durable call, the number of its group's commit (see AsyncStore._wait_synced).
+    commit: int = 0
     result: outcome.Outcome[Any] | None = None
     done: trio.Event = field(default_factory=trio.Event)
 
@@ -1065,25 +1156,29 @@ class _StoreThread:
     waiting task is not cancellable until the call returns.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "didcommd-store") -> None:
         self.token = trio.lowlevel.current_trio_token()
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], trio.lowlevel.Task] | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread = threading.Thread(target=self._serve, name="didcommd-store", daemon=True)
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], None]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            fn, task = job
+            fn, then = job
             result = outcome.capture(fn)
             try:
-                self.token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+                self.token.run_sync_soon(then, result)
             except trio.RunFinishedError:
                 return
 
+    def post(self, fn: Callable[[], Any], then: Callable[[outcome.Outcome[Any]], None]) -> None:
+        """Run ``fn`` in the thread with nobody waiting; ``then(outcome)`` on the trio thread."""
+        self._jobs.put((fn, then))
+
     async def run(self, fn: Callable[[], _T]) -> _T:
-        self._jobs.put((fn, trio.lowlevel.current_task()))
+        self._jobs.put((fn, functools.partial(trio.lowlevel.reschedule, trio.lowlevel.current_task())))
         result: _T = await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
         return result
 
@@ -1104,14 +1199,30 @@ class AsyncStore:
 
     def __init__(self, store: Store) -> None:
         self.sync = store
+        store.sync_explicitly()
         self._queue: deque[_Call] = deque()
         self._writer = trio.Lock()
         self._worker: _StoreThread | None = None
+        self._checkpoints: _StoreThread | None = None
         self._closed = False
-        #: Groups committed, those that fsynced, and calls they held (for tests and ``status``).
+        #: Durable commits made, and how many of them are known synced to disk.
+        self._committed = 0
+        self._synced = 0
+        self._syncing: trio.Event | None = None
+        self._sync_error: str | None = None
+        self._since_checkpoint = 0
+        self._checkpointing = False
+        #: Groups committed, those that had to be durable, calls they held, WAL
+        #: syncs and checkpoints (for tests and ``status``).
         self.groups = 0
         self.durable_groups = 0
         self.calls = 0
+        self.syncs = 0
+        self.checkpoints = 0
+        #: Asked for one more call before each group runs (the event bus hands
+        #: over its unflushed rows, so they share a commit that happens anyway);
+        #: the call's outcome goes back to the second function.
+        self.ride_along: Callable[[], tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], None]] | None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> AsyncStore:
@@ -1136,6 +1247,12 @@ class AsyncStore:
             return fn(*args, **kwargs)
         return await self.run_relaxed(fn, *args, **kwargs)
 
+    async def durable(self) -> None:
+        """Return once every durable commit made so far is on disk (before answering
+        from a read what only a durable write may promise)."""
+        if self._synced < self._committed:
+            await self._wait_synced(self._committed)
+
     def read_if_idle(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
         """``fn(...)`` inline if no write is queued or running, else None (ask :meth:`read`)."""
         if not self._idle():
@@ -1143,8 +1260,10 @@ class AsyncStore:
         return fn(*args, **kwargs)
 
     def stats(self) -> dict[str, int]:
-        """Counters for ``status``: commits, commits that waited for an fsync, calls they held."""
-        return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls}
+        """Counters for ``status``: commits, those that had to be durable, calls they
+        held, WAL fsyncs that made them so (one covers every commit before it), checkpoints."""
+        return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls,
+                "syncs": self.syncs, "checkpoints": self.checkpoints}
 
     def _thread(self) -> _StoreThread:
         token = trio.lowlevel.current_trio_token()
@@ -1154,6 +1273,16 @@ class AsyncStore:
                 self._worker.stop()
             self._worker = _StoreThread()
         return self._worker
+
+    def _checkpoint_thread(self) -> _StoreThread:
+        token = trio.lowlevel.current_trio_token()
+        if self._checkpoints is None or self._checkpoints.token is not token:
+            if self._checkpoints is not None:
+                self._checkpoints.post(self.sync.close_checkpointer, lambda _: None)
+                self._checkpoints.stop()
+            self._checkpoints = _StoreThread("didcommd-checkpoint")
+            self._checkpointing = False
+        return self._checkpoints
 
     def _idle(self) -> bool:
         return not self._closed and not self._queue and not self._writer.locked()
@@ -1178,18 +1307,39 @@ class AsyncStore:
         return Pending(self, call)
 
     async def _drive(self, call: _Call) -> None:
-        try:
-            async with self._writer:
+        if not self._writer.locked() and not call.taken:
+            # A free writer: run the group now, without the lock's scheduling
+            # round (its SQL only reaches the page cache, see _run_group); but a
+            # caller already cancelled is withdrawn, as it would be at that round.
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except trio.Cancelled:
                 if not call.taken:
-                    await self._run_group()
-        except trio.Cancelled:
-            if not call.taken:
-                self._queue.remove(call)
+                    self._queue.remove(call)
                 raise
+            self._writer.acquire_nowait()
+            try:
+                await self._run_group()
+            finally:
+                self._writer.release()
+        else:
+            try:
+                async with self._writer:
+                    if not call.taken:
+                        await self._run_group()
+            except trio.Cancelled:
+                if not call.taken:
+                    self._queue.remove(call)
+                    raise
         if call.result is None:
             # Cancelled while another task ran our group: it finishes regardless.
             with trio.CancelScope(shield=True):
                 await call.done.wait()
+        if call.commit:
+            # Committed, so the caller must learn whether it is durable: a sync
+            # takes a bounded time, and a reply must never say more than is true.
+            with trio.CancelScope(shield=True):
+                await self._wait_synced(call.commit)
 
     async def _run_group(self) -> None:
         group: list[_Call] = []
@@ -1197,25 +1347,73 @@ class AsyncStore:
             call = self._queue.popleft()
             call.taken = True
             group.append(call)
+        if not group:
+            return
         if self._closed:
             results: list[outcome.Outcome[Any]] = [
                 outcome.Error(StoreError("the store is closed")) for _ in group
             ]
         else:
-            durable = any(c.durable for c in group)
             fns = [c.fn for c in group]
-            results = [] if durable else self.sync.run_group(fns, durable=False, inline=True)
-            if durable or _busy(results):
-                # An fsync to wait for (or another process's lock): the store's thread.
-                results = await self._thread().run(
-                    functools.partial(self.sync.run_group, fns, durable=durable)
-                )
+            extra = self.ride_along() if self.ride_along is not None else None
+            if extra is not None:
+                fns.append(extra[0])
+            # The SQL runs here, on the trio thread: it only writes to the page
+            # cache (tens of microseconds); the fsync is _wait_synced's.
+            results = self.sync.run_group(fns, lock_wait=False)
+            if _busy(results):
+                # Another process holds the write lock: wait for it in the thread.
+                results = await self._thread().run(functools.partial(self.sync.run_group, fns))
+            if extra is not None:
+                extra[1](results.pop())
             self.groups += 1
-            self.durable_groups += durable
             self.calls += len(group)
+            if any(c.durable for c in group):
+                self.durable_groups += 1
+                self._committed += 1
+                for c in group:
+                    c.commit = self._committed
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= CHECKPOINT_EVERY_COMMITS and not self._checkpointing:
+                self._start_checkpoint()
         for call, result in zip(group, results, strict=True):
             call.result = result
             call.done.set()
+
+    async def _wait_synced(self, commit: int) -> None:
+        """Return once durable commit number ``commit`` is on disk (group fsync)."""
+        while self._synced < commit:
+            if self._sync_error is not None:
+                raise StoreError(self._sync_error)
+            if self._syncing is not None:
+                await self._syncing.wait()
+                continue
+            # This fsync covers every commit made so far, also those of callers
+            # now waiting for it.
+            target = self._committed
+            self._syncing = trio.Event()
+            try:
+                await self._thread().run(self.sync.sync_wal)
+                self._synced = max(self._synced, target)
+                self.syncs += 1
+            except OSError as exc:
+                # After a failed fsync the kernel may have dropped the pages: nothing
+                # since the last good one can be called durable, now or later.
+                self._sync_error = f"the store's disk failed to sync ({exc.strerror}); restart the daemon"
+                raise StoreError(self._sync_error) from None
+            finally:
+                self._syncing.set()
+                self._syncing = None
+
+    def _start_checkpoint(self) -> None:
+        self._checkpointing = True
+        self._since_checkpoint = 0
+
+        def finished(_: outcome.Outcome[Any]) -> None:
+            self._checkpointing = False
+            self.checkpoints += 1
+
+        self._checkpoint_thread().post(self.sync.checkpoint, finished)
 
     async def aclose(self) -> None:
         """Close the store after any call in progress."""
@@ -1224,6 +1422,11 @@ class AsyncStore:
         async with self._writer:
             self._closed = True
             try:
+                if self._checkpoints is not None:
+                    # Queued behind a checkpoint in progress, if any.
+                    checkpoints = self._checkpoint_thread()
+                    await checkpoints.run(self.sync.close_checkpointer)
+                    checkpoints.stop()
                 await self._thread().run(self.sync.close)
             finally:
                 if self._worker is not None:

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from daemon import events as eventsmod
 from daemon.errors import DaemonError
@@ -131,3 +134,53 @@ async def test_a_bus_without_a_store_still_streams() -> None:
         bus.publish("k", {"a": 1})
         assert (await channel.receive())["data"] == {"a": 1}
     await bus.flush()
+
+
+# A schedule: bursts published without yielding (n > 0), or the reader taking up
+# to -n events (n < 0), with a scheduling round after each step.
+SCHEDULES = st.lists(st.integers(-300, 1500).filter(bool), min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(schedule=SCHEDULES)
+def test_a_live_stream_is_in_order_without_gaps_until_an_overflow_ends_it(schedule: list[int]) -> None:
+    # Events reach a subscriber straight into its channel or through the feeder
+    # task's buffer; whichever way, it sees every event once, in order, and an
+    # overflow only once it is SUBSCRIBER_BUFFER events behind, and then last.
+    async def run() -> None:
+        bus = EventBus(None)
+        seen: list[dict[str, Any]] = []
+        published = 0
+        async with bus.subscribe() as channel:
+            await trio.testing.wait_all_tasks_blocked()
+            for step in schedule:
+                if step > 0:
+                    for _ in range(step):
+                        bus.publish("tick", {})
+                    published += step
+                else:
+                    for _ in range(-step):
+                        try:
+                            seen.append(channel.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                await trio.testing.wait_all_tasks_blocked()
+            with trio.move_on_after(1):
+                async for event in channel:
+                    seen.append(event)
+                    if event["kind"] == eventsmod.OVERFLOW:
+                        break
+                    if event["seq"] == published:
+                        break
+        ticks = [e["seq"] for e in seen if e["kind"] == "tick"]
+        assert ticks == list(range(1, len(ticks) + 1))
+        overflow = [e for e in seen if e["kind"] == eventsmod.OVERFLOW]
+        if overflow:
+            assert seen[-1] is overflow[0] and len(overflow) == 1
+            assert overflow[0]["data"]["resume_since"] == (ticks[-1] if ticks else 0)
+            # Dropped only after falling that far behind: everything buffered came first.
+            assert published > len(ticks) >= eventsmod.SUBSCRIBER_BUFFER
+        else:
+            assert len(ticks) == published
+
+    trio.run(run)
