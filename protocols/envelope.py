@@ -110,6 +110,9 @@ class Metadata:
         return out
 
 
+_BLANK_METADATA = dict(Metadata().__dict__)
+
+
 @dataclass
 class UnpackResult:
     """The plaintext message and its metadata."""
@@ -330,10 +333,15 @@ def _form(obj: dict[str, Any]) -> str:
 class _Unpacker:
     """Peels one message; holds the metadata it gathers on the way."""
 
+    __slots__ = ("anon_to", "auth_to", "meta", "resolver", "secrets", "stage", "used_recipient")
+
     def __init__(self, resolver: DIDResolver, secrets: SecretsResolver) -> None:
         self.resolver = resolver
         self.secrets = secrets
-        self.meta = Metadata()
+        self.meta = Metadata.__new__(Metadata)
+        # Metadata() without its __init__: fourteen keyword defaults bound and
+        # stored one by one cost more than copying them in one C call.
+        self.meta.__dict__.update(_BLANK_METADATA)
         self.anon_to: list[str] | None = None
         self.auth_to: list[str] | None = None
         self.used_recipient: str | None = None
@@ -461,7 +469,7 @@ class _Unpacker:
             self._check_from_prior(message)
         if now is not None and is_expired(message, now):
             raise ExpiredMessageError("message has expired")
-        return UnpackResult(message=message, metadata=meta)
+        return UnpackResult(message, meta)
 
     def _check_from_prior(self, message: dict[str, Any]) -> None:
         try:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import operator
 import os
 import struct
 from collections import OrderedDict
@@ -42,6 +43,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from nacl._sodium import ffi as _ffi
+from nacl._sodium import lib as _sodium
 
 from .codec import b64u_decode, b64u_encode, json_dumps, json_object, json_string
 from .errors import (
@@ -52,7 +55,7 @@ from .errors import (
     UnknownRecipientError,
     UnsupportedAlgorithmError,
 )
-from .keys import KEY_AGREEMENT_CURVES, PrivateKey, PublicKey
+from .keys import KEY_AGREEMENT_CURVES, X25519_OPENSSL_FROM, PrivateKey, PublicKey
 
 TYP_ENCRYPTED = "application/didcomm-encrypted+json"
 ALG_ANON = "ECDH-ES+A256KW"
@@ -101,9 +104,53 @@ def _cbc_hs512_decrypt(cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad: bytes)
     dec = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).decryptor()
     padded = dec.update(ct) + dec.finalize()
     pad = padded[-1]
-    if not 1 <= pad <= 16 or padded[-pad:] != bytes([pad]) * pad:
+    if not 1 <= pad <= 16 or not padded.endswith(_PKCS7[pad]):
         raise DecryptionError("bad padding")
     return padded[:-pad]
+
+
+#: PKCS#7 padding by its length (index 0 unused).
+_PKCS7 = tuple(bytes([n]) * n for n in range(17))
+
+
+# XChaCha20-Poly1305 by libsodium through PyNaCl's own cffi module: the
+# nacl.bindings wrappers spend 4.4 of their 7.2 us (a 500-byte message) on
+# argument checks and buffer handling around the 2.8 us libsodium call.
+# libsodium reads the key and nonce by pointer, so their sizes are checked
+# here (a short one would be read past its end).
+_XC20P_TAG = 16
+_XC20P_KEY = 32
+_XC20P_NONCE = 24
+
+
+def _xc20p_sizes(nonce: bytes, key: bytes) -> None:
+    if len(key) != _XC20P_KEY or len(nonce) != _XC20P_NONCE:
+        raise InvalidKeyError("XChaCha20-Poly1305 needs a 32-byte key and a 24-byte nonce")
+
+
+def _xc20p_encrypt(plaintext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
+    _xc20p_sizes(nonce, key)
+    out = _ffi.new("unsigned char[]", len(plaintext) + _XC20P_TAG)
+    _sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out, _ffi.NULL, plaintext, len(plaintext), aad, len(aad), _ffi.NULL, nonce, key
+    )
+    encrypted: bytes = _ffi.buffer(out)[:]
+    return encrypted
+
+
+def _xc20p_decrypt(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
+    _xc20p_sizes(nonce, key)
+    size = len(ciphertext) - _XC20P_TAG
+    if size < 0:
+        raise AuthenticationTagError("authentication tag mismatch")
+    out = _ffi.new("unsigned char[]", max(size, 1))
+    failed = _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, _ffi.NULL, _ffi.NULL, ciphertext, len(ciphertext), aad, len(aad), nonce, key
+    )
+    if failed:
+        raise AuthenticationTagError("authentication tag mismatch")
+    plaintext: bytes = _ffi.buffer(out, size)[:]
+    return plaintext
 
 
 def encrypt_content(
@@ -117,7 +164,7 @@ def encrypt_content(
     if enc == ENC_GCM:
         out = AESGCM(cek).encrypt(iv, plaintext, aad)
     elif enc == ENC_XC20P:
-        out = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, iv, cek)
+        out = _xc20p_encrypt(plaintext, aad, iv, cek)
     else:
         raise UnsupportedAlgorithmError(f"unsupported content encryption {enc!r}")
     return iv, out[:-16], out[-16:]
@@ -129,12 +176,11 @@ def decrypt_content(enc: str, cek: bytes, iv: bytes, ct: bytes, tag: bytes, aad:
         raise MalformedMessageError(f"wrong iv or tag length for {enc}")
     if enc == ENC_CBC:
         return _cbc_hs512_decrypt(cek, iv, ct, tag, aad)
+    if enc == ENC_XC20P:
+        return _xc20p_decrypt(ct + tag, aad, iv, cek)
     try:
-        if enc == ENC_GCM:
-            return AESGCM(cek).decrypt(iv, ct + tag, aad)
-        plain: bytes = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ct + tag, aad, iv, cek)
-        return plain
-    except (InvalidTag, nacl.exceptions.CryptoError):
+        return AESGCM(cek).decrypt(iv, ct + tag, aad)
+    except InvalidTag:
         raise AuthenticationTagError("authentication tag mismatch") from None
 
 
@@ -165,10 +211,13 @@ def _kdf_info(alg: str, apu: bytes, apv: bytes) -> bytes:
     return _lp(alg.encode("ascii")) + _lp(apu) + _lp(apv) + _KEYDATALEN
 
 
+_sha256 = hashlib.sha256
+
+
 def _kdf(z: bytes, info: bytes, cctag: bytes | None) -> bytes:
     if cctag is not None:
         info += struct.pack(">I", len(cctag)) + cctag
-    return hashlib.sha256(_KDF_COUNTER + z + info).digest()
+    return _sha256(_KDF_COUNTER + z + info).digest()
 
 
 _static_z: OrderedDict[tuple[bytes, PublicKey, PublicKey], bytes] = OrderedDict()
@@ -247,6 +296,11 @@ def _protected_prefix(
         protected["apu"] = b64u_encode(apu_raw)
     protected["apv"] = b64u_encode(apv_raw)
     return json_dumps(protected)[:-1] + ',"epk":', _kdf_info(alg, apu_raw, apv_raw)
+
+
+_X25519_JWK_HEAD = '{"kty":"OKP","crv":"X25519","x":"'
+_x25519_keypair = sodium.crypto_box_keypair
+_x25519_scalarmult = sodium.crypto_scalarmult
 
 
 def _epk_json(key: PublicKey) -> str:
@@ -346,18 +400,35 @@ def _seal(
     elif enc not in ANON_ENCS:
         raise UnsupportedAlgorithmError(f"unsupported content encryption {enc!r}")
 
-    epk = PrivateKey.generate(curve, ecdh_count=len(recipients))
+    agree: Callable[[PublicKey], bytes]
+    if curve == "X25519" and len(recipients) < X25519_OPENSSL_FROM:
+        # A libsodium key pair as raw bytes, with no key objects around it:
+        # few ECDHs, so libsodium's faster generation wins (keys.py says why).
+        epk_x, epk_secret = _x25519_keypair()
+        epk_json = _X25519_JWK_HEAD + b64u_encode(epk_x) + '"}'
+
+        def agree(public: PublicKey) -> bytes:
+            try:
+                z: bytes = _x25519_scalarmult(epk_secret, public.x)
+            except (ValueError, nacl.exceptions.RuntimeError):
+                raise InvalidKeyError("X25519 public key is of low order") from None
+            return z
+
+    else:
+        epk = PrivateKey.generate(curve, ecdh_count=len(recipients))
+        epk_json = _epk_json(epk.public)
+        agree = epk.ecdh
     alg = ALG_ANON if sender is None else ALG_AUTH
     skid = None if sender is None else sender[0]
-    prefix, kdf_info = _protected_prefix(typ, cty, alg, enc, skid, tuple(r.kid for r in recipients))
-    protected_b64 = b64u_encode((prefix + _epk_json(epk.public) + "}").encode("utf-8"))
+    prefix, kdf_info = _protected_prefix(typ, cty, alg, enc, skid, tuple([r.kid for r in recipients]))
+    protected_b64 = b64u_encode((prefix + epk_json + "}").encode("utf-8"))
 
     cek = os.urandom(_CEK_BYTES[enc])
     iv, ct, tag = encrypt_content(enc, cek, plaintext, protected_b64.encode("ascii"))
 
     wrapped = []
     for r in recipients:
-        z = epk.ecdh(r.key)
+        z = agree(r.key)
         if sender is not None:
             z += _static_ecdh(sender[1], r.key)
             kek = _kdf(z, kdf_info, tag)
@@ -448,20 +519,29 @@ def _not_str(name: str) -> MalformedMessageError:
     return MalformedMessageError(f"JWE needs a string {name!r}")
 
 
+_JWE_STRINGS = ("protected", "iv", "ciphertext", "tag")
+# Recipient members by C-level item getters: no Python frame per recipient.
+_get_header = operator.itemgetter("header")
+_get_kid = operator.itemgetter("kid")
+_get_encrypted_key = operator.itemgetter("encrypted_key")
+
+
 def parse(jwe: dict[str, Any]) -> ParsedJWE:
     """Check the shape of a General JSON JWE and decode its protected header."""
-    protected_b64 = jwe.get("protected")
-    if not isinstance(protected_b64, str):
-        raise _not_str("protected")
-    iv_b64 = jwe.get("iv")
-    if not isinstance(iv_b64, str):
-        raise _not_str("iv")
-    ciphertext_b64 = jwe.get("ciphertext")
-    if not isinstance(ciphertext_b64, str):
-        raise _not_str("ciphertext")
-    tag_b64 = jwe.get("tag")
-    if not isinstance(tag_b64, str):
-        raise _not_str("tag")
+    get: Callable[[str], Any] = jwe.get
+    protected_b64 = get("protected")
+    iv_b64 = get("iv")
+    ciphertext_b64 = get("ciphertext")
+    tag_b64 = get("tag")
+    if (
+        protected_b64.__class__ is not str
+        or iv_b64.__class__ is not str
+        or ciphertext_b64.__class__ is not str
+        or tag_b64.__class__ is not str
+    ):
+        for name in _JWE_STRINGS:
+            if not isinstance(get(name), str):
+                raise _not_str(name)
     protected = json_object(
         b64u_decode(protected_b64, "JWE protected header"), "JWE protected header", exact=False
     )
@@ -477,12 +557,12 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
             raise MalformedMessageError("authcrypt JWE needs 'apu'")
     else:
         raise UnsupportedAlgorithmError(f"unsupported JWE alg {alg!r}")
-    if not isinstance(protected.get("epk"), dict):
+    if protected.get("epk").__class__ is not dict:
         raise MalformedMessageError("JWE protected header needs an 'epk' object")
     if not isinstance(protected.get("apv"), str):
         raise MalformedMessageError("JWE protected header needs 'apv'")
-    raw_recipients = jwe.get("recipients")
-    if not isinstance(raw_recipients, list) or not raw_recipients:
+    raw_recipients = get("recipients")
+    if raw_recipients.__class__ is not list or not raw_recipients:
         raise MalformedMessageError("JWE needs a non-empty 'recipients' array")
     if len(raw_recipients) > MAX_RECIPIENTS:
         raise MalformedMessageError(f"JWE lists more than {MAX_RECIPIENTS} recipients")
@@ -490,8 +570,8 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
         # JSON gives dicts, lists and scalars: indexing anything but the
         # expected objects raises TypeError or KeyError, and so does joining
         # anything but strings (a check in C, not a call per recipient).
-        kids = [r["header"]["kid"] for r in raw_recipients]
-        encrypted_keys = [r["encrypted_key"] for r in raw_recipients]
+        kids = list(map(_get_kid, map(_get_header, raw_recipients)))
+        encrypted_keys = list(map(_get_encrypted_key, raw_recipients))
         "".join(kids)
         "".join(encrypted_keys)
     except (TypeError, KeyError):
@@ -515,20 +595,19 @@ def _check_recipients(raw_recipients: list[Any]) -> None:
 
 
 @functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
-def _header_kdf(alg: str, apu_b64: str | None, apv_b64: str) -> tuple[bytes, bytes]:
-    """``(apv, KDF info)`` from a received header's ``apu`` and ``apv``, as sent.
+def _received_kdf_info(alg: str, apu_b64: str | None, apv_b64: str, kids: tuple[str, ...]) -> bytes:
+    """The KDF info of a received header, once ``apv`` is found to bind ``kids``.
 
-    Both are the same on every message of one sender to one recipient list,
-    so they are decoded once (a bad value raises, and is not cached).
+    ``apu``, ``apv`` and the recipient list are the same on every message of
+    one sender to one recipient list, so they are decoded and checked once (a
+    bad value or a changed list raises, and is not cached).
     """
     apv = b64u_decode(apv_b64, "apv")
+    if not hmac.compare_digest(apv, apv_digest(kids)):
+        # apv binds the recipient list; a changed list is tampering.
+        raise DecryptionError("apv does not match the recipient key ids")
     apu = b"" if apu_b64 is None else b64u_decode(apu_b64, "apu")
-    return apv, _kdf_info(alg, apu, apv)
-
-
-@functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
-def _apv_digest_of(kids: tuple[str, ...]) -> bytes:
-    return apv_digest(kids)
+    return _kdf_info(alg, apu, apv)
 
 
 def decrypt(
@@ -541,18 +620,16 @@ def decrypt(
     ``sender_key`` is the resolved public key of ``skid`` (authcrypt only).
     """
     protected = parsed.protected
-    authcrypt = parsed.alg == ALG_AUTH
+    alg = parsed.alg
+    authcrypt = alg == ALG_AUTH
     if authcrypt and sender_key is None:
         raise InvalidKeyError("authcrypt needs the sender's public key")
     # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
     apu_b64 = protected.get("apu")
-    apv, kdf_info = _header_kdf(
-        parsed.alg, apu_b64 if isinstance(apu_b64, str) else None, protected["apv"]
-    )
     kids = parsed.kids
-    if not hmac.compare_digest(apv, _apv_digest_of(tuple(kids))):
-        # apv binds the recipient list; a changed list is tampering.
-        raise DecryptionError("apv does not match the recipient key ids")
+    kdf_info = _received_kdf_info(
+        alg, apu_b64 if apu_b64.__class__ is str else None, protected["apv"], tuple(kids)
+    )
     tag = b64u_decode(parsed.tag_b64, "tag")
     enc = parsed.enc
     if len(tag) != _TAG_BYTES[enc]:
@@ -561,7 +638,7 @@ def decrypt(
     epk_curve = epk.get("crv")
     found = False
     last_error: Exception | None = None
-    for kid, encrypted_key in zip(kids, parsed.encrypted_keys, strict=True):
+    for index, kid in enumerate(kids):
         key = get_key(kid)
         if key is None:
             continue
@@ -577,9 +654,9 @@ def decrypt(
             z += _static_ecdh(key, sender_key)
             kek = _kdf(z, kdf_info, tag)
         else:
-            kek = _kdf(z, kdf_info, None)
+            kek = _sha256(_KDF_COUNTER + z + kdf_info).digest()
         try:
-            cek = aes_key_unwrap(kek, b64u_decode(encrypted_key, "encrypted_key"))
+            cek = aes_key_unwrap(kek, b64u_decode(parsed.encrypted_keys[index], "encrypted_key"))
         except (InvalidUnwrap, ValueError):
             last_error = DecryptionError("key unwrap failed")
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from protocols.codec import (
     b64u_decode,
     b64u_encode,
     b64u_encode_bytes,
+    has_long_digit_run,
     json_dumps,
     json_loads,
     json_object,
@@ -132,3 +134,11 @@ def test_json_dumps_writes_what_orjson_leaves_to_the_standard_library() -> None:
     assert json_dumps({"k": Text("v")}) == '{"k":"v"}'
     with pytest.raises(TypeError):
         json_dumps({"a": b"bytes"})
+
+
+@given(st.text(alphabet="0123456789a\u00e9", max_size=80))
+def test_long_digit_runs_are_all_found(text: str) -> None:
+    # The sampled pre-check (every tenth byte) must never miss a run.
+    expected = re.search("[0-9]{20}", text) is not None
+    assert has_long_digit_run(text) is expected
+    assert has_long_digit_run(text.encode()) is expected
