@@ -92,9 +92,10 @@ import pybase64  # noqa: E402
 from _envelope_fixtures import Party, make_ops, make_parties, with_serial  # noqa: E402
 from cryptography import __version__ as cryptography_version  # noqa: E402
 from cryptography.hazmat.backends.openssl.backend import backend as openssl  # noqa: E402
+from cryptography.hazmat.bindings._rust import openssl as rust_openssl  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, x25519  # noqa: E402
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
+from cryptography.hazmat.primitives.ciphers import algorithms, modes  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap  # noqa: E402
 from nacl._sodium import ffi as sodium_ffi  # noqa: E402
@@ -222,6 +223,7 @@ class Ours:
 # -- bare primitives -----------------------------------------------------------------
 
 
+rust_ciphers = rust_openssl.ciphers
 _CEK_BYTES = {"A256CBC-HS512": 64, "A256GCM": 32, "XC20P": 32}
 _IV_BYTES = {"A256CBC-HS512": 16, "A256GCM": 12, "XC20P": 24}
 _ECDSA_HASHES = {"P-256": hashes.SHA256, "secp256k1": hashes.SHA256}
@@ -231,8 +233,10 @@ def _content_cipher(enc: str) -> tuple[Callable[..., tuple[bytes, bytes]], Calla
     """(encrypt, decrypt) of one content algorithm, as protocols/jwe.py calls them."""
     if enc == "A256CBC-HS512":
 
+        # cryptography's Rust contexts without the Cipher() wrapper, as
+        # protocols/jwe.py makes them (46k -> 31k instructions a call).
         def encrypt(cek: bytes, iv: bytes, pt: bytes, aad: bytes) -> tuple[bytes, bytes]:
-            encryptor = Cipher(algorithms.AES(cek[32:]), modes.CBC(iv)).encryptor()
+            encryptor = rust_ciphers.create_encryption_ctx(algorithms.AES(cek[32:]), modes.CBC(iv))
             ct = encryptor.update(pt) + encryptor.finalize()
             al = struct.pack(">Q", len(aad) * 8)
             return ct, hmac.digest(cek[:32], aad + iv + ct + al, "sha512")[:32]
@@ -241,7 +245,7 @@ def _content_cipher(enc: str) -> tuple[Callable[..., tuple[bytes, bytes]], Calla
             al = struct.pack(">Q", len(aad) * 8)
             if not hmac.compare_digest(hmac.digest(cek[:32], aad + iv + ct + al, "sha512")[:32], tag):
                 raise AssertionError("bare CBC tag mismatch")
-            decryptor = Cipher(algorithms.AES(cek[32:]), modes.CBC(iv)).decryptor()
+            decryptor = rust_ciphers.create_decryption_ctx(algorithms.AES(cek[32:]), modes.CBC(iv))
             return decryptor.update(ct) + decryptor.finalize()
 
         return encrypt, decrypt
