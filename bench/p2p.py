@@ -5,8 +5,8 @@ Theory of operation
 Two processes on this machine (so each stack gets its own core, as two daemons
 would): this one sends, a child (``--serve``) receives.  The child runs one
 didcommd p2p node (:func:`daemon.p2p.host.serve`) whose ``on_message`` commits
-every message to a real :class:`daemon.store.AsyncStore` (SQLite, WAL,
-``synchronous=FULL``, one writer thread: the daemon's durable commit), plus two
+every message to a real :class:`daemon.store.AsyncStore` (SQLite, WAL, the
+durable commit: SQL, then an fdatasync of the WAL in the store's thread), plus two
 references on the same machine:
 
 ``tcp``        plain trio TCP, one connection per sender, 4-byte length prefix,

@@ -262,14 +262,14 @@ async def run_daemons(seconds: float, sizes: tuple[int, ...], rounds: int = 1) -
 
 
 def run_node_bench(
-    seconds: float, quick: bool, markdown: Path | None = None
+    seconds: float, quick: bool, markdown: Path | None = None, rounds: int = 2
 ) -> dict[tuple[str, int, int], dict[str, Any]]:
     """P's bench/p2p.py in a subprocess, in this same run: {(case, size, senders): row}."""
     out = Path(tempfile.mkdtemp(prefix="p2pbench-")) / "p2p.json"
     cmd = [sys.executable, str(REPO / "bench" / "p2p.py"), "--json", str(out)]
     if markdown is not None:
         cmd += ["--markdown", str(markdown)]  # its own section, from this same run
-    cmd += ["--quick"] if quick else ["--seconds", str(seconds), "--rounds", "1"]
+    cmd += ["--quick"] if quick else ["--seconds", str(seconds), "--rounds", str(rounds)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     rows = json.loads(out.read_text())["results"]
     shutil.rmtree(out.parent, ignore_errors=True)
@@ -396,6 +396,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed windows per case; the rate is their median (default 3)")
     parser.add_argument("--no-node", action="store_true", help="skip bench/p2p.py (daemons only)")
+    parser.add_argument("--node-rounds", type=int, default=2,
+                        help="bench/p2p.py's interleaved rounds (default 2)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument(
         "--markdown", type=Path, help="update this file's p2p_daemons section (and bench/p2p.py's p2p one)"
@@ -409,7 +411,9 @@ def main() -> None:
           file=sys.stderr)
     rounds = 1 if args.quick else max(1, args.rounds)
     results = trio.run(run_daemons, seconds, sizes, rounds)
-    node = {} if args.no_node else run_node_bench(min(seconds, 2.0), args.quick, args.markdown)
+    node = {} if args.no_node else run_node_bench(
+        min(seconds, 2.0), args.quick, args.markdown, rounds=max(1, args.node_rounds)
+    )
     body = table(results, node)
     print(body)
     found = verdicts(results, node)
@@ -426,8 +430,9 @@ def main() -> None:
             + "\n".join(f"- {v}" for v in found)
             + f"\n- the disk, same run: one SQLite WAL commit costs {floor['FULL']:.2f} ms with "
             f"synchronous=FULL (an fsync), {floor['NORMAL']:.2f} ms with NORMAL (p50 of "
-            f"{FSYNC_PROBE_COMMITS}); one FULL commit (the receiver's inbox) is on every "
-            "message's path, the sender's overlaps the send",
+            f"{FSYNC_PROBE_COMMITS}); one durable commit (the receiver's inbox: its SQL, then "
+            "an fdatasync of the WAL, what FULL costs) is on every message's path, the "
+            "sender's overlaps the send",
         )
     if args.json:
         args.json.write_text(json.dumps({
