@@ -23,6 +23,7 @@ identifier (a :class:`ProtocolId`).  Matching is not string equality:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from .protocol_errors import UnsupportedProtocolError
 
 #: Longest ``type`` value we try to parse.
 MAX_TYPE_CHARS = 512
+#: Distinct ``type`` / PIURI strings whose parse is remembered.
+PARSE_CACHE_SIZE = 256
 
 # The spec's "loose" regexes, with the version group tightened to digits so
 # that "1.x" or "latest" fail here instead of deep inside a comparison.
@@ -62,7 +65,7 @@ class ProtocolId:
         """The canonical PIURI, e.g. ``https://didcomm.org/trust-ping/2.0``."""
         return f"{self.doc_uri}{self.name}/{self.major}.{self.minor}"
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str]:
         """What two ids of the same protocol share, whatever their version."""
         return self.doc_uri.lower(), normalize_name(self.name)
@@ -83,7 +86,7 @@ class MessageType:
     protocol: ProtocolId
     name: str
 
-    @property
+    @functools.cached_property
     def normalized_name(self) -> str:
         """The message name as compared with a protocol's message table."""
         return normalize_name(self.name)
@@ -103,7 +106,14 @@ def parse_message_type(value: object) -> MessageType:
     Raises :class:`~protocols.protocol_errors.UnsupportedProtocolError` when it
     is not a Message Type URI at all.
     """
-    text = _check_text(value, "message type")
+    return _parse_mturi(_check_text(value, "message type"))
+
+
+# Every inbound message is parsed several times (dispatch, protection, records)
+# and an agent sees few distinct types: the parses are remembered, in a bounded
+# cache since peers choose the strings.  The results are immutable.
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_mturi(text: str) -> MessageType:
     match = _MTURI.match(text)
     if match is None:
         raise UnsupportedProtocolError(f"{text[:80]!r} is not a message type URI")
@@ -114,7 +124,11 @@ def parse_message_type(value: object) -> MessageType:
 
 def parse_piuri(value: object) -> ProtocolId:
     """Parse a Protocol Identifier URI such as ``https://didcomm.org/trust-ping/2.0``."""
-    text = _check_text(value, "protocol identifier")
+    return _parse_piuri(_check_text(value, "protocol identifier"))
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_piuri(text: str) -> ProtocolId:
     match = _PIURI.match(text)
     if match is None:
         raise UnsupportedProtocolError(f"{text[:80]!r} is not a protocol identifier URI")
