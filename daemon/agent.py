@@ -64,6 +64,7 @@ from .events import EventBus
 from .logs import configure_logging, get_logger
 from .store import (
     DB_FILE_NAME,
+    OUTBOX_DELIVERED,
     OUTBOX_QUEUED,
     OUTBOX_SENDING,
     AsyncStore,
@@ -742,16 +743,17 @@ class Agent:
         return [{**_outbox_summary(r), "packed": r.packed.decode("utf-8")} for r in rows]
 
     async def outbox_delivered(self, id: str) -> dict[str, Any]:
-        """Record that the receiver committed message ``id``."""
+        """Record that the receiver committed message ``id``; ``{"id", "state",
+        "to", "attempts"}`` (``message_get`` has the whole row)."""
         # A relaxed commit (no fsync): if a power cut loses it, the message is
         # 'sending' after the restart, is sent again, and the receiver drops the
         # duplicate; the promise (delivered at least once, kept once) holds.
-        row = await self.store.run_relaxed(
-            self.store.sync.outbox_transition, id, "delivered", now=self.now()
-        )
-        self.events.publish("message.delivered", {"id": id, "to": row.to_did, "attempts": row.attempts})
+        now = self.now()
+        to_did, attempts = await self.store.run_relaxed(self.store.sync.outbox_delivered, id, now=now)
+        self.events.publish("message.delivered", {"id": id, "to": to_did, "attempts": attempts})
         await self.events.flush_soon()
-        return _outbox_summary(row)
+        return {"box": "outbox", "id": id, "state": OUTBOX_DELIVERED, "to": to_did, "attempts": attempts,
+                "updated": now}
 
     async def outbox_retry(self, id: str, *, retry_at: int, error: str) -> dict[str, Any]:
         """Record a failed attempt; the message is queued again for ``retry_at`` (Unix time)."""

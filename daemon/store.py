@@ -95,7 +95,7 @@ import queue
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -378,6 +378,39 @@ def _limit(limit: int) -> int:
 # -- the synchronous store ----------------------------------------------------------------
 
 
+class _Transaction:
+    """:meth:`Store.transaction`'s context manager (a class: it runs several
+    times per stored call, and a generator-based one costs twice as much)."""
+
+    __slots__ = ("_lock_wait", "_savepoint", "_store")
+
+    def __init__(self, store: Store, lock_wait: bool) -> None:
+        self._store = store
+        self._lock_wait = lock_wait
+        self._savepoint: str | None = None
+
+    def __enter__(self) -> None:
+        store = self._store
+        if store._depth == 0:
+            store._begin(self._lock_wait)
+        else:
+            self._savepoint = f"sp{store._depth}"
+            store._conn.execute(f"SAVEPOINT {self._savepoint}")
+        store._depth += 1
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        store = self._store
+        store._depth -= 1
+        name = self._savepoint
+        if exc_type is None:
+            store._conn.execute("COMMIT" if name is None else f"RELEASE {name}")
+        elif name is None:
+            store._conn.execute("ROLLBACK")
+        else:
+            store._conn.execute(f"ROLLBACK TO {name}")
+            store._conn.execute(f"RELEASE {name}")
+
+
 class Store:
     """Synchronous access to the SQLite file.  Use from one thread at a time."""
 
@@ -469,50 +502,32 @@ class Store:
             os.close(self._wal_fd)
             self._wal_fd = None
 
-    @contextlib.contextmanager
-    def transaction(self, *, lock_wait: bool = True) -> Iterator[None]:
+    def transaction(self, *, lock_wait: bool = True) -> _Transaction:
         """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
 
         ``lock_wait=False``: if another process holds the write lock, raise
         :class:`StoreBusyError` at once (nothing was run) instead of waiting up to
         :data:`BUSY_TIMEOUT_MS`.
         """
+        return _Transaction(self, lock_wait)
+
+    def _begin(self, lock_wait: bool) -> None:
         conn = self._conn
-        if self._depth == 0:
-            # The connection waits for locks (BUSY_TIMEOUT_MS) unless it syncs
-            # explicitly (an AsyncStore's, which must not block the loop).
-            wait = lock_wait and self._explicit
-            fail_fast = not lock_wait and not self._explicit
-            if wait or fail_fast:
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS if wait else 0}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if lock_wait:
-                    raise
-                raise StoreBusyError("another process is writing to the store") from exc
-            finally:
-                if wait or fail_fast:
-                    conn.execute(f"PRAGMA busy_timeout = {0 if wait else BUSY_TIMEOUT_MS}")
-            begin, commit, rollback = None, "COMMIT", "ROLLBACK"
-        else:
-            name = f"sp{self._depth}"
-            begin, commit, rollback = (
-                f"SAVEPOINT {name}",
-                f"RELEASE {name}",
-                f"ROLLBACK TO {name}; RELEASE {name}",
-            )
-            conn.execute(begin)
-        self._depth += 1
+        # The connection waits for locks (BUSY_TIMEOUT_MS) unless it syncs
+        # explicitly (an AsyncStore's, which must not block the loop).
+        wait = lock_wait and self._explicit
+        fail_fast = not lock_wait and not self._explicit
+        if wait or fail_fast:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS if wait else 0}")
         try:
-            yield
-        except BaseException:
-            self._depth -= 1
-            for statement in rollback.split("; "):
-                conn.execute(statement)
-            raise
-        self._depth -= 1
-        conn.execute(commit)
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if lock_wait:
+                raise
+            raise StoreBusyError("another process is writing to the store") from exc
+        finally:
+            if wait or fail_fast:
+                conn.execute(f"PRAGMA busy_timeout = {0 if wait else BUSY_TIMEOUT_MS}")
 
     def run_group(self, calls: list[Callable[[], Any]], *, lock_wait: bool = True) -> list[outcome.Outcome[Any]]:
         """Run ``calls`` in one transaction, each in its own savepoint; one outcome each.
@@ -970,6 +985,26 @@ class Store:
         return replace(
             row, state=state, attempts=attempts, next_attempt=next_attempt, updated=now, record=record
         )
+
+    def outbox_delivered(self, id: str, *, now: int) -> tuple[str, int]:
+        """``sending`` -> ``delivered`` for message ``id``; its ``(to_did, attempts)``.
+
+        The common case of :meth:`outbox_transition`, once per delivered message,
+        without reading and rewriting the row's record; any other starting state
+        goes through :meth:`outbox_transition` (and its errors).
+        """
+        with self.transaction():
+            moved = self._conn.execute(
+                "UPDATE outbox SET state = ?, updated = ? WHERE id = ? AND state = ?",
+                (OUTBOX_DELIVERED, now, id, OUTBOX_SENDING),
+            ).rowcount
+            if moved != 1:
+                row = self.outbox_transition(id, OUTBOX_DELIVERED, now=now)
+                return row.to_did, row.attempts
+            to_did, attempts = self._conn.execute(
+                "SELECT to_did, attempts FROM outbox WHERE id = ?", (id,)
+            ).fetchone()
+        return str(to_did), int(attempts)
 
     def outbox_expire(self, now: int) -> list[str]:
         """Move pending messages past their ``expires`` time to ``expired``; their ids."""
