@@ -340,29 +340,42 @@ class Session:
         """
         self._outgoing[seq] = encode_frame(encode_message(seq, message))
         try:
-            async with self._write_lock:
-                if seq not in self._outgoing:
-                    return  # another sender wrote ours
-                await trio.lowlevel.checkpoint()  # let concurrent senders queue theirs
-                taken = [self._pending[queued] for queued in self._outgoing]
-                for entry in taken:
-                    entry.taken = True
-                batch = b"".join(self._outgoing.values())
-                self._outgoing.clear()
+            if self._write_lock.locked():
+                async with self._write_lock:
+                    if seq in self._outgoing:  # else another sender wrote ours
+                        await self._write_queued(batching=True)
+            else:
+                # A free lock is taken without the scheduling round of acquire();
+                # a round is still given when others are in flight (batching).
+                self._write_lock.acquire_nowait()
                 try:
-                    await self._stream.write(batch)
-                except compat.io_errors():
-                    # Every sender in the batch retries on a new session, as if it
-                    # had written alone (the receiver drops what it got twice).
-                    for entry in taken:
-                        entry.write_failed = True
-                        entry.done.set()
-                    raise
+                    await self._write_queued(batching=len(self._pending) > 1)
+                finally:
+                    self._write_lock.release()
         except compat.io_errors():
             self.closed = True
             raise SessionClosedError from None
         finally:
             self._outgoing.pop(seq, None)
+
+    async def _write_queued(self, *, batching: bool) -> None:
+        """Write every queued frame in one muxer frame (the write lock is held)."""
+        if batching:
+            await trio.lowlevel.checkpoint()  # let concurrent senders queue theirs
+        taken = [self._pending[queued] for queued in self._outgoing]
+        for entry in taken:
+            entry.taken = True
+        batch = b"".join(self._outgoing.values())
+        self._outgoing.clear()
+        try:
+            await self._stream.write(batch)
+        except compat.io_errors():
+            # Every sender in the batch retries on a new session, as if it
+            # had written alone (the receiver drops what it got twice).
+            for entry in taken:
+                entry.write_failed = True
+                entry.done.set()
+            raise
 
     async def _send(self, seq: int, pending: _Pending, message: bytes, timeout: float) -> None:
         with trio.move_on_after(timeout):
