@@ -24,7 +24,7 @@ The standard library stays as the careful path, with these semantics:
   double and unpaired surrogate escapes (``"\\ud800"``, which no UTF-8 text
   can carry onward) are malformed;
 * integers stay exact: orjson reads an integer beyond 64 bits as a float, so
-  a text with a run of 20 digits is parsed by the standard library instead
+  a text with a run of 19 digits is parsed by the standard library instead
   (:func:`json_object`; the envelope's own headers, which hold only strings
   that matter, skip the check with ``exact=False``);
 * serialising refuses non-finite floats (ValueError: orjson would write
@@ -197,22 +197,27 @@ def json_dumps(value: Any) -> str:
 _decoder = json.JSONDecoder()
 _decode_json = _decoder.decode
 _orjson_loads = orjson.loads
-# Integers longer than 19 digits may be beyond 64 bits, where orjson gives a
-# float: a text with such a run of digits is parsed by the standard library.
+#: orjson's parser itself, for hot paths that check the result's type and map
+#: its errors (ValueError) themselves; integers beyond 64 bits come back as
+#: floats (see has_long_digit_run).
+orjson_loads: Callable[[str | bytes], Any] = orjson.loads
+# orjson reads integers from -2**63 to 2**64 - 1 exactly and any other as a
+# float; the shortest outside that range have 19 digits (-9223372036854775809),
+# so a text with a run of 19 digits is parsed by the standard library.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 20
+_LONG_DIGIT_RUN = b"0" * 19
 _TWO_DIGITS = b"00"
 # A tuple, not ``bytes | bytearray``: a union is built anew on every call.
 _BYTES_TYPES = (bytes, bytearray)
 
 
 def has_long_digit_run(data: str | bytes) -> bool:
-    """Whether ``data`` holds 20 digits in a row (an integer orjson reads inexactly)."""
+    """Whether ``data`` holds 19 digits in a row (maybe an integer orjson reads inexactly)."""
     raw = data if isinstance(data, _BYTES_TYPES) else data.encode("utf-8", "surrogatepass")
-    # Any 20 bytes in a row hold exactly two of every tenth byte, next to each
-    # other in raw[9::10]: a text without two digits there (most messages)
-    # is cleared by looking at a tenth of it.
-    if _TWO_DIGITS not in raw[9::10].translate(_DIGITS_TO_ZERO):
+    # Any 19 bytes in a row hold at least two of every ninth byte, next to
+    # each other in raw[8::9]: a text without two digits there (most
+    # messages) is cleared by looking at a ninth of it.
+    if _TWO_DIGITS not in raw[8::9].translate(_DIGITS_TO_ZERO):
         return False
     return _LONG_DIGIT_RUN in raw.translate(_DIGITS_TO_ZERO)
 

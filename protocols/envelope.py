@@ -48,6 +48,7 @@ from typing import Any
 
 from . import jwe, jws
 from .codec import b64u_decode, has_long_digit_run, json_bytes, json_dumps, json_object
+from .codec import orjson_loads as _orjson_loads
 from .did.document import DIDDocument, VerificationMethod
 from .did.resolver import DIDResolver, split_did_url
 from .errors import (
@@ -400,7 +401,15 @@ class _Unpacker:
             # _form(), inlined: this loop runs twice or more for every message.
             if "ciphertext" in obj and "recipients" in obj:
                 raw = self._layer_jwe(obj)
-                obj = _load(raw)
+                # _load() inlined: a decrypted layer is bytes.
+                if len(raw) > MAX_PACKED_BYTES:
+                    raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
+                try:
+                    obj = _orjson_loads(raw)
+                except ValueError:
+                    raise MalformedMessageError("message is not valid JSON") from None
+                if obj.__class__ is not dict:
+                    raise MalformedMessageError("message must be a JSON object")
             elif "payload" in obj and ("signatures" in obj or "signature" in obj):
                 raw = self._layer_jws(obj, raw)
                 obj = _load(raw)

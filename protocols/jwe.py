@@ -579,20 +579,23 @@ _get_encrypted_key = operator.itemgetter("encrypted_key")
 
 def parse(jwe: dict[str, Any]) -> ParsedJWE:
     """Check the shape of a General JSON JWE and decode its protected header."""
-    get: Callable[[str], Any] = jwe.get
-    protected_b64 = get("protected")
-    iv_b64 = get("iv")
-    ciphertext_b64 = get("ciphertext")
-    tag_b64 = get("tag")
-    if (
-        protected_b64.__class__ is not str
-        or iv_b64.__class__ is not str
-        or ciphertext_b64.__class__ is not str
-        or tag_b64.__class__ is not str
-    ):
+    try:
+        protected_b64 = jwe["protected"]
+        iv_b64 = jwe["iv"]
+        ciphertext_b64 = jwe["ciphertext"]
+        tag_b64 = jwe["tag"]
+        if (
+            protected_b64.__class__ is not str
+            or iv_b64.__class__ is not str
+            or ciphertext_b64.__class__ is not str
+            or tag_b64.__class__ is not str
+        ):
+            raise KeyError
+    except KeyError:
         for name in _JWE_STRINGS:
-            if not isinstance(get(name), str):
-                raise _not_str(name)
+            if not isinstance(jwe.get(name), str):
+                raise _not_str(name) from None
+        protected_b64, iv_b64, ciphertext_b64, tag_b64 = (jwe[name] for name in _JWE_STRINGS)
     protected = json_object(
         b64u_decode(protected_b64, "JWE protected header"), "JWE protected header", exact=False
     )
@@ -612,7 +615,7 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
         raise MalformedMessageError("JWE protected header needs an 'epk' object")
     if not isinstance(protected.get("apv"), str):
         raise MalformedMessageError("JWE protected header needs 'apv'")
-    raw_recipients = get("recipients")
+    raw_recipients = jwe.get("recipients")
     if raw_recipients.__class__ is not list or not raw_recipients:
         raise MalformedMessageError("JWE needs a non-empty 'recipients' array")
     if len(raw_recipients) > MAX_RECIPIENTS:

@@ -105,7 +105,10 @@ def test_json_is_strict_rfc_8259(bad: str) -> None:
         json_object(bad, exact=False)
 
 
-@given(st.integers())
+@given(
+    st.integers()
+    | st.sampled_from([-(2**63) - 1, -(2**63), 2**64 - 1, 2**64, -(10**18), -(10**19), 10**19])
+)
 def test_integers_of_any_size_stay_exact(n: int) -> None:
     text = json_dumps({"n": n, "l": [n]})
     assert text == json.dumps({"n": n, "l": [n]}, separators=(",", ":"))
@@ -139,6 +142,6 @@ def test_json_dumps_writes_what_orjson_leaves_to_the_standard_library() -> None:
 @given(st.text(alphabet="0123456789a\u00e9", max_size=80))
 def test_long_digit_runs_are_all_found(text: str) -> None:
     # The sampled pre-check (every tenth byte) must never miss a run.
-    expected = re.search("[0-9]{20}", text) is not None
+    expected = re.search("[0-9]{19}", text) is not None
     assert has_long_digit_run(text) is expected
     assert has_long_digit_run(text.encode()) is expected
