@@ -22,7 +22,11 @@ Its connection commits with ``synchronous=NORMAL`` and never checkpoints by
 itself: a commit writes its WAL frames to the page cache and returns (tens of
 microseconds), so the SQL runs on the trio thread.  A call that must be durable
 then waits for an ``fdatasync`` of the WAL file (:meth:`Store.sync_wal`), run in
-the store's thread (:class:`_StoreThread`) on a file descriptor of its own.  That
+the store's thread (:class:`_StoreThread`) on a file descriptor of its own; or,
+while the disk keeps proving fast (each sync under :data:`INLINE_SYNC_MAX_SECONDS`),
+on the trio thread itself, since the hand-off to the thread and back costs more
+than such a sync; one slow sync sends the next :data:`SLOW_SYNC_BACKOFF` to the
+thread, so a slow disk never holds the loop twice in a row.  The fdatasync
 is what ``FULL`` would have done (in WAL mode it syncs the WAL at each commit and
 nothing else), so the guarantee is the same.  One sync covers every commit made
 before it started: commits made while a sync runs wait for the next one, which
@@ -94,6 +98,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -117,6 +122,15 @@ EVENTS_KEPT = 10_000
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Most queued calls one group commit takes (bounds how long the first one waits).
 MAX_GROUP = 128
+#: A WAL fdatasync that took longer than this sends the next SLOW_SYNC_BACKOFF syncs
+#: to the store's thread; while none does, the trio thread syncs itself: on a disk
+#: that syncs in ~0.05-0.2 ms (this machine's) that is cheaper than the hand-off
+#: to the thread and back (~0.08 ms of CPU and two wake-ups, each of which may
+#: wait for a CPU on a loaded machine), and a slow disk never holds the loop twice
+#: in a row.
+INLINE_SYNC_MAX_SECONDS = 0.001
+#: Syncs sent to the thread after a slow one (the first one goes there too: untimed disk).
+SLOW_SYNC_BACKOFF = 100
 #: Commits after which the WAL is checkpointed into the main file (in a thread of
 #: its own, see *Durability*); at ~10 pages a commit, about SQLite's default of 1,000 pages.
 CHECKPOINT_EVERY_COMMITS = 100
@@ -596,10 +610,11 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout = 0")
         self._explicit = True
 
-    def sync_wal(self) -> None:
+    def sync_wal(self) -> float:
         """fdatasync the WAL: every commit made before this call is durable after it.
 
         Touches no connection, so it may run in another thread while commits go on.
+        Returns the seconds the fdatasync took.
         """
         try:
             ino = os.stat(self._wal_path).st_ino
@@ -607,18 +622,21 @@ class Store:
             # No WAL (every connection closed and checkpointed it away): the data is
             # in the main file.
             fd = os.open(self.path, os.O_RDONLY)
+            started = time.perf_counter()
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            return
+            return time.perf_counter() - started
         if self._wal_fd is None or ino != self._wal_ino:
             if self._wal_fd is not None:
                 os.close(self._wal_fd)
                 self._wal_fd = None
             self._wal_fd = os.open(self._wal_path, os.O_RDONLY)
             self._wal_ino = ino
+        started = time.perf_counter()
         os.fdatasync(self._wal_fd)
+        return time.perf_counter() - started
 
     def checkpoint(self) -> None:
         """Copy committed WAL frames into the main file (PASSIVE: never waits for
@@ -1253,7 +1271,11 @@ class AsyncStore:
         self.durable_groups = 0
         self.calls = 0
         self.syncs = 0
+        self.inline_syncs = 0
         self.checkpoints = 0
+        #: The sync count from which syncs may run inline again (see INLINE_SYNC_MAX_SECONDS);
+        #: the first ones go to the thread until the disk has shown its speed.
+        self._inline_syncs_from = 1
         #: Asked for one more call before each group runs (the event bus hands
         #: over its unflushed rows, so they share a commit that happens anyway);
         #: the call's outcome goes back to the second function.
@@ -1298,7 +1320,7 @@ class AsyncStore:
         """Counters for ``status``: commits, those that had to be durable, calls they
         held, WAL fsyncs that made them so (one covers every commit before it), checkpoints."""
         return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls,
-                "syncs": self.syncs, "checkpoints": self.checkpoints}
+                "syncs": self.syncs, "inline_syncs": self.inline_syncs, "checkpoints": self.checkpoints}
 
     def _thread(self) -> _StoreThread:
         token = trio.lowlevel.current_trio_token()
@@ -1428,7 +1450,13 @@ class AsyncStore:
             target = self._committed
             self._syncing = trio.Event()
             try:
-                await self._thread().run(self.sync.sync_wal)
+                if self.syncs >= self._inline_syncs_from:
+                    took = self.sync.sync_wal()  # a fast disk: see INLINE_SYNC_MAX_SECONDS
+                    self.inline_syncs += 1
+                else:
+                    took = await self._thread().run(self.sync.sync_wal)
+                if took > INLINE_SYNC_MAX_SECONDS:
+                    self._inline_syncs_from = self.syncs + 1 + SLOW_SYNC_BACKOFF
                 self._synced = max(self._synced, target)
                 self.syncs += 1
             except OSError as exc:

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.errors import StoreError
-from daemon.store import CHECKPOINT_EVERY_COMMITS, AsyncStore, Store
+from daemon.store import (
+    CHECKPOINT_EVERY_COMMITS,
+    INLINE_SYNC_MAX_SECONDS,
+    SLOW_SYNC_BACKOFF,
+    AsyncStore,
+    Store,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -320,3 +327,35 @@ def test_one_store_serves_two_trio_runs_in_turn(tmp_path: Path) -> None:
         assert reopened.meta_get("first") == 1 and reopened.meta_get("second") == 1
     finally:
         reopened.close()
+
+
+async def test_a_slow_fsync_keeps_the_next_ones_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Syncs run on the trio thread only while the disk proves fast; one that is
+    # slower than INLINE_SYNC_MAX_SECONDS sends the next SLOW_SYNC_BACKOFF to the
+    # store's thread.  (Disks of a known speed cannot be had here: os.fdatasync
+    # is replaced, first by an instant one, then by a slow one.)
+    store = await AsyncStore.open(tmp_path / "i.sqlite3")
+    real = os.fdatasync
+    try:
+        monkeypatch.setattr(os, "fdatasync", lambda fd: None)
+        for i in range(5):
+            await store.run(_put, store.sync, "fast", i)
+        assert store.syncs == 5 and store.inline_syncs == 4  # the first one timed the disk
+        loop_thread = threading.get_ident()
+        where: list[int] = []
+
+        def slow(fd: int) -> None:
+            where.append(threading.get_ident())
+            time.sleep(2 * INLINE_SYNC_MAX_SECONDS)
+            real(fd)
+
+        monkeypatch.setattr(os, "fdatasync", slow)
+        for i in range(SLOW_SYNC_BACKOFF + 2):
+            await store.run(_put, store.sync, "slow", i)
+        # One slow sync on the loop (it could not be known), then the thread only.
+        assert where[0] == loop_thread and loop_thread not in where[1:]
+        assert store.inline_syncs == 5
+    finally:
+        await store.aclose()
