@@ -33,6 +33,7 @@ status 1, and systemd restarts it: better than limping on.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import socket
@@ -233,6 +234,11 @@ class Service:
             if interval is not None:
                 await nursery.start(sdnotify.watchdog_serve, self.notifier, interval)
             await nursery.start(self._watch_signals, signals)
+            # What start-up made (modules, libp2p, key material) lives as long as
+            # the daemon: out of the collector's sight, a full collection scans
+            # only what came after (it scanned ~10^5 objects each time, a pause
+            # in the p99 of message delivery).
+            gc.freeze()
             self.notifier.ready(status=self._status_line())
             log.info("service.ready", socket=str(self.socket_path), pid=os.getpid())
 
