@@ -43,8 +43,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
-from nacl._sodium import ffi as _ffi
-from nacl._sodium import lib as _sodium
 
 from .codec import b64u_decode, b64u_encode, json_dumps, json_object, json_string
 from .errors import (
@@ -88,6 +86,17 @@ _TAG_BYTES = {ENC_CBC: 32, ENC_GCM: 16, ENC_XC20P: 16}
 # whose checks (an AES key, a 16-byte IV) the callers here make themselves;
 # skipping it is 46k -> 31k instructions per content encryption.  Versions
 # without that layer take the wrapper.
+# PyNaCl's own cffi module (see _xc20p_encrypt); its public wrappers if another
+# PyNaCl release has none.
+_ffi: Any = None
+_sodium: Any = None
+try:
+    import nacl._sodium as _nacl_sodium
+
+    _ffi, _sodium = _nacl_sodium.ffi, _nacl_sodium.lib
+except ImportError:  # pragma: no cover - another PyNaCl layout
+    _ffi = _sodium = None
+
 _rust_ciphers: Any
 try:
     from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
@@ -163,6 +172,8 @@ def _xc20p_sizes(nonce: bytes, key: bytes) -> None:
 
 def _xc20p_encrypt(plaintext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
     _xc20p_sizes(nonce, key)
+    if _sodium is None:
+        return bytes(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, key))
     out = _ffi.new("unsigned char[]", len(plaintext) + _XC20P_TAG)
     _sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
         out, _ffi.NULL, plaintext, len(plaintext), aad, len(aad), _ffi.NULL, nonce, key
@@ -176,6 +187,11 @@ def _xc20p_decrypt(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) -> b
     size = len(ciphertext) - _XC20P_TAG
     if size < 0:
         raise AuthenticationTagError("authentication tag mismatch")
+    if _sodium is None:
+        try:
+            return bytes(sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, key))
+        except nacl.exceptions.CryptoError:
+            raise AuthenticationTagError("authentication tag mismatch") from None
     out = _ffi.new("unsigned char[]", max(size, 1))
     failed = _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
         out, _ffi.NULL, _ffi.NULL, ciphertext, len(ciphertext), aad, len(aad), nonce, key

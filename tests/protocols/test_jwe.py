@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols import jwe
-from protocols.errors import MalformedMessageError, UnknownRecipientError
+from protocols.errors import AuthenticationTagError, MalformedMessageError, UnknownRecipientError
 from protocols.keys import PrivateKey
 
 KEYS = {f"did:example:bob#key-{i}": PrivateKey.generate("X25519") for i in range(3)}
@@ -75,3 +78,28 @@ def test_only_our_encrypted_key_is_decoded() -> None:
     assert jwe.decrypt(jwe.parse(obj), lambda k: KEYS[k] if k == kid else None)[1] == kid
     with pytest.raises(UnknownRecipientError):
         jwe.decrypt(jwe.parse(obj), lambda k: None)
+
+
+@given(plaintext=st.binary(max_size=300), aad=st.binary(max_size=64), flip=st.integers(0, 10_000))
+@settings(max_examples=30, deadline=None)
+def test_xc20p_through_libsodium_directly_and_through_pynacl_agree(
+    plaintext: bytes, aad: bytes, flip: int
+) -> None:
+    # The content cipher calls libsodium through PyNaCl's cffi module, or through
+    # PyNaCl's public wrappers where a release has no such module: the same bytes
+    # either way, and a changed byte is the same typed error.
+    cek = os.urandom(32)
+    iv, ct, tag = jwe.encrypt_content("XC20P", cek, plaintext, aad)
+    saved = jwe._ffi, jwe._sodium
+    try:
+        jwe._ffi = jwe._sodium = None
+        assert jwe.decrypt_content("XC20P", cek, iv, ct, tag, aad) == plaintext
+        iv2, ct2, tag2 = jwe.encrypt_content("XC20P", cek, plaintext, aad)
+        bad = bytearray(ct2 + tag2)
+        if bad:
+            bad[flip % len(bad)] ^= 1
+        with pytest.raises(AuthenticationTagError):
+            jwe.decrypt_content("XC20P", cek, iv2, bytes(bad[: len(ct2)]), bytes(bad[len(ct2):]), aad)
+    finally:
+        jwe._ffi, jwe._sodium = saved
+    assert jwe.decrypt_content("XC20P", cek, iv2, ct2, tag2, aad) == plaintext
