@@ -1450,7 +1450,11 @@ class AsyncStore:
             target = self._committed
             self._syncing = trio.Event()
             try:
-                if self.syncs >= self._inline_syncs_from:
+                # Inline only when nothing else could run meanwhile (a task woken
+                # by this commit, e.g. the sender of a message just queued, goes
+                # first and overlaps the fsync in the thread).
+                if (self.syncs >= self._inline_syncs_from
+                        and trio.lowlevel.current_statistics().tasks_runnable == 0):
                     took = self.sync.sync_wal()  # a fast disk: see INLINE_SYNC_MAX_SECONDS
                     self.inline_syncs += 1
                 else:
