@@ -257,10 +257,31 @@ socket:
 """ + exitcodes.EPILOG
 
 
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """--socket, --json and --timeout: before the command or anywhere after it."""
+    def default(value: Any) -> Any:
+        # On a command's parser an absent option must not overwrite what was
+        # given before the command: SUPPRESS leaves the attribute alone.
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--socket", type=Path, metavar="PATH", default=default(None),
+                        help="control socket of the daemon (see didcommctl --help)")
+    parser.add_argument("--json", action="store_true", default=default(False),
+                        help="print results as JSON (for scripts)")
+    parser.add_argument("--timeout", type=float, default=default(60.0), metavar="S",
+                        help="seconds to wait for a reply (default 60)")
+
+
+def _command_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    _global_options(parent, defaults=False)
+    return parent
+
+
 def _sub(sub: Any, name: str, help: str, epilog: str, **kw: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=help, description=help[0].upper() + help[1:] + ".", epilog="examples:\n" + epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter, **kw,
+        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_command_options()], **kw,
     )
     return parser
 
@@ -273,9 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_GLOBAL_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--socket", type=Path, metavar="PATH", help="control socket of the daemon (see below)")
-    parser.add_argument("--json", action="store_true", help="print results as JSON (for scripts)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds to wait for a reply (default 60)")
+    _global_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _sub(sub, "status", "show the daemon's state", "  didcommctl status\n  didcommctl --json status | jq .uptime_s")

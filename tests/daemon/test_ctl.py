@@ -165,3 +165,19 @@ def test_did_add_remembers_a_document_we_cannot_compute(shared_daemon: Daemon, t
     assert code == exitcodes.DATA and err.startswith("didcommctl: not a valid DID") and "Traceback" not in err
     code, _, err = run(d, "did", "add", str(tmp_path / "missing.json"))
     assert code == exitcodes.DATA and "cannot read" in err
+
+
+def test_global_options_work_after_the_command_too(shared_daemon: Daemon) -> None:
+    # `didcommctl status --json`, as people type it, is `didcommctl --json status`;
+    # an option given before the command is kept when the command does not repeat it.
+    d = shared_daemon
+    out, err = io.StringIO(), io.StringIO()
+    code = ctl.main(["status", "--json", "--socket", str(d.socket), "--timeout", "5"], out=out, err=err)
+    assert code == 0, err.getvalue()
+    status = json.loads(out.getvalue())
+    assert status["peer_id"] and isinstance(status["addrs"], list)
+    code, listed, _ = run(d, "--json", "did", "list")
+    assert code == 0 and isinstance(json.loads(listed)["dids"], list)
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error, after the command too
+        run(d, "status", "--timeout", "soon")
+    assert exited.value.code == exitcodes.USAGE
