@@ -595,7 +595,7 @@ class Agent:
         _check_str("transport", transport, 64)
         ref = "in-" + hashlib.sha256(packed).hexdigest()[:32]
         # Known bytes are answered without unpacking them.  Only when the store is
-        # idle: the commit below finds a duplicate anyway (conversations.inbox_stored),
+        # idle: the commit below finds a duplicate anyway (Store.inbox_insert_received),
         # and waiting here for a busy store's fsync would cost every message that.
         stored = self.store.read_if_idle(self.store.sync.inbox_get_ref, ref)
         if stored is not None and stored.state != "rejected":
@@ -603,7 +603,7 @@ class Agent:
             return {"id": stored.id, "state": "duplicate"}
         # A rejected message sent again is tried again: we may know its sender by now.
         # New bytes are committed together with the result of unpacking them
-        # (conversations.inbox_stored): seq 0 marks a row not in the store yet.
+        # (Store.inbox_insert_received): seq 0 marks a row not in the store yet.
         row = stored or InboxRow(0, ref, None, None, "pending", transport, self.now(), packed, {})
         result = await self._process(row)
         await self.events.flush_soon()

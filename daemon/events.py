@@ -156,14 +156,18 @@ class EventBus:
         """
         if not self._unflushed or self._store is None:
             return None
-        batch = list(self._unflushed)
-        self._unflushed.clear()
+        batch = self._take_unflushed()
 
         def settled(result: outcome.Outcome[Any]) -> None:
             if isinstance(result, outcome.Error):
                 self._unflushed.extendleft(reversed(batch))
 
         return functools.partial(self._store.sync.events_append, batch), settled
+
+    def _take_unflushed(self) -> list[dict[str, Any]]:
+        batch = list(self._unflushed)
+        self._unflushed.clear()
+        return batch
 
     @property
     def last_seq(self) -> int:
@@ -193,8 +197,7 @@ class EventBus:
         async with self._flush_lock:
             if not self._unflushed:
                 return
-            batch = list(self._unflushed)
-            self._unflushed.clear()
+            batch = self._take_unflushed()
             # No fsync of its own (see the module docstring): the next durable
             # commit, or the OS, takes the rows to the disk; a kill -9 loses none.
             # Shielded: the batch left the queue, and a cancelled wait (the

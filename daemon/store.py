@@ -110,6 +110,7 @@ import outcome
 import trio
 
 from .errors import UNAVAILABLE, DaemonError, StoreBusyError, StoreError
+from .locks import acquire_now
 
 DB_FILE_NAME = "didcommd.sqlite3"
 #: How long a statement waits for another process's lock before failing.
@@ -1274,7 +1275,7 @@ class AsyncStore:
         self.inline_syncs = 0
         self.checkpoints = 0
         #: The sync count from which syncs may run inline again (see INLINE_SYNC_MAX_SECONDS);
-        #: the first ones go to the thread until the disk has shown its speed.
+        #: the first goes to the thread: the disk's speed is not known yet.
         self._inline_syncs_from = 1
         #: Asked for one more call before each group runs (the event bus hands
         #: over its unflushed rows, so they share a commit that happens anyway);
@@ -1307,8 +1308,7 @@ class AsyncStore:
     async def durable(self) -> None:
         """Return once every durable commit made so far is on disk (before answering
         from a read what only a durable write may promise)."""
-        if self._synced < self._committed:
-            await self._wait_synced(self._committed)
+        await self._wait_synced(self._committed)
 
     def read_if_idle(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
         """``fn(...)`` inline if no write is queued or running, else None (ask :meth:`read`)."""
@@ -1364,30 +1364,21 @@ class AsyncStore:
         return Pending(self, call)
 
     async def _drive(self, call: _Call) -> None:
-        if not self._writer.locked() and not call.taken:
-            # A free writer: run the group now, without the lock's scheduling
-            # round (its SQL only reaches the page cache, see _run_group); but a
-            # caller already cancelled is withdrawn, as it would be at that round.
+        if not call.taken:
             try:
-                await trio.lowlevel.checkpoint_if_cancelled()
-            except trio.Cancelled:
-                if not call.taken:
-                    self._queue.remove(call)
-                raise
-            self._writer.acquire_nowait()
-            try:
-                await self._run_group()
-            finally:
-                self._writer.release()
-        else:
-            try:
-                async with self._writer:
-                    if not call.taken:
-                        await self._run_group()
+                # A free writer is taken without a scheduling round (the group's
+                # SQL only reaches the page cache, see _run_group).
+                await acquire_now(self._writer)
             except trio.Cancelled:
                 if not call.taken:
                     self._queue.remove(call)
                     raise
+            else:
+                try:
+                    if not call.taken:
+                        await self._run_group()
+                finally:
+                    self._writer.release()
         if call.result is None:
             # Cancelled while another task ran our group: it finishes regardless.
             with trio.CancelScope(shield=True):

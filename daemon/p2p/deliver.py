@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Final
 import structlog
 import trio
 
+from ..locks import acquire_now
 from . import compat
 from .admission import Admission
 from .didcomm_v2 import DELIVERY_TIMEOUT, MAX_MESSAGE_BYTES, OnMessage
@@ -339,19 +340,16 @@ class Session:
         is withdrawn, so it never goes out after its sender gave up on it.
         """
         self._outgoing[seq] = encode_frame(encode_message(seq, message))
+        waited = self._write_lock.locked()
         try:
-            if self._write_lock.locked():
-                async with self._write_lock:
-                    if seq in self._outgoing:  # else another sender wrote ours
-                        await self._write_queued(batching=True)
-            else:
-                # A free lock is taken without the scheduling round of acquire();
-                # a round is still given when others are in flight (batching).
-                self._write_lock.acquire_nowait()
-                try:
-                    await self._write_queued(batching=len(self._pending) > 1)
-                finally:
-                    self._write_lock.release()
+            await acquire_now(self._write_lock)
+            try:
+                if seq in self._outgoing:  # else another sender wrote ours
+                    # A lone sender writes at once; with others in flight, one
+                    # scheduling round lets them queue theirs into this write.
+                    await self._write_queued(batching=waited or len(self._pending) > 1)
+            finally:
+                self._write_lock.release()
         except compat.io_errors():
             self.closed = True
             raise SessionClosedError from None
