@@ -112,6 +112,8 @@ class Metadata:
 
 
 _BLANK_METADATA = dict(Metadata().__dict__)
+#: ``enc_alg_anon`` by content encryption, written once rather than per message.
+_ANON_ALGS = {enc: f"{jwe.ALG_ANON}/{enc}" for enc in jwe.ANON_ENCS}
 
 
 @dataclass
@@ -350,11 +352,12 @@ class _Unpacker:
 
     def _layer_jwe(self, obj: dict[str, Any]) -> bytes:
         parsed = jwe.parse(obj)
+        meta = self.meta
         if parsed.alg == jwe.ALG_ANON:
             if self.stage >= 1:
                 raise MalformedMessageError("anoncrypt may only be the outermost layer")
             plaintext, kid = jwe.decrypt(parsed, self.secrets.get_key)
-            self.meta.enc_alg_anon = f"{parsed.alg}/{parsed.enc}"
+            meta.enc_alg_anon = _ANON_ALGS.get(parsed.enc) or f"{parsed.alg}/{parsed.enc}"
             self.anon_to = parsed.kids
             self.stage = 1
         else:
@@ -367,12 +370,12 @@ class _Unpacker:
                 raise SenderMismatchError("'apu' does not encode 'skid'")
             sender_key = _public_key(self.resolver, skid, "keyAgreement")
             plaintext, kid = jwe.decrypt(parsed, self.secrets.get_key, sender_key)
-            self.meta.enc_alg_auth = f"{parsed.alg}/{parsed.enc}"
-            self.meta.encrypted_from = skid
-            self.meta.authenticated = True
+            meta.enc_alg_auth = f"{parsed.alg}/{parsed.enc}"
+            meta.encrypted_from = skid
+            meta.authenticated = True
             self.auth_to = parsed.kids
             self.stage = 2
-        self.meta.encrypted = True
+        meta.encrypted = True
         self.used_recipient = kid
         return plaintext
 
@@ -396,7 +399,18 @@ class _Unpacker:
     def run(self, data: bytes | str, now: int | None) -> UnpackResult:
         forwards = 0
         raw: bytes | str | None = data  # the text obj was parsed from, if any
-        obj = _load(data)
+        if data.__class__ is str or data.__class__ is bytes:
+            # _load() inlined: every inbound message starts here.
+            if len(data) > MAX_PACKED_BYTES:
+                raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
+            try:
+                obj = _orjson_loads(data)
+            except (ValueError, TypeError):
+                raise MalformedMessageError("message is not valid JSON") from None
+            if obj.__class__ is not dict:
+                raise MalformedMessageError("message must be a JSON object")
+        else:
+            obj = _load(data)
         for _ in range(MAX_LAYERS):
             # _form(), inlined: this loop runs twice or more for every message.
             if "ciphertext" in obj and "recipients" in obj:
