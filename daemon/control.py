@@ -65,6 +65,7 @@ from protocols.errors import DIDCommError
 from . import frames
 from .agent import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from .errors import DaemonError, error_from
+from .locks import EagerLock
 from .logs import get_logger
 
 log = get_logger("control")
@@ -903,7 +904,7 @@ class Connection:
         self.cred = cred
         self.pending = 0
         self.broken = False
-        self._send_lock = trio.Lock()
+        self._send_lock = EagerLock()
         self._reader_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._subscriptions: dict[int, trio.CancelScope] = {}

@@ -82,6 +82,7 @@ from .connections import (
     check_label,
 )
 from .errors import DaemonError, InvalidParamsError, NotFoundError
+from .locks import EagerLock
 from .logs import get_logger
 from .p2p.didcomm_v2 import MAX_MESSAGE_BYTES
 from .store import INBOX_DUPLICATE, INBOX_REJECTED, INBOX_STORED, InboxRow, Pending, Store
@@ -234,7 +235,7 @@ class Conversations:
         #: Services for the DIDs we make per relationship (the p2p layer sets this
         #: to our libp2p DIDCommMessaging service once the node is up).
         self.services: Callable[[], list[dict[str, Any]]] = lambda: []
-        self._lock = trio.Lock()
+        self._lock = EagerLock()
         self._waiters: dict[str, _Waiter] = {}
 
     # -- inbound ------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from protocols.errors import DIDCommError
 
 from .config import DeliverySection
 from .errors import DaemonError
+from .locks import EagerSemaphore
 from .logs import get_logger
 from .p2p.errors import SHUTTING_DOWN, DeliveryError
 
@@ -108,7 +109,7 @@ class Route:
 class Lane:
     """One peer's delivery state."""
 
-    slots: trio.Semaphore
+    slots: EagerSemaphore
     probe: trio.Lock = field(default_factory=trio.Lock)
     failures: int = 0
     #: trio.current_time() before which the peer is not tried again.
@@ -370,7 +371,7 @@ class Sender:
     def _lane(self, peer_id: str) -> Lane:
         lane = self._lanes.get(peer_id)
         if lane is None:
-            lane = self._lanes[peer_id] = Lane(trio.Semaphore(self.settings.max_in_flight_per_peer))
+            lane = self._lanes[peer_id] = Lane(EagerSemaphore(trio.Semaphore(self.settings.max_in_flight_per_peer)))
             if len(self._lanes) > MAX_LANES:
                 for key, old in list(self._lanes.items()):
                     if old.in_flight == 0 and len(self._lanes) > MAX_LANES:

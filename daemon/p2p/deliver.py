@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Final
 import structlog
 import trio
 
-from ..locks import acquire_now
+from ..locks import EagerLock, EagerSemaphore, acquire_now
 from . import compat
 from .admission import Admission
 from .didcomm_v2 import DELIVERY_TIMEOUT, MAX_MESSAGE_BYTES, OnMessage
@@ -155,8 +155,8 @@ async def handle_inbound(
         stream, max_message_bytes + MESSAGE_OVERHEAD_BYTES, budget=admission
     )
     try:
-        write_lock = trio.Lock()
-        window = trio.Semaphore(max_in_flight)
+        write_lock = EagerLock()
+        window = EagerSemaphore(trio.Semaphore(max_in_flight))
 
         async def acknowledge(seq: int, status: int) -> None:
             # If the session is dead the ack is lost: the sender retries and
@@ -259,7 +259,7 @@ class Session:
         self.peer_id = peer_id
         self._stream = stream
         self._reader = reader
-        self._window = trio.Semaphore(max_in_flight)
+        self._window = EagerSemaphore(trio.Semaphore(max_in_flight))
         self._write_lock = trio.Lock()
         self._outgoing: dict[int, bytes] = {}  # frames queued for the next write
         self._pending: dict[int, _Pending] = {}

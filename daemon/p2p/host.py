@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import structlog
 import trio
 
+from ..locks import EagerLock
 from . import compat, deliver, didcomm_v2, endpoint, multistream
 from .admission import Admission, AdmissionLimits
 from .didcomm_v2 import OnMessage
@@ -177,8 +178,8 @@ class P2PNode:
         self._deliver_inbound = on_message
         self._nursery = nursery
         self._admission = Admission(limits.admission, trio.current_time)
-        self._dial_locks: dict[str, trio.Lock] = {}
-        self._session_locks: dict[str, trio.Lock] = {}
+        self._dial_locks: dict[str, EagerLock] = {}
+        self._session_locks: dict[str, EagerLock] = {}
         self._sessions: dict[str, deliver.Session] = {}
         self._plain_peers: OrderedDict[str, float] = OrderedDict()
         self._suspects: OrderedDict[str, None] = OrderedDict()
@@ -586,9 +587,9 @@ def _dialable(addr: Multiaddr) -> bool:
 
 
 @asynccontextmanager
-async def _per_peer(locks: dict[str, trio.Lock], peer_id: str) -> AsyncIterator[None]:
+async def _per_peer(locks: dict[str, EagerLock], peer_id: str) -> AsyncIterator[None]:
     """Hold ``peer_id``'s lock from ``locks``; forget the lock once nobody wants it."""
-    lock = locks.setdefault(peer_id, trio.Lock())
+    lock = locks.get(peer_id) or locks.setdefault(peer_id, EagerLock())
     try:
         async with lock:
             yield
@@ -631,6 +632,7 @@ async def serve(
     compat.route_logging()
     compat.tune_yamux()
     compat.buffer_tcp_reads()
+    compat.eager_locks()
     key_pair = identity.libp2p_key_pair()
     host = new_host(
         key_pair=key_pair,

@@ -400,7 +400,9 @@ async def test_a_thousand_streams_at_once() -> None:
         # Everyone got an answer; nobody saw "committed" without a commit.
         assert len(results) == 1000
         assert committed == len(inbox.messages) > 0
-        assert ours._admission.open_streams == 0
+        # (A handler gives its slot back after its close went out: the peer may
+        # see the close first.)
+        await eventually(lambda: ours._admission.open_streams == 0)
         assert ours._admission.buffered_bytes == 0
         # ... and the node still serves.
         async with node() as other:
