@@ -23,10 +23,12 @@ itself: a commit writes its WAL frames to the page cache and returns (tens of
 microseconds), so the SQL runs on the trio thread.  A call that must be durable
 then waits for an ``fdatasync`` of the WAL file (:meth:`Store.sync_wal`), run in
 the store's thread (:class:`_StoreThread`) on a file descriptor of its own; or,
-while the disk keeps proving fast (each sync under :data:`INLINE_SYNC_MAX_SECONDS`),
-on the trio thread itself, since the hand-off to the thread and back costs more
-than such a sync; one slow sync sends the next :data:`SLOW_SYNC_BACKOFF` to the
-thread, so a slow disk never holds the loop twice in a row.  The fdatasync
+while the disk keeps proving fast (a moving average of syncs under
+:data:`INLINE_SYNC_MAX_SECONDS`) and no other task is ready to run, on the trio
+thread itself, since the hand-off to the thread and back costs more than such a
+sync; a slow disk sends the next :data:`SLOW_SYNC_BACKOFF` to the thread after
+one sync.  Tasks woken by the commit (the sender of a message just queued) run
+first, so what they send overlaps the fsync.  The fdatasync
 is what ``FULL`` would have done (in WAL mode it syncs the WAL at each commit and
 nothing else), so the guarantee is the same.  One sync covers every commit made
 before it started: commits made while a sync runs wait for the next one, which
@@ -123,13 +125,15 @@ EVENTS_KEPT = 10_000
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Most queued calls one group commit takes (bounds how long the first one waits).
 MAX_GROUP = 128
-#: A WAL fdatasync that took longer than this sends the next SLOW_SYNC_BACKOFF syncs
-#: to the store's thread; while none does, the trio thread syncs itself: on a disk
-#: that syncs in ~0.05-0.2 ms (this machine's) that is cheaper than the hand-off
-#: to the thread and back (~0.08 ms of CPU and two wake-ups, each of which may
-#: wait for a CPU on a loaded machine), and a slow disk never holds the loop twice
-#: in a row.
+#: When the moving average of WAL fdatasyncs run on the trio thread exceeds this,
+#: the next SLOW_SYNC_BACKOFF syncs go to the store's thread; below it the trio
+#: thread syncs itself: on a disk that syncs in ~0.1-0.5 ms (this machine's) that
+#: is cheaper than the hand-off to the thread and back (~0.1 ms of CPU and two
+#: wake-ups, each of which may wait for a CPU on a loaded machine).  A sync of
+#: SYNC_AVERAGE_OVER times this (a slow disk) is enough to back off.
 INLINE_SYNC_MAX_SECONDS = 0.001
+#: Inline syncs the moving average spans (weight 1/N for the newest).
+SYNC_AVERAGE_OVER = 8
 #: Syncs sent to the thread after a slow one (the first one goes there too: untimed disk).
 SLOW_SYNC_BACKOFF = 100
 #: Commits after which the WAL is checkpointed into the main file (in a thread of
@@ -1276,7 +1280,9 @@ class AsyncStore:
         self.checkpoints = 0
         #: The sync count from which syncs may run inline again (see INLINE_SYNC_MAX_SECONDS);
         #: the first goes to the thread: the disk's speed is not known yet.
-        self._inline_syncs_from = 1
+        self._inline_syncs_from = SLOW_SYNC_BACKOFF
+        #: Moving average of inline syncs' durations (SYNC_AVERAGE_OVER of them).
+        self._inline_sync_seconds = 0.0
         #: Asked for one more call before each group runs (the event bus hands
         #: over its unflushed rows, so they share a commit that happens anyway);
         #: the call's outcome goes back to the second function.
@@ -1430,6 +1436,7 @@ class AsyncStore:
 
     async def _wait_synced(self, commit: int) -> None:
         """Return once durable commit number ``commit`` is on disk (group fsync)."""
+        yielded = False
         while self._synced < commit:
             if self._sync_error is not None:
                 raise StoreError(self._sync_error)
@@ -1438,20 +1445,34 @@ class AsyncStore:
                 continue
             # This fsync covers every commit made so far, also those of callers
             # now waiting for it.
+            inline = self.syncs >= self._inline_syncs_from
+            if inline and not yielded and trio.lowlevel.current_statistics().tasks_runnable:
+                # Tasks woken by this commit (the sender of a message just
+                # queued) go first: the write they start overlaps our fsync.
+                yielded = True
+                await trio.lowlevel.checkpoint()
+                continue
             target = self._committed
             self._syncing = trio.Event()
             try:
-                # Inline only when nothing else could run meanwhile (a task woken
-                # by this commit, e.g. the sender of a message just queued, goes
-                # first and overlaps the fsync in the thread).
-                if (self.syncs >= self._inline_syncs_from
-                        and trio.lowlevel.current_statistics().tasks_runnable == 0):
+                # Inline only when nothing else could run meanwhile; else the
+                # thread, and other tasks go on during the fsync.
+                if inline and trio.lowlevel.current_statistics().tasks_runnable == 0:
                     took = self.sync.sync_wal()  # a fast disk: see INLINE_SYNC_MAX_SECONDS
                     self.inline_syncs += 1
+                    # A moving average: one sync slowed by a busy CPU or a
+                    # neighbour's I/O is noise, a slow disk pushes it over at once.
+                    self._inline_sync_seconds += (took - self._inline_sync_seconds) / SYNC_AVERAGE_OVER
+                    if self._inline_sync_seconds > INLINE_SYNC_MAX_SECONDS:
+                        self._inline_syncs_from = self.syncs + 1 + SLOW_SYNC_BACKOFF
+                        self._inline_sync_seconds = INLINE_SYNC_MAX_SECONDS / 2
                 else:
                     took = await self._thread().run(self.sync.sync_wal)
-                if took > INLINE_SYNC_MAX_SECONDS:
-                    self._inline_syncs_from = self.syncs + 1 + SLOW_SYNC_BACKOFF
+                    # Only the first (untimed disk) decides from the thread: a
+                    # thread's time includes waiting for the GIL back, which on a
+                    # busy loop is often longer than the fsync.
+                    if self.syncs == 0 and took <= INLINE_SYNC_MAX_SECONDS:
+                        self._inline_syncs_from = 1
                 self._synced = max(self._synced, target)
                 self.syncs += 1
             except OSError as exc:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from daemon.store import (
     CHECKPOINT_EVERY_COMMITS,
     INLINE_SYNC_MAX_SECONDS,
     SLOW_SYNC_BACKOFF,
+    SYNC_AVERAGE_OVER,
     AsyncStore,
     Store,
 )
@@ -332,30 +334,47 @@ def test_one_store_serves_two_trio_runs_in_turn(tmp_path: Path) -> None:
 async def test_a_slow_fsync_keeps_the_next_ones_off_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Syncs run on the trio thread only while the disk proves fast; one that is
-    # slower than INLINE_SYNC_MAX_SECONDS sends the next SLOW_SYNC_BACKOFF to the
-    # store's thread.  (Disks of a known speed cannot be had here: os.fdatasync
-    # is replaced, first by an instant one, then by a slow one.)
+    # Syncs run on the trio thread only while the disk proves fast: a moving
+    # average of their times under INLINE_SYNC_MAX_SECONDS.  One sync slowed by a
+    # busy machine does not move it over; a slow disk does at its first sync and
+    # sends the next SLOW_SYNC_BACKOFF to the store's thread.  (Disks of a known
+    # speed cannot be had here: os.fdatasync is replaced, first by an instant one,
+    # then by slow ones.)
     store = await AsyncStore.open(tmp_path / "i.sqlite3")
     real = os.fdatasync
+    loop_thread = threading.get_ident()
+    where: list[int] = []
+
+    def sleeping(seconds: float) -> Callable[[int], None]:
+        def sync(fd: int) -> None:
+            where.append(threading.get_ident())
+            time.sleep(seconds)
+            real(fd)
+        return sync
+
     try:
         monkeypatch.setattr(os, "fdatasync", lambda fd: None)
         for i in range(5):
             await store.run(_put, store.sync, "fast", i)
         assert store.syncs == 5 and store.inline_syncs == 4  # the first one timed the disk
-        loop_thread = threading.get_ident()
-        where: list[int] = []
-
-        def slow(fd: int) -> None:
-            where.append(threading.get_ident())
-            time.sleep(2 * INLINE_SYNC_MAX_SECONDS)
-            real(fd)
-
-        monkeypatch.setattr(os, "fdatasync", slow)
-        for i in range(SLOW_SYNC_BACKOFF + 2):
+        # An outlier (twice the limit, once) leaves the syncs on the loop.
+        monkeypatch.setattr(os, "fdatasync", sleeping(2 * INLINE_SYNC_MAX_SECONDS))
+        await store.run(_put, store.sync, "outlier", 1)
+        monkeypatch.setattr(os, "fdatasync", lambda fd: None)
+        for i in range(3):
+            await store.run(_put, store.sync, "fast again", i)
+        assert where == [loop_thread] and store.inline_syncs == 8
+        where.clear()
+        # A slow disk: one sync on the loop (it could not be known), then the thread only.
+        monkeypatch.setattr(os, "fdatasync", sleeping(2 * SYNC_AVERAGE_OVER * INLINE_SYNC_MAX_SECONDS))
+        for i in range(SLOW_SYNC_BACKOFF + 1):
             await store.run(_put, store.sync, "slow", i)
-        # One slow sync on the loop (it could not be known), then the thread only.
         assert where[0] == loop_thread and loop_thread not in where[1:]
-        assert store.inline_syncs == 5
+        assert store.inline_syncs == 9
+        # After the backoff one sync probes the disk on the loop again: still slow.
+        where.clear()
+        for i in range(2):
+            await store.run(_put, store.sync, "probe", i)
+        assert where == [loop_thread, where[1]] and where[1] != loop_thread
     finally:
         await store.aclose()
