@@ -350,8 +350,7 @@ class _Unpacker:
         self.used_recipient: str | None = None
         self.stage = 0  # 0 start, 1 after anoncrypt, 2 after authcrypt, 3 after sign
 
-    def _layer_jwe(self, obj: dict[str, Any]) -> bytes:
-        parsed = jwe.parse(obj)
+    def _layer_jwe(self, parsed: jwe.ParsedJWE) -> bytes:
         meta = self.meta
         if parsed.alg == jwe.ALG_ANON:
             if self.stage >= 1:
@@ -397,33 +396,18 @@ class _Unpacker:
         return parsed.payload
 
     def run(self, data: bytes | str, now: int | None) -> UnpackResult:
+        return self.peel(_load(data), data, now, MAX_LAYERS)
+
+    def peel(
+        self, obj: dict[str, Any], raw: bytes | str | None, now: int | None, layers: int
+    ) -> UnpackResult:
+        """Peel at most ``layers`` layers off ``obj`` (parsed from ``raw``, if text)."""
         forwards = 0
-        raw: bytes | str | None = data  # the text obj was parsed from, if any
-        if data.__class__ is str or data.__class__ is bytes:
-            # _load() inlined: every inbound message starts here.
-            if len(data) > MAX_PACKED_BYTES:
-                raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
-            try:
-                obj = _orjson_loads(data)
-            except (ValueError, TypeError):
-                raise MalformedMessageError("message is not valid JSON") from None
-            if obj.__class__ is not dict:
-                raise MalformedMessageError("message must be a JSON object")
-        else:
-            obj = _load(data)
-        for _ in range(MAX_LAYERS):
+        for _ in range(layers):
             # _form(), inlined: this loop runs twice or more for every message.
             if "ciphertext" in obj and "recipients" in obj:
-                raw = self._layer_jwe(obj)
-                # _load() inlined: a decrypted layer is bytes.
-                if len(raw) > MAX_PACKED_BYTES:
-                    raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
-                try:
-                    obj = _orjson_loads(raw)
-                except ValueError:
-                    raise MalformedMessageError("message is not valid JSON") from None
-                if obj.__class__ is not dict:
-                    raise MalformedMessageError("message must be a JSON object")
+                raw = self._layer_jwe(jwe.parse(obj))
+                obj = _decrypted_object(raw)
             elif "payload" in obj and ("signatures" in obj or "signature" in obj):
                 raw = self._layer_jws(obj, raw)
                 obj = _load(raw)
@@ -525,6 +509,20 @@ def _load(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
     return json_object(data, "message", exact=False)
 
 
+def _decrypted_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object a decrypted layer holds (its envelope members parsed fast)."""
+    if len(raw) > MAX_PACKED_BYTES:
+        raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
+    try:
+        obj = _orjson_loads(raw)
+    except ValueError:
+        raise MalformedMessageError("message is not valid JSON") from None
+    if obj.__class__ is not dict:
+        raise MalformedMessageError("message must be a JSON object")
+    result: dict[str, Any] = obj
+    return result
+
+
 def unpack(
     packed: str | bytes,
     *,
@@ -533,7 +531,68 @@ def unpack(
     now: int | None = None,
 ) -> UnpackResult:
     """Unpack any DIDComm message form; raise a typed error on any failure."""
-    return _Unpacker(resolver, secrets).run(packed, now)
+    if packed.__class__ is not str and packed.__class__ is not bytes:
+        return _Unpacker(resolver, secrets).run(packed, now)
+    # _load() inlined: every inbound message starts here.
+    if len(packed) > MAX_PACKED_BYTES:
+        raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
+    try:
+        obj = _orjson_loads(packed)
+    except (ValueError, TypeError):
+        raise MalformedMessageError("message is not valid JSON") from None
+    if obj.__class__ is not dict:
+        raise MalformedMessageError("message must be a JSON object")
+    if "ciphertext" in obj and "recipients" in obj:
+        parsed = jwe.parse(obj)
+        if parsed.alg == jwe.ALG_ANON:
+            return _unpack_anoncrypt(parsed, resolver, secrets, now)
+        unpacker = _Unpacker(resolver, secrets)
+        raw = unpacker._layer_jwe(parsed)
+        return unpacker.peel(_decrypted_object(raw), raw, now, MAX_LAYERS - 1)
+    return _Unpacker(resolver, secrets).peel(obj, packed, now, MAX_LAYERS)
+
+
+#: Metadata of an anoncrypt around a plaintext message, less what varies.
+_ANONCRYPT_METADATA = {**_BLANK_METADATA, "encrypted": True, "anonymous_sender": True}
+
+
+def _unpack_anoncrypt(
+    parsed: jwe.ParsedJWE, resolver: DIDResolver, secrets: SecretsResolver, now: int | None
+) -> UnpackResult:
+    """An outermost anoncrypt layer, and the plaintext message it usually holds.
+
+    Most inbound messages are exactly this, so it runs straight through, with
+    the checks :meth:`_Unpacker._finish` makes for it; a nested layer, a
+    forward, a ``from_prior`` or a long integer goes on to the general peeler.
+    """
+    plaintext, kid = jwe.decrypt(parsed, secrets.get_key)
+    enc_alg = _ANON_ALGS[parsed.enc]
+    obj = _decrypted_object(plaintext)
+    if (
+        "ciphertext" in obj
+        or "payload" in obj
+        or "from_prior" in obj
+        or obj.get("type") == FORWARD_TYPE
+        or has_long_digit_run(plaintext)
+    ):
+        unpacker = _Unpacker(resolver, secrets)
+        unpacker.meta.enc_alg_anon = enc_alg
+        unpacker.meta.encrypted = True
+        unpacker.anon_to = parsed.kids
+        unpacker.used_recipient = kid
+        unpacker.stage = 1
+        return unpacker.peel(obj, plaintext, now, MAX_LAYERS - 1)
+    message = validate(obj)
+    to = message.get("to")
+    if to is not None and split_did_url(kid)[0] not in to:
+        raise RecipientMismatchError("recipient key does not belong to a DID in 'to'")
+    if now is not None and is_expired(message, now):
+        raise ExpiredMessageError("message has expired")
+    meta = Metadata.__new__(Metadata)
+    meta.__dict__.update(_ANONCRYPT_METADATA)
+    meta.enc_alg_anon = enc_alg
+    meta.encrypted_to = parsed.kids
+    return UnpackResult(message, meta)
 
 
 def detect_media_type(packed: str | bytes) -> str:
