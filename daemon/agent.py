@@ -564,9 +564,13 @@ class Agent:
         if early:
             hand(None)
             # Let the delivery task write the message to the network before this
-            # one starts the commit: waking the store's thread stalls this thread
-            # (~0.5 ms here), which would otherwise sit between pack and send.
-            # Shielded: the insert is queued and the message handed over already.
+            # one runs the commit (its SQL and fsync would otherwise sit between
+            # pack and send).  Twice: trio runs each batch of ready tasks in a
+            # random order, so after one round this task goes first half the
+            # time; after two, the delivery task has run up to its first wait,
+            # the socket write.  Shielded: the insert is queued and the message
+            # handed over already.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             await trio.lowlevel.cancel_shielded_checkpoint()
         try:
             # Shielded once the message may be on its way: the insert must not be
