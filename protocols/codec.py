@@ -182,7 +182,7 @@ def json_bytes(value: Any) -> bytes:
         out = _orjson_dumps(value, None, _ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _stdlib_dumps(value).encode("utf-8")
-    if b"null" in out:
+    if out.find(b"null") != -1:  # find(), not ``in``: see has_long_digit_run
         # orjson writes a NaN or an infinity as null; the standard library
         # refuses them (a None is the rare case that pays for the check).
         return _stdlib_dumps(value).encode("utf-8")
@@ -217,9 +217,11 @@ def has_long_digit_run(data: str | bytes) -> bool:
     # Any 19 bytes in a row hold at least two of every ninth byte, next to
     # each other in raw[8::9]: a text without two digits there (most
     # messages) is cleared by looking at a ninth of it.
-    if _TWO_DIGITS not in raw[8::9].translate(_DIGITS_TO_ZERO):
+    # bytes.find(), not ``in``: ``bytes in bytes`` first tries the operand as
+    # an integer (a byte value), and formats and clears a TypeError each time.
+    if raw[8::9].translate(_DIGITS_TO_ZERO).find(_TWO_DIGITS) == -1:
         return False
-    return _LONG_DIGIT_RUN in raw.translate(_DIGITS_TO_ZERO)
+    return raw.translate(_DIGITS_TO_ZERO).find(_LONG_DIGIT_RUN) != -1
 
 
 def _exact_loads(data: str | bytes) -> Any:

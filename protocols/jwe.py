@@ -45,14 +45,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from .codec import (
+    _PADDING,
     _PADDING_STR,
     _URLSAFE,
+    _URLSAFE_TO_STANDARD,
     b64u_decode,
     b64u_encode,
     json_dumps,
     json_object,
     json_string,
 )
+from .codec import _a2b_base64 as _a2b_base64
 from .codec import _pb64decode as _pb64decode
 from .codec import orjson_loads as _orjson_loads
 from .errors import (
@@ -725,7 +728,15 @@ def decrypt(
     kdf_info = _received_kdf_info(
         alg, apu_b64 if apu_b64.__class__ is str else None, protected["apv"], tuple(kids)
     )
-    tag = b64u_decode(parsed.tag_b64, "tag")
+    tag_b64 = parsed.tag_b64
+    try:
+        # codec.b64u_decode's short-text path, inline (no frame).
+        tag = _a2b_base64(
+            tag_b64.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(tag_b64) & 3],
+            strict_mode=True,
+        )
+    except ValueError:
+        tag = b64u_decode(tag_b64, "tag")
     enc = parsed.enc
     if len(tag) != _TAG_BYTES[enc]:
         raise MalformedMessageError(f"wrong iv or tag length for {enc}")
@@ -766,7 +777,14 @@ def decrypt(
             last_error = DecryptionError("content key has the wrong length")
             continue
         # decrypt_content() without its frame and its second look at the tag.
-        iv = b64u_decode(parsed.iv_b64, "iv")
+        iv_b64 = parsed.iv_b64
+        try:
+            iv = _a2b_base64(
+                iv_b64.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(iv_b64) & 3],
+                strict_mode=True,
+            )
+        except ValueError:
+            iv = b64u_decode(iv_b64, "iv")
         if len(iv) != _IV_BYTES[enc]:
             raise MalformedMessageError(f"wrong iv or tag length for {enc}")
         ct_b64 = parsed.ciphertext_b64
