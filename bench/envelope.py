@@ -467,9 +467,10 @@ class TextWork:
 
     ``bare`` is the primitives alone; a packed message is also text.  This is
     the least of that text work, with the fastest codecs here (orjson, pybase64): an
-    unpack parses the outer JSON, decodes the protected header (and parses it),
-    the ciphertext, iv, tag and one encrypted key (a JWS: payload and
-    signature), and parses the plaintext; a pack serialises the message,
+    unpack parses the outer JSON, decodes the protected header (and parses
+    it) and the coordinates of its ephemeral key, the ciphertext, iv, tag and
+    one encrypted key (a JWS: payload and signature), and parses the
+    plaintext; a pack serialises the message,
     encodes what it sends and joins the result.  ``floor`` = bare + this, timed
     as one call: what ours would cost with no code of its own.
     """
@@ -502,7 +503,12 @@ class TextWork:
 
             def unpack_text() -> object:
                 obj = _loads(sample)
-                _loads(_b64u(obj["protected"]))
+                # The ephemeral key's coordinates too: bare imports the epk
+                # from raw bytes.
+                epk = _loads(_b64u(obj["protected"]))["epk"]
+                _b64u(epk["x"])
+                if "y" in epk:
+                    _b64u(epk["y"])
                 _b64u(obj["recipients"][0]["encrypted_key"])
                 _b64u(obj["iv"])
                 _b64u(obj["tag"])
