@@ -692,20 +692,35 @@ def _check_recipients(raw_recipients: list[Any]) -> None:
     raise MalformedMessageError("JWE recipient list is malformed")
 
 
-@functools.lru_cache(maxsize=KDF_INFO_CACHE_SIZE)
-def _received_kdf_info(alg: str, apu_b64: str | None, apv_b64: str, kids: tuple[str, ...]) -> bytes:
+#: KDF info of received headers, by ``apv``, with the inputs it was made from:
+#: ``(kids, alg, apu, info)``.  Keyed by the one short ``apv`` string, and
+#: checked against the kid list by equality, because an lru_cache over
+#: ``tuple(kids)`` hashed every kid of every message (ten fresh strings for ten
+#: recipients: 0.5 against 0.1 us).  Bounded, oldest out first.
+_received_kdf: OrderedDict[str, tuple[list[str], str, str | None, bytes]] = OrderedDict()
+
+
+def _received_kdf_info(alg: str, apu_b64: str | None, apv_b64: str, kids: list[str]) -> bytes:
     """The KDF info of a received header, once ``apv`` is found to bind ``kids``.
 
     ``apu``, ``apv`` and the recipient list are the same on every message of
     one sender to one recipient list, so they are decoded and checked once (a
-    bad value or a changed list raises, and is not cached).
+    bad value or a changed list raises, and is not remembered).
     """
+    known = _received_kdf.get(apv_b64)
+    if known is not None and known[0] == kids and known[1] == alg and known[2] == apu_b64:
+        return known[3]
     apv = b64u_decode(apv_b64, "apv")
     if not hmac.compare_digest(apv, apv_digest(kids)):
         # apv binds the recipient list; a changed list is tampering.
         raise DecryptionError("apv does not match the recipient key ids")
     apu = b"" if apu_b64 is None else b64u_decode(apu_b64, "apu")
-    return _kdf_info(alg, apu, apv)
+    info = _kdf_info(alg, apu, apv)
+    # A copy of the list: the caller's (metadata's encrypted_to) may change.
+    _received_kdf[apv_b64] = (list(kids), alg, apu_b64, info)
+    if len(_received_kdf) > KDF_INFO_CACHE_SIZE:
+        _received_kdf.popitem(last=False)
+    return info
 
 
 def decrypt(
@@ -724,10 +739,17 @@ def decrypt(
         raise InvalidKeyError("authcrypt needs the sender's public key")
     # RFC 7518 4.6.2: PartyUInfo is apu when present (DIDComm omits it for anoncrypt).
     apu_b64 = protected.get("apu")
+    if apu_b64.__class__ is not str:
+        apu_b64 = None
+    apv_b64 = protected["apv"]
     kids = parsed.kids
-    kdf_info = _received_kdf_info(
-        alg, apu_b64 if apu_b64.__class__ is str else None, protected["apv"], tuple(kids)
-    )
+    # _received_kdf_info()'s look-up, inline: a hit on every message but a
+    # peer's first.
+    known = _received_kdf.get(apv_b64)
+    if known is not None and known[0] == kids and known[1] == alg and known[2] == apu_b64:
+        kdf_info = known[3]
+    else:
+        kdf_info = _received_kdf_info(alg, apu_b64, apv_b64, kids)
     tag_b64 = parsed.tag_b64
     try:
         # codec.b64u_decode's short-text path, inline (no frame).
