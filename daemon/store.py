@@ -139,6 +139,12 @@ SLOW_SYNC_BACKOFF = 100
 #: Commits after which the WAL is checkpointed into the main file (in a thread of
 #: its own, see *Durability*); at ~10 pages a commit, about SQLite's default of 1,000 pages.
 CHECKPOINT_EVERY_COMMITS = 100
+#: WAL bytes a checkpoint may leave behind before the next group waits for one
+#: that no commit can race (SQLite starts the WAL over from its beginning only
+#: after a checkpoint that caught up with every commit, and under steady writes a
+#: checkpoint running beside the writer never does: the file grew without bound,
+#: ~20 KB a message).  Also the size the file is truncated back to (journal_size_limit).
+WAL_RESTART_BYTES = 4 * 1024 * 1024
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -442,6 +448,7 @@ class Store:
         self._wal_fd: int | None = None
         self._wal_ino = 0
         self._checkpointer: sqlite3.Connection | None = None
+        self._page_bytes = 4096
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -612,6 +619,7 @@ class Store:
         :meth:`checkpoint` (see *Durability* in the module docstring)."""
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._conn.execute(f"PRAGMA journal_size_limit = {WAL_RESTART_BYTES}")
         self._conn.execute("PRAGMA busy_timeout = 0")
         self._explicit = True
 
@@ -643,14 +651,22 @@ class Store:
         os.fdatasync(self._wal_fd)
         return time.perf_counter() - started
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> int:
         """Copy committed WAL frames into the main file (PASSIVE: never waits for
-        a writer), on a connection of its own so the main one goes on meanwhile."""
+        a writer), on a connection of its own so the main one goes on meanwhile.
+
+        Returns the WAL's size in bytes as the checkpoint found it (0 if it
+        could not run: the next one will do it).
+        """
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._checkpointer.execute("PRAGMA busy_timeout = 0")
-        with contextlib.suppress(sqlite3.Error):  # busy: the next one will do it
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._page_bytes = self._checkpointer.execute("PRAGMA page_size").fetchone()[0]
+        try:
+            _busy, frames, _done = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return 0
+        return max(0, int(frames)) * self._page_bytes
 
     def close_checkpointer(self) -> None:
         """Close :meth:`checkpoint`'s connection (from the thread that used it)."""
@@ -1270,6 +1286,9 @@ class AsyncStore:
         self._sync_error: str | None = None
         self._since_checkpoint = 0
         self._checkpointing = False
+        #: A checkpoint left more than WAL_RESTART_BYTES: the next group first waits
+        #: for one that no commit races (_restart_wal).
+        self._wal_restart_due = False
         #: Groups committed, those that had to be durable, calls they held, WAL
         #: syncs and checkpoints (for tests and ``status``).
         self.groups = 0
@@ -1278,6 +1297,7 @@ class AsyncStore:
         self.syncs = 0
         self.inline_syncs = 0
         self.checkpoints = 0
+        self.wal_restarts = 0
         #: The sync count from which syncs may run inline again (see INLINE_SYNC_MAX_SECONDS);
         #: the first goes to the thread: the disk's speed is not known yet.
         self._inline_syncs_from = SLOW_SYNC_BACKOFF
@@ -1326,7 +1346,8 @@ class AsyncStore:
         """Counters for ``status``: commits, those that had to be durable, calls they
         held, WAL fsyncs that made them so (one covers every commit before it), checkpoints."""
         return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls,
-                "syncs": self.syncs, "inline_syncs": self.inline_syncs, "checkpoints": self.checkpoints}
+                "syncs": self.syncs, "inline_syncs": self.inline_syncs, "checkpoints": self.checkpoints,
+                "wal_restarts": self.wal_restarts}
 
     def _thread(self) -> _StoreThread:
         token = trio.lowlevel.current_trio_token()
@@ -1382,6 +1403,8 @@ class AsyncStore:
             else:
                 try:
                     if not call.taken:
+                        if self._wal_restart_due and not self._checkpointing:
+                            await self._restart_wal()
                         await self._run_group()
                 finally:
                     self._writer.release()
@@ -1488,11 +1511,25 @@ class AsyncStore:
         self._checkpointing = True
         self._since_checkpoint = 0
 
-        def finished(_: outcome.Outcome[Any]) -> None:
+        def finished(result: outcome.Outcome[Any]) -> None:
             self._checkpointing = False
             self.checkpoints += 1
+            if isinstance(result, outcome.Value) and result.value > WAL_RESTART_BYTES:
+                self._wal_restart_due = True
 
         self._checkpoint_thread().post(self.sync.checkpoint, finished)
+
+    async def _restart_wal(self) -> None:
+        """Checkpoint with the writer lock held, so that it catches up with every
+        commit and the next one starts the WAL over (see WAL_RESTART_BYTES)."""
+        self._wal_restart_due = False
+        self._checkpointing = True
+        try:
+            await self._checkpoint_thread().run(self.sync.checkpoint)
+        finally:
+            self._checkpointing = False
+        self.checkpoints += 1
+        self.wal_restarts += 1
 
     async def aclose(self) -> None:
         """Close the store after any call in progress."""

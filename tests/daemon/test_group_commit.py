@@ -19,6 +19,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import daemon.store as store_module
 from daemon.errors import StoreError
 from daemon.store import (
     CHECKPOINT_EVERY_COMMITS,
@@ -327,6 +328,38 @@ def test_one_store_serves_two_trio_runs_in_turn(tmp_path: Path) -> None:
     reopened = Store.open(tmp_path / "t.sqlite3")
     try:
         assert reopened.meta_get("first") == 1 and reopened.meta_get("second") == 1
+    finally:
+        reopened.close()
+
+
+async def test_the_wal_starts_over_under_steady_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commits with no pause between them: a checkpoint running beside the writer
+    # never catches up, so SQLite never starts the WAL over and it grew by every
+    # commit (~8 MiB here).  Past WAL_RESTART_BYTES the next group waits for a
+    # checkpoint that no commit races, and the WAL starts over.
+    limit = 256 * 1024
+    monkeypatch.setattr(store_module, "WAL_RESTART_BYTES", limit)
+    db = tmp_path / "steady.sqlite3"
+    store = await AsyncStore.open(db)
+    wal = db.with_name(db.name + "-wal")
+    value = "x" * 4096
+    largest = 0
+    try:
+        for i in range(10 * CHECKPOINT_EVERY_COMMITS):
+            await store.run_relaxed(store.sync.meta_put, f"s{i % 50}", value)
+            largest = max(largest, wal.stat().st_size)
+        assert store.wal_restarts >= 1
+        # Between restarts: what the limit allows, plus the commits made while
+        # the last background checkpoint ran (each ~2 pages).
+        assert largest < 4 * limit + CHECKPOINT_EVERY_COMMITS * 8192, largest
+        assert await store.run_relaxed(store.sync.meta_get, "s7") == value
+    finally:
+        await store.aclose()
+    reopened = Store.open(db)
+    try:
+        assert all(reopened.meta_get(f"s{i}") == value for i in range(50))
     finally:
         reopened.close()
 
