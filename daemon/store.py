@@ -35,7 +35,11 @@ before it started: commits made while a sync runs wait for the next one, which
 covers them all (*group commit*; :meth:`AsyncStore._wait_synced`).  Every
 :data:`CHECKPOINT_EVERY_COMMITS` commits, a PASSIVE checkpoint copies the WAL
 into the main file on a second connection in a thread of its own, so the writer
-never waits for it; SQLite syncs the WAL before and the main file after.  If an
+never waits for it; SQLite syncs the WAL before and the main file after.  Such a
+checkpoint never catches up while commits keep coming, and SQLite starts the
+WAL over only after one that did: once one finds more than
+:data:`WAL_RESTART_BYTES`, the next group first waits for a checkpoint that no
+commit races (the writer lock held), and its own commit starts the WAL over.  If an
 fsync fails, nothing since the last good one is called durable, now or later
 (the kernel may have dropped those pages): durable calls fail until a restart.
 
