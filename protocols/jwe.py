@@ -197,6 +197,11 @@ def _xc20p_encrypt(plaintext: bytes, aad: bytes, nonce: bytes, key: bytes) -> by
 
 def _xc20p_decrypt(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
     _xc20p_sizes(nonce, key)
+    return _xc20p_open(ciphertext, aad, nonce, key)
+
+
+def _xc20p_open(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
+    """:func:`_xc20p_decrypt` for a caller that has checked the key and nonce sizes."""
     size = len(ciphertext) - _XC20P_TAG
     if size < 0:
         raise AuthenticationTagError("authentication tag mismatch")
@@ -821,7 +826,8 @@ def decrypt(
         if enc == ENC_CBC:
             return _cbc_hs512_decrypt(cek, iv, ct, tag, aad), kid
         if enc == ENC_XC20P:
-            return _xc20p_decrypt(ct + tag, aad, iv, cek), kid
+            # The key and nonce sizes are checked above (_CEK_BYTES, _IV_BYTES).
+            return _xc20p_open(ct + tag, aad, iv, cek), kid
         try:
             return AESGCM(cek).decrypt(iv, ct + tag, aad), kid
         except InvalidTag:
