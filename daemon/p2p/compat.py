@@ -103,7 +103,7 @@ be proposed upstream.  Nothing outside :mod:`daemon.p2p` should need it.
     at once (still a cancellation point; a contended one waits as before),
     and drop the extra checkpoint and per-frame debug formatting of
     ``Yamux._write_frame``.  Scheduler rounds per message between two daemons:
-    19 -> 10 on the sender, 23 -> 6 on the receiver.
+    19 -> 9 on the sender, 23 -> 7 on the receiver.
 
 One more fix is plain configuration, in :func:`daemon.p2p.host.serve`: one
 connection per peer (``max_connections_per_peer=1``), which also ends the
@@ -446,7 +446,7 @@ def eager_locks() -> None:
     the TCP stream's read and write locks, the muxer's stream table and write
     lock, the stream's window, state and read-write locks), and trio makes each
     one a trip through the run loop even when the lock is free: ~32 scheduler
-    rounds per message and its acknowledgement (12 after this fix, in
+    rounds per message and its acknowledgement (8 after this fix, with
     ``bench/p2p.py``'s two nodes run in one process).  Each lock is wrapped in a
     :class:`~daemon.locks.EagerLock` (or :class:`~daemon.locks.EagerSemaphore`)
     as its object is made: a free lock is taken at once, a contended one is
