@@ -567,15 +567,7 @@ def _unpack_anoncrypt(
     """
     plaintext, kid = jwe.decrypt(parsed, secrets.get_key)
     enc_alg = _ANON_ALGS[parsed.enc]
-    # _decrypted_object(), inlined.
-    if len(plaintext) > MAX_PACKED_BYTES:
-        raise MessageTooLargeError(f"message is over {MAX_PACKED_BYTES} bytes")
-    try:
-        obj = _orjson_loads(plaintext)
-    except ValueError:
-        raise MalformedMessageError("message is not valid JSON") from None
-    if obj.__class__ is not dict:
-        raise MalformedMessageError("message must be a JSON object")
+    obj = _decrypted_object(plaintext)
     if (
         "ciphertext" in obj
         or "payload" in obj

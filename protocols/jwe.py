@@ -45,18 +45,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from .codec import (
-    _PADDING,
-    _PADDING_STR,
-    _URLSAFE,
-    _URLSAFE_TO_STANDARD,
     b64u_decode,
     b64u_encode,
     json_dumps,
     json_object,
     json_string,
 )
-from .codec import _a2b_base64 as _a2b_base64
-from .codec import _pb64decode as _pb64decode
 from .codec import orjson_loads as _orjson_loads
 from .errors import (
     AuthenticationTagError,
@@ -637,11 +631,7 @@ def parse(jwe: dict[str, Any]) -> ParsedJWE:
     # common case is unpadded base64url of a JSON object; anything else, or
     # anything that fails here, takes the codec's careful path for its error.
     try:
-        if "+" in protected_b64 or "/" in protected_b64:
-            raise ValueError
-        protected = _orjson_loads(
-            _pb64decode(protected_b64 + _PADDING_STR[len(protected_b64) & 3], _URLSAFE, True)
-        )
+        protected = _orjson_loads(b64u_decode(protected_b64, "JWE protected header"))
     except (ValueError, TypeError):
         protected = None
     if protected.__class__ is not dict:
@@ -755,15 +745,7 @@ def decrypt(
         kdf_info = known[3]
     else:
         kdf_info = _received_kdf_info(alg, apu_b64, apv_b64, kids)
-    tag_b64 = parsed.tag_b64
-    try:
-        # codec.b64u_decode's short-text path, inline (no frame).
-        tag = _a2b_base64(
-            tag_b64.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(tag_b64) & 3],
-            strict_mode=True,
-        )
-    except ValueError:
-        tag = b64u_decode(tag_b64, "tag")
+    tag = b64u_decode(parsed.tag_b64, "tag")
     enc = parsed.enc
     if len(tag) != _TAG_BYTES[enc]:
         raise MalformedMessageError(f"wrong iv or tag length for {enc}")
@@ -788,14 +770,8 @@ def decrypt(
             kek = _kdf(z, kdf_info, tag)
         else:
             kek = _sha256(_KDF_COUNTER + z + kdf_info).digest()
-        encrypted_key = parsed.encrypted_keys[index]
         try:
-            cek = aes_key_unwrap(
-                kek,
-                _pb64decode(encrypted_key + _PADDING_STR[len(encrypted_key) & 3], _URLSAFE, True)
-                if "+" not in encrypted_key and "/" not in encrypted_key
-                else b64u_decode(encrypted_key, "encrypted_key"),
-            )
+            cek = aes_key_unwrap(kek, b64u_decode(parsed.encrypted_keys[index], "encrypted_key"))
         except (InvalidUnwrap, ValueError):
             # A bad base64url encrypted key is a failed unwrap, as before.
             last_error = DecryptionError("key unwrap failed")
@@ -804,24 +780,10 @@ def decrypt(
             last_error = DecryptionError("content key has the wrong length")
             continue
         # decrypt_content() without its frame and its second look at the tag.
-        iv_b64 = parsed.iv_b64
-        try:
-            iv = _a2b_base64(
-                iv_b64.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(iv_b64) & 3],
-                strict_mode=True,
-            )
-        except ValueError:
-            iv = b64u_decode(iv_b64, "iv")
+        iv = b64u_decode(parsed.iv_b64, "iv")
         if len(iv) != _IV_BYTES[enc]:
             raise MalformedMessageError(f"wrong iv or tag length for {enc}")
-        ct_b64 = parsed.ciphertext_b64
-        try:
-            # codec.b64u_decode's long-text path, inline (no frame).
-            if "+" in ct_b64 or "/" in ct_b64:
-                raise ValueError
-            ct = _pb64decode(ct_b64 + _PADDING_STR[len(ct_b64) & 3], _URLSAFE, True)
-        except ValueError:
-            ct = b64u_decode(ct_b64, "ciphertext")
+        ct = b64u_decode(parsed.ciphertext_b64, "ciphertext")
         aad = parsed.protected_b64.encode("ascii")
         if enc == ENC_CBC:
             return _cbc_hs512_decrypt(cek, iv, ct, tag, aad), kid

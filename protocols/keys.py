@@ -51,8 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from .codec import _PADDING, _URLSAFE_TO_STANDARD, b64u_decode, b64u_encode
-from .codec import _a2b_base64 as _a2b_base64
+from .codec import b64u_decode, b64u_encode
 from .errors import BadSignatureError, InvalidKeyError, UnsupportedAlgorithmError
 from .multibase import decode_multikey, encode_multikey
 
@@ -410,14 +409,7 @@ class PrivateKey:
             x = jwk.get("x")
             if not isinstance(x, str):
                 raise InvalidKeyError("JWK needs string 'crv' and 'x'")
-            try:
-                # codec.b64u_decode's short-text path, inline (every epk).
-                raw = _a2b_base64(
-                    x.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(x) & 3],
-                    strict_mode=True,
-                )
-            except ValueError:
-                raw = b64u_decode(x, "JWK 'x'")
+            raw = b64u_decode(x, "JWK 'x'")
             if len(raw) != 32:
                 raise InvalidKeyError("X25519 public key must be 32 bytes")
             try:
