@@ -43,8 +43,10 @@ async def test_a_free_lock_is_taken_without_letting_others_run() -> None:
             async with semaphore:
                 pass
 
-    # (The fairness yield may fall inside; at most one.)
-    assert await _rounds_of_others_during(take_a_few) <= 1
+    # (The fairness yield may fall inside, once: the neighbour then runs in the
+    # batch of that yield and, depending on trio's random batch order, in the
+    # next one; with trio's own locks it would run 16 times.)
+    assert await _rounds_of_others_during(take_a_few) <= 2
 
 
 async def test_a_task_taking_only_free_locks_still_yields_now_and_then() -> None:
