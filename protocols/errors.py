@@ -179,3 +179,102 @@ class ProtectionRequiredError(DIDCommError):
     """A message lacks the protection a protocol requires (e.g. an authenticated sender)."""
 
     problem_code = "e.p.trust"
+
+
+# -- verifiable credentials (SD-JWT VC) -------------------------------------------
+
+
+class CredentialError(DIDCommError):
+    """An SD-JWT VC cannot be issued, presented or accepted."""
+
+    problem_code = "e.p.credential"
+
+
+class MalformedCredentialError(CredentialError):
+    """The text is not a well-formed SD-JWT (or SD-JWT+KB) or breaks a rule of its format."""
+
+    problem_code = "e.p.credential.malformed"
+
+
+class CredentialTooLargeError(MalformedCredentialError):
+    """An SD-JWT is over a named limit (bytes, disclosures, nesting depth)."""
+
+    problem_code = "e.p.credential.too-large"
+
+
+class UnsupportedCredentialError(CredentialError):
+    """A ``typ``, JWS ``alg``, ``_sd_alg`` or ``cnf`` method we do not implement."""
+
+    problem_code = "e.p.credential.unsupported"
+
+
+class CredentialSignatureError(CredentialError):
+    """The issuer's signature over the SD-JWT does not verify."""
+
+    problem_code = "e.p.credential.bad-signature"
+
+
+class CredentialIssuerError(CredentialError):
+    """The signing key is not an ``assertionMethod`` of the ``iss`` DID (or cannot be resolved)."""
+
+    problem_code = "e.p.credential.issuer"
+
+
+class DisclosureMismatchError(CredentialError):
+    """A Disclosure matches no digest, matches one twice, or clashes with a claim."""
+
+    problem_code = "e.p.credential.disclosure"
+
+
+class CredentialClaimError(CredentialError):
+    """A claim cannot be issued or disclosed as asked (unknown, reserved or not disclosable)."""
+
+    problem_code = "e.p.credential.claim"
+
+
+class CredentialTimeError(CredentialError):
+    """The credential is outside its validity period (``exp``, ``nbf``, ``iat``)."""
+
+    problem_code = "e.p.credential.time"
+
+
+class CredentialExpiredError(CredentialTimeError):
+    """The credential's ``exp`` has passed."""
+
+    problem_code = "e.p.credential.expired"
+
+
+class CredentialNotYetValidError(CredentialTimeError):
+    """The credential's ``nbf`` or ``iat`` is in the future."""
+
+    problem_code = "e.p.credential.not-yet-valid"
+
+
+class KeyBindingError(CredentialError):
+    """The Key Binding JWT is missing, malformed or does not verify."""
+
+    problem_code = "e.p.credential.key-binding"
+
+
+class KeyBindingAudienceError(KeyBindingError):
+    """The KB-JWT's ``aud`` is not this verifier."""
+
+    problem_code = "e.p.credential.key-binding.audience"
+
+
+class KeyBindingNonceError(KeyBindingError):
+    """The KB-JWT's ``nonce`` is not the one this verifier asked for."""
+
+    problem_code = "e.p.credential.key-binding.nonce"
+
+
+class KeyBindingTimeError(KeyBindingError):
+    """The KB-JWT's ``iat`` is in the future or too old."""
+
+    problem_code = "e.p.credential.key-binding.time"
+
+
+class HolderKeyMismatchError(KeyBindingError):
+    """The holder's key is not the one the credential is bound to (``cnf.jwk``)."""
+
+    problem_code = "e.p.credential.key-binding.holder-key"
