@@ -1,0 +1,725 @@
+"""Issue Credential 3.0 (``https://didcomm.org/issue-credential/3.0``) for SD-JWT VCs.
+
+Theory of operation
+-------------------
+Two roles, as in the WACI-DIDComm text: the *issuer* offers and signs, the
+*holder* accepts and keeps.  The happy path starts with the issuer::
+
+    issuer: offer-credential  ------------------------------>  holder
+            (credential_preview: the claims; attachment: vct, which claims
+             will be selectively disclosable)
+                                        holder's user accepts (accept_offer)
+            <------------------------------  request-credential
+            (attachment: the holder's public key, to bind the credential to)
+    issuer signs an SD-JWT VC with the key named at offer time
+            issue-credential (please_ack) ------------------->  holder
+                                         holder verifies it against the offer
+            <------------------------------  ack (an empty message, by the dispatcher)
+
+The holder may start instead with ``propose-credential`` (what it hopes to
+get); the issuer's user answers with an offer on the same thread
+(:func:`offer_credential` with ``proposal=``), and a holder may counter an
+offer with a new proposal.  A ``request-credential`` that does not follow
+an offer is refused (unknown thread): the issuer signs only what it offered.
+
+The holder accepts the credential only if it is exactly what was offered:
+the signature verifies (issuer DID resolved with our resolver), the issuer
+is the DID that made the offer, ``vct`` and every claim value equal the
+offer's, the claims offered as disclosable really are selectively
+disclosable (otherwise the holder could not hide them later), and the
+``cnf`` key is the one the holder sent.  Anything else is a typed error,
+which the dispatcher turns into a problem-report; the thread is abandoned.
+
+Every message needs an authenticated *and* encrypted sender
+(``Protection.AUTHENTICATED_ENCRYPTED``): credentials carry personal data
+and the holder must know who signs what it will present.
+
+    issuer: start --send-offer--> offer-sent --request-credential--> credential-issued
+            start --propose-credential--> proposal-received --send-offer--> offer-sent
+            offer-sent --propose-credential--> proposal-received
+            proposal-received --decline--> abandoned
+    holder: start --offer-credential--> offer-received --accept-offer--> request-sent
+            request-sent --issue-credential--> done
+            start --send-proposal--> proposal-sent --offer-credential--> offer-received
+            offer-received --send-proposal--> proposal-sent
+            offer-received --decline--> abandoned
+
+Attachment formats (the 3.0 text's registry has no SD-JWT VC entry, so the
+credential format's own identifier is used, as OpenID4VC does):
+
+- ``dc+sd-jwt`` (:data:`FORMAT`): the SD-JWT VC format identifier of SD-JWT VC
+  draft 06 and OpenID4VC; ``vc+sd-jwt`` (the earlier drafts' name) is read as
+  the same.  On ``offer-credential`` its ``data.json`` is the credential
+  description ``{"vct", "disclosable": [names]}``; on ``request-credential``
+  ``{"vct", "cnf": {"jwk": <holder public JWK>}}`` (the ``cnf`` claim the
+  credential will carry); on ``issue-credential`` ``data.base64`` is the
+  issued SD-JWT (compact, all disclosures), ``media_type``
+  ``application/dc+sd-jwt``.
+- ``credential_preview`` follows the 3.0 text (``type`` .../credential-preview,
+  ``body.attributes[]`` of ``{"name", "value"}``), except that ``value`` is
+  the claim's JSON value (``true``, ``42``), not a string: SD-JWT claims are
+  typed and the holder compares them exactly.
+
+Records hold plain JSON only (the offer's claims, the issuer's *kid*, the
+holder's *public* JWK); private keys stay in the secrets resolver.
+
+Daemon API: :func:`offer_credential`, :func:`propose_credential`,
+:func:`accept_offer`, :func:`decline`, and :class:`IssueCredential` in the
+dispatcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from . import sd_jwt
+from .codec import b64u_decode, b64u_encode, json_dumps
+from .did.resolver import DIDResolver
+from .errors import DIDCommError, KeyMaterialError
+from .framework import (
+    ABANDONED,
+    START,
+    Event,
+    Inbound,
+    Protection,
+    ProtocolMachine,
+    ProtocolRecord,
+    Table,
+    Transition,
+    fire,
+    new_message,
+    start_record,
+)
+from .keys import PublicKey
+from .message import new_id
+from .presentation_exchange import ALWAYS_VISIBLE, FORMAT_SD_JWT_VC, SD_JWT_FORMATS
+from .protocol_errors import InvalidBodyError
+from .report_problem import build_problem_report
+from .secrets import SecretsResolver
+
+PIURI = "https://didcomm.org/issue-credential/3.0"
+PROPOSE_CREDENTIAL = PIURI + "/propose-credential"
+OFFER_CREDENTIAL = PIURI + "/offer-credential"
+REQUEST_CREDENTIAL = PIURI + "/request-credential"
+ISSUE_CREDENTIAL = PIURI + "/issue-credential"
+CREDENTIAL_PREVIEW = PIURI + "/credential-preview"
+
+#: The attachment format of every SD-JWT VC attachment (see the module docstring).
+FORMAT = FORMAT_SD_JWT_VC
+#: Media type of the issued credential (SD-JWT VC draft 06+).
+MEDIA_TYPE_SD_JWT_VC = "application/dc+sd-jwt"
+#: Problem code of a declined offer/proposal (the 3.0 text's ``issuance-abandoned``).
+ABANDONED_CODE = "e.p.issuance-abandoned"
+
+ISSUER, HOLDER = "issuer", "holder"
+PROPOSAL_SENT, PROPOSAL_RECEIVED = "proposal-sent", "proposal-received"
+OFFER_SENT, OFFER_RECEIVED = "offer-sent", "offer-received"
+REQUEST_SENT, CREDENTIAL_ISSUED, DONE = "request-sent", "credential-issued", "done"
+
+#: Most claims in one credential.
+MAX_CLAIMS = 64
+#: Longest claim name.
+MAX_CLAIM_NAME_CHARS = 128
+#: Largest JSON encoding of all claim values together.
+MAX_CLAIMS_BYTES = 16 * 1024
+#: Longest ``vct``, ``goal_code`` and ``comment``.
+MAX_VCT_CHARS = 512
+MAX_GOAL_CODE_CHARS = 128
+MAX_COMMENT_CHARS = 2048
+#: Longest issued SD-JWT we accept (characters of the compact form).
+MAX_CREDENTIAL_CHARS = 64 * 1024
+#: Longest reason given when declining.
+MAX_REASON_CHARS = 512
+
+#: Claim names the SD-JWT VC issuer sets itself (``iss``, ``vct``, ``cnf``...).
+_RESERVED = ALWAYS_VISIBLE | {"vct#integrity"}
+
+TRANSITIONS: Table = {
+    ISSUER: {
+        START: {"send-offer": OFFER_SENT, "propose-credential": PROPOSAL_RECEIVED},
+        PROPOSAL_RECEIVED: {"send-offer": OFFER_SENT, "decline": ABANDONED},
+        OFFER_SENT: {
+            "request-credential": CREDENTIAL_ISSUED,
+            "propose-credential": PROPOSAL_RECEIVED,
+        },
+    },
+    HOLDER: {
+        START: {"send-proposal": PROPOSAL_SENT, "offer-credential": OFFER_RECEIVED},
+        PROPOSAL_SENT: {"offer-credential": OFFER_RECEIVED},
+        OFFER_RECEIVED: {
+            "accept-offer": REQUEST_SENT,
+            "send-proposal": PROPOSAL_SENT,
+            "decline": ABANDONED,
+        },
+        REQUEST_SENT: {"issue-credential": DONE},
+    },
+}
+
+
+class CredentialRejectedError(DIDCommError):
+    """The issued credential is not what was offered, or does not verify."""
+
+    problem_code = "e.p.req.credential-rejected"
+
+
+class IssuerKeyError(DIDCommError):
+    """The issuer no longer holds the signing key named when the offer was made."""
+
+    problem_code = "e.p.me.res.issuer-key"
+
+
+# -- checks shared by both roles ---------------------------------------------------
+
+
+def check_text(value: object, what: str, limit: int) -> str | None:
+    """An optional bounded string (``comment``, ``goal_code``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidBodyError(f"{what} must be a string of at most {limit} characters")
+    return value
+
+
+def check_vct(value: object) -> str:
+    """A credential type: a non-empty bounded string."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_VCT_CHARS:
+        raise InvalidBodyError(f"'vct' must be a string of 1 to {MAX_VCT_CHARS} characters")
+    return value
+
+
+def check_claims(claims: object) -> dict[str, Any]:
+    """Claims for a credential: bounded, plain JSON, no reserved JWT/SD-JWT names."""
+    if not isinstance(claims, dict) or len(claims) > MAX_CLAIMS:
+        raise InvalidBodyError(f"claims must be an object of at most {MAX_CLAIMS} entries")
+    for name in claims:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_CLAIM_NAME_CHARS:
+            raise InvalidBodyError("claim names must be short non-empty strings")
+        if name in _RESERVED or name.startswith("_sd") or name == "...":
+            raise InvalidBodyError(f"claim name {name[:64]!r} is reserved by SD-JWT VC")
+    try:
+        size = len(json_dumps(claims).encode())
+    except (DIDCommError, TypeError, ValueError):
+        raise InvalidBodyError("claim values must be plain JSON") from None
+    if size > MAX_CLAIMS_BYTES:
+        raise InvalidBodyError(f"claims are over {MAX_CLAIMS_BYTES} bytes of JSON")
+    return dict(claims)
+
+
+def check_names(names: object, claims: Mapping[str, Any], what: str) -> list[str]:
+    """A list of claim names, each one of ``claims``."""
+    if not isinstance(names, list) or len(names) > MAX_CLAIMS:
+        raise InvalidBodyError(f"{what} must be a list of at most {MAX_CLAIMS} claim names")
+    for name in names:
+        if not isinstance(name, str) or name not in claims:
+            raise InvalidBodyError(f"{what} names a claim that is not offered")
+    return list(dict.fromkeys(names))
+
+
+def check_public_jwk(jwk: object) -> dict[str, Any]:
+    """A holder's public JWK (never one with private members)."""
+    if not isinstance(jwk, dict) or "d" in jwk:
+        raise InvalidBodyError("the holder key must be a public JWK")
+    try:
+        PublicKey.from_jwk(jwk)
+    except DIDCommError as error:
+        raise InvalidBodyError(f"the holder key is unusable: {error.message}") from None
+    return {k: v for k, v in jwk.items() if isinstance(k, str)}
+
+
+def same_key(a: object, b: object) -> bool:
+    """Whether two public JWKs are the same key."""
+    try:
+        return PublicKey.from_jwk(a) == PublicKey.from_jwk(b)
+    except DIDCommError:
+        return False
+
+
+def preview(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``credential_preview`` of ``claims``."""
+    attributes = [{"name": k, "value": v} for k, v in claims.items()]
+    return {"type": CREDENTIAL_PREVIEW, "body": {"attributes": attributes}}
+
+
+def read_preview(raw: object) -> dict[str, Any]:
+    """Claims from a received ``credential_preview``."""
+    if not isinstance(raw, dict):
+        raise InvalidBodyError("'credential_preview' must be an object")
+    body = raw.get("body")
+    attributes = body.get("attributes") if isinstance(body, dict) else None
+    if not isinstance(attributes, list) or len(attributes) > MAX_CLAIMS:
+        raise InvalidBodyError("'credential_preview.body.attributes' must be a bounded list")
+    claims: dict[str, Any] = {}
+    for attribute in attributes:
+        if not isinstance(attribute, dict) or "value" not in attribute:
+            raise InvalidBodyError("a preview attribute must be an object with name and value")
+        name = attribute.get("name")
+        if not isinstance(name, str) or name in claims:
+            raise InvalidBodyError("preview attribute names must be unique strings")
+        claims[name] = attribute["value"]
+    return check_claims(claims)
+
+
+def format_attachment(message: Mapping[str, Any], formats: frozenset[str]) -> dict[str, Any]:
+    """The first attachment whose ``format`` is one of ``formats``."""
+    attachments = message.get("attachments")
+    if isinstance(attachments, list):
+        for attachment in attachments:
+            if isinstance(attachment, dict) and attachment.get("format") in formats:
+                return attachment
+    raise InvalidBodyError(f"the message has no {sorted(formats)[0]} attachment")
+
+
+def attachment_json(message: Mapping[str, Any], formats: frozenset[str]) -> dict[str, Any]:
+    """The ``data.json`` object of the message's attachment in one of ``formats``."""
+    data = format_attachment(message, formats).get("data")
+    value = data.get("json") if isinstance(data, dict) else None
+    if not isinstance(value, dict):
+        raise InvalidBodyError("the attachment's data.json must be an object")
+    return value
+
+
+def attachment_text(message: Mapping[str, Any], formats: frozenset[str], limit: int) -> str:
+    """A text attachment (``data.base64`` of UTF-8, or ``data.json`` a string), bounded."""
+    data = format_attachment(message, formats).get("data")
+    if not isinstance(data, dict):
+        raise InvalidBodyError("an attachment needs a data object")
+    if isinstance(data.get("json"), str):
+        text: str = data["json"]
+    elif isinstance(data.get("base64"), str):
+        encoded: str = data["base64"]
+        if len(encoded) > limit * 4 // 3 + 4:
+            raise InvalidBodyError(f"the attachment is over {limit} characters")
+        raw = b64u_decode(encoded.replace("+", "-").replace("/", "_"), "attachment")
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidBodyError("the attachment is not ASCII text") from None
+    else:
+        raise InvalidBodyError("the attachment carries neither base64 nor a JSON string")
+    if len(text) > limit:
+        raise InvalidBodyError(f"the attachment is over {limit} characters")
+    return text
+
+
+def _body(goal_code: str | None, comment: str | None, **rest: Any) -> dict[str, Any]:
+    body = {"goal_code": goal_code, "comment": comment, **rest}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def decline_report(
+    record: ProtocolRecord, code: str, reason: str, now: int, ids: Callable[[], str]
+) -> dict[str, Any]:
+    """The problem-report that abandons ``record``'s thread, with ``reason`` in ``args``."""
+    check_text(reason, "reason", MAX_REASON_CHARS)
+    return build_problem_report(
+        code,
+        msg_id=ids(),
+        pthid=record.thid,
+        comment="The protocol was abandoned: {1}",
+        args=[reason],
+        ack=record.seen_ids[-1:],
+        frm=record.our_did,
+        to=record.their_did,
+        now=now,
+    )
+
+
+# -- the machine ----------------------------------------------------------------------
+
+
+class IssueCredential(ProtocolMachine):
+    """The issue-credential machine for the dispatcher (both roles)."""
+
+    PROTOCOL: ClassVar[str] = PIURI
+    ROLES: ClassVar[tuple[str, ...]] = (ISSUER, HOLDER)
+    MESSAGES: ClassVar[dict[str, Protection]] = {
+        "propose-credential": Protection.AUTHENTICATED_ENCRYPTED,
+        "offer-credential": Protection.AUTHENTICATED_ENCRYPTED,
+        "request-credential": Protection.AUTHENTICATED_ENCRYPTED,
+        "issue-credential": Protection.AUTHENTICATED_ENCRYPTED,
+    }
+    FIRST_MESSAGES: ClassVar[dict[str, str]] = {
+        "propose-credential": ISSUER,
+        "offer-credential": HOLDER,
+    }
+    TRANSITIONS: ClassVar[Table] = TRANSITIONS
+
+    def __init__(self, resolver: DIDResolver, secrets: SecretsResolver) -> None:
+        self.resolver = resolver
+        self.secrets = secrets
+
+    def react(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        """One received message; ``record.state`` is already the table's new state."""
+        handler = {
+            "propose-credential": self._proposal,
+            "offer-credential": self._offer,
+            "request-credential": self._request,
+            "issue-credential": self._credential,
+        }[inbound.name]
+        return handler(record, inbound)
+
+    # issuer ------------------------------------------------------------------------
+
+    def _proposal(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        body = inbound.body
+        comment = check_text(body.get("comment"), "comment", MAX_COMMENT_CHARS)
+        goal_code = check_text(body.get("goal_code"), "goal_code", MAX_GOAL_CODE_CHARS)
+        claims = read_preview(body["credential_preview"]) if "credential_preview" in body else {}
+        vct: str | None = None
+        try:
+            vct = check_vct(attachment_json(inbound.message, SD_JWT_FORMATS).get("vct"))
+        except InvalidBodyError:
+            vct = None  # a proposal may leave the type to the issuer
+        record.data["proposal"] = {"vct": vct, "claims": claims, "comment": comment}
+        event = Event(
+            "issue-credential.proposal-received",
+            record.thid,
+            {
+                "from": inbound.their_did,
+                "vct": vct,
+                "claims": claims,
+                "comment": comment,
+                "goal_code": goal_code,
+            },
+        )
+        return Transition(record, [], [event])
+
+    def _request(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        offer = record.data.get("offer")
+        if not isinstance(offer, dict):
+            raise CredentialRejectedError("this thread has no offer to issue against")
+        details = attachment_json(inbound.message, SD_JWT_FORMATS)
+        if details.get("vct", offer["vct"]) != offer["vct"]:
+            raise InvalidBodyError("the request asks for another credential type than offered")
+        cnf = details.get("cnf")
+        holder_jwk = check_public_jwk(cnf.get("jwk") if isinstance(cnf, dict) else None)
+        kid = offer["issuer_kid"]
+        signer = self.secrets.get_key(kid)
+        if signer is None:
+            raise IssuerKeyError("the issuer's signing key is no longer available")
+        try:
+            credential = sd_jwt.issue(
+                offer["claims"],
+                vct=offer["vct"],
+                issuer=offer["issuer"],
+                signer_kid=kid,
+                signer=signer,
+                disclosable=offer["disclosable"],
+                holder_jwk=holder_jwk,
+                now=inbound.now,
+                expires=offer.get("expires"),
+            )
+        except (ValueError, TypeError, KeyError) as error:
+            raise IssuerKeyError(
+                f"the credential could not be signed: {type(error).__name__}"
+            ) from None
+        credential_id = inbound.ids()
+        record.data["credential_id"] = credential_id
+        record.data["holder_jwk"] = holder_jwk
+        attachment = {
+            "id": credential_id,
+            "media_type": MEDIA_TYPE_SD_JWT_VC,
+            "format": FORMAT,
+            "data": {"base64": b64u_encode(credential.encode("ascii"))},
+        }
+        reply = inbound.reply(
+            ISSUE_CREDENTIAL,
+            _body(offer.get("goal_code"), None),
+            attachments=[attachment],
+            please_ack=[""],
+        )
+        event = Event(
+            "issue-credential.issued",
+            record.thid,
+            {"credential_id": credential_id, "vct": offer["vct"], "holder": inbound.their_did},
+        )
+        return Transition(record, [reply], [event])
+
+    # holder --------------------------------------------------------------------------
+
+    def _offer(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        body = inbound.body
+        comment = check_text(body.get("comment"), "comment", MAX_COMMENT_CHARS)
+        goal_code = check_text(body.get("goal_code"), "goal_code", MAX_GOAL_CODE_CHARS)
+        if "credential_preview" not in body:
+            raise InvalidBodyError("an offer needs a 'credential_preview'")
+        claims = read_preview(body["credential_preview"])
+        details = attachment_json(inbound.message, SD_JWT_FORMATS)
+        vct = check_vct(details.get("vct"))
+        disclosable = check_names(details.get("disclosable", []), claims, "'disclosable'")
+        offer = {
+            "id": inbound.message["id"],
+            "issuer": inbound.their_did,
+            "vct": vct,
+            "claims": claims,
+            "disclosable": disclosable,
+            "comment": comment,
+            "goal_code": goal_code,
+        }
+        record.data["offer"] = offer
+        event = Event(
+            "issue-credential.offer-received",
+            record.thid,
+            {
+                "from": inbound.their_did,
+                "vct": vct,
+                "claims": claims,
+                "disclosable": disclosable,
+                "issuer": inbound.their_did,
+                "comment": comment,
+                "goal_code": goal_code,
+            },
+        )
+        return Transition(record, [], [event])
+
+    def _credential(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        offer = record.data.get("offer")
+        holder_jwk = record.data.get("holder_jwk")
+        if not isinstance(offer, dict) or holder_jwk is None:
+            raise CredentialRejectedError("this thread has no accepted offer")
+        text = attachment_text(inbound.message, SD_JWT_FORMATS, MAX_CREDENTIAL_CHARS)
+        try:
+            verified = sd_jwt.verify(text, resolver=self.resolver, now=inbound.now)
+            disclosable = sd_jwt.disclosable_claims(text)
+        except DIDCommError as error:
+            raise CredentialRejectedError(
+                f"the credential does not verify: {error.message}"
+            ) from None
+        except (ValueError, TypeError, KeyError) as error:
+            raise CredentialRejectedError(
+                f"the credential is malformed: {type(error).__name__}"
+            ) from None
+        self._check_against_offer(verified, disclosable, offer, holder_jwk)
+        credential_id = format_attachment(inbound.message, SD_JWT_FORMATS).get("id")
+        if not isinstance(credential_id, str) or not credential_id:
+            credential_id = inbound.message["id"]
+        record.data["credential_id"] = credential_id
+        event = Event(
+            "issue-credential.credential-received",
+            record.thid,
+            {
+                "credential_id": credential_id,
+                "vct": verified.vct,
+                "issuer": verified.issuer,
+                "claims": dict(offer["claims"]),
+                "sd_jwt": text,
+            },
+        )
+        return Transition(record, [], [event])
+
+    @staticmethod
+    def _check_against_offer(
+        verified: sd_jwt.VerifiedSdJwt,
+        disclosable: Mapping[str, Any],
+        offer: Mapping[str, Any],
+        holder_jwk: object,
+    ) -> None:
+        if verified.issuer != offer["issuer"]:
+            raise CredentialRejectedError("the credential is signed by another issuer")
+        if verified.vct != offer["vct"]:
+            raise CredentialRejectedError("the credential has another type than offered")
+        claims: Mapping[str, Any] = offer["claims"]
+        for name, value in claims.items():
+            if name not in verified.claims or verified.claims[name] != value:
+                raise CredentialRejectedError(f"claim {name[:64]!r} differs from the offer")
+            if type(verified.claims[name]) is not type(value):
+                raise CredentialRejectedError(f"claim {name[:64]!r} differs from the offer")
+        extra = set(verified.claims) - set(claims) - ALWAYS_VISIBLE
+        if extra:
+            raise CredentialRejectedError("the credential carries claims that were not offered")
+        if not set(offer["disclosable"]) <= set(disclosable):
+            raise CredentialRejectedError("claims offered as disclosable are not")
+        if not same_key(verified.holder_jwk, holder_jwk):
+            raise CredentialRejectedError("the credential is bound to another key")
+
+
+# -- local commands -------------------------------------------------------------------
+
+
+def offer_credential(
+    our_did: str,
+    their_did: str,
+    now: int,
+    *,
+    vct: str,
+    claims: dict[str, Any],
+    disclosable: list[str],
+    issuer_kid: str,
+    comment: str | None = None,
+    goal_code: str | None = None,
+    expires: int | None = None,
+    proposal: ProtocolRecord | None = None,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Issuer: offer a credential (a new thread, or the answer to ``proposal``).
+
+    ``issuer_kid`` names our signing key (a DID URL of ``our_did``); it is
+    recorded, and the key is looked up only when the holder requests.
+    ``expires`` is the credential's ``exp`` (epoch seconds).
+    """
+    check_vct(vct)
+    claims = check_claims(claims)
+    disclosable = check_names(disclosable, claims, "disclosable")
+    check_text(comment, "comment", MAX_COMMENT_CHARS)
+    check_text(goal_code, "goal_code", MAX_GOAL_CODE_CHARS)
+    if not issuer_kid.startswith(our_did + "#"):
+        raise KeyMaterialError("the issuer kid must be a key of our DID")
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
+        raise InvalidBodyError("'expires' must be epoch seconds")
+    offer = {
+        "issuer": our_did,
+        "vct": vct,
+        "claims": claims,
+        "disclosable": disclosable,
+        "issuer_kid": issuer_kid,
+        "expires": expires,
+        "comment": comment,
+        "goal_code": goal_code,
+    }
+    msg_id = ids()
+    if proposal is None:
+        record = start_record(
+            IssueCredential,
+            thid=msg_id,
+            role=ISSUER,
+            command="send-offer",
+            our_did=our_did,
+            their_did=their_did,
+            now=now,
+            data={"offer": offer},
+        )
+    else:
+        record = proposal.copy()
+        record.state = fire(TRANSITIONS, record.role, record.state, "send-offer")
+        record.data["offer"] = offer
+        record.updated_time = now
+        record.remember(msg_id)
+    attachment = {
+        "id": ids(),
+        "media_type": "application/json",
+        "format": FORMAT,
+        "data": {"json": {"vct": vct, "disclosable": disclosable}},
+    }
+    message = new_message(
+        OFFER_CREDENTIAL,
+        _body(goal_code, comment, credential_preview=preview(claims)),
+        msg_id=msg_id,
+        frm=our_did,
+        to=their_did,
+        thid=record.thid,
+        now=now,
+        attachments=[attachment],
+    )
+    event = Event("issue-credential.offer-sent", record.thid, {"to": their_did, "vct": vct})
+    return Transition(record, [message], [event])
+
+
+def propose_credential(
+    our_did: str,
+    their_did: str,
+    now: int,
+    *,
+    vct: str | None = None,
+    claims: dict[str, Any] | None = None,
+    comment: str | None = None,
+    goal_code: str | None = None,
+    offer: ProtocolRecord | None = None,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Holder: propose what to be issued (a new thread, or a counter to ``offer``)."""
+    if vct is not None:
+        check_vct(vct)
+    claims = check_claims(claims or {})
+    check_text(comment, "comment", MAX_COMMENT_CHARS)
+    check_text(goal_code, "goal_code", MAX_GOAL_CODE_CHARS)
+    msg_id = ids()
+    if offer is None:
+        record = start_record(
+            IssueCredential,
+            thid=msg_id,
+            role=HOLDER,
+            command="send-proposal",
+            our_did=our_did,
+            their_did=their_did,
+            now=now,
+        )
+    else:
+        record = offer.copy()
+        record.state = fire(TRANSITIONS, record.role, record.state, "send-proposal")
+        record.updated_time = now
+        record.remember(msg_id)
+    body = _body(goal_code, comment, credential_preview=preview(claims) if claims else None)
+    attachments = None
+    if vct is not None:
+        attachments = [
+            {
+                "id": ids(),
+                "media_type": "application/json",
+                "format": FORMAT,
+                "data": {"json": {"vct": vct}},
+            }
+        ]
+    message = new_message(
+        PROPOSE_CREDENTIAL,
+        body,
+        msg_id=msg_id,
+        frm=our_did,
+        to=their_did,
+        thid=record.thid,
+        now=now,
+        attachments=attachments,
+    )
+    return Transition(
+        record, [message], [Event("issue-credential.proposal-sent", record.thid, {"to": their_did})]
+    )
+
+
+def accept_offer(
+    record: ProtocolRecord,
+    *,
+    holder_jwk: dict[str, Any],
+    now: int,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Holder: accept the offer on ``record``; the request binds the credential to
+    ``holder_jwk`` (our *public* key; the private one stays in the wallet)."""
+    jwk = check_public_jwk(holder_jwk)
+    updated = record.copy()
+    updated.state = fire(TRANSITIONS, record.role, record.state, "accept-offer")
+    offer = updated.data["offer"]
+    updated.data["holder_jwk"] = jwk
+    updated.updated_time = now
+    msg_id = ids()
+    updated.remember(msg_id)
+    attachment = {
+        "id": ids(),
+        "media_type": "application/json",
+        "format": FORMAT,
+        "data": {"json": {"vct": offer["vct"], "cnf": {"jwk": jwk}}},
+    }
+    message = new_message(
+        REQUEST_CREDENTIAL,
+        _body(offer.get("goal_code"), None),
+        msg_id=msg_id,
+        frm=updated.our_did,
+        to=updated.their_did,
+        thid=updated.thid,
+        now=now,
+        attachments=[attachment],
+    )
+    event = Event("issue-credential.request-sent", updated.thid, {"to": updated.their_did})
+    return Transition(updated, [message], [event])
+
+
+def decline(
+    record: ProtocolRecord, *, reason: str, now: int, ids: Callable[[], str] = new_id
+) -> Transition:
+    """Either role: decline the offer or proposal on ``record`` -> a problem-report
+    (``issuance-abandoned``, ``reason`` in its args); the thread is abandoned."""
+    updated = record.copy()
+    updated.state = fire(TRANSITIONS, record.role, record.state, "decline")
+    updated.updated_time = now
+    report = decline_report(updated, ABANDONED_CODE, reason, now, ids)
+    event = Event("issue-credential.declined", updated.thid, {"reason": reason})
+    return Transition(updated, [report], [event])

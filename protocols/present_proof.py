@@ -1,0 +1,555 @@
+"""Present Proof 3.0 (``https://didcomm.org/present-proof/3.0``) with SD-JWT VCs.
+
+Theory of operation
+-------------------
+Two roles: the *verifier* asks, the *prover* (a holder) answers with a
+presentation that discloses only what was asked::
+
+    verifier: request-presentation  -------------------------->  prover
+              (a DIF presentation definition: vct, issuers, the claims
+               wanted and filters on them; a fresh nonce; our DID as domain)
+                                   prover's user picks a credential (matching)
+              <---------------------------------  presentation (please_ack)
+              (presentation_submission + the SD-JWT with ONLY the requested
+               disclosures and a key-binding JWT over our DID and the nonce)
+    verifier: verify -> "present-proof.verified" + ack, or
+              "present-proof.failed" + problem-report
+
+The prover may open with ``propose-presentation`` (a definition of what it
+is willing to show); the verifier's user answers with a request on the same
+thread (:func:`request_presentation` with ``proposal=``), and a prover may
+counter a request with a proposal.
+
+What the verifier accepts: the submission answers our definition (same id,
+every descriptor, the SD-JWT VC format); the SD-JWT verifies against the
+issuer's DID document, carries a key-binding JWT whose audience is our DID
+and whose nonce is this thread's (a presentation made for another thread or
+verifier fails: no replay), every required claim is disclosed and passes its
+filter, and ``vct``/issuer are among those allowed.  The event carries only
+the claims the definition asked for; anything else disclosed is dropped.
+A failed verification abandons the thread on both sides.
+
+    verifier: start --send-request--> request-sent --presentation--> done | abandoned
+              start --propose-presentation--> proposal-received --send-request--> request-sent
+              request-sent --propose-presentation--> proposal-received
+              proposal-received --decline--> abandoned
+    prover:   start --request-presentation--> request-received
+              request-received --send-presentation--> presentation-sent
+              start --send-proposal--> proposal-sent --request-presentation--> request-received
+              request-received --send-proposal--> proposal-sent
+              request-received --decline--> abandoned
+
+Attachment formats (the present-proof 3.0 registry's DIF entries):
+
+- ``dif/presentation-exchange/definitions@v1.0`` on request- and
+  propose-presentation: ``data.json`` is ``{"options": {"challenge": nonce,
+  "domain": verifier DID}, "presentation_definition": {...}}`` (Aries RFC
+  0510's shape, which the 3.0 text adopts).
+- ``dif/presentation-exchange/submission@v1.0`` on presentation:
+  ``data.json`` is ``{"presentation_submission": {...}, "vp_token": "<SD-JWT~KB-JWT>"}``;
+  the descriptor map's ``path`` is ``$.vp_token`` and its ``format``
+  ``dc+sd-jwt`` (OpenID4VP's names for the same two things).
+
+Every message needs an authenticated and encrypted sender.  Records hold
+plain JSON (definition, nonce); the holder's private key is passed to
+:func:`present` and never stored.
+
+Daemon API: :func:`request_presentation`, :func:`propose_presentation`,
+:func:`matching`, :func:`present`, :func:`decline`, and
+:class:`PresentProof` in the dispatcher.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+# As ``sd_jwt_vc``: ``present``'s keyword ``sd_jwt`` (the daemon's name for the
+# credential) would hide the module inside that function.
+from . import sd_jwt as sd_jwt_vc
+from .codec import b64u_decode, json_object
+from .did.resolver import DIDResolver
+from .errors import DIDCommError
+from .framework import (
+    ABANDONED,
+    START,
+    Event,
+    Inbound,
+    Protection,
+    ProtocolMachine,
+    ProtocolRecord,
+    Table,
+    Transition,
+    fire,
+    new_message,
+    start_record,
+)
+from .issue_credential import (
+    MAX_COMMENT_CHARS,
+    MAX_CREDENTIAL_CHARS,
+    MAX_GOAL_CODE_CHARS,
+    attachment_json,
+    check_text,
+    decline_report,
+)
+from .keys import PrivateKey
+from .message import new_id
+from .presentation_exchange import (
+    ALWAYS_VISIBLE,
+    FORMAT_SD_JWT_VC,
+    NotSatisfiedError,
+    PresentationDefinition,
+    build_definition,
+    build_submission,
+    check_submission,
+    constant_values,
+    evaluate,
+    match_claims,
+    parse_definition,
+    requested_claims,
+    resolve_path,
+    satisfies,
+)
+from .protocol_errors import InvalidBodyError
+from .report_problem import report_for_error
+
+PIURI = "https://didcomm.org/present-proof/3.0"
+PROPOSE_PRESENTATION = PIURI + "/propose-presentation"
+REQUEST_PRESENTATION = PIURI + "/request-presentation"
+PRESENTATION = PIURI + "/presentation"
+
+#: Attachment format of a presentation definition (request and proposal).
+FORMAT_DEFINITION = "dif/presentation-exchange/definitions@v1.0"
+#: Attachment format of a presentation submission.
+FORMAT_SUBMISSION = "dif/presentation-exchange/submission@v1.0"
+#: Where the SD-JWT presentation sits in the submission attachment.
+VP_TOKEN = "vp_token"
+VP_TOKEN_PATH = "$." + VP_TOKEN
+#: Problem code of a declined request or proposal.
+ABANDONED_CODE = "e.p.presentation-abandoned"
+
+VERIFIER, PROVER = "verifier", "prover"
+PROPOSAL_SENT, PROPOSAL_RECEIVED = "proposal-sent", "proposal-received"
+REQUEST_SENT, REQUEST_RECEIVED = "request-sent", "request-received"
+PRESENTATION_SENT, DONE = "presentation-sent", "done"
+
+#: Random bytes in a request's nonce (base64url in the message).
+NONCE_BYTES = 32
+#: Longest nonce and domain we accept from a verifier.
+MAX_NONCE_CHARS = 256
+#: Longest presentation (SD-JWT with disclosures and key binding) we read.
+MAX_PRESENTATION_CHARS = MAX_CREDENTIAL_CHARS
+
+TRANSITIONS: Table = {
+    VERIFIER: {
+        START: {"send-request": REQUEST_SENT, "propose-presentation": PROPOSAL_RECEIVED},
+        PROPOSAL_RECEIVED: {"send-request": REQUEST_SENT, "decline": ABANDONED},
+        REQUEST_SENT: {"presentation": DONE, "propose-presentation": PROPOSAL_RECEIVED},
+    },
+    PROVER: {
+        START: {"request-presentation": REQUEST_RECEIVED, "send-proposal": PROPOSAL_SENT},
+        PROPOSAL_SENT: {"request-presentation": REQUEST_RECEIVED},
+        REQUEST_RECEIVED: {
+            "send-presentation": PRESENTATION_SENT,
+            "send-proposal": PROPOSAL_SENT,
+            "decline": ABANDONED,
+        },
+    },
+}
+
+_DEFINITIONS = frozenset({FORMAT_DEFINITION})
+_SUBMISSIONS = frozenset({FORMAT_SUBMISSION})
+
+
+class PresentationRejectedError(DIDCommError):
+    """The presentation does not verify or does not answer the request."""
+
+    problem_code = "e.p.req.presentation-rejected"
+
+
+def _summary(definition: PresentationDefinition) -> dict[str, Any]:
+    """What a person needs to judge a request or proposal."""
+    vcts = constant_values(definition, "vct")
+    return {
+        "vct": vcts[0] if vcts else None,
+        "claims": requested_claims(definition),
+        "issuers": constant_values(definition, "iss"),
+    }
+
+
+def credential_claims(credential: str) -> dict[str, Any]:
+    """Every claim of one of our own stored SD-JWT VCs (plain payload claims,
+    ``vct`` and ``iss`` included, plus every disclosable one), for matching.
+
+    The holder reads its own wallet here, so nothing is verified; a credential
+    that cannot be read is a :class:`~protocols.errors.DIDCommError`.
+    """
+    if not isinstance(credential, str) or len(credential) > MAX_CREDENTIAL_CHARS:
+        raise InvalidBodyError("a stored credential must be a bounded string")
+    parts = credential.split("~", 1)[0].split(".")
+    if len(parts) != 3:
+        raise InvalidBodyError("a stored credential is not an SD-JWT")
+    payload = json_object(b64u_decode(parts[1], "SD-JWT payload"), "SD-JWT payload")
+    claims = {k: v for k, v in payload.items() if not k.startswith("_sd")}
+    try:
+        disclosable = sd_jwt_vc.disclosable_claims(credential)
+    except (ValueError, TypeError, KeyError):
+        raise InvalidBodyError("a stored credential's disclosures cannot be read") from None
+    claims.update(disclosable)
+    return claims
+
+
+class PresentProof(ProtocolMachine):
+    """The present-proof machine for the dispatcher (both roles)."""
+
+    PROTOCOL: ClassVar[str] = PIURI
+    ROLES: ClassVar[tuple[str, ...]] = (VERIFIER, PROVER)
+    MESSAGES: ClassVar[dict[str, Protection]] = {
+        "propose-presentation": Protection.AUTHENTICATED_ENCRYPTED,
+        "request-presentation": Protection.AUTHENTICATED_ENCRYPTED,
+        "presentation": Protection.AUTHENTICATED_ENCRYPTED,
+    }
+    FIRST_MESSAGES: ClassVar[dict[str, str]] = {
+        "propose-presentation": VERIFIER,
+        "request-presentation": PROVER,
+    }
+    TRANSITIONS: ClassVar[Table] = TRANSITIONS
+
+    def __init__(self, resolver: DIDResolver) -> None:
+        self.resolver = resolver
+
+    def react(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        """One received message; ``record.state`` is already the table's new state."""
+        if inbound.name == "propose-presentation":
+            return self._proposal(record, inbound)
+        if inbound.name == "request-presentation":
+            return self._request(record, inbound)
+        return self._presentation(record, inbound)
+
+    def _proposal(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        comment = check_text(inbound.body.get("comment"), "comment", MAX_COMMENT_CHARS)
+        details = attachment_json(inbound.message, _DEFINITIONS)
+        definition = parse_definition(details.get("presentation_definition"))
+        record.data["proposal"] = definition.raw
+        event = Event(
+            "present-proof.proposal-received",
+            record.thid,
+            {"from": inbound.their_did, **_summary(definition), "comment": comment},
+        )
+        return Transition(record, [], [event])
+
+    def _request(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        comment = check_text(inbound.body.get("comment"), "comment", MAX_COMMENT_CHARS)
+        goal_code = check_text(inbound.body.get("goal_code"), "goal_code", MAX_GOAL_CODE_CHARS)
+        details = attachment_json(inbound.message, _DEFINITIONS)
+        options = details.get("options")
+        if not isinstance(options, dict):
+            raise InvalidBodyError("the request needs 'options' with a challenge")
+        nonce = options.get("challenge")
+        if not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_CHARS:
+            raise InvalidBodyError("the request's challenge must be a short string")
+        domain = options.get("domain", inbound.their_did)
+        if domain != inbound.their_did:
+            # The key-binding JWT names the verifier; a domain that is not the
+            # sender would make us sign a presentation for someone else.
+            raise InvalidBodyError("the request's domain is not its sender")
+        definition = parse_definition(details.get("presentation_definition"))
+        record.data.update({"nonce": nonce, "definition": definition.raw, "comment": comment})
+        event = Event(
+            "present-proof.request-received",
+            record.thid,
+            {
+                "from": inbound.their_did,
+                **_summary(definition),
+                "comment": comment,
+                "goal_code": goal_code,
+            },
+        )
+        return Transition(record, [], [event])
+
+    def _presentation(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
+        try:
+            verified = self._verify(record, inbound)
+        except DIDCommError as error:
+            record.state = ABANDONED
+            record.data["failure"] = error.message
+            report = report_for_error(
+                error, inbound.message, msg_id=inbound.ids(), frm=inbound.our_did, now=inbound.now
+            )
+            event = Event("present-proof.failed", record.thid, {"reason": error.message})
+            return Transition(record, [report], [event])
+        record.data["verified"] = verified
+        return Transition(record, [], [Event("present-proof.verified", record.thid, verified)])
+
+    def _verify(self, record: ProtocolRecord, inbound: Inbound) -> dict[str, Any]:
+        definition = parse_definition(record.data.get("definition"))
+        nonce = record.data.get("nonce")
+        details = attachment_json(inbound.message, _SUBMISSIONS)
+        entries = check_submission(definition, details.get("presentation_submission"))
+        issuer: str | None = None
+        vct: str | None = None
+        claims: dict[str, Any] = {}
+        for entry in entries:
+            token = resolve_path(details, entry.path)
+            if not isinstance(token, str) or len(token) > MAX_PRESENTATION_CHARS:
+                raise PresentationRejectedError("the submission's path leads to no presentation")
+            try:
+                result = sd_jwt_vc.verify(
+                    token,
+                    resolver=self.resolver,
+                    now=inbound.now,
+                    audience=inbound.our_did,
+                    nonce=nonce,
+                    require_key_binding=True,
+                )
+            except DIDCommError as error:
+                raise PresentationRejectedError(
+                    f"the presentation does not verify: {error.message}"
+                ) from None
+            except (ValueError, TypeError, KeyError) as error:
+                raise PresentationRejectedError(
+                    f"the presentation is malformed: {type(error).__name__}"
+                ) from None
+            if not result.key_bound:
+                raise PresentationRejectedError("the presentation has no key binding")
+            if (issuer, vct) not in ((None, None), (result.issuer, result.vct)):
+                raise PresentationRejectedError("the descriptors are answered by two credentials")
+            issuer, vct = result.issuer, result.vct
+            visible = {
+                **{k: v for k, v in result.claims.items() if k not in ALWAYS_VISIBLE},
+                "vct": result.vct,
+                "iss": result.issuer,
+            }
+            claims.update(evaluate(entry.descriptor, visible))
+        return {"issuer": issuer, "vct": vct, "claims": claims}
+
+
+# -- local commands -------------------------------------------------------------------
+
+
+def _definition_attachment(
+    definition: dict[str, Any], ids: Callable[[], str], options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"presentation_definition": definition}
+    if options is not None:
+        payload["options"] = options
+    return {
+        "id": ids(),
+        "media_type": "application/json",
+        "format": FORMAT_DEFINITION,
+        "data": {"json": payload},
+    }
+
+
+def _body(goal_code: str | None, comment: str | None) -> dict[str, Any]:
+    check_text(comment, "comment", MAX_COMMENT_CHARS)
+    check_text(goal_code, "goal_code", MAX_GOAL_CODE_CHARS)
+    body = {"goal_code": goal_code, "comment": comment}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _continue(record: ProtocolRecord, command: str, msg_id: str, now: int) -> ProtocolRecord:
+    updated = record.copy()
+    updated.state = fire(TRANSITIONS, record.role, record.state, command)
+    updated.updated_time = now
+    updated.remember(msg_id)
+    return updated
+
+
+def request_presentation(
+    our_did: str,
+    their_did: str,
+    now: int,
+    *,
+    vct: str | None,
+    claims: list[str],
+    issuers: list[str] | None = None,
+    filters: dict[str, dict[str, Any]] | None = None,
+    comment: str | None = None,
+    goal_code: str | None = None,
+    proposal: ProtocolRecord | None = None,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Verifier: ask ``their_did`` for an SD-JWT VC of type ``vct`` (any when None),
+    from one of ``issuers`` (any when None), disclosing exactly ``claims``, each
+    passing ``filters[name]`` (a JSON-Schema subset) when given.
+
+    A new thread, or the answer to ``proposal``.  The nonce is fresh random
+    (:data:`NONCE_BYTES`), never derived from ``ids``.
+    """
+    if not claims or not all(isinstance(c, str) and c for c in claims):
+        raise InvalidBodyError("a request must name at least one claim")
+    definition = build_definition(
+        definition_id=ids(), vct=vct, claims=claims, issuers=issuers, filters=filters
+    )
+    nonce = secrets.token_urlsafe(NONCE_BYTES)
+    body = _body(goal_code, comment)
+    msg_id = ids()
+    data = {"nonce": nonce, "definition": definition, "comment": comment}
+    if proposal is None:
+        record = start_record(
+            PresentProof,
+            thid=msg_id,
+            role=VERIFIER,
+            command="send-request",
+            our_did=our_did,
+            their_did=their_did,
+            now=now,
+            data=data,
+        )
+    else:
+        record = _continue(proposal, "send-request", msg_id, now)
+        record.data.update(data)
+    attachment = _definition_attachment(definition, ids, {"challenge": nonce, "domain": our_did})
+    message = new_message(
+        REQUEST_PRESENTATION,
+        body,
+        msg_id=msg_id,
+        frm=our_did,
+        to=their_did,
+        thid=record.thid,
+        now=now,
+        attachments=[attachment],
+    )
+    event = Event("present-proof.request-sent", record.thid, {"to": their_did})
+    return Transition(record, [message], [event])
+
+
+def propose_presentation(
+    our_did: str,
+    their_did: str,
+    now: int,
+    *,
+    vct: str | None,
+    claims: list[str],
+    comment: str | None = None,
+    request: ProtocolRecord | None = None,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Prover: offer to show ``claims`` of a ``vct`` credential (a new thread,
+    or a counter to the ``request`` record)."""
+    if not claims:
+        raise InvalidBodyError("a proposal must name at least one claim")
+    definition = build_definition(definition_id=ids(), vct=vct, claims=claims)
+    body = _body(None, comment)
+    msg_id = ids()
+    if request is None:
+        record = start_record(
+            PresentProof,
+            thid=msg_id,
+            role=PROVER,
+            command="send-proposal",
+            our_did=our_did,
+            their_did=their_did,
+            now=now,
+            data={"proposal": definition},
+        )
+    else:
+        record = _continue(request, "send-proposal", msg_id, now)
+        record.data["proposal"] = definition
+    message = new_message(
+        PROPOSE_PRESENTATION,
+        body,
+        msg_id=msg_id,
+        frm=our_did,
+        to=their_did,
+        thid=record.thid,
+        now=now,
+        attachments=[_definition_attachment(definition, ids)],
+    )
+    event = Event("present-proof.proposal-sent", record.thid, {"to": their_did})
+    return Transition(record, [message], [event])
+
+
+def matching(record: ProtocolRecord, credentials: Iterable[tuple[str, str]]) -> list[str]:
+    """Prover: the ids of the ``(id, sd_jwt)`` credentials that can answer the
+    request on ``record`` (a credential that cannot be read is skipped)."""
+    definition = parse_definition(record.data.get("definition"))
+    found = []
+    for credential_id, credential in credentials:
+        try:
+            claims = credential_claims(credential)
+        except DIDCommError:
+            continue
+        if satisfies(definition, claims, format=FORMAT_SD_JWT_VC):
+            found.append(credential_id)
+    return found
+
+
+def present(
+    record: ProtocolRecord,
+    *,
+    sd_jwt: str,
+    holder_key: PrivateKey,
+    now: int,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Prover: answer the request on ``record`` with ``sd_jwt`` (one of ours),
+    disclosing ONLY the claims the definition names, key-bound to the verifier's
+    DID and nonce with ``holder_key``.  :class:`NotSatisfiedError` if the
+    credential cannot answer the request."""
+    credential = sd_jwt
+    definition = parse_definition(record.data.get("definition"))
+    nonce = record.data.get("nonce")
+    if not isinstance(nonce, str) or record.their_did is None:
+        raise InvalidBodyError("this thread has no request to answer")
+    msg_id = ids()
+    updated = _continue(record, "send-presentation", msg_id, now)
+    matches = match_claims(definition, credential_claims(credential), format=FORMAT_SD_JWT_VC)
+    # Plain (always visible) claims need no Disclosure; ask only for the others.
+    hidden = sd_jwt_vc.disclosable_claims(credential)
+    disclose = list(dict.fromkeys(n for m in matches for n in m.disclose if n in hidden))
+    try:
+        token = sd_jwt_vc.present(
+            credential,
+            disclose,
+            holder_key=holder_key,
+            audience=record.their_did,
+            nonce=nonce,
+            now=now,
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        raise NotSatisfiedError(
+            f"the credential cannot be presented: {type(error).__name__}"
+        ) from None
+    submission = build_submission(
+        definition, submission_id=ids(), path=VP_TOKEN_PATH, format=FORMAT_SD_JWT_VC
+    )
+    attachment = {
+        "id": ids(),
+        "media_type": "application/json",
+        "format": FORMAT_SUBMISSION,
+        "data": {"json": {"presentation_submission": submission, VP_TOKEN: token}},
+    }
+    message = new_message(
+        PRESENTATION,
+        {},
+        msg_id=msg_id,
+        frm=updated.our_did,
+        to=updated.their_did,
+        thid=updated.thid,
+        now=now,
+        attachments=[attachment],
+        please_ack=[""],
+    )
+    updated.data["disclosed"] = disclose
+    event = Event(
+        "present-proof.presentation-sent",
+        updated.thid,
+        {"to": updated.their_did, "disclosed": disclose},
+    )
+    return Transition(updated, [message], [event])
+
+
+def decline(
+    record: ProtocolRecord, *, reason: str, now: int, ids: Callable[[], str] = new_id
+) -> Transition:
+    """Either role: decline the request or proposal on ``record`` -> a problem-report
+    (``presentation-abandoned``, ``reason`` in its args); the thread is abandoned."""
+    updated = record.copy()
+    updated.state = fire(TRANSITIONS, record.role, record.state, "decline")
+    updated.updated_time = now
+    report = decline_report(updated, ABANDONED_CODE, reason, now, ids)
+    event = Event("present-proof.declined", updated.thid, {"reason": reason})
+    return Transition(updated, [report], [event])
