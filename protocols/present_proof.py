@@ -277,6 +277,10 @@ class PresentProof(ProtocolMachine):
             report = report_for_error(
                 error, inbound.message, msg_id=inbound.ids(), frm=inbound.our_did, now=inbound.now
             )
+            if inbound.message.get("please_ack"):
+                # The dispatcher adds the requested ack to this first reply; without
+                # this the report would name the presentation twice.
+                report.pop("ack", None)
             event = Event("present-proof.failed", record.thid, {"reason": error.message})
             return Transition(record, [report], [event])
         record.data["verified"] = verified
@@ -462,15 +466,21 @@ def propose_presentation(
     return Transition(record, [message], [event])
 
 
-def matching(record: ProtocolRecord, credentials: Iterable[tuple[str, str]]) -> list[str]:
+def matching(
+    record: ProtocolRecord, credentials: Iterable[tuple[str, str]], *, now: int | None = None
+) -> list[str]:
     """Prover: the ids of the ``(id, sd_jwt)`` credentials that can answer the
-    request on ``record`` (a credential that cannot be read is skipped)."""
+    request on ``record`` (a credential that cannot be read is skipped, and with
+    ``now`` one whose ``exp`` has passed)."""
     definition = parse_definition(record.data.get("definition"))
     found = []
     for credential_id, credential in credentials:
         try:
             claims = credential_claims(credential)
         except DIDCommError:
+            continue
+        expires = claims.get("exp")
+        if now is not None and isinstance(expires, int) and expires <= now:
             continue
         if satisfies(definition, claims, format=FORMAT_SD_JWT_VC):
             found.append(credential_id)

@@ -141,6 +141,15 @@ def test_plain_claims_and_filters() -> None:
         present(request, sd_jwt=credential, holder_key=prover.holder_key, now=NOW)
 
 
+def test_expired_credentials_do_not_match() -> None:
+    issuer, prover, verifier = Party.create("i"), Party.create("p"), Party.create("v")
+    lasting = credential_for(issuer, prover, expires=NOW + 100)
+    thid, _ = ask(verifier, prover)
+    record = prover.record(thid)
+    assert matching(record, [("c", lasting)], now=NOW + 99) == ["c"]
+    assert matching(record, [("c", lasting)], now=NOW + 100) == []
+
+
 def test_a_credential_from_an_unlisted_issuer_does_not_match() -> None:
     issuer, prover, verifier = Party.create("i"), Party.create("p"), Party.create("v")
     credential = credential_for(issuer, prover)
@@ -215,6 +224,7 @@ def test_a_tampered_presentation_fails(name: str) -> None:
     assert "present-proof.verified" not in kinds(outcome)
     (report,) = [m for m in outcome.outbound if m["type"] == PROBLEM_REPORT]
     assert report["pthid"] == thid and report["body"]["code"].startswith("e.p.")
+    assert len(report["ack"]) == 1  # the presentation, named once
     assert verifier.record(thid).state == ABANDONED
     prover.receive(verifier.pack([report])[0], NOW + 2)
     assert prover.record(thid).state == ABANDONED
