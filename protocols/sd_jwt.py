@@ -108,6 +108,8 @@ SUPPORTED_ALGS = frozenset({"EdDSA", "ES256", "ES256K"})
 
 #: Longest SD-JWT / SD-JWT+KB text we parse or issue (it is ASCII: bytes = characters).
 MAX_SD_JWT_BYTES = 64 * 1024
+#: Room :func:`issue` leaves under MAX_SD_JWT_BYTES for the KB-JWT a presentation adds.
+KB_JWT_ROOM = 1024
 #: Most Disclosures in one SD-JWT.
 MAX_DISCLOSURES = 256
 #: Deepest nesting of objects and arrays in the processed payload (disclosed values included).
@@ -127,7 +129,7 @@ _SET_BY_ISSUE = frozenset({"iss", "iat", "exp", "vct", "cnf", "_sd", "_sd_alg", 
 # Claims SD-JWT VC says must never be selectively disclosable (section 3.2.2.2).
 _NEVER_DISCLOSABLE = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
 # Registered claims VerifiedSdJwt reports in its own fields rather than in ``claims``.
-_NOT_CLAIMS = frozenset({"iss", "vct", "cnf", "iat", "exp", "nbf", "_sd_alg"})
+_NOT_CLAIMS = frozenset({"iss", "vct", "cnf", "iat", "exp", "_sd_alg"})
 _VC_TYPS = frozenset({TYP_SD_JWT_VC, TYP_SD_JWT_VC_LEGACY})
 
 _B64U_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -197,7 +199,7 @@ class VerifiedSdJwt:
 
     issuer: str
     vct: str
-    #: Plain and disclosed claims (no _sd/_sd_alg/cnf/iss/vct/iat/exp/nbf).
+    #: Plain and disclosed claims (no _sd/_sd_alg/cnf/iss/vct/iat/exp; nbf, sub, status stay).
     claims: dict[str, Any]
     #: Names revealed by the Disclosures presented.
     disclosed: tuple[str, ...]
@@ -590,7 +592,8 @@ def verify(
         vct=vct,
         claims=claims,
         disclosed=result.disclosed,
-        holder_jwk=None if holder is None else dict(payload["cnf"]["jwk"]),
+        # The canonical public JWK: whatever else an issuer put there stays behind.
+        holder_jwk=None if holder is None else holder.to_jwk(),
         issued_at=_numeric_date(payload, "iat", "credential"),
         expires=_numeric_date(payload, "exp", "credential"),
         key_bound=result.key_bound,
@@ -617,12 +620,24 @@ def _check_claim_value(value: Any, name: str, depth: int = 0) -> None:
         raise CredentialClaimError(f"claim {name[:64]!r} nests deeper than {MAX_CLAIM_DEPTH}")
     if isinstance(value, dict):
         for key, item in value.items():
+            if not isinstance(key, str):
+                raise CredentialClaimError(f"claim {name[:64]!r} has a key that is not a string")
             if key in ("_sd", "...", "_sd_alg"):
                 raise CredentialClaimError(f"claim {name[:64]!r} holds the reserved key {key!r}")
             _check_claim_value(item, name, depth + 1)
     elif isinstance(value, list):
         for item in value:
             _check_claim_value(item, name, depth + 1)
+
+
+def _names(names: Iterable[str], what: str) -> list[str]:
+    """Claim names from a caller, once each, in order."""
+    if isinstance(names, str):
+        raise CredentialClaimError(f"{what} must be a collection of names, not one string")
+    out = list(names)
+    if not all(isinstance(n, str) for n in out):
+        raise CredentialClaimError(f"{what} must hold strings")
+    return list(dict.fromkeys(out))
 
 
 def _sign_jwt(header: dict[str, Any], payload: dict[str, Any], key: PrivateKey) -> str:
@@ -683,7 +698,9 @@ def issue(
         raise CredentialClaimError("expires must be an integer")
     if isinstance(decoys, bool) or not isinstance(decoys, int) or not 0 <= decoys <= MAX_DECOYS:
         raise CredentialClaimError(f"decoys must be 0 to {MAX_DECOYS}")
-    hidden = list(dict.fromkeys(disclosable))
+    hidden = _names(disclosable, "disclosable")
+    if len(hidden) > MAX_DISCLOSURES:
+        raise CredentialTooLargeError(f"more than {MAX_DISCLOSURES} disclosable claims")
     for name in claims:
         if not isinstance(name, str):
             raise CredentialClaimError("claim names must be strings")
@@ -691,7 +708,7 @@ def issue(
             raise CredentialClaimError(f"claim {name!r} is set by the issuer, not given")
         _check_claim_value(claims[name], name)
     for name in hidden:
-        if not isinstance(name, str) or name not in claims:
+        if name not in claims:
             raise CredentialClaimError(f"disclosable claim {str(name)[:64]!r} is not in the claims")
         if name in _NEVER_DISCLOSABLE:
             raise CredentialClaimError(f"claim {name!r} may not be selectively disclosable")
@@ -731,8 +748,10 @@ def issue(
     payload["_sd_alg"] = SD_ALG
     header = {"typ": TYP_SD_JWT_VC, "alg": alg, "kid": signer_kid}
     text = _sign_jwt(header, payload, signer) + "~" + "".join(d + "~" for d in disclosures)
-    if len(text) > MAX_SD_JWT_BYTES:
-        raise CredentialTooLargeError(f"the credential is longer than {MAX_SD_JWT_BYTES} bytes")
+    if len(text) > MAX_SD_JWT_BYTES - KB_JWT_ROOM:
+        raise CredentialTooLargeError(
+            f"the credential is longer than {MAX_SD_JWT_BYTES - KB_JWT_ROOM} bytes"
+        )
     return text
 
 
@@ -784,7 +803,7 @@ def present(
     ``sd_hash`` is appended; the key must be the credential's ``cnf.jwk``.
     """
     sd, processor, payload = _holder_view(sd_jwt)
-    wanted = set(disclose)
+    wanted = set(_names(disclose, "disclose"))
     named = {d.name for _, d in processor.order}
     unknown = [n for n in wanted if n not in named]
     if unknown:

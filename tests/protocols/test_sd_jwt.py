@@ -531,6 +531,7 @@ def test_expired_and_not_yet_valid() -> None:
     later = _issue({**PERSON, "nbf": NOW + 1000})
     with pytest.raises(CredentialNotYetValidError):
         verify(later, resolver=RESOLVER, now=NOW)
+    assert verify(later, resolver=RESOLVER, now=NOW + 1000).claims["nbf"] == NOW + 1000
 
 
 def test_holder_key_mismatch() -> None:
@@ -576,6 +577,9 @@ def test_present_refuses_unknown_names() -> None:
         ({"a": {"_sd": ["x"]}}, ()),  # would read as SD-JWT syntax
         ({"a": [{"...": "x"}]}, ("a",)),
         ({"a": float("nan")}, ("a",)),  # not JSON
+        ({"a": {1: "x"}}, ()),  # a key JSON would rename
+        ({"a": 1}, "a"),  # one string, not a collection of names
+        ({"a": 1}, (1,)),
     ],
 )
 def test_issue_refuses_bad_claims(claims: dict[str, Any], disclosable: tuple[str, ...]) -> None:
@@ -659,6 +663,12 @@ def test_foreign_nested_and_array_disclosures() -> None:
     orphan = _foreign({"_sd": [digest(nationalities)]}, [de])
     with pytest.raises(DisclosureMismatchError):
         verify(orphan, resolver=RESOLVER, now=NOW)
+
+
+def test_holder_jwk_is_reported_canonically() -> None:
+    jwk = {**HOLDER.public.to_jwk(), "kid": "k-1", "d": "not ours to repeat"}
+    held = verify(_foreign({"cnf": {"jwk": jwk}}, []), resolver=RESOLVER, now=NOW)
+    assert held.holder_jwk == HOLDER.public.to_jwk()
 
 
 def test_legacy_typ_is_accepted() -> None:
