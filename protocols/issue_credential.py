@@ -199,7 +199,7 @@ def check_claims(claims: object) -> dict[str, Any]:
             raise InvalidBodyError(f"claim name {name[:64]!r} is reserved by SD-JWT VC")
     try:
         size = len(json_dumps(claims).encode())
-    except (DIDCommError, TypeError, ValueError):
+    except (DIDCommError, TypeError, ValueError, RecursionError):
         raise InvalidBodyError("claim values must be plain JSON") from None
     if size > MAX_CLAIMS_BYTES:
         raise InvalidBodyError(f"claims are over {MAX_CLAIMS_BYTES} bytes of JSON")

@@ -609,3 +609,67 @@ def test_random_sequences_only_give_typed_errors(steps: list[Any], role: str | N
         for record in outcome.records:
             if record.protocol == PIURI:
                 assert record.state in states_of(IssueCredential.TRANSITIONS, record.role)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+# Where each message is allowed, so the fuzzed content reaches the machine's parsing.
+ALLOWED_AT = {
+    "propose-credential": ("issuer", "start"),
+    "offer-credential": ("holder", "start"),
+    "request-credential": ("issuer", "offer-sent"),
+    "issue-credential": ("holder", "request-sent"),
+}
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(NAMES),
+    json_values,
+    json_values,
+    st.sampled_from(["json", "base64", "links"]),
+)
+def test_fuzzed_bodies_and_attachments_only_give_typed_errors(
+    name: str, attached: Any, preview_value: Any, kind: str
+) -> None:
+    party = Party.create()
+    role, state = ALLOWED_AT[name]
+    store = Store()
+    if state != "start":
+        store.put(
+            ProtocolRecord(
+                thid="t-1",
+                protocol=PIURI,
+                role=role,
+                state=state,
+                their_did=ALICE,
+                our_did=BOB,
+                data={
+                    "offer": {
+                        "vct": PID,
+                        "claims": CLAIMS,
+                        "disclosable": [],
+                        "issuer": ALICE,
+                        "issuer_kid": f"{BOB}#key-9",
+                    },
+                    "holder_jwk": PrivateKey.generate("Ed25519").public.to_jwk(),
+                },
+            )
+        )
+    data: Any = {kind: attached if kind != "base64" else str(attached)}
+    message = {
+        "type": f"{PIURI}/{name}",
+        "id": "f-1",
+        "thid": "t-1",
+        "from": ALICE,
+        "to": [BOB],
+        "body": {"credential_preview": {"body": {"attributes": preview_value}}},
+        "attachments": [{"id": "a", "format": FORMAT, "data": data}],
+    }
+    outcome = party.dispatcher.dispatch(message, AUTH, store, NOW)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)

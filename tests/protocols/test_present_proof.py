@@ -373,7 +373,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
                     "json": {
                         "presentation_submission": {
                             "id": "s",
-                            "definition_id": "d",
+                            "definition_id": REQUEST["attachments"][0]["data"]["json"][
+                                "presentation_definition"
+                            ]["id"],
                             "descriptor_map": [
                                 {"id": "credential", "format": "dc+sd-jwt", "path": "$.vp_token"}
                             ],
@@ -457,3 +459,63 @@ def test_random_sequences_only_give_typed_errors(steps: list[Any], role: str | N
         for record in outcome.records:
             if record.protocol == PIURI:
                 assert record.state in states_of(PresentProof.TRANSITIONS, record.role)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+ALLOWED_AT = {
+    "propose-presentation": ("verifier", "start"),
+    "request-presentation": ("prover", "start"),
+    "presentation": ("verifier", "request-sent"),
+}
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(list(SAMPLES)),
+    json_values,
+    json_values,
+    st.sampled_from(["presentation_definition", "presentation_submission", "options", "vp_token"]),
+)
+def test_fuzzed_attachments_only_give_typed_errors(
+    name: str, value: Any, token: Any, key: str
+) -> None:
+    party = Party.create()
+    role, state = ALLOWED_AT[name]
+    store = Store()
+    definition = REQUEST["attachments"][0]["data"]["json"]["presentation_definition"]
+    if state != "start":
+        store.put(
+            ProtocolRecord(
+                thid="t-1",
+                protocol=PIURI,
+                role=role,
+                state=state,
+                their_did=ALICE,
+                data={"nonce": "n", "definition": definition},
+            )
+        )
+    sample = SAMPLES[name]["attachments"][0]
+    content = dict(sample["data"]["json"])
+    content[key] = value
+    content.setdefault("vp_token", token)
+    message = {
+        "type": f"{PIURI}/{name}",
+        "id": "f-1",
+        "thid": "t-1",
+        "from": ALICE,
+        "to": [BOB],
+        "body": {},
+        "attachments": [{**sample, "data": {"json": content}}],
+    }
+    outcome = party.dispatcher.dispatch(message, AUTH, store, NOW)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+    if name == "presentation":
+        assert [e.kind for e in outcome.events if e.kind.startswith("present-proof")] == [
+            "present-proof.failed"
+        ]
