@@ -217,14 +217,15 @@ def check_names(names: object, claims: Mapping[str, Any], what: str) -> list[str
 
 
 def check_public_jwk(jwk: object) -> dict[str, Any]:
-    """A holder's public JWK (never one with private members)."""
+    """A holder's public JWK (never one with private members), in canonical form."""
     if not isinstance(jwk, dict) or "d" in jwk:
         raise InvalidBodyError("the holder key must be a public JWK")
     try:
-        PublicKey.from_jwk(jwk)
+        key = PublicKey.from_jwk(jwk)
     except DIDCommError as error:
         raise InvalidBodyError(f"the holder key is unusable: {error.message}") from None
-    return {k: v for k, v in jwk.items() if isinstance(k, str)}
+    # The canonical form: whatever else the peer put in the JWK is not kept.
+    return dict(key.to_jwk())
 
 
 def same_key(a: object, b: object) -> bool:

@@ -183,7 +183,9 @@ def credential_claims(credential: str) -> dict[str, Any]:
     ``vct`` and ``iss`` included, plus every disclosable one), for matching.
 
     The holder reads its own wallet here, so nothing is verified; a credential
-    that cannot be read is a :class:`~protocols.errors.DIDCommError`.
+    that cannot be read is a :class:`~protocols.errors.DIDCommError`.  Every
+    disclosable claim is taken as top-level, which is what we issue; a nested
+    Disclosure from another issuer would be matched by its name at the top.
     """
     if not isinstance(credential, str) or len(credential) > MAX_CREDENTIAL_CHARS:
         raise InvalidBodyError("a stored credential must be a bounded string")
