@@ -291,6 +291,9 @@ class PresentProof(ProtocolMachine):
     def _verify(self, record: ProtocolRecord, inbound: Inbound) -> dict[str, Any]:
         definition = parse_definition(record.data.get("definition"))
         nonce = record.data.get("nonce")
+        if not isinstance(nonce, str) or not isinstance(inbound.our_did, str):
+            # Both bind the presentation to this request; a record without them is damaged.
+            raise PresentationRejectedError("this thread has no nonce or audience to check")
         details = attachment_json(inbound.message, _SUBMISSIONS)
         entries = check_submission(definition, details.get("presentation_submission"))
         issuer: str | None = None
