@@ -614,9 +614,12 @@ def _json(value: Any, what: str) -> bytes:
         raise CredentialClaimError(f"{what} is not JSON") from None
 
 
-def _check_claim_value(value: Any, name: str, depth: int = 0) -> None:
-    """Refuse what a verifier would read as SD-JWT syntax, or nest too deep."""
-    if depth > MAX_CLAIM_DEPTH:
+def _check_claim_value(value: Any, name: str, depth: int) -> None:
+    """Refuse what a verifier would read as SD-JWT syntax, or nest too deep.
+
+    ``depth`` counts as :class:`_Processor` does: a top-level claim's value is at 1.
+    """
+    if isinstance(value, (dict, list)) and depth > MAX_CLAIM_DEPTH:
         raise CredentialClaimError(f"claim {name[:64]!r} nests deeper than {MAX_CLAIM_DEPTH}")
     if isinstance(value, dict):
         for key, item in value.items():
@@ -706,7 +709,7 @@ def issue(
             raise CredentialClaimError("claim names must be strings")
         if name in _SET_BY_ISSUE:
             raise CredentialClaimError(f"claim {name!r} is set by the issuer, not given")
-        _check_claim_value(claims[name], name)
+        _check_claim_value(claims[name], name, 1)
     for name in hidden:
         if name not in claims:
             raise CredentialClaimError(f"disclosable claim {str(name)[:64]!r} is not in the claims")

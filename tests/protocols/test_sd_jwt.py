@@ -717,6 +717,15 @@ def test_issue_refuses_bad_claims(claims: dict[str, Any], disclosable: tuple[str
         _issue(claims, disclosable=disclosable)
 
 
+def test_nesting_limit_is_the_same_for_issuer_and_verifier() -> None:
+    deepest = _nested(sd_jwt.MAX_CLAIM_DEPTH)
+    for hidden in ((), ("a",)):
+        credential = _issue({"a": deepest}, disclosable=hidden)
+        assert verify(credential, resolver=RESOLVER, now=NOW).claims == {"a": deepest}
+        with pytest.raises(CredentialClaimError):
+            _issue({"a": [deepest]}, disclosable=hidden)
+
+
 def test_issue_refuses_bad_keys() -> None:
     signer = KEYS["Ed25519"]
     did = create_did_key(signer.public)
