@@ -91,8 +91,8 @@ MAX_FILTER_VALUE_DEPTH = 4
 #: Most entries in a submission's descriptor map.
 MAX_DESCRIPTOR_MAP = MAX_DESCRIPTORS
 
-#: The claims an SD-JWT VC always shows (never selectively disclosed).
-ALWAYS_VISIBLE = frozenset({"iss", "vct", "iat", "exp", "nbf", "cnf", "status", "sub"})
+#: The claims an SD-JWT VC always shows (never selectively disclosed, never asked for).
+ALWAYS_VISIBLE = frozenset({"iss", "vct", "iat", "exp", "nbf", "cnf", "status"})
 
 _FILTER_KEYWORDS = frozenset(
     {
