@@ -251,6 +251,9 @@ def _parse_jwt(text: str, what: str) -> Jwt:
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in SUPPORTED_ALGS:
         raise UnsupportedCredentialError(f"{what} has an unsupported alg")
+    if "crit" in header:
+        # RFC 7515 section 4.1.11: extensions we do not understand must not be ignored.
+        raise UnsupportedCredentialError(f"{what} has critical header extensions")
     return Jwt(text, header, payload, alg, f"{header_b64}.{payload_b64}".encode("ascii"), signature)
 
 
@@ -448,6 +451,7 @@ def _holder_key(payload: Mapping[str, Any]) -> PublicKey | None:
 
 def _check_key_binding(
     sd: SdJwt,
+    kb: Jwt,
     holder: PublicKey | None,
     *,
     now: int,
@@ -455,8 +459,6 @@ def _check_key_binding(
     nonce: str | None,
     max_age: int,
 ) -> None:
-    kb = sd.kb_jwt
-    assert kb is not None
     if holder is None:
         raise KeyBindingError("the credential has no holder key (cnf.jwk) to bind to")
     if audience is None or nonce is None:
@@ -513,7 +515,7 @@ def verify_signed(
             raise KeyBindingError("a Key Binding JWT is required")
     else:
         _check_key_binding(
-            sd, holder, now=now, audience=audience, nonce=nonce, max_age=kb_max_age_s
+            sd, sd.kb_jwt, holder, now=now, audience=audience, nonce=nonce, max_age=kb_max_age_s
         )
     # Every Disclosure was used (run() checks), so this is presentation order.
     disclosed = tuple(d.name for d in sd.disclosures if d.name is not None)

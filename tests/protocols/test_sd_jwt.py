@@ -847,6 +847,7 @@ def test_legacy_typ_is_accepted() -> None:
         (lambda d: _foreign({"exp": "tomorrow"}, []), MalformedCredentialError),
         (lambda d: _foreign({"cnf": {"kid": "x"}}, []), UnsupportedCredentialError),
         (lambda d: _foreign({}, [], alg="none"), UnsupportedCredentialError),
+        (lambda d: _foreign({}, [], crit=["exp"]), UnsupportedCredentialError),
         (lambda d: _foreign({}, [], kid=ISSUER_DID), CredentialIssuerError),
         (lambda d: _foreign({}, [], kid=ISSUER_DID + "#other"), CredentialIssuerError),
         (
