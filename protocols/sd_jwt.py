@@ -52,6 +52,7 @@ from .did.resolver import DIDResolver
 from .did.syntax import split_did_url
 from .errors import (
     CredentialClaimError,
+    CredentialError,
     CredentialExpiredError,
     CredentialIssuerError,
     CredentialNotYetValidError,
@@ -742,11 +743,12 @@ def issue(
             payload[name] = value
     if holder_jwk is not None:
         try:
-            holder = PublicKey.from_jwk(dict(holder_jwk))
-        except DIDCommError as exc:
-            raise HolderKeyMismatchError(f"holder_jwk: {exc.message}") from None
-        # The canonical public JWK: private members a caller passed by mistake stay out.
-        payload["cnf"] = {"jwk": holder.to_jwk()}
+            holder = _holder_key({"cnf": {"jwk": dict(holder_jwk)}})
+        except CredentialError as exc:
+            raise CredentialClaimError(f"holder_jwk: {exc.message}") from None
+        if holder is not None:  # always: cnf is given
+            # The canonical public JWK: private members a caller passed by mistake stay out.
+            payload["cnf"] = {"jwk": holder.to_jwk()}
     if digests:
         # Sorted: the order must not betray the order of the claims (RFC 9901 4.2.4.1).
         payload["_sd"] = sorted(digests)

@@ -738,6 +738,15 @@ def test_issue_refuses_bad_keys() -> None:
     x25519 = PrivateKey.generate("X25519")
     with pytest.raises(UnsupportedCredentialError):
         issue({}, issuer=did, signer_kid=_kid(did), signer=x25519, **common)
+    for holder_jwk in (x25519.public.to_jwk(), {"kty": "EC"}):
+        with pytest.raises(CredentialClaimError):
+            issue(
+                {},
+                issuer=did,
+                signer_kid=_kid(did),
+                signer=signer,
+                **{**common, "holder_jwk": holder_jwk},
+            )
 
 
 def test_issue_refuses_oversize() -> None:
