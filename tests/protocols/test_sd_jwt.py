@@ -41,6 +41,7 @@ from protocols.errors import (
     UnsupportedCredentialError,
 )
 from protocols.keys import PrivateKey, PublicKey
+from protocols.report_problem import is_valid_code
 from protocols.sd_jwt import digest, disclosable_claims, issue, parse, present, verify
 
 # -- RFC 9901 vectors ----------------------------------------------------------------
@@ -932,7 +933,7 @@ def test_every_error_has_its_own_problem_code() -> None:
     ]
     codes = [c.problem_code for c in classes]
     assert len(classes) >= 15 and len(set(codes)) == len(codes)
-    assert all(code.startswith("e.p.credential") for code in codes)
+    assert all(code.startswith("e.p.credential") and is_valid_code(code) for code in codes)
 
 
 # -- properties ------------------------------------------------------------------------------
