@@ -24,7 +24,9 @@ an offer is refused (unknown thread): the issuer signs only what it offered.
 
 The holder accepts the credential only if it is exactly what was offered:
 the signature verifies (issuer DID resolved with our resolver), the issuer
-is the DID that made the offer, ``vct`` and every claim value equal the
+is the DID the offer named (the offering peer's own DID unless the offer
+names another: an issuer signs with a stable public DID, such as a did:key,
+not with the pairwise DID of the connection), ``vct`` and every claim value equal the
 offer's, the claims offered as disclosable really are selectively
 disclosable (otherwise the holder could not hide them later), and the
 ``cnf`` key is the one the holder sent.  Anything else is a typed error,
@@ -50,7 +52,8 @@ credential format's own identifier is used, as OpenID4VC does):
 - ``dc+sd-jwt`` (:data:`FORMAT`): the SD-JWT VC format identifier of SD-JWT VC
   draft 06 and OpenID4VC; ``vc+sd-jwt`` (the earlier drafts' name) is read as
   the same.  On ``offer-credential`` its ``data.json`` is the credential
-  description ``{"vct", "disclosable": [names]}``; on ``request-credential``
+  description ``{"vct", "disclosable": [names], "issuer": DID}`` (``issuer``
+  optional: the sender's DID when absent); on ``request-credential``
   ``{"vct", "cnf": {"jwk": <holder public JWK>}}`` (the ``cnf`` claim the
   credential will carry); on ``issue-credential`` ``data.base64`` is the
   issued SD-JWT (compact, all disclosures), ``media_type``
@@ -76,6 +79,7 @@ from typing import Any, ClassVar
 from . import sd_jwt
 from .codec import b64u_decode, b64u_encode, json_dumps
 from .did.resolver import DIDResolver
+from .did.syntax import is_did
 from .errors import DIDCommError, KeyMaterialError
 from .framework import (
     ABANDONED,
@@ -449,9 +453,12 @@ class IssueCredential(ProtocolMachine):
         details = attachment_json(inbound.message, SD_JWT_FORMATS)
         vct = check_vct(details.get("vct"))
         disclosable = check_names(details.get("disclosable", []), claims, "'disclosable'")
+        issuer = details.get("issuer", inbound.their_did)
+        if not is_did(issuer):
+            raise InvalidBodyError("the offer's issuer must be a DID")
         offer = {
             "id": inbound.message["id"],
-            "issuer": inbound.their_did,
+            "issuer": issuer,
             "vct": vct,
             "claims": claims,
             "disclosable": disclosable,
@@ -467,7 +474,7 @@ class IssueCredential(ProtocolMachine):
                 "vct": vct,
                 "claims": claims,
                 "disclosable": disclosable,
-                "issuer": inbound.their_did,
+                "issuer": issuer,
                 "comment": comment,
                 "goal_code": goal_code,
             },
@@ -547,6 +554,7 @@ def offer_credential(
     claims: dict[str, Any],
     disclosable: list[str],
     issuer_kid: str,
+    issuer: str | None = None,
     comment: str | None = None,
     goal_code: str | None = None,
     expires: int | None = None,
@@ -555,7 +563,8 @@ def offer_credential(
 ) -> Transition:
     """Issuer: offer a credential (a new thread, or the answer to ``proposal``).
 
-    ``issuer_kid`` names our signing key (a DID URL of ``our_did``); it is
+    ``issuer_kid`` names our signing key, a DID URL of ``issuer`` (default
+    ``our_did``: another DID of ours, e.g. a public did:key, may sign); it is
     recorded, and the key is looked up only when the holder requests.
     ``expires`` is the credential's ``exp`` (epoch seconds).
     """
@@ -564,12 +573,15 @@ def offer_credential(
     disclosable = check_names(disclosable, claims, "disclosable")
     check_text(comment, "comment", MAX_COMMENT_CHARS)
     check_text(goal_code, "goal_code", MAX_GOAL_CODE_CHARS)
-    if not issuer_kid.startswith(our_did + "#"):
-        raise KeyMaterialError("the issuer kid must be a key of our DID")
+    issuer = our_did if issuer is None else issuer
+    if not is_did(issuer):
+        raise InvalidBodyError("the issuer must be a DID")
+    if not issuer_kid.startswith(issuer + "#"):
+        raise KeyMaterialError("the issuer kid must be a key of the issuer DID")
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise InvalidBodyError("'expires' must be epoch seconds")
     offer = {
-        "issuer": our_did,
+        "issuer": issuer,
         "vct": vct,
         "claims": claims,
         "disclosable": disclosable,
@@ -600,7 +612,7 @@ def offer_credential(
         "id": ids(),
         "media_type": "application/json",
         "format": FORMAT,
-        "data": {"json": {"vct": vct, "disclosable": disclosable}},
+        "data": {"json": {"vct": vct, "disclosable": disclosable, "issuer": issuer}},
     }
     message = new_message(
         OFFER_CREDENTIAL,
