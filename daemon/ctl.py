@@ -29,11 +29,15 @@ from protocols.codec import b64u_encode
 
 from . import exitcodes
 from .client import ControlError, DaemonUnavailableError, SyncClient, default_socket_path
+from .ctl_credentials import add_credential_commands as _add_credential_commands
 from .ctl_protocols import add_protocol_commands as _add_protocol_commands
 from .errors import exit_code_for
+from .exitcodes import UsageError
 
 #: Without ``--follow``, ``events`` stops after this many seconds without an event.
 EVENTS_IDLE_SECONDS = 0.5
+#: Seconds a reply may take beyond a command's --wait before didcommctl gives up.
+WAIT_REPLY_MARGIN_S = 10.0
 #: Largest packed message ``receive`` reads from a file or stdin.
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 
@@ -47,14 +51,6 @@ _EXIT_CODES = {
     "invalid_params": exitcodes.USAGE,
     "method_not_found": exitcodes.USAGE,
 }
-
-
-class UsageError(Exception):
-    """A command-line value that cannot be used (bad JSON in --body, unreadable file)."""
-
-    def __init__(self, message: str, code: int = exitcodes.USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -382,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(rpc="peers.connect", params=lambda a: {"multiaddr": a.multiaddr}, show=_show_peer)
 
     _add_protocol_commands(sub)
+    _add_credential_commands(sub)
 
     p = _sub(sub, "shutdown", "stop the daemon cleanly", "  didcommctl shutdown")
     p.set_defaults(rpc="shutdown", params=lambda a: {}, show=lambda r, out: out.write("daemon is stopping\n"))
@@ -450,6 +447,10 @@ def _main(argv: Sequence[str] | None, *, out: TextIO | None, err: TextIO | None)
     method = args.rpc if isinstance(args.rpc, str) else args.rpc(args)
     try:
         socket_path = args.socket or default_socket_path(os.environ)
+        # A command that waits for a peer (--wait) must not time out before the daemon answers.
+        wait = getattr(args, "wait", None)
+        if isinstance(wait, float | int) and wait + WAIT_REPLY_MARGIN_S > args.timeout:
+            args.timeout = wait + WAIT_REPLY_MARGIN_S
         with SyncClient.connect(socket_path, timeout=args.timeout) as client:
             if args.command == "events":
                 return _events(client, args, out)

@@ -32,9 +32,7 @@ QR_PNG_SCALE = 4
 
 
 def _usage(message: str, code: int = exitcodes.USAGE) -> Exception:
-    from .ctl import UsageError
-
-    return UsageError(message, code)
+    return exitcodes.UsageError(message, code)
 
 
 def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:

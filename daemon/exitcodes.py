@@ -22,3 +22,15 @@ EPILOG = """exit codes:
   4  the daemon is unavailable (control socket not found or not answering)
   5  permission refused (wrong user, wrong passphrase)
   6  invalid configuration"""
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used (bad JSON in --body, unreadable file).
+
+    Here, not in ``daemon.ctl``: run as ``python -m daemon.ctl`` that module is
+    ``__main__``, and the command modules would raise a class it does not catch.
+    """
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
