@@ -448,6 +448,59 @@ async def _protocol_thread(call: Call, p: dict[str, Any]) -> Any:
     return await _conv(call).thread(p["thid"])
 
 
+# -- credentials (issue-credential 3.0, present-proof 3.0; daemon.credentials) --------------
+
+
+def _creds(call: Call) -> Any:
+    return _conv(call).credentials
+
+
+async def _credential_offer(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).offer(
+        p["connection"], vct=p["type"], claims=p["claims"], disclosable=p.get("disclosable"),
+        issuer=p.get("issuer"), comment=p.get("comment"), wait=p.get("wait", 0),
+    )
+
+
+async def _credential_accept(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).accept_offer(p["thid"], wait=p.get("wait", 0))
+
+
+async def _credential_decline(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).decline(p["thid"], reason=p.get("reason"))
+
+
+async def _credential_pending(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).pending()
+
+
+async def _credential_list(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).stored()
+
+
+async def _credential_show(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).show(p["id"], raw=p.get("raw", False))
+
+
+async def _credential_delete(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).delete(p["id"])
+
+
+async def _proof_request(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).request_proof(
+        p["connection"], claims=p["claims"], vct=p.get("type"), issuers=p.get("issuers"),
+        comment=p.get("comment"), wait=p.get("wait", 0),
+    )
+
+
+async def _proof_present(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).present(p["thid"], credential=p.get("credential"))
+
+
+async def _proof_decline(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).decline(p["thid"], reason=p.get("reason"))
+
+
 async def _events_subscribe(call: Call, p: dict[str, Any]) -> Any:
     kinds = set(p["kinds"]) if p.get("kinds") else None
     sid, start = await call.conn.subscribe(kinds, p.get("since"))
@@ -686,6 +739,115 @@ METHODS: dict[str, Method] = {
             "The stored protocol records of one thread (state, role, DIDs, data).",
             "`{thid, records: [{protocol, role, state, our_did, their_did, data, ...}]}`",
             (Param("thid", "str", "thread id", required=True),),
+        ),
+        Method(
+            "credential.offer",
+            _credential_offer,
+            "Issue Credential 3.0: offer an SD-JWT VC to a connection. The holder's request is "
+            "answered at once with the credential, signed by the `assertionMethod` key of `issuer` "
+            "(default: our did:key labelled `issuer`, made on first use) and bound to the holder's key. "
+            "With `wait`, the reply comes when it is issued (`state: issued`), refused "
+            "(`state: problem`) or the wait ends (`state: timeout`).",
+            "`{thid, to, connection, issuer, state, result?, problem?}`",
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("type", "str", "credential type (`vct`), e.g. `https://example.edu/diploma`", required=True),
+                Param("claims", "map", "the claims, e.g. `{given_name, birthdate, age_over_18}`", required=True),
+                Param("disclosable", "str[]", "claims the holder may withhold (default: all)"),
+                Param("issuer", "str", "one of our DIDs with an assertionMethod key"),
+                Param("comment", "str", "for the holder"),
+                Param("wait", "num", "seconds to wait for the issuance (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "credential.pending",
+            _credential_pending,
+            "Credential offers and proof requests waiting for our answer (`credential.accept`, "
+            "`proof.present`, or a decline).",
+            "`{pending: [{thid, kind: offer|proof-request, from, vct, claims, comment, updated}]}`",
+        ),
+        Method(
+            "credential.accept",
+            _credential_accept,
+            "Ask for an offered credential (holder). It is verified on arrival and stored in the "
+            "wallet (`issue-credential.credential-received` event). With `wait`, the reply comes then.",
+            "`{thid, state, result?, problem?}`",
+            (
+                Param("thid", "str", "the offer's thread id", required=True),
+                Param("wait", "num", "seconds to wait for the credential (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "credential.decline",
+            _credential_decline,
+            "Decline an offer or a proof request: the peer gets a problem report.",
+            '`{thid, state: "declined"}`',
+            (
+                Param("thid", "str", "the thread id", required=True),
+                Param("reason", "str", "why, for the peer"),
+            ),
+        ),
+        Method(
+            "credential.list",
+            _credential_list,
+            "Credentials in our wallet (their claims; the credential itself with `credential.show raw`).",
+            "`{credentials: [{id, vct, issuer, subject, claims, thid, received}]}`",
+        ),
+        Method(
+            "credential.show",
+            _credential_show,
+            "One stored credential.",
+            "`{id, vct, issuer, subject, claims, thid, received, sd_jwt?}`",
+            (
+                Param("id", "str", "credential id or a unique prefix", required=True),
+                Param("raw", "bool", "include the SD-JWT VC itself"),
+            ),
+        ),
+        Method(
+            "credential.delete",
+            _credential_delete,
+            "Forget a stored credential.",
+            "`{deleted: id}`",
+            (Param("id", "str", "credential id or a unique prefix", required=True),),
+        ),
+        Method(
+            "proof.request",
+            _proof_request,
+            "Present Proof 3.0: ask a connection to prove claims (a DIF Presentation Exchange "
+            "definition asking for exactly these, disclosed from an SD-JWT VC with key binding). "
+            "With `wait`, the reply comes when the presentation is verified (`state: verified`, "
+            "`result.claims` holds only what was disclosed), fails (`state: failed`), is declined "
+            "(`state: problem`) or the wait ends.",
+            "`{thid, to, connection, state, result?, problem?}`",
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("claims", "str[]", "claim names to disclose, e.g. `[age_over_18]`", required=True),
+                Param("type", "str", "credential type (`vct`) required"),
+                Param("issuers", "str[]", "issuer DIDs accepted (default: any)"),
+                Param("comment", "str", "for the prover"),
+                Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "proof.present",
+            _proof_present,
+            "Answer a proof request (prover) with a stored credential that satisfies it, disclosing "
+            "only the requested claims. `credential` chooses when several fit.",
+            '`{thid, credential, state: "presented", disclosed}`',
+            (
+                Param("thid", "str", "the request's thread id", required=True),
+                Param("credential", "str", "credential id or a unique prefix"),
+            ),
+        ),
+        Method(
+            "proof.decline",
+            _proof_decline,
+            "Decline a proof request: the verifier gets a problem report.",
+            '`{thid, state: "declined"}`',
+            (
+                Param("thid", "str", "the request's thread id", required=True),
+                Param("reason", "str", "why, for the verifier"),
+            ),
         ),
         Method(
             "events.subscribe",

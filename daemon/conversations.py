@@ -72,6 +72,7 @@ from protocols.message import new_id
 from protocols.message_type import normalize_name, parse_message_type, parse_piuri
 from protocols.report_problem import PIURI as REPORT_PROBLEM_PIURI
 
+from . import credentials
 from .connections import (
     ACTIVE,
     INVITEE,
@@ -111,6 +112,7 @@ _ANSWERS = {
     "trust-ping.response-received",
     "discover-features.disclosed",
     "problem-report.received",
+    *credentials.ANSWERS,
 }
 
 
@@ -150,6 +152,8 @@ class _Batch:
     connections: list[Connection] = field(default_factory=list)
     outbound: list[_Queued] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    #: Received credentials for the wallet: (id, stored entry).
+    credentials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -172,6 +176,9 @@ def _write(store: Store, batch: _Batch, book: ConnectionBook, now: int) -> None:
         for q in batch.outbound:
             store.outbox_put(q.id, to_did=q.to, from_did=q.frm, packed=q.packed, created=now,
                              expires=q.expires, record=q.record)
+        for cred_id, entry in batch.credentials:
+            store.credential_put(cred_id, issuer=entry.get("issuer"), subject=entry.get("subject"),
+                                 created=now, record=entry)
 
 
 def inbox_stored(store: Store, row: InboxRow) -> bool:
@@ -230,7 +237,12 @@ class Conversations:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.dispatcher = standard_dispatcher(max_receive_bytes=MAX_MESSAGE_BYTES, goal_codes=GOAL_CODES)
+        self.dispatcher = standard_dispatcher(
+            max_receive_bytes=MAX_MESSAGE_BYTES, goal_codes=GOAL_CODES,
+            extra_machines=credentials.credential_machines(agent.resolver, agent.wallet),
+        )
+        #: Issue-credential and present-proof: keys, consent and the wallet of credentials.
+        self.credentials = credentials.CredentialExchange(self)
         self.connections = ConnectionBook(agent.store)
         #: Services for the DIDs we make per relationship (the p2p layer sets this
         #: to our libp2p DIDCommMessaging service once the node is up).
@@ -293,7 +305,7 @@ class Conversations:
         records = await self._records_for(message, conn)
         outcome = self.dispatcher.dispatch(message, metadata, records, now)
         batch.records.extend(outcome.records)
-        batch.events.extend(outcome.events)
+        batch.events.extend(self.credentials.take_received(outcome.events, outcome.records, batch, now))
         await self._connect_inviter(outcome, batch, now)
         await self._pack_all(outcome.outbound, batch, now)
         pending = store.submit(partial(_accept_and_write, store.sync, row, msg_id, sender, inbox_record,

@@ -42,6 +42,11 @@ EXPIRED = "expired"
 CONFLICT = "conflict"
 STORE = "store"
 INVALID_BACKUP = "invalid_backup"
+#: A command that does not fit the protocol thread's state (e.g. accepting an offer twice).
+INVALID_STATE = "invalid_state"
+#: No stored credential satisfies a proof request (or several do and none was named).
+NO_MATCH = "no_match"
+AMBIGUOUS = "ambiguous"
 INTERNAL = "internal"
 
 

@@ -820,6 +820,14 @@ class Store:
                 (protocol, thid, role, state, updated, encode_record(record)),
             )
 
+    def records_by_state(self, protocol: str, role: str, state: str) -> list[dict[str, Any]]:
+        """Every protocol record of one protocol, role and state, oldest update first."""
+        rows = self._conn.execute(
+            "SELECT record FROM protocol_records WHERE protocol = ? AND role = ? AND state = ? ORDER BY updated",
+            (protocol, role, state),
+        ).fetchall()
+        return [decode_record(r[0]) for r in rows]
+
     def record_get(self, protocol: str, thid: str, role: str) -> dict[str, Any] | None:
         """One protocol instance's state: ``{"state", "updated", "record"}``, or None."""
         r = self._conn.execute(
@@ -842,6 +850,17 @@ class Store:
         """A credential's record, or None."""
         r = self._conn.execute("SELECT record FROM credentials WHERE id = ?", (id,)).fetchone()
         return None if r is None else decode_record(r[0])
+
+    def credential_all(self) -> list[dict[str, Any]]:
+        """Every stored credential's record, oldest first."""
+        rows = self._conn.execute("SELECT record FROM credentials ORDER BY created, id").fetchall()
+        return [decode_record(r[0]) for r in rows]
+
+    def credential_delete(self, id: str) -> bool:
+        """Forget a credential; False if there was none."""
+        with self.transaction():
+            cur = self._conn.execute("DELETE FROM credentials WHERE id = ?", (id,))
+        return cur.rowcount > 0
 
     # -- inbox -----------------------------------------------------------------------------
 

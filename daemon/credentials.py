@@ -1,0 +1,421 @@
+"""Credential exchange: the daemon's side of issue-credential 3.0 and present-proof 3.0.
+
+Theory of operation
+-------------------
+``protocols/issue_credential.py`` and ``protocols/present_proof.py`` decide
+everything about the two protocols (what a message may do, what is signed,
+what is verified, what is disclosed); ``protocols/sd_jwt.py`` is the
+credential format (SD-JWT VC: the holder discloses claim by claim).  This
+module gives them what only the daemon has, and nothing else:
+
+- **keys**: the issuer signs with the ``assertionMethod`` key of an issuer DID
+  of ours (by default a did:key labelled ``issuer``, made on first use: a
+  stable public identity, unlike the pairwise did:peer of a connection); the
+  holder binds the credential to the ``authentication`` key of its DID in the
+  relationship and signs the presentation's key-binding JWT with it.  Keys
+  stay in the wallet; only kids travel through records and replies;
+- **the holder's consent**: an offer and a proof request wait
+  (``issue-credential.offer-received``, ``present-proof.request-received``
+  events, ``credential.pending``) until the owner accepts or declines.  The
+  issuer's offer is its consent, so a request for an offered credential is
+  answered at once, by the machine;
+- **the wallet of credentials**: a received, verified credential is written
+  to the ``credentials`` table in the same transaction as the message that
+  carried it (:meth:`CredentialExchange.take_received`, called by
+  ``Conversations`` for every inbound step).  The published event names the
+  credential but does not carry it: the event log is replayable by any client
+  and should not be a second copy of the wallet.
+
+Every command runs under the conversations lock, like the other local
+commands, so a thread's record is never read by two steps at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from protocols import issue_credential, present_proof, presentation_exchange
+from protocols.errors import DIDCommError
+from protocols.framework import Event, ProtocolMachine, ProtocolRecord, Transition
+from protocols.keys import PrivateKey
+
+from .errors import (
+    AMBIGUOUS,
+    INVALID_STATE,
+    NO_MATCH,
+    DaemonError,
+    InvalidParamsError,
+    NotFoundError,
+)
+
+if TYPE_CHECKING:
+    from .conversations import Conversations, _Batch
+
+#: Most claims one credential offer may carry.
+MAX_CLAIMS = 64
+#: Longest claim name.
+MAX_CLAIM_NAME_CHARS = 128
+#: Longest credential type (``vct``), comment or decline reason.
+MAX_VCT_CHARS = 512
+MAX_COMMENT_CHARS = 2000
+#: Most issuer DIDs a proof request may accept.
+MAX_ISSUERS = 32
+#: Label of the did:key we issue from when no issuer is named.
+ISSUER_LABEL = "issuer"
+#: Events that answer a waiting ``credential.*`` / ``proof.*`` command.
+ANSWERS = frozenset({
+    "issue-credential.issued",
+    "issue-credential.credential-received",
+    "present-proof.verified",
+    "present-proof.failed",
+})
+#: The event whose credential goes into the wallet.
+RECEIVED = "issue-credential.credential-received"
+
+
+def credential_machines(resolver: Any, secrets: Any) -> list[ProtocolMachine]:
+    """The two protocol machines, with the resolver and the wallet they need."""
+    return [issue_credential.IssueCredential(resolver, secrets), present_proof.PresentProof(resolver)]
+
+
+def _check_text(name: str, value: Any, limit: int, *, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidParamsError(f"{name} must be a string of 1 to {limit} characters")
+    return value
+
+
+def _check_names(name: str, values: Any, *, optional: bool = False) -> list[str] | None:
+    if values is None and optional:
+        return None
+    if not isinstance(values, list) or not values or len(values) > MAX_CLAIMS:
+        raise InvalidParamsError(f"{name} must be a list of 1 to {MAX_CLAIMS} claim names")
+    for v in values:
+        _check_text(name, v, MAX_CLAIM_NAME_CHARS, optional=False)
+    if len(set(values)) != len(values):
+        raise InvalidParamsError(f"{name} lists a claim twice")
+    return list(values)
+
+
+class CredentialExchange:
+    """Issue, hold and present credentials (see the module docstring)."""
+
+    def __init__(self, conversations: Conversations) -> None:
+        self.conv = conversations
+        self.agent = conversations.agent
+
+    # -- inbound: what the machines produced ------------------------------------------------
+
+    def take_received(self, events: list[Event], records: list[ProtocolRecord], batch: _Batch,
+                      now: int) -> list[Event]:
+        """Move each received credential out of its event into ``batch`` (the wallet row);
+        return the events to publish."""
+        out = []
+        for event in events:
+            if event.kind != RECEIVED or not isinstance(event.data.get("sd_jwt"), str):
+                out.append(event)
+                continue
+            data = dict(event.data)
+            sd_jwt = data.pop("sd_jwt")
+            record = next((r for r in records if r.thid == event.thid), None)
+            cred_id = str(data.get("credential_id") or event.thid)
+            data["credential_id"] = cred_id
+            holder_kid = record.data.get("holder_kid") if record is not None else None
+            batch.credentials.append((cred_id, {
+                "id": cred_id, "vct": data.get("vct"), "issuer": data.get("issuer"),
+                "subject": record.our_did if record is not None else None, "holder_kid": holder_kid,
+                "claims": data.get("claims"), "thid": event.thid, "received": now, "sd_jwt": sd_jwt,
+            }))
+            out.append(Event(event.kind, event.thid, data))
+        return out
+
+    # -- issuer -----------------------------------------------------------------------------
+
+    async def offer(self, ref: str, *, vct: str, claims: dict[str, Any], disclosable: list[str] | None = None,
+                    issuer: str | None = None, comment: str | None = None, wait: float = 0.0) -> dict[str, Any]:
+        """Offer a credential to a connection; with ``wait``, until it is issued."""
+        from .conversations import _check_wait
+
+        wait = _check_wait(wait)
+        vct = _check_text("type", vct, MAX_VCT_CHARS, optional=False) or ""
+        comment = _check_text("comment", comment, MAX_COMMENT_CHARS)
+        if not isinstance(claims, dict) or not claims or len(claims) > MAX_CLAIMS:
+            raise InvalidParamsError(f"claims must be an object of 1 to {MAX_CLAIMS} claims")
+        _check_names("claims", list(claims))
+        names = _check_names("disclosable", disclosable, optional=True)
+        if names is None:
+            names = list(claims)  # privacy by default: the holder may withhold any claim
+        unknown = sorted(set(names) - set(claims))
+        if unknown:
+            raise InvalidParamsError(f"disclosable names claims the offer does not have: {', '.join(unknown)}")
+        conv = self.conv
+        async with conv._lock:
+            mine, theirs, conn = await conv._target(ref)
+            issuer_did, issuer_kid = await self._issuer(issuer)
+            try:
+                transition = issue_credential.offer_credential(
+                    mine, theirs, self.agent.now(), vct=vct, claims=claims, disclosable=names,
+                    issuer_kid=issuer_kid, issuer=issuer_did, comment=comment,
+                )
+            except DIDCommError as exc:
+                raise InvalidParamsError(exc.message) from None
+            thid = self._watch(transition, wait)
+            await conv._commit(transition)
+        out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
+                               "issuer": issuer_did, "state": "offered"}
+        return await self._answer(out, thid, wait)
+
+    async def _issuer(self, issuer: str | None) -> tuple[str, str]:
+        """(issuer DID, its assertionMethod kid): the one named, or our ``issuer`` did:key."""
+        agent = self.agent
+        if issuer is not None:
+            did = await agent._own_did(_check_text("issuer", issuer, MAX_VCT_CHARS, optional=False))
+        else:
+            rows = await agent.store.read(agent.store.sync.did_list, own=True)
+            found = next((r.did for r in rows if r.method == "key" and r.label == ISSUER_LABEL), None)
+            if found is None:
+                found = str((await agent.did_create("key", label=ISSUER_LABEL))["did"])
+            did = found
+        doc = agent.resolver.resolve(did)
+        kids = [doc.absolute(k) for k in doc.assertion_method]
+        kid = next((k for k in kids if agent.wallet.get_key(k) is not None), None)
+        if kid is None:
+            raise InvalidParamsError(
+                f"{did} has no assertionMethod key in our wallet to sign credentials with "
+                "(issue from a did:key: `didcommctl did create --method key`)")
+        return did, kid
+
+    # -- holder -------------------------------------------------------------------------------
+
+    async def accept_offer(self, thid: str, *, wait: float = 0.0) -> dict[str, Any]:
+        """Ask for an offered credential, bound to our key in the relationship."""
+        from .conversations import _check_wait
+
+        wait = _check_wait(wait)
+        conv = self.conv
+        async with conv._lock:
+            record = await self._record(thid, issue_credential.PIURI, "holder")
+            kid, key = self._holder_key(record)
+            try:
+                transition = issue_credential.accept_offer(record, holder_jwk=key.public.to_jwk(),
+                                                           now=self.agent.now())
+            except DIDCommError as exc:
+                raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
+            if transition.record is not None:
+                transition.record.data["holder_kid"] = kid
+            self._watch(transition, wait)
+            await conv._commit(transition)
+        return await self._answer({"thid": thid, "state": "requested"}, thid, wait)
+
+    def _holder_key(self, record: ProtocolRecord) -> tuple[str, PrivateKey]:
+        """Our authentication key in the relationship (kid, key) the credential is bound to."""
+        agent = self.agent
+        if record.our_did is None:
+            raise DaemonError(INVALID_STATE, "the thread has no DID of ours")
+        doc = agent.resolver.resolve(record.our_did)
+        for vm in doc.authentication_methods():
+            key = agent.wallet.get_key(vm.id)
+            if key is not None:
+                return vm.id, key
+        raise DaemonError(INVALID_STATE, f"no authentication key of {record.our_did} is in the wallet")
+
+    async def decline(self, thid: str, *, reason: str | None = None) -> dict[str, Any]:
+        """Decline an offer (holder) or a proof request (prover): a problem report."""
+        reason = _check_text("reason", reason, MAX_COMMENT_CHARS) or "declined by the owner"
+        conv = self.conv
+        async with conv._lock:
+            record = await self._pending_record(thid)
+            module: Any = issue_credential if record.protocol == issue_credential.PIURI else present_proof
+            try:
+                transition = module.decline(record, reason=reason, now=self.agent.now())
+            except DIDCommError as exc:
+                raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
+            await conv._commit(transition)
+        return {"thid": thid, "state": "declined"}
+
+    async def pending(self) -> dict[str, Any]:
+        """Offers and proof requests waiting for the owner's answer."""
+        store = self.agent.store
+        out = []
+        for protocol, role, state in (
+            (issue_credential.PIURI, "holder", issue_credential.OFFER_RECEIVED),
+            (present_proof.PIURI, "prover", present_proof.REQUEST_RECEIVED),
+        ):
+            for raw in await store.read(store.sync.records_by_state, protocol, role, state):
+                entry = {"thid": raw.get("thid"), "from": raw.get("their_did"), "updated": raw.get("updated_time")}
+                out.append({**entry, **_pending_summary(raw)})
+        out.sort(key=lambda r: r.get("updated") or 0)
+        return {"pending": out}
+
+    # -- verifier -----------------------------------------------------------------------------
+
+    async def request_proof(self, ref: str, *, claims: list[str], vct: str | None = None,
+                            issuers: list[str] | None = None, comment: str | None = None,
+                            wait: float = 0.0) -> dict[str, Any]:
+        """Ask a connection to prove claims; with ``wait``, until verified or failed."""
+        from .conversations import _check_wait
+
+        wait = _check_wait(wait)
+        names = _check_names("claims", claims) or []
+        vct = _check_text("type", vct, MAX_VCT_CHARS)
+        comment = _check_text("comment", comment, MAX_COMMENT_CHARS)
+        if issuers is not None:
+            if not isinstance(issuers, list) or not issuers or len(issuers) > MAX_ISSUERS:
+                raise InvalidParamsError(f"issuers must be a list of 1 to {MAX_ISSUERS} DIDs")
+            for did in issuers:
+                if not isinstance(did, str) or not did.startswith("did:"):
+                    raise InvalidParamsError("issuers must be DIDs")
+        conv = self.conv
+        async with conv._lock:
+            mine, theirs, conn = await conv._target(ref)
+            try:
+                transition = present_proof.request_presentation(
+                    mine, theirs, self.agent.now(), vct=vct, claims=names, issuers=issuers, comment=comment)
+            except DIDCommError as exc:
+                raise InvalidParamsError(exc.message) from None
+            thid = self._watch(transition, wait)
+            await conv._commit(transition)
+        out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
+                               "state": "requested"}
+        return await self._answer(out, thid, wait)
+
+    # -- prover -------------------------------------------------------------------------------
+
+    async def present(self, thid: str, *, credential: str | None = None) -> dict[str, Any]:
+        """Answer a proof request with a stored credential, disclosing only what was asked."""
+        credential = _check_text("credential", credential, MAX_VCT_CHARS)
+        conv = self.conv
+        store = self.agent.store
+        async with conv._lock:
+            record = await self._record(thid, present_proof.PIURI, "prover")
+            stored = await store.read(store.sync.credential_all)
+            held = [(c["id"], c["sd_jwt"]) for c in stored if isinstance(c.get("sd_jwt"), str)]
+            if credential is not None:
+                held = [(i, s) for i, s in held if i == credential or i.startswith(credential)]
+                if not held:
+                    raise NotFoundError(f"no credential {credential!r}")
+            fits = present_proof.matching(record, held, now=self.agent.now())
+            if not fits:
+                raise DaemonError(NO_MATCH, "no stored credential satisfies this request"
+                                  + (f" ({credential!r} does not)" if credential else ""))
+            if len(fits) > 1 and credential is None:
+                raise DaemonError(AMBIGUOUS, "several credentials satisfy this request; name one with "
+                                  "`credential`", {"candidates": fits})
+            chosen = fits[0]
+            entry = next(c for c in stored if c["id"] == chosen)
+            key = self.agent.wallet.get_key(entry.get("holder_kid") or "")
+            if key is None:
+                raise DaemonError(INVALID_STATE, f"the key credential {chosen} is bound to is not in the wallet")
+            try:
+                transition = present_proof.present(record, sd_jwt=entry["sd_jwt"], holder_key=key,
+                                                   now=self.agent.now())
+            except DIDCommError as exc:
+                raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
+            await conv._commit(transition)
+        return {"thid": thid, "credential": chosen, "state": "presented",
+                "disclosed": _pending_summary(record.to_dict())["claims"]}
+
+    # -- the wallet of credentials --------------------------------------------------------------
+
+    async def stored(self) -> dict[str, Any]:
+        """Stored credentials (claims shown, the credential itself not)."""
+        store = self.agent.store
+        return {"credentials": [_summary(c) for c in await store.read(store.sync.credential_all)]}
+
+    async def show(self, ref: str, *, raw: bool = False) -> dict[str, Any]:
+        """One stored credential; ``raw`` adds the SD-JWT itself."""
+        entry = await self._credential(ref)
+        out = _summary(entry)
+        if raw:
+            out["sd_jwt"] = entry.get("sd_jwt")
+        return out
+
+    async def delete(self, ref: str) -> dict[str, Any]:
+        """Forget a stored credential."""
+        entry = await self._credential(ref)
+        store = self.agent.store
+        await store.run(store.sync.credential_delete, entry["id"])
+        return {"deleted": entry["id"]}
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _credential(self, ref: str) -> dict[str, Any]:
+        ref = _check_text("credential", ref, MAX_VCT_CHARS, optional=False) or ""
+        store = self.agent.store
+        found = [c for c in await store.read(store.sync.credential_all)
+                 if c.get("id") == ref or str(c.get("id", "")).startswith(ref)]
+        exact = [c for c in found if c.get("id") == ref]
+        if exact:
+            return exact[0]
+        if not found:
+            raise NotFoundError(f"no credential {ref!r}")
+        if len(found) > 1:
+            raise InvalidParamsError(f"{ref!r} names {len(found)} credentials; give more of the id")
+        return found[0]
+
+    async def _record(self, thid: str, protocol: str, role: str) -> ProtocolRecord:
+        _check_text("thid", thid, MAX_VCT_CHARS, optional=False)
+        store = self.agent.store
+        for raw in await store.read(store.sync.records_by_thid, thid):
+            if raw.get("protocol") == protocol and raw.get("role") == role:
+                try:
+                    return ProtocolRecord.from_dict(raw)
+                except DIDCommError as exc:
+                    raise DaemonError(INVALID_STATE, f"thread {thid} is unusable: {exc.message}") from None
+        raise NotFoundError(f"no {protocol.rsplit('/', 2)[-2]} thread {thid!r} where we are the {role}")
+
+    async def _pending_record(self, thid: str) -> ProtocolRecord:
+        try:
+            return await self._record(thid, issue_credential.PIURI, "holder")
+        except NotFoundError:
+            return await self._record(thid, present_proof.PIURI, "prover")
+
+    def _watch(self, transition: Transition, wait: float) -> str:
+        """The thread id; with ``wait``, a waiter on it (before the commit can answer it)."""
+        from .conversations import _Waiter
+
+        assert transition.record is not None
+        thid = transition.record.thid
+        if wait:
+            self.conv._waiters[thid] = _Waiter(time.monotonic())
+        return thid
+
+    async def _answer(self, out: dict[str, Any], thid: str, wait: float) -> dict[str, Any]:
+        if not wait:
+            return out
+        waiter = self.conv._waiters.get(thid)
+        if waiter is None:
+            return out
+        event = await self.conv._wait(thid, waiter, wait)
+        if event is None:
+            out["state"] = "timeout"
+        elif event.kind == "problem-report.received":
+            out.update(state="problem", problem=event.data)
+        else:
+            out.update(state=event.kind.rsplit(".", 1)[-1], result=dict(event.data))
+        return out
+
+
+def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """What an offer or a proof request waiting for us asks, from its stored record."""
+    data = raw.get("data")
+    data = data if isinstance(data, dict) else {}
+    if raw.get("protocol") == issue_credential.PIURI:
+        offer = data.get("offer")
+        offer = offer if isinstance(offer, dict) else {}
+        return {"kind": "offer", "vct": offer.get("vct"), "issuer": offer.get("issuer"),
+                "claims": offer.get("claims"), "comment": offer.get("comment")}
+    try:
+        definition = presentation_exchange.parse_definition(data.get("definition"))
+    except DIDCommError:
+        return {"kind": "proof-request", "vct": None, "issuer": None, "claims": [], "comment": None}
+    vcts = presentation_exchange.constant_values(definition, "vct")
+    return {"kind": "proof-request", "vct": vcts[0] if vcts else None,
+            "issuers": presentation_exchange.constant_values(definition, "iss"),
+            "claims": presentation_exchange.requested_claims(definition), "comment": data.get("comment")}
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry.get(k) for k in ("id", "vct", "issuer", "subject", "claims", "thid", "received")}

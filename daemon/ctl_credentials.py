@@ -1,0 +1,247 @@
+"""``didcommctl credential`` and ``didcommctl proof``: issue, hold and present credentials.
+
+Theory of operation
+-------------------
+Same contract as :mod:`daemon.ctl_protocols`: one control call per command,
+parameters from the arguments, a short text for people or the reply as is
+with ``--json``.  Claims are given as ``--claim NAME=VALUE`` (the value is
+JSON when it parses as JSON -- ``true``, ``42``, ``"007"`` -- and a string
+otherwise) or as a JSON object in ``--claims-file`` (``-`` for stdin).
+A command that waits for the peer exits 1 unless the exchange succeeded
+(issued, received, verified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from . import exitcodes
+
+#: Default seconds ``credential offer``/``accept`` and ``proof request`` wait for the peer.
+DEFAULT_WAIT_SECONDS = 30.0
+#: Largest ``--claims-file`` read.
+MAX_CLAIMS_FILE_BYTES = 256 * 1024
+#: States of a waited-for reply that mean success.
+_SUCCESS = ("offered", "requested", "issued", "credential-received", "verified", "presented", "declined")
+
+
+def _usage(message: str) -> Exception:
+    return exitcodes.UsageError(message, exitcodes.USAGE)
+
+
+def _sub(sub: Any, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+    from .ctl import _sub as make
+
+    return make(sub, name, help, epilog)
+
+
+def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
+    from .ctl import _table as table
+
+    table(rows, header, out)
+
+
+def parse_claim(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` -> (name, JSON value or the text itself)."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise _usage(f"--claim wants NAME=VALUE, not {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, value
+
+
+def _claims(a: argparse.Namespace) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    if a.claims_file:
+        if a.claims_file == "-":
+            text = sys.stdin.read(MAX_CLAIMS_FILE_BYTES + 1)
+        else:
+            try:
+                with open(a.claims_file, encoding="utf-8") as f:
+                    text = f.read(MAX_CLAIMS_FILE_BYTES + 1)
+            except OSError as exc:
+                raise _usage(f"cannot read {a.claims_file}: {exc.strerror}") from None
+        if len(text) > MAX_CLAIMS_FILE_BYTES:
+            raise _usage(f"{a.claims_file} is over {MAX_CLAIMS_FILE_BYTES} bytes")
+        try:
+            loaded = json.loads(text)
+        except ValueError as exc:
+            raise _usage(f"{a.claims_file} is not JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise _usage(f"{a.claims_file} must hold a JSON object of claims")
+        claims.update(loaded)
+    for item in a.claim or []:
+        name, value = parse_claim(item)
+        claims[name] = value
+    if not claims:
+        raise _usage("an offer needs claims: --claim NAME=VALUE (repeatable) or --claims-file FILE")
+    return claims
+
+
+def _params_offer(a: argparse.Namespace) -> dict[str, Any]:
+    claims = _claims(a)
+    unknown = sorted(set(a.plain or []) - set(claims))
+    if unknown:
+        raise _usage(f"--plain names claims the offer does not have: {', '.join(unknown)}")
+    p: dict[str, Any] = {"connection": a.connection, "type": a.type, "claims": claims, "wait": a.wait}
+    if a.plain:
+        disclosable = [n for n in claims if n not in a.plain]
+        if not disclosable:
+            raise _usage("every claim is --plain: leave at least one the holder may withhold")
+        p["disclosable"] = disclosable
+    for key in ("issuer", "comment"):
+        if getattr(a, key):
+            p[key] = getattr(a, key)
+    return p
+
+
+def _verdict(result: Any) -> int:
+    return exitcodes.OK if result.get("state") in _SUCCESS else exitcodes.FAILURE
+
+
+def _value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _show_exchange(result: Any, out: TextIO) -> None:
+    state = result.get("state")
+    thid = result.get("thid")
+    if state == "timeout":
+        out.write(f"no answer yet (thread {thid}); the exchange goes on\n")
+    elif state == "problem":
+        out.write(f"refused: {json.dumps(result.get('problem'), sort_keys=True)}\n")
+    elif state == "failed":
+        out.write(f"presentation FAILED verification: {(result.get('result') or {}).get('reason')}\n")
+    elif state == "verified":
+        r = result.get("result") or {}
+        out.write(f"verified: issuer {r.get('issuer')}, type {r.get('vct')}\n")
+        for name, v in sorted((r.get("claims") or {}).items()):
+            out.write(f"  {name} = {_value(v)}\n")
+    elif state in ("issued", "credential-received"):
+        r = result.get("result") or {}
+        what = f" credential {r['credential_id']}" if r.get("credential_id") else ""
+        out.write(f"{state}{what} (thread {thid})\n")
+    elif state == "presented":
+        out.write(f"presented credential {result.get('credential')}, disclosing "
+                  f"{', '.join(result.get('disclosed') or []) or 'nothing'}\n")
+    else:
+        out.write(f"{state} (thread {thid})\n")
+
+
+def _show_pending(result: Any, out: TextIO) -> None:
+    rows = [[str(r.get("thid")), str(r.get("kind")), str(r.get("from"))[:40], str(r.get("vct") or "-"),
+             ", ".join(r["claims"]) if isinstance(r.get("claims"), list)
+             else ", ".join(sorted(r.get("claims") or {}))] for r in result.get("pending", [])]
+    if not rows:
+        out.write("nothing is waiting for an answer\n")
+        return
+    _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS"], out)
+
+
+def _show_credentials(result: Any, out: TextIO) -> None:
+    rows = [[str(c.get("id")), str(c.get("vct")), str(c.get("issuer"))[:40],
+             ", ".join(sorted(c.get("claims") or {}))] for c in result.get("credentials", [])]
+    if not rows:
+        out.write("no credentials\n")
+        return
+    _table(rows, ["ID", "TYPE", "ISSUER", "CLAIMS"], out)
+
+
+def _show_credential(result: Any, out: TextIO) -> None:
+    for key in ("id", "vct", "issuer", "subject", "thid", "received"):
+        out.write(f"{key}: {result.get(key)}\n")
+    out.write("claims:\n")
+    for name, v in sorted((result.get("claims") or {}).items()):
+        out.write(f"  {name} = {_value(v)}\n")
+    if result.get("sd_jwt"):
+        out.write(f"sd_jwt: {result['sd_jwt']}\n")
+
+
+def add_credential_commands(sub: Any) -> None:
+    """Add ``credential`` and ``proof``."""
+    cred = _sub(sub, "credential", "offer, accept, list and show verifiable credentials (SD-JWT VC)",
+                "  didcommctl credential offer bob --type https://example.edu/diploma \\\n"
+                "      --claim given_name=Bob --claim birthdate=2001-04-01 --claim age_over_18=true\n"
+                "  didcommctl credential pending          # offers waiting for you\n"
+                "  didcommctl credential accept THID      # ask for it; verified and stored\n"
+                "  didcommctl credential list")
+    cred.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
+    cs = cred.add_subparsers(dest="credential_command", metavar="ACTION")
+    p = _sub(cs, "offer", "offer a credential to a connection (issuer); issued when the holder asks",
+             "  didcommctl credential offer bob --type https://example.org/id --claim age_over_18=true\n"
+             "  didcommctl credential offer bob --type T --claims-file claims.json --plain given_name\n"
+             "  didcommctl --json credential offer bob --type T --claim a=1 --wait 0 | jq -r .thid")
+    p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
+    p.add_argument("--type", required=True, metavar="VCT", help="credential type (vct), a URI")
+    p.add_argument("--claim", action="append", metavar="NAME=VALUE", help="a claim (repeatable); VALUE is JSON or text")
+    p.add_argument("--claims-file", metavar="FILE", help="a JSON object of claims (- for stdin)")
+    p.add_argument("--plain", action="append", metavar="NAME",
+                   help="a claim always disclosed (default: the holder may withhold any claim)")
+    p.add_argument("--issuer", metavar="DID", help="issue from this DID of ours (default: our 'issuer' did:key)")
+    p.add_argument("--comment", help="a note for the holder")
+    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S",
+                   help=f"seconds to wait until it is issued (default {DEFAULT_WAIT_SECONDS:g}; 0: do not wait)")
+    p.set_defaults(rpc="credential.offer", params=_params_offer, show=_show_exchange, verdict=_verdict)
+
+    p = _sub(cs, "pending", "offers and proof requests waiting for your answer", "  didcommctl credential pending")
+    p.set_defaults(rpc="credential.pending", params=lambda a: {}, show=_show_pending)
+    p = _sub(cs, "accept", "ask for an offered credential (holder)", "  didcommctl credential accept 1f0e...")
+    p.add_argument("thid", metavar="THID", help="the offer's thread (see `credential pending`)")
+    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S", help="seconds to wait for it")
+    p.set_defaults(rpc="credential.accept", params=lambda a: {"thid": a.thid, "wait": a.wait},
+                   show=_show_exchange, verdict=_verdict)
+    p = _sub(cs, "decline", "decline an offer", "  didcommctl credential decline 1f0e... --reason 'not now'")
+    p.add_argument("thid", metavar="THID", help="the offer's thread")
+    p.add_argument("--reason", help="why, for the issuer")
+    p.set_defaults(rpc="credential.decline", show=_show_exchange,
+                   params=lambda a: {"thid": a.thid, **({"reason": a.reason} if a.reason else {})})
+    p = _sub(cs, "list", "credentials in the wallet", "  didcommctl credential list")
+    p.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
+    p = _sub(cs, "show", "one credential", "  didcommctl credential show 7c2a\n  didcommctl credential show 7c2a --raw")
+    p.add_argument("id", metavar="ID", help="credential id or a unique prefix")
+    p.add_argument("--raw", action="store_true", help="also print the SD-JWT VC itself")
+    p.set_defaults(rpc="credential.show", show=_show_credential,
+                   params=lambda a: {"id": a.id, **({"raw": True} if a.raw else {})})
+    p = _sub(cs, "delete", "forget a credential", "  didcommctl credential delete 7c2a")
+    p.add_argument("id", metavar="ID", help="credential id or a unique prefix")
+    p.set_defaults(rpc="credential.delete", params=lambda a: {"id": a.id},
+                   show=lambda r, out: out.write(f"deleted {r['deleted']}\n"))
+
+    proof = _sub(sub, "proof", "ask for and present proofs (selective disclosure)",
+                 "  didcommctl proof request alice --claim age_over_18      # verifier: prints what was proven\n"
+                 "  didcommctl credential pending                          # prover: the request\n"
+                 "  didcommctl proof present THID                          # prover: disclose just that")
+    proof.set_defaults(rpc=None, help_of=proof)
+    ps = proof.add_subparsers(dest="proof_command", metavar="ACTION")
+    p = _sub(ps, "request", "ask a connection to prove claims (verifier)",
+             "  didcommctl proof request alice --claim age_over_18 --type https://example.org/id\n"
+             "  didcommctl proof request alice --claim degree --issuer did:key:z6Mk...")
+    p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
+    p.add_argument("--claim", action="append", required=True, metavar="NAME", help="a claim to disclose (repeatable)")
+    p.add_argument("--type", metavar="VCT", help="the credential type required")
+    p.add_argument("--issuer", action="append", metavar="DID", help="an issuer accepted (repeatable; default any)")
+    p.add_argument("--comment", help="a note for the prover")
+    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S",
+                   help=f"seconds to wait for the presentation (default {DEFAULT_WAIT_SECONDS:g}; 0: do not wait)")
+    p.set_defaults(rpc="proof.request", show=_show_exchange, verdict=_verdict,
+                   params=lambda a: {"connection": a.connection, "claims": a.claim, "wait": a.wait,
+                                     **({"type": a.type} if a.type else {}),
+                                     **({"issuers": a.issuer} if a.issuer else {}),
+                                     **({"comment": a.comment} if a.comment else {})})
+    p = _sub(ps, "present", "answer a proof request, disclosing only what it asks (prover)",
+             "  didcommctl proof present 1f0e...\n  didcommctl proof present 1f0e... --credential 7c2a")
+    p.add_argument("thid", metavar="THID", help="the request's thread (see `credential pending`)")
+    p.add_argument("--credential", metavar="ID", help="which credential, when several fit")
+    p.set_defaults(rpc="proof.present", show=_show_exchange, verdict=_verdict,
+                   params=lambda a: {"thid": a.thid, **({"credential": a.credential} if a.credential else {})})
+    p = _sub(ps, "decline", "decline a proof request", "  didcommctl proof decline 1f0e...")
+    p.add_argument("thid", metavar="THID", help="the request's thread")
+    p.add_argument("--reason", help="why, for the verifier")
+    p.set_defaults(rpc="proof.decline", show=_show_exchange,
+                   params=lambda a: {"thid": a.thid, **({"reason": a.reason} if a.reason else {})})

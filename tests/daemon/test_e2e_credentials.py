@@ -1,0 +1,115 @@
+"""Credential exchange end to end: three real daemons (issuer, holder, verifier; separate
+processes, libp2p on loopback), driven by didcommctl.
+
+The issuer offers an SD-JWT VC with a birth date and an ``age_over_18`` claim; the
+holder sees the offer, accepts it, and the verified credential lands in its wallet.  A
+verifier asks for ``age_over_18`` from that issuer; the holder presents, disclosing
+that claim only: the verifier learns ``age_over_18: true`` and nothing of the birth date
+reaches its daemon (not in the event, not in any stored inbound message).  A request the
+credential cannot satisfy is refused by the holder's daemon, and a declined request is a
+problem report on the verifier's side.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .conftest import Daemon
+from .test_e2e_protocols import connect, events
+from .test_two_daemons import ctl_json, wait_until
+
+VCT = "https://example.org/credentials/person"
+BIRTHDATE = "2001-04-01"
+
+
+def pending(d: Daemon, kind: str) -> list[dict[str, Any]]:
+    return [p for p in ctl_json(d, "credential", "pending")["pending"] if p["kind"] == kind]
+
+
+def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -> None:
+    issuer: Daemon = daemon_factory()
+    holder: Daemon = daemon_factory()
+    verifier: Daemon = daemon_factory()
+    i_conn, _h_to_i, _ = connect(issuer, holder)
+    v_conn, _h_to_v, _ = connect(verifier, holder)
+
+    # The issuer offers; nothing is issued until the holder says so.
+    offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "given_name=Bob",
+                     "--claim", f"birthdate={BIRTHDATE}", "--claim", "age_over_18=true", "--wait", "0")
+    assert offer["state"] == "offered" and offer["issuer"].startswith("did:key:")
+    offers = wait_until("the holder sees the offer", lambda: pending(holder, "offer"))
+    assert offers[0]["thid"] == offer["thid"] and offers[0]["vct"] == VCT
+    assert ctl_json(holder, "credential", "list")["credentials"] == []
+
+    got = ctl_json(holder, "credential", "accept", offer["thid"], "--wait", "30")
+    assert got["state"] == "credential-received", got
+    wait_until("the issuer's issued event", lambda: events(issuer, "issue-credential.issued"))
+    creds = ctl_json(holder, "credential", "list")["credentials"]
+    assert len(creds) == 1
+    cred = creds[0]
+    assert cred["issuer"] == offer["issuer"] and cred["vct"] == VCT
+    assert cred["claims"] == {"given_name": "Bob", "birthdate": BIRTHDATE, "age_over_18": True}
+    assert pending(holder, "offer") == []
+    # The event log names the credential but is not a second copy of it.
+    received = events(holder, "issue-credential.credential-received")
+    assert received and "sd_jwt" not in received[0]["data"]
+    raw = ctl_json(holder, "credential", "show", cred["id"][:8], "--raw")
+    assert raw["sd_jwt"].count("~") >= 3  # issuer JWT ~ three disclosures ~
+    human = holder.ctl("credential", "list")
+    assert human.returncode == 0 and VCT in human.stdout and "age_over_18" in human.stdout
+
+    # The verifier asks for age_over_18 from this issuer; the holder discloses just that.
+    req = ctl_json(verifier, "proof", "request", v_conn, "--claim", "age_over_18", "--type", VCT,
+                   "--issuer", offer["issuer"], "--wait", "0")
+    requests = wait_until("the holder sees the request", lambda: pending(holder, "proof-request"))
+    assert requests[0]["thid"] == req["thid"]
+    shown = ctl_json(holder, "proof", "present", req["thid"])
+    assert shown["state"] == "presented" and shown["credential"] == cred["id"]
+    verified = wait_until("the verifier's verdict", lambda: events(verifier, "present-proof.verified"))
+    data = verified[0]["data"]
+    assert data["claims"] == {"age_over_18": True}
+    assert data["issuer"] == offer["issuer"] and data["vct"] == VCT
+    assert not events(verifier, "present-proof.failed")
+    # Nothing of the birth date reached the verifier's daemon.
+    inbox = ctl_json(verifier, "inbox", "--limit", "100")["messages"]
+    assert any(m["type"].startswith("https://didcomm.org/present-proof/3.0/presentation") for m in inbox)
+    for m in inbox:
+        full = json.dumps(ctl_json(verifier, "message", "show", m["id"]))
+        assert BIRTHDATE not in full and "given_name" not in full
+
+    # A request the credential cannot satisfy: the holder's daemon says so (exit 1).
+    req2 = ctl_json(verifier, "proof", "request", v_conn, "--claim", "degree", "--wait", "0")
+    wait_until("the second request", lambda: [p for p in pending(holder, "proof-request")
+                                              if p["thid"] == req2["thid"]])
+    refused = holder.ctl("proof", "present", req2["thid"])
+    assert refused.returncode == 1 and "no stored credential satisfies" in refused.stderr
+    # Declining it tells the verifier, whose waiting request ends with the problem report.
+    declined = ctl_json(holder, "proof", "decline", req2["thid"], "--reason", "no such degree")
+    assert declined["state"] == "declined"
+    wait_until("the verifier hears of the decline",
+               lambda: [e for e in events(verifier, "problem-report.received")
+                        if e["data"].get("thid") == req2["thid"] or e["data"].get("pthid") == req2["thid"]])
+    assert pending(holder, "proof-request") == []
+
+
+def test_credential_commands_refuse_bad_input(daemon: Daemon) -> None:
+    # Usage errors are caught before anything is sent (exit 2), with one clear line.
+    bad = daemon.ctl("credential", "offer", "nobody", "--type", VCT)
+    assert bad.returncode == 2 and "needs claims" in bad.stderr
+    bad = daemon.ctl("credential", "offer", "nobody", "--type", VCT, "--claim", "novalue")
+    assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
+    bad = daemon.ctl("credential", "offer", "nobody", "--type", VCT, "--claim", "a=1", "--plain", "a")
+    assert bad.returncode == 2 and "withhold" in bad.stderr
+    # The daemon's own checks: unknown threads, connections and credentials.
+    missing = daemon.ctl("credential", "accept", "no-such-thread", "--wait", "0")
+    assert missing.returncode == 1 and "no-such-thread" in missing.stderr
+    missing = daemon.ctl("proof", "present", "no-such-thread")
+    assert missing.returncode == 1
+    missing = daemon.ctl("credential", "show", "nope")
+    assert missing.returncode == 1 and "no credential" in missing.stderr
+    unknown = daemon.ctl("credential", "offer", "nobody", "--type", VCT, "--claim", "a=1", "--wait", "0")
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    # Through the raw control API: typed parameter errors.
+    bad_call = daemon.ctl("call", "credential.offer", json.dumps({"connection": "x", "type": VCT, "claims": []}))
+    assert bad_call.returncode == 2 and "claims" in bad_call.stderr
