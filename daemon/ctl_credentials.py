@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from . import exitcodes
 
-#: Default seconds ``credential offer``/``accept`` and ``proof request`` wait for the peer.
+#: Default seconds ``credential accept`` waits for the credential (the issuer answers by itself).
 DEFAULT_WAIT_SECONDS = 30.0
 #: Largest ``--claims-file`` read.
 MAX_CLAIMS_FILE_BYTES = 256 * 1024
@@ -130,6 +130,12 @@ def _show_exchange(result: Any, out: TextIO) -> None:
     elif state == "presented":
         out.write(f"presented credential {result.get('credential')}, disclosing "
                   f"{', '.join(result.get('disclosed') or []) or 'nothing'}\n")
+    elif state == "offered":
+        out.write(f"offered (thread {thid}), issuer {result.get('issuer')}; the holder decides when: "
+                  "watch for issue-credential.issued (didcommctl events --kind issue-credential.issued)\n")
+    elif state == "requested" and result.get("to"):
+        out.write(f"requested (thread {thid}); the prover decides when: the verdict is a "
+                  "present-proof.verified or present-proof.failed event, or use --wait S\n")
     else:
         out.write(f"{state} (thread {thid})\n")
 
@@ -185,8 +191,9 @@ def add_credential_commands(sub: Any) -> None:
                    help="a claim always disclosed (default: the holder may withhold any claim)")
     p.add_argument("--issuer", metavar="DID", help="issue from this DID of ours (default: our 'issuer' did:key)")
     p.add_argument("--comment", help="a note for the holder")
-    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S",
-                   help=f"seconds to wait until it is issued (default {DEFAULT_WAIT_SECONDS:g}; 0: do not wait)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="seconds to wait until the holder accepts and it is issued (default 0: do not wait; "
+                        "the holder decides when)")
     p.set_defaults(rpc="credential.offer", params=_params_offer, show=_show_exchange, verdict=_verdict)
 
     p = _sub(cs, "pending", "offers and proof requests waiting for your answer", "  didcommctl credential pending")
@@ -214,9 +221,9 @@ def add_credential_commands(sub: Any) -> None:
                    show=lambda r, out: out.write(f"deleted {r['deleted']}\n"))
 
     proof = _sub(sub, "proof", "ask for and present proofs (selective disclosure)",
-                 "  didcommctl proof request alice --claim age_over_18      # verifier: prints what was proven\n"
-                 "  didcommctl credential pending                          # prover: the request\n"
-                 "  didcommctl proof present THID                          # prover: disclose just that")
+                 "  didcommctl proof request alice --claim age_over_18 --wait 300   # verifier: waits, prints what was proven\n"
+                 "  didcommctl credential pending                                  # prover: the request\n"
+                 "  didcommctl proof present THID                                  # prover: disclose just that")
     proof.set_defaults(rpc=None, help_of=proof)
     ps = proof.add_subparsers(dest="proof_command", metavar="ACTION")
     p = _sub(ps, "request", "ask a connection to prove claims (verifier)",
@@ -227,8 +234,9 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--type", metavar="VCT", help="the credential type required")
     p.add_argument("--issuer", action="append", metavar="DID", help="an issuer accepted (repeatable; default any)")
     p.add_argument("--comment", help="a note for the prover")
-    p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S",
-                   help=f"seconds to wait for the presentation (default {DEFAULT_WAIT_SECONDS:g}; 0: do not wait)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="seconds to wait for the verdict (default 0: do not wait; the prover decides when, "
+                        "and the verdict is a present-proof.verified or .failed event)")
     p.set_defaults(rpc="proof.request", show=_show_exchange, verdict=_verdict,
                    params=lambda a: {"connection": a.connection, "claims": a.claim, "wait": a.wait,
                                      **({"type": a.type} if a.type else {}),

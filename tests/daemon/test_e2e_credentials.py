@@ -13,10 +13,12 @@ problem report on the verifier's side.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
-from .conftest import Daemon
-from .test_e2e_protocols import connect, events
+from .conftest import REPO, Daemon
+from .test_e2e_protocols import connect, events, fixed_port_env
 from .test_two_daemons import ctl_json, wait_until
 
 VCT = "https://example.org/credentials/person"
@@ -59,14 +61,26 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
     human = holder.ctl("credential", "list")
     assert human.returncode == 0 and VCT in human.stdout and "age_over_18" in human.stdout
 
-    # The verifier asks for age_over_18 from this issuer; the holder discloses just that.
-    req = ctl_json(verifier, "proof", "request", v_conn, "--claim", "age_over_18", "--type", VCT,
-                   "--issuer", offer["issuer"], "--wait", "0")
-    requests = wait_until("the holder sees the request", lambda: pending(holder, "proof-request"))
-    assert requests[0]["thid"] == req["thid"]
-    shown = ctl_json(holder, "proof", "present", req["thid"])
-    assert shown["state"] == "presented" and shown["credential"] == cred["id"]
-    verified = wait_until("the verifier's verdict", lambda: events(verifier, "present-proof.verified"))
+    # The verifier asks for age_over_18 from this issuer and waits for the verdict (its
+    # didcommctl blocks meanwhile); the holder discloses just that.
+    asking = subprocess.Popen(
+        [sys.executable, "-m", "daemon.ctl", "--socket", str(verifier.socket), "proof", "request", v_conn, "--claim", "age_over_18", "--type", VCT,
+         "--issuer", offer["issuer"], "--wait", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=verifier.env, cwd=REPO,
+    )
+    try:
+        requests = wait_until("the holder sees the request", lambda: pending(holder, "proof-request"))
+        assert requests[0]["claims"] == ["age_over_18"] and requests[0]["issuers"] == [offer["issuer"]]
+        shown = ctl_json(holder, "proof", "present", requests[0]["thid"])
+        assert shown["state"] == "presented" and shown["credential"] == cred["id"]
+        assert shown["disclosed"] == ["age_over_18"]
+        stdout, stderr = asking.communicate(timeout=60)
+    finally:
+        asking.kill()
+    assert asking.returncode == 0, stderr
+    assert "verified: issuer " + offer["issuer"] in stdout and "age_over_18 = true" in stdout
+    assert "birthdate" not in stdout
+    verified = events(verifier, "present-proof.verified")
     data = verified[0]["data"]
     assert data["claims"] == {"age_over_18": True}
     assert data["issuer"] == offer["issuer"] and data["vct"] == VCT
@@ -113,3 +127,23 @@ def test_credential_commands_refuse_bad_input(daemon: Daemon) -> None:
     # Through the raw control API: typed parameter errors.
     bad_call = daemon.ctl("call", "credential.offer", json.dumps({"connection": "x", "type": VCT, "claims": []}))
     assert bad_call.returncode == 2 and "claims" in bad_call.stderr
+
+
+def test_an_offer_accepted_while_the_issuer_is_down_is_issued_after_restarts(daemon_factory: Any) -> None:
+    issuer: Daemon = daemon_factory(env=fixed_port_env())
+    holder: Daemon = daemon_factory(env=fixed_port_env())
+    i_conn, _, _ = connect(issuer, holder)
+    offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "age_over_18=true")
+    wait_until("the holder sees the offer", lambda: pending(holder, "offer"))
+
+    # The holder accepts while the issuer is down, then stops too: the request waits in
+    # its outbox, the offer in the issuer's store.
+    assert issuer.stop() == 0
+    asked = ctl_json(holder, "credential", "accept", offer["thid"], "--wait", "0")
+    assert asked["state"] == "requested"
+    assert holder.stop() == 0
+    issuer.start()
+    holder.start()
+    creds = wait_until("the credential after both restarts",
+                       lambda: ctl_json(holder, "credential", "list")["credentials"])
+    assert creds[0]["claims"] == {"age_over_18": True} and creds[0]["issuer"] == offer["issuer"]
