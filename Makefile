@@ -42,6 +42,7 @@ bench: $(STAMP) $(ISTAMP)
 	DIDCOMMD_INTEROP_PYTHON=$(abspath $(IVENV))/bin/python $(PY) bench/envelope.py --markdown bench/RESULTS.md
 	$(PY) bench/control.py
 	$(PY) bench/store.py
+	$(PY) bench/credentials.py
 	$(PY) bench/p2p_daemons.py --markdown bench/RESULTS.md   # runs bench/p2p.py too
 
 clean:

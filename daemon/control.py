@@ -493,6 +493,10 @@ async def _proof_request(call: Call, p: dict[str, Any]) -> Any:
     )
 
 
+async def _proof_show(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).proof_result(p["thid"])
+
+
 async def _proof_present(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).present(p["thid"], credential=p.get("credential"))
 
@@ -827,6 +831,15 @@ METHODS: dict[str, Method] = {
                 Param("comment", "str", "for the prover"),
                 Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
             ),
+        ),
+        Method(
+            "proof.show",
+            _proof_show,
+            "A proof request of ours (verifier): what it asked and, once the prover answered, the "
+            "verdict (`state: verified` with `result.claims`, `failed` with `result.reason`, or "
+            "`problem` when declined; `requested` while waiting).",
+            "`{thid, to, asked, vct, issuers, state, result?, problem?}`",
+            (Param("thid", "str", "the request's thread id", required=True),),
         ),
         Method(
             "proof.present",

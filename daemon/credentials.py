@@ -281,6 +281,23 @@ class CredentialExchange:
                                "state": "requested"}
         return await self._answer(out, thid, wait)
 
+    async def proof_result(self, thid: str) -> dict[str, Any]:
+        """A proof request of ours: what was asked, and the verdict once there is one."""
+        record = await self._record(thid, present_proof.PIURI, "verifier")
+        asked = _pending_summary(record.to_dict())
+        out: dict[str, Any] = {"thid": thid, "to": record.their_did, "asked": asked["claims"],
+                               "vct": asked["vct"], "issuers": asked.get("issuers")}
+        verified, failure = record.data.get("verified"), record.data.get("failure")
+        if isinstance(verified, dict):
+            out.update(state="verified", result=verified)
+        elif isinstance(failure, str):
+            out.update(state="failed", result={"reason": failure})
+        elif record.last_problem is not None:
+            out.update(state="problem", problem=record.last_problem)
+        else:
+            out["state"] = "requested"
+        return out
+
     # -- prover -------------------------------------------------------------------------------
 
     async def present(self, thid: str, *, credential: str | None = None) -> dict[str, Any]:

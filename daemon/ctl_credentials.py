@@ -133,6 +133,8 @@ def _show_exchange(result: Any, out: TextIO) -> None:
     elif state == "offered":
         out.write(f"offered (thread {thid}), issuer {result.get('issuer')}; the holder decides when: "
                   "watch for issue-credential.issued (didcommctl events --kind issue-credential.issued)\n")
+    elif state == "requested" and "asked" in result:
+        out.write(f"requested {', '.join(result['asked'] or [])} (thread {thid}); no answer yet\n")
     elif state == "requested" and result.get("to"):
         out.write(f"requested (thread {thid}); the prover decides when: the verdict is a "
                   "present-proof.verified or present-proof.failed event, or use --wait S\n")
@@ -242,6 +244,9 @@ def add_credential_commands(sub: Any) -> None:
                                      **({"type": a.type} if a.type else {}),
                                      **({"issuers": a.issuer} if a.issuer else {}),
                                      **({"comment": a.comment} if a.comment else {})})
+    p = _sub(ps, "show", "the verdict on a proof request of ours (verifier)", "  didcommctl proof show 1f0e...")
+    p.add_argument("thid", metavar="THID", help="the request's thread")
+    p.set_defaults(rpc="proof.show", show=_show_exchange, verdict=_verdict, params=lambda a: {"thid": a.thid})
     p = _sub(ps, "present", "answer a proof request, disclosing only what it asks (prover)",
              "  didcommctl proof present 1f0e...\n  didcommctl proof present 1f0e... --credential 7c2a")
     p.add_argument("thid", metavar="THID", help="the request's thread (see `credential pending`)")

@@ -82,6 +82,9 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
     assert "birthdate" not in stdout
     verified = events(verifier, "present-proof.verified")
     data = verified[0]["data"]
+    later = ctl_json(verifier, "proof", "show", verified[0]["data"]["thid"])
+    assert later["state"] == "verified" and later["result"]["claims"] == {"age_over_18": True}
+    assert later["asked"] == ["age_over_18"]
     assert data["claims"] == {"age_over_18": True}
     assert data["issuer"] == offer["issuer"] and data["vct"] == VCT
     assert not events(verifier, "present-proof.failed")
@@ -105,6 +108,8 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
                lambda: [e for e in events(verifier, "problem-report.received")
                         if e["data"].get("thid") == req2["thid"] or e["data"].get("pthid") == req2["thid"]])
     assert pending(holder, "proof-request") == []
+    refused_show = verifier.ctl("proof", "show", req2["thid"])
+    assert refused_show.returncode == 1 and "refused" in refused_show.stdout
 
 
 def test_credential_commands_refuse_bad_input(daemon: Daemon) -> None:
