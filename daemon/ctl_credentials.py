@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any, TextIO
 
 from . import exitcodes
 
 #: Default seconds ``credential accept`` waits for the credential (the issuer answers by itself).
 DEFAULT_WAIT_SECONDS = 30.0
-#: Largest ``--claims-file`` read.
-MAX_CLAIMS_FILE_BYTES = 256 * 1024
 #: States of a waited-for reply that mean success.
 _SUCCESS = ("offered", "requested", "issued", "credential-received", "verified", "presented", "declined")
 
@@ -57,25 +54,12 @@ def parse_claim(text: str) -> tuple[str, Any]:
 
 
 def _claims(a: argparse.Namespace) -> dict[str, Any]:
+    from .ctl import _json_object
+
     claims: dict[str, Any] = {}
     if a.claims_file:
-        if a.claims_file == "-":
-            text = sys.stdin.read(MAX_CLAIMS_FILE_BYTES + 1)
-        else:
-            try:
-                with open(a.claims_file, encoding="utf-8") as f:
-                    text = f.read(MAX_CLAIMS_FILE_BYTES + 1)
-            except OSError as exc:
-                raise _usage(f"cannot read {a.claims_file}: {exc.strerror}") from None
-        if len(text) > MAX_CLAIMS_FILE_BYTES:
-            raise _usage(f"{a.claims_file} is over {MAX_CLAIMS_FILE_BYTES} bytes")
-        try:
-            loaded = json.loads(text)
-        except ValueError as exc:
-            raise _usage(f"{a.claims_file} is not JSON: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise _usage(f"{a.claims_file} must hold a JSON object of claims")
-        claims.update(loaded)
+        # As `send --body @FILE`: size-limited, a JSON object, bad content is exit 3.
+        claims.update(_json_object("@" + a.claims_file, a.claims_file))
     for item in a.claim or []:
         name, value = parse_claim(item)
         claims[name] = value

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from .conftest import REPO, Daemon
@@ -112,7 +113,12 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
     assert refused_show.returncode == 1 and "refused" in refused_show.stdout
 
 
-def test_credential_commands_refuse_bad_input(daemon: Daemon) -> None:
+def test_credential_commands_refuse_bad_input(daemon: Daemon, tmp_path: Path) -> None:
+    # A claims file must hold a JSON object (bad input data: exit 3).
+    listed = tmp_path / "claims.json"
+    listed.write_text('["age_over_18"]')
+    bad = daemon.ctl("credential", "offer", "nobody", "--type", VCT, "--claims-file", str(listed))
+    assert bad.returncode == 3 and "must be a JSON object" in bad.stderr
     # Usage errors are caught before anything is sent (exit 2), with one clear line.
     bad = daemon.ctl("credential", "offer", "nobody", "--type", VCT)
     assert bad.returncode == 2 and "needs claims" in bad.stderr
