@@ -768,7 +768,7 @@ METHODS: dict[str, Method] = {
             _credential_pending,
             "Credential offers and proof requests waiting for our answer (`credential.accept`, "
             "`proof.present`, or a decline).",
-            "`{pending: [{thid, kind: offer|proof-request, from, vct, claims, comment, updated}]}`",
+            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated}]}`",
         ),
         Method(
             "credential.accept",

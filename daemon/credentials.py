@@ -244,7 +244,10 @@ class CredentialExchange:
             (present_proof.PIURI, "prover", present_proof.REQUEST_RECEIVED),
         ):
             for raw in await store.read(store.sync.records_by_state, protocol, role, state):
-                entry = {"thid": raw.get("thid"), "from": raw.get("their_did"), "updated": raw.get("updated_time")}
+                their = raw.get("their_did")
+                conn = await self.conv.connections.for_pair(their, None) if isinstance(their, str) else None
+                entry = {"thid": raw.get("thid"), "from": their, "updated": raw.get("updated_time"),
+                         "connection": conn.id if conn else None, "label": conn.label if conn else None}
                 out.append({**entry, **_pending_summary(raw)})
         out.sort(key=lambda r: r.get("updated") or 0)
         return {"pending": out}

@@ -127,7 +127,8 @@ def _show_exchange(result: Any, out: TextIO) -> None:
 
 
 def _show_pending(result: Any, out: TextIO) -> None:
-    rows = [[str(r.get("thid")), str(r.get("kind")), str(r.get("from"))[:40], str(r.get("vct") or "-"),
+    rows = [[str(r.get("thid")), str(r.get("kind")), str(r.get("label") or r.get("connection") or r.get("from"))[:40],
+             str(r.get("vct") or "-"),
              ", ".join(r["claims"]) if isinstance(r.get("claims"), list)
              else ", ".join(sorted(r.get("claims") or {}))] for r in result.get("pending", [])]
     if not rows:

@@ -34,7 +34,7 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
     issuer: Daemon = daemon_factory()
     holder: Daemon = daemon_factory()
     verifier: Daemon = daemon_factory()
-    i_conn, _h_to_i, _ = connect(issuer, holder)
+    i_conn, h_to_i, _ = connect(issuer, holder)
     v_conn, _h_to_v, _ = connect(verifier, holder)
 
     # The issuer offers; nothing is issued until the holder says so.
@@ -43,6 +43,9 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
     assert offer["state"] == "offered" and offer["issuer"].startswith("did:key:")
     offers = wait_until("the holder sees the offer", lambda: pending(holder, "offer"))
     assert offers[0]["thid"] == offer["thid"] and offers[0]["vct"] == VCT
+    assert offers[0]["issuer"] == offer["issuer"] and offers[0]["connection"] == h_to_i
+    human = holder.ctl("credential", "pending")
+    assert human.returncode == 0 and offer["thid"] in human.stdout and "age_over_18" in human.stdout
     assert ctl_json(holder, "credential", "list")["credentials"] == []
 
     got = ctl_json(holder, "credential", "accept", offer["thid"], "--wait", "30")
