@@ -278,3 +278,43 @@ class HolderKeyMismatchError(KeyBindingError):
     """The holder's key is not the one the credential is bound to (``cnf.jwk``)."""
 
     problem_code = "e.p.credential.key-binding.holder-key"
+
+
+# -- verifiable credentials (VC Data Model 2.0, Data Integrity eddsa-jcs-2022) ------
+
+
+class CanonicalizationError(MalformedCredentialError):
+    """A value has no RFC 8785 (JCS) form: NaN/Infinity, a non-string member name,
+    an unpaired surrogate, an inexact large integer, a non-JSON type, or too deep."""
+
+    problem_code = "e.p.credential.malformed.jcs"
+
+
+class ProofError(CredentialError):
+    """A Data Integrity proof is missing, malformed, or does not fit what was asked."""
+
+    problem_code = "e.p.credential.proof"
+
+
+class ProofPurposeError(ProofError):
+    """The proof's ``proofPurpose`` is not the one the verifier expects."""
+
+    problem_code = "e.p.credential.proof.purpose"
+
+
+class ProofChallengeError(ProofError):
+    """The proof's ``challenge`` is not the verifier's."""
+
+    problem_code = "e.p.credential.proof.challenge"
+
+
+class ProofDomainError(ProofError):
+    """The proof's ``domain`` does not name the verifier's domain."""
+
+    problem_code = "e.p.credential.proof.domain"
+
+
+class PresentationHolderError(CredentialError):
+    """A presentation is not signed by its ``holder`` (or names no holder)."""
+
+    problem_code = "e.p.credential.holder"
