@@ -458,8 +458,20 @@ def _creds(call: Call) -> Any:
 async def _credential_offer(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).offer(
         p["connection"], vct=p["type"], claims=p["claims"], disclosable=p.get("disclosable"),
-        issuer=p.get("issuer"), comment=p.get("comment"), wait=p.get("wait", 0),
+        issuer=p.get("issuer"), comment=p.get("comment"), valid_for=p.get("valid_for"), wait=p.get("wait", 0),
     )
+
+
+async def _credential_issued(call: Call, p: dict[str, Any]) -> Any:
+    from protocols.issue_credential import PIURI
+
+    return {"offers": await _creds(call).threads(PIURI, "issuer", p.get("limit", 100))}
+
+
+async def _proof_list(call: Call, p: dict[str, Any]) -> Any:
+    from protocols.present_proof import PIURI
+
+    return {"requests": await _creds(call).threads(PIURI, "verifier", p.get("limit", 100))}
 
 
 async def _credential_accept(call: Call, p: dict[str, Any]) -> Any:
@@ -760,8 +772,18 @@ METHODS: dict[str, Method] = {
                 Param("disclosable", "str[]", "claims the holder may withhold (default: all)"),
                 Param("issuer", "str", "one of our DIDs with an assertionMethod key"),
                 Param("comment", "str", "for the holder"),
+                Param("valid_for", "int", "the credential expires this many seconds after the offer",
+                      min=1, max=10 * 365 * 24 * 3600),
                 Param("wait", "num", "seconds to wait for the issuance (default 0)", min=0, max=300),
             ),
+        ),
+        Method(
+            "credential.issued",
+            _credential_issued,
+            "Our credential offers (issuer), newest first: what was offered to whom, and its state "
+            "(`offer-sent`, `credential-issued`, `abandoned`).",
+            "`{offers: [{thid, to, state, updated, vct, issuer, claims, credential_id}]}`",
+            (Param("limit", "int", "at most this many (default 100)", min=1, max=1000),),
         ),
         Method(
             "credential.pending",
@@ -795,13 +817,13 @@ METHODS: dict[str, Method] = {
             "credential.list",
             _credential_list,
             "Credentials in our wallet (their claims; the credential itself with `credential.show raw`).",
-            "`{credentials: [{id, vct, issuer, subject, claims, thid, received}]}`",
+            "`{credentials: [{id, vct, issuer, subject, claims, thid, received, expires}]}`",
         ),
         Method(
             "credential.show",
             _credential_show,
             "One stored credential.",
-            "`{id, vct, issuer, subject, claims, thid, received, sd_jwt?}`",
+            "`{id, vct, issuer, subject, claims, thid, received, expires, sd_jwt?}`",
             (
                 Param("id", "str", "credential id or a unique prefix", required=True),
                 Param("raw", "bool", "include the SD-JWT VC itself"),
@@ -831,6 +853,13 @@ METHODS: dict[str, Method] = {
                 Param("comment", "str", "for the prover"),
                 Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
             ),
+        ),
+        Method(
+            "proof.list",
+            _proof_list,
+            "Our proof requests (verifier), newest first, with their verdicts.",
+            "`{requests: [{thid, to, state, updated, vct, asked, verdict, proven}]}`",
+            (Param("limit", "int", "at most this many (default 100)", min=1, max=1000),),
         ),
         Method(
             "proof.show",

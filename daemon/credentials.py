@@ -61,6 +61,10 @@ MAX_VCT_CHARS = 512
 MAX_COMMENT_CHARS = 2000
 #: Most issuer DIDs a proof request may accept.
 MAX_ISSUERS = 32
+#: Longest validity an offer may give a credential (seconds): ten years.
+MAX_VALIDITY_S = 10 * 365 * 24 * 3600
+#: Most threads ``credential.issued`` / ``proof.list`` return.
+MAX_LISTED_THREADS = 1000
 #: Label of the did:key we issue from when no issuer is named.
 ISSUER_LABEL = "issuer"
 #: Events that answer a waiting ``credential.*`` / ``proof.*`` command.
@@ -123,10 +127,15 @@ class CredentialExchange:
             cred_id = str(data.get("credential_id") or event.thid)
             data["credential_id"] = cred_id
             holder_kid = record.data.get("holder_kid") if record is not None else None
+            try:
+                expires = present_proof.credential_claims(sd_jwt).get("exp")
+            except DIDCommError:
+                expires = None  # the machine verified it; an unreadable exp is no expiry shown
             batch.credentials.append((cred_id, {
                 "id": cred_id, "vct": data.get("vct"), "issuer": data.get("issuer"),
                 "subject": record.our_did if record is not None else None, "holder_kid": holder_kid,
                 "claims": data.get("claims"), "thid": event.thid, "received": now, "sd_jwt": sd_jwt,
+                "expires": expires if isinstance(expires, int) else None,
             }))
             out.append(Event(event.kind, event.thid, data))
         return out
@@ -134,11 +143,17 @@ class CredentialExchange:
     # -- issuer -----------------------------------------------------------------------------
 
     async def offer(self, ref: str, *, vct: str, claims: dict[str, Any], disclosable: list[str] | None = None,
-                    issuer: str | None = None, comment: str | None = None, wait: float = 0.0) -> dict[str, Any]:
-        """Offer a credential to a connection; with ``wait``, until it is issued."""
+                    issuer: str | None = None, comment: str | None = None, valid_for: int | None = None,
+                    wait: float = 0.0) -> dict[str, Any]:
+        """Offer a credential to a connection; with ``wait``, until it is issued.
+
+        ``valid_for`` (seconds) gives the credential an ``exp``, counted from the offer."""
         from .conversations import _check_wait
 
         wait = _check_wait(wait)
+        if valid_for is not None and (isinstance(valid_for, bool) or not isinstance(valid_for, int)
+                                      or not 0 < valid_for <= MAX_VALIDITY_S):
+            raise InvalidParamsError(f"valid_for must be 1 to {MAX_VALIDITY_S} seconds")
         vct = _check_text("type", vct, MAX_VCT_CHARS, optional=False) or ""
         comment = _check_text("comment", comment, MAX_COMMENT_CHARS)
         if not isinstance(claims, dict) or not claims or len(claims) > MAX_CLAIMS:
@@ -158,6 +173,7 @@ class CredentialExchange:
                 transition = issue_credential.offer_credential(
                     mine, theirs, self.agent.now(), vct=vct, claims=claims, disclosable=names,
                     issuer_kid=issuer_kid, issuer=issuer_did, comment=comment,
+                    expires=self.agent.now() + valid_for if valid_for else None,
                 )
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
@@ -301,6 +317,29 @@ class CredentialExchange:
             out["state"] = "requested"
         return out
 
+    async def threads(self, protocol: str, role: str, limit: int = MAX_LISTED_THREADS) -> list[dict[str, Any]]:
+        """Our threads in one role (issuer: offers made; verifier: proof requests), newest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LISTED_THREADS:
+            raise InvalidParamsError(f"limit must be 1 to {MAX_LISTED_THREADS}")
+        store = self.agent.store
+        out = []
+        for raw in await store.read(store.sync.records_by_role, protocol, role, limit):
+            data = _obj(raw.get("data"))
+            entry: dict[str, Any] = {"thid": raw.get("thid"), "to": raw.get("their_did"),
+                                     "state": raw.get("state"), "updated": raw.get("updated_time")}
+            if protocol == issue_credential.PIURI:
+                offer = _obj(data.get("offer"))
+                entry.update(vct=offer.get("vct"), issuer=offer.get("issuer"),
+                             claims=sorted(offer.get("claims") or {}), credential_id=data.get("credential_id"))
+            else:
+                summary = _pending_summary(raw)
+                verified = _obj(data.get("verified"))
+                entry.update(vct=summary["vct"], asked=summary["claims"],
+                             verdict="verified" if verified else "failed" if data.get("failure") else None,
+                             proven=verified.get("claims"))
+            out.append(entry)
+        return out
+
     # -- prover -------------------------------------------------------------------------------
 
     async def present(self, thid: str, *, credential: str | None = None) -> dict[str, Any]:
@@ -418,13 +457,16 @@ class CredentialExchange:
         return out
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """A stored record's member that should be an object (``{}`` if it is not)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
     """What an offer or a proof request waiting for us asks, from its stored record."""
-    data = raw.get("data")
-    data = data if isinstance(data, dict) else {}
+    data = _obj(raw.get("data"))
     if raw.get("protocol") == issue_credential.PIURI:
-        offer = data.get("offer")
-        offer = offer if isinstance(offer, dict) else {}
+        offer = _obj(data.get("offer"))
         return {"kind": "offer", "vct": offer.get("vct"), "issuer": offer.get("issuer"),
                 "claims": offer.get("claims"), "comment": offer.get("comment")}
     try:
@@ -438,4 +480,4 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry.get(k) for k in ("id", "vct", "issuer", "subject", "claims", "thid", "received")}
+    return {k: entry.get(k) for k in ("id", "vct", "issuer", "subject", "claims", "thid", "received", "expires")}

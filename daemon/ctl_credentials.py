@@ -79,7 +79,7 @@ def _params_offer(a: argparse.Namespace) -> dict[str, Any]:
         if not disclosable:
             raise _usage("every claim is --plain: leave at least one the holder may withhold")
         p["disclosable"] = disclosable
-    for key in ("issuer", "comment"):
+    for key in ("issuer", "comment", "valid_for"):
         if getattr(a, key):
             p[key] = getattr(a, key)
     return p
@@ -137,6 +137,25 @@ def _show_pending(result: Any, out: TextIO) -> None:
     _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS"], out)
 
 
+def _show_issued(result: Any, out: TextIO) -> None:
+    rows = [[str(o.get("thid")), str(o.get("state")), str(o.get("vct")), ", ".join(o.get("claims") or [])]
+            for o in result.get("offers", [])]
+    if not rows:
+        out.write("no offers made\n")
+        return
+    _table(rows, ["THREAD", "STATE", "TYPE", "CLAIMS"], out)
+
+
+def _show_requests(result: Any, out: TextIO) -> None:
+    rows = [[str(r.get("thid")), str(r.get("verdict") or r.get("state")), ", ".join(r.get("asked") or []),
+             ", ".join(f"{k}={_value(v)}" for k, v in sorted((r.get("proven") or {}).items())) or "-"]
+            for r in result.get("requests", [])]
+    if not rows:
+        out.write("no proof requests made\n")
+        return
+    _table(rows, ["THREAD", "VERDICT/STATE", "ASKED", "PROVEN"], out)
+
+
 def _show_credentials(result: Any, out: TextIO) -> None:
     rows = [[str(c.get("id")), str(c.get("vct")), str(c.get("issuer"))[:40],
              ", ".join(sorted(c.get("claims") or {}))] for c in result.get("credentials", [])]
@@ -147,7 +166,7 @@ def _show_credentials(result: Any, out: TextIO) -> None:
 
 
 def _show_credential(result: Any, out: TextIO) -> None:
-    for key in ("id", "vct", "issuer", "subject", "thid", "received"):
+    for key in ("id", "vct", "issuer", "subject", "thid", "received", "expires"):
         out.write(f"{key}: {result.get(key)}\n")
     out.write("claims:\n")
     for name, v in sorted((result.get("claims") or {}).items()):
@@ -178,6 +197,7 @@ def add_credential_commands(sub: Any) -> None:
                    help="a claim always disclosed (default: the holder may withhold any claim)")
     p.add_argument("--issuer", metavar="DID", help="issue from this DID of ours (default: our 'issuer' did:key)")
     p.add_argument("--comment", help="a note for the holder")
+    p.add_argument("--valid-for", type=int, metavar="SECONDS", help="the credential expires this long after the offer")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="seconds to wait until the holder accepts and it is issued (default 0: do not wait; "
                         "the holder decides when)")
@@ -195,6 +215,9 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--reason", help="why, for the issuer")
     p.set_defaults(rpc="credential.decline", show=_show_exchange,
                    params=lambda a: {"thid": a.thid, **({"reason": a.reason} if a.reason else {})})
+    p = _sub(cs, "issued", "credentials we offered (issuer), newest first", "  didcommctl credential issued")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
+    p.set_defaults(rpc="credential.issued", params=lambda a: {"limit": a.limit}, show=_show_issued)
     p = _sub(cs, "list", "credentials in the wallet", "  didcommctl credential list")
     p.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
     p = _sub(cs, "show", "one credential", "  didcommctl credential show 7c2a\n  didcommctl credential show 7c2a --raw")
@@ -229,6 +252,9 @@ def add_credential_commands(sub: Any) -> None:
                                      **({"type": a.type} if a.type else {}),
                                      **({"issuers": a.issuer} if a.issuer else {}),
                                      **({"comment": a.comment} if a.comment else {})})
+    p = _sub(ps, "list", "our proof requests (verifier) and their verdicts, newest first", "  didcommctl proof list")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
+    p.set_defaults(rpc="proof.list", params=lambda a: {"limit": a.limit}, show=_show_requests)
     p = _sub(ps, "show", "the verdict on a proof request of ours (verifier)", "  didcommctl proof show 1f0e...")
     p.add_argument("thid", metavar="THID", help="the request's thread")
     p.set_defaults(rpc="proof.show", show=_show_exchange, verdict=_verdict, params=lambda a: {"thid": a.thid})

@@ -820,6 +820,14 @@ class Store:
                 (protocol, thid, role, state, updated, encode_record(record)),
             )
 
+    def records_by_role(self, protocol: str, role: str, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` most recently updated records of one protocol and role, newest first."""
+        rows = self._conn.execute(
+            "SELECT record FROM protocol_records WHERE protocol = ? AND role = ? ORDER BY updated DESC LIMIT ?",
+            (protocol, role, limit),
+        ).fetchall()
+        return [decode_record(r[0]) for r in rows]
+
     def records_by_state(self, protocol: str, role: str, state: str) -> list[dict[str, Any]]:
         """Every protocol record of one protocol, role and state, oldest update first."""
         rows = self._conn.execute(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,14 @@ def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -
                lambda: [e for e in events(verifier, "problem-report.received")
                         if e["data"].get("thid") == req2["thid"] or e["data"].get("pthid") == req2["thid"]])
     assert pending(holder, "proof-request") == []
+    # The issuer's and the verifier's own views of their threads.
+    issued = ctl_json(issuer, "credential", "issued")["offers"]
+    assert [(o["thid"], o["state"]) for o in issued] == [(offer["thid"], "credential-issued")]
+    asked = ctl_json(verifier, "proof", "list")["requests"]
+    assert [(r["thid"], r["verdict"], r["proven"]) for r in asked] == [
+        (req2["thid"], None, None), (verified[0]["data"]["thid"], "verified", {"age_over_18": True})]
+    human = verifier.ctl("proof", "list")
+    assert human.returncode == 0 and "age_over_18=true" in human.stdout
     refused_show = verifier.ctl("proof", "show", req2["thid"])
     assert refused_show.returncode == 1 and "refused" in refused_show.stdout
 
@@ -147,7 +156,9 @@ def test_an_offer_accepted_while_the_issuer_is_down_is_issued_after_restarts(dae
     issuer: Daemon = daemon_factory(env=fixed_port_env())
     holder: Daemon = daemon_factory(env=fixed_port_env())
     i_conn, _, _ = connect(issuer, holder)
-    offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "age_over_18=true")
+    offered_at = time.time()
+    offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "age_over_18=true",
+                     "--valid-for", "3600")
     wait_until("the holder sees the offer", lambda: pending(holder, "offer"))
 
     # The holder accepts while the issuer is down, then stops too: the request waits in
@@ -161,3 +172,4 @@ def test_an_offer_accepted_while_the_issuer_is_down_is_issued_after_restarts(dae
     creds = wait_until("the credential after both restarts",
                        lambda: ctl_json(holder, "credential", "list")["credentials"])
     assert creds[0]["claims"] == {"age_over_18": True} and creds[0]["issuer"] == offer["issuer"]
+    assert offered_at + 3600 - 5 <= creds[0]["expires"] <= time.time() + 3600
