@@ -173,3 +173,27 @@ def test_an_offer_accepted_while_the_issuer_is_down_is_issued_after_restarts(dae
                        lambda: ctl_json(holder, "credential", "list")["credentials"])
     assert creds[0]["claims"] == {"age_over_18": True} and creds[0]["issuer"] == offer["issuer"]
     assert offered_at + 3600 - 5 <= creds[0]["expires"] <= time.time() + 3600
+
+
+def test_a_malformed_offer_from_a_peer_gets_a_problem_report(daemon_factory: Any) -> None:
+    a: Daemon = daemon_factory()
+    b: Daemon = daemon_factory()
+    a_conn, _, _ = connect(a, b)
+    mine = ctl_json(a, "connections", "show", a_conn)
+    # An offer without its credential preview, and one whose issuer is not a DID, sent as
+    # raw DIDComm messages from A's DID in the connection (authcrypted like any other).
+    bodies = [
+        {"comment": "no preview"},
+        {"credential_preview": {"type": "https://didcomm.org/issue-credential/3.0/credential-preview",
+                                "body": {"attributes": [{"name": "a", "value": 1}]}}},
+    ]
+    for body in bodies:
+        sent = ctl_json(a, "send", "--to", mine["their_did"], "--from", mine["my_did"],
+                        "--type", "https://didcomm.org/issue-credential/3.0/offer-credential",
+                        "--body", json.dumps(body))
+        wait_until("A hears of the problem",
+                   lambda sent=sent: [e for e in events(a, "problem-report.received")
+                                      if e["data"].get("thid") == sent["id"] or e["data"].get("pthid") == sent["id"]])
+    # B kept nothing pending and is still serving.
+    assert pending(b, "offer") == []
+    assert ctl_json(b, "status")["uptime_s"] > 0 and b.proc is not None and b.proc.poll() is None
