@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .codec import json_object
 from .did.document import RELATIONSHIPS
 from .did.resolver import DIDResolver
 from .did.syntax import split_did_url
@@ -92,6 +93,7 @@ __all__ = [
     "create_proof",
     "hash_data",
     "parse_datetime",
+    "parse_document",
     "proof_config",
     "sign_credential",
     "sign_presentation",
@@ -161,6 +163,26 @@ class VerifiedDocument:
     def types(self) -> tuple[str, ...]:
         """The document's ``type`` values."""
         return _types(self.document)
+
+
+# -- wire text ------------------------------------------------------------------------
+
+
+def parse_document(text: str | bytes) -> dict[str, Any]:
+    """A credential or presentation from JSON text (an attachment's), size checked first.
+
+    Integers are read exactly (no silent rounding: :mod:`protocols.jcs`
+    refuses those no double holds); unpaired surrogate escapes, NaN and
+    Infinity are refused.  The result still has to be verified.
+    """
+    if not isinstance(text, str | bytes):
+        raise MalformedCredentialError("a credential must be JSON text")
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise CredentialTooLargeError(f"document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        return json_object(text, "credential")
+    except DIDCommError as exc:
+        raise MalformedCredentialError(exc.message) from None
 
 
 # -- times ----------------------------------------------------------------------------

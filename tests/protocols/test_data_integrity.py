@@ -27,6 +27,7 @@ from protocols.data_integrity import (
     create_proof,
     hash_data,
     parse_datetime,
+    parse_document,
     proof_config,
     sign_credential,
     sign_presentation,
@@ -789,3 +790,25 @@ def test_any_claims_round_trip(claims: dict[str, Any]) -> None:
     assert verified.document["credentialSubject"] == json.loads(
         json.dumps(credential["credentialSubject"])
     )
+
+
+def test_parse_document() -> None:
+    text = json.dumps(SIGNED)
+    assert verify(parse_document(text), resolver=RESOLVER).controller == ISSUER
+    assert parse_document(text.encode()) == SIGNED
+    for bad in [b"[1]", b"{", b'{"a": NaN}', b'{"a": "\\ud800"}', b"\xff", "x" * (MAX_DOCUMENT_BYTES + 1), 5]:  # fmt: skip
+        with pytest.raises(MalformedCredentialError):
+            parse_document(bad)  # type: ignore[arg-type]
+    with pytest.raises(CredentialTooLargeError):
+        parse_document(b" " * (MAX_DOCUMENT_BYTES + 1))
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200) | st.text(max_size=200))
+def test_parse_document_raises_only_typed_errors(data: bytes | str) -> None:
+    try:
+        document = parse_document(data)
+    except MalformedCredentialError:
+        return
+    with pytest.raises(DIDCommError):
+        verify(document, resolver=RESOLVER)
