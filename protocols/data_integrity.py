@@ -438,7 +438,7 @@ def verify(
             credentials=credentials,
         )
     if VC_TYPE in types:
-        _check_credential(document, now)
+        _check_credential(document, None)
         verified = verify_proof(
             document,
             resolver=resolver,
@@ -449,6 +449,8 @@ def verify(
         )
         if verified.controller != _issuer(document):
             raise CredentialIssuerError("the credential is not signed by its issuer")
+        # The validity period is judged once the claims are known to be the issuer's.
+        _check_credential(document, now)
         return verified
     raise MalformedCredentialError(f"'type' names neither {VC_TYPE} nor {VP_TYPE}")
 

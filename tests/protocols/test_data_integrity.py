@@ -812,3 +812,11 @@ def test_parse_document_raises_only_typed_errors(data: bytes | str) -> None:
         return
     with pytest.raises(DIDCommError):
         verify(document, resolver=RESOLVER)
+
+
+def test_authenticity_is_judged_before_validity() -> None:
+    # A forged credential that is also expired reports the forgery.
+    forged = copy.deepcopy(SIGNED)
+    forged["validUntil"] = "2026-02-01T00:00:00Z"
+    with pytest.raises(CredentialSignatureError):
+        verify(forged, resolver=RESOLVER, now="2026-03-01T00:00:00Z")
