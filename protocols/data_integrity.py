@@ -38,6 +38,12 @@ Two layers:
   :data:`VC_CONTEXT_V2`, ``type``, ``issuer``, ``credentialSubject``,
   ``validFrom``/``validUntil`` against ``now``), signer binding, and the
   embedded credentials of a presentation verified one by one.
+  :func:`parse_document` reads an attachment's JSON text, size checked first.
+
+A verified presentation proves that its holder signed it for this challenge
+and that each credential's issuer signed that credential; it does not prove
+that the holder is a credential's subject -- VC 2.0 leaves that to the
+verifier's policy (compare ``credentialSubject.id`` with ``controller``).
 
 Nothing here does I/O or reads the clock: times are XML Schema dateTime
 strings passed in (``created``, ``now``).  Every failure is a
