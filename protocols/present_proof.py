@@ -129,7 +129,6 @@ from .presentation_exchange import (
     check_submission,
     constant_values,
     discloses,
-    evaluate,
     match_claims,
     parse_definition,
     requested_claims,
@@ -396,7 +395,9 @@ class PresentProof(ProtocolMachine):
                 "vct": result.vct,
                 "iss": result.issuer,
             }
-            claims.update(evaluate(entry.descriptor, visible))
+            # Only the requested fields' values are kept, whatever else was disclosed
+            # (identical to ``evaluate`` under limit_disclosure "required").
+            claims.update(requested_values(entry.descriptor, visible))
         return {"issuer": issuer, "vct": vct, "claims": claims}
 
     def _verify_whole(

@@ -1,4 +1,4 @@
-"""DIF Presentation Exchange 2.0, the subset present-proof 3.0 needs for SD-JWT VCs.
+"""DIF Presentation Exchange 2.0, the subset present-proof 3.0 needs for SD-JWT VCs and Data Integrity VCs.
 
 Theory of operation
 -------------------

@@ -7,9 +7,13 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols import data_integrity
 from protocols.did.resolver import default_resolver
+from protocols.envelope import unpack
+from protocols.errors import DIDCommError
 from protocols.framework import Transition
 from protocols.issue_credential import accept_offer
 from protocols.present_proof import matching, present_whole, request_presentation
@@ -192,3 +196,57 @@ def test_an_sd_jwt_only_request_says_selected_and_ignores_di_credentials() -> No
     outcome, _ = prover.receive(wire)
     assert event(outcome, "present-proof.request-received")["discloses"] == "selected"
     assert matching(prover.record(sent.outbound[0]["id"]), [("di", credential)]) == []
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(["offer-credential", "issue-credential", "request-credential"]),
+    member=st.sampled_from(
+        ["@context", "type", "issuer", "credentialSubject", "validUntil", "proof", "extra"]
+    ),
+    value=JSON,
+)
+def test_hostile_di_attachments_give_typed_errors_only(name: str, member: str, value: Any) -> None:
+    """A di_vc template, request or credential with any member replaced by any JSON:
+    the machines answer with a typed error (a problem report), never an exception."""
+    issuer, holder = Party.create("i"), Party.create("h")
+    sent = offer(issuer, holder, credential_format="di_vc")
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    accepted = accept_offer(holder.record(thid), now=NOW, ids=holder.ids)
+    (request,) = holder.start(accepted)
+    _, (issued,) = issuer.receive(request)
+    message = {
+        "offer-credential": sent.outbound[0],
+        "request-credential": accepted.outbound[0],
+        "issue-credential": unpack(
+            issued, resolver=default_resolver(), secrets=holder.secrets, now=NOW
+        ).message,
+    }[name]
+    hostile = copy.deepcopy(message)
+    hostile["id"] = "hostile-1"
+    hostile["thid"] = thid if name != "offer-credential" else "hostile-thread"
+    hostile["attachments"][0]["data"]["json"][member] = value
+    sender, receiver = (holder, issuer) if name == "request-credential" else (issuer, holder)
+    (packed,) = sender.pack([hostile])
+    outcome, _ = receiver.receive(packed)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+    if name == "issue-credential" and outcome.error is None:
+        # Whatever the change, a credential the holder took verified and matches the offer.
+        received = [
+            e.data for e in outcome.events if e.kind == "issue-credential.credential-received"
+        ]
+        for data in received:
+            data_integrity.verify_credential(
+                data_integrity.parse_document(data["credential"]), resolver=default_resolver()
+            )
