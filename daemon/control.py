@@ -459,6 +459,7 @@ async def _credential_offer(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).offer(
         p["connection"], vct=p["type"], claims=p["claims"], disclosable=p.get("disclosable"),
         issuer=p.get("issuer"), comment=p.get("comment"), valid_for=p.get("valid_for"), wait=p.get("wait", 0),
+        format=p.get("format", "sd-jwt"),
     )
 
 
@@ -501,7 +502,7 @@ async def _credential_delete(call: Call, p: dict[str, Any]) -> Any:
 async def _proof_request(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).request_proof(
         p["connection"], claims=p["claims"], vct=p.get("type"), issuers=p.get("issuers"),
-        comment=p.get("comment"), wait=p.get("wait", 0),
+        comment=p.get("comment"), wait=p.get("wait", 0), format=p.get("format", "sd-jwt"),
     )
 
 
@@ -759,7 +760,7 @@ METHODS: dict[str, Method] = {
         Method(
             "credential.offer",
             _credential_offer,
-            "Issue Credential 3.0: offer an SD-JWT VC to a connection. The holder's request is "
+            "Issue Credential 3.0: offer an SD-JWT VC (or, with `format: di`, a W3C VC 2.0 Data Integrity credential) to a connection. The holder's request is "
             "answered at once with the credential, signed by the `assertionMethod` key of `issuer` "
             "(default: our did:key labelled `issuer`, made on first use) and bound to the holder's key. "
             "With `wait`, the reply comes when it is issued (`state: issued`), refused "
@@ -774,6 +775,9 @@ METHODS: dict[str, Method] = {
                 Param("comment", "str", "for the holder"),
                 Param("valid_for", "int", "the credential expires this many seconds after the offer",
                       min=1, max=10 * 365 * 24 * 3600),
+                Param("format", "str", "`sd-jwt` (default: SD-JWT VC, selective disclosure) or `di` "
+                      "(W3C VC 2.0 + Data Integrity eddsa-jcs-2022, bound to the holder's DID, shown whole)",
+                      choices=("sd-jwt", "di")),
                 Param("wait", "num", "seconds to wait for the issuance (default 0)", min=0, max=300),
             ),
         ),
@@ -790,7 +794,7 @@ METHODS: dict[str, Method] = {
             _credential_pending,
             "Credential offers and proof requests waiting for our answer (`credential.accept`, "
             "`proof.present`, or a decline).",
-            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated}]}`",
+            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated, format (offer), formats + discloses: selected|whole credential (proof-request)}]}`",
         ),
         Method(
             "credential.accept",
@@ -817,16 +821,16 @@ METHODS: dict[str, Method] = {
             "credential.list",
             _credential_list,
             "Credentials in our wallet (their claims; the credential itself with `credential.show raw`).",
-            "`{credentials: [{id, vct, issuer, subject, claims, thid, received, expires}]}`",
+            "`{credentials: [{id, vct, issuer, subject, claims, thid, received, expires, format}]}`",
         ),
         Method(
             "credential.show",
             _credential_show,
             "One stored credential.",
-            "`{id, vct, issuer, subject, claims, thid, received, expires, sd_jwt?}`",
+            "`{id, vct, issuer, subject, claims, thid, received, expires, format, sd_jwt? | credential?}`",
             (
                 Param("id", "str", "credential id or a unique prefix", required=True),
-                Param("raw", "bool", "include the SD-JWT VC itself"),
+                Param("raw", "bool", "include the credential itself (`sd_jwt`, or a di_vc's JSON as `credential`)"),
             ),
         ),
         Method(
@@ -850,6 +854,9 @@ METHODS: dict[str, Method] = {
                 Param("claims", "str[]", "claim names to disclose, e.g. `[age_over_18]`", required=True),
                 Param("type", "str", "credential type (`vct`) required"),
                 Param("issuers", "str[]", "issuer DIDs accepted (default: any)"),
+                Param("format", "str", "credential formats accepted: `sd-jwt` (default; only the asked "
+                      "claims are disclosed), `di` or `any` (a Data Integrity credential is shown whole)",
+                      choices=("sd-jwt", "di", "any")),
                 Param("comment", "str", "for the prover"),
                 Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
             ),
@@ -875,7 +882,7 @@ METHODS: dict[str, Method] = {
             _proof_present,
             "Answer a proof request (prover) with a stored credential that satisfies it, disclosing "
             "only the requested claims. `credential` chooses when several fit.",
-            '`{thid, credential, state: "presented", disclosed}`',
+            '`{thid, credential, state: "presented", format, discloses, disclosed}`',
             (
                 Param("thid", "str", "the request's thread id", required=True),
                 Param("credential", "str", "credential id or a unique prefix"),

@@ -4,8 +4,10 @@ Theory of operation
 -------------------
 ``protocols/issue_credential.py`` and ``protocols/present_proof.py`` decide
 everything about the two protocols (what a message may do, what is signed,
-what is verified, what is disclosed); ``protocols/sd_jwt.py`` is the
-credential format (SD-JWT VC: the holder discloses claim by claim).  This
+what is verified, what is disclosed); ``protocols/sd_jwt.py`` and
+``protocols/data_integrity.py`` are the two credential formats (SD-JWT VC:
+the holder discloses claim by claim; ``di_vc``, a W3C VC 2.0 credential with
+an ``eddsa-jcs-2022`` proof: shown whole, bound to the holder's DID).  This
 module gives them what only the daemon has, and nothing else:
 
 - **keys**: the issuer signs with the ``assertionMethod`` key of an issuer DID
@@ -74,6 +76,13 @@ ANSWERS = frozenset({
     "present-proof.verified",
     "present-proof.failed",
 })
+#: ``format`` parameter values -> protocol format names (offers; proof requests add ``any``).
+OFFER_FORMATS = {"sd-jwt": issue_credential.FORMAT, "di": issue_credential.DI_VC}
+REQUEST_FORMATS = {
+    "sd-jwt": (issue_credential.FORMAT,),
+    "di": (issue_credential.DI_VC,),
+    "any": (issue_credential.FORMAT, issue_credential.DI_VC),
+}
 #: The event whose credential goes into the wallet.
 RECEIVED = "issue-credential.credential-received"
 
@@ -118,23 +127,28 @@ class CredentialExchange:
         return the events to publish."""
         out = []
         for event in events:
-            if event.kind != RECEIVED or not isinstance(event.data.get("sd_jwt"), str):
+            text = event.data.get("sd_jwt", event.data.get("credential"))
+            if event.kind != RECEIVED or not isinstance(text, str):
                 out.append(event)
                 continue
             data = dict(event.data)
-            sd_jwt = data.pop("sd_jwt")
+            data.pop("sd_jwt", None)
+            data.pop("credential", None)
+            fmt = present_proof.credential_format(text)
             record = next((r for r in records if r.thid == event.thid), None)
             cred_id = str(data.get("credential_id") or event.thid)
             data["credential_id"] = cred_id
             holder_kid = record.data.get("holder_kid") if record is not None else None
             try:
-                expires = present_proof.credential_claims(sd_jwt).get("exp")
+                expires = present_proof.credential_claims(text).get("exp")
             except DIDCommError:
                 expires = None  # the machine verified it; an unreadable exp is no expiry shown
+            # An SD-JWT entry keeps its ``sd_jwt`` field; a di_vc one has ``credential``.
             batch.credentials.append((cred_id, {
                 "id": cred_id, "vct": data.get("vct"), "issuer": data.get("issuer"),
                 "subject": record.our_did if record is not None else None, "holder_kid": holder_kid,
-                "claims": data.get("claims"), "thid": event.thid, "received": now, "sd_jwt": sd_jwt,
+                "claims": data.get("claims"), "thid": event.thid, "received": now, "format": fmt,
+                "sd_jwt" if fmt == issue_credential.FORMAT else "credential": text,
                 "expires": expires if isinstance(expires, int) else None,
             }))
             out.append(Event(event.kind, event.thid, data))
@@ -144,13 +158,16 @@ class CredentialExchange:
 
     async def offer(self, ref: str, *, vct: str, claims: dict[str, Any], disclosable: list[str] | None = None,
                     issuer: str | None = None, comment: str | None = None, valid_for: int | None = None,
-                    wait: float = 0.0) -> dict[str, Any]:
+                    wait: float = 0.0, format: str = "sd-jwt") -> dict[str, Any]:
         """Offer a credential to a connection; with ``wait``, until it is issued.
 
-        ``valid_for`` (seconds) gives the credential an ``exp``, counted from the offer."""
+        ``valid_for`` (seconds) gives the credential an ``exp`` (``validUntil``), counted
+        from the offer; ``format`` is ``sd-jwt`` or ``di`` (see :data:`OFFER_FORMATS`)."""
         from .conversations import _check_wait
 
         wait = _check_wait(wait)
+        if format not in OFFER_FORMATS:
+            raise InvalidParamsError(f"format must be one of {', '.join(OFFER_FORMATS)}")
         if valid_for is not None and (isinstance(valid_for, bool) or not isinstance(valid_for, int)
                                       or not 0 < valid_for <= MAX_VALIDITY_S):
             raise InvalidParamsError(f"valid_for must be 1 to {MAX_VALIDITY_S} seconds")
@@ -174,13 +191,14 @@ class CredentialExchange:
                     mine, theirs, self.agent.now(), vct=vct, claims=claims, disclosable=names,
                     issuer_kid=issuer_kid, issuer=issuer_did, comment=comment,
                     expires=self.agent.now() + valid_for if valid_for else None,
+                    credential_format=OFFER_FORMATS[format],
                 )
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait)
             await conv._commit(transition)
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
-                               "issuer": issuer_did, "state": "offered"}
+                               "issuer": issuer_did, "format": format, "state": "offered"}
         return await self._answer(out, thid, wait)
 
     async def _issuer(self, issuer: str | None) -> tuple[str, str]:
@@ -272,11 +290,16 @@ class CredentialExchange:
 
     async def request_proof(self, ref: str, *, claims: list[str], vct: str | None = None,
                             issuers: list[str] | None = None, comment: str | None = None,
-                            wait: float = 0.0) -> dict[str, Any]:
-        """Ask a connection to prove claims; with ``wait``, until verified or failed."""
+                            wait: float = 0.0, format: str = "sd-jwt") -> dict[str, Any]:
+        """Ask a connection to prove claims; with ``wait``, until verified or failed.
+
+        ``format``: ``sd-jwt`` (selective disclosure), ``di`` or ``any`` (a Data
+        Integrity credential is shown whole; see :data:`REQUEST_FORMATS`)."""
         from .conversations import _check_wait
 
         wait = _check_wait(wait)
+        if format not in REQUEST_FORMATS:
+            raise InvalidParamsError(f"format must be one of {', '.join(REQUEST_FORMATS)}")
         names = _check_names("claims", claims) or []
         vct = _check_text("type", vct, MAX_VCT_CHARS)
         comment = _check_text("comment", comment, MAX_COMMENT_CHARS)
@@ -291,7 +314,8 @@ class CredentialExchange:
             mine, theirs, conn = await conv._target(ref)
             try:
                 transition = present_proof.request_presentation(
-                    mine, theirs, self.agent.now(), vct=vct, claims=names, issuers=issuers, comment=comment)
+                    mine, theirs, self.agent.now(), vct=vct, claims=names, issuers=issuers, comment=comment,
+                    formats=REQUEST_FORMATS[format])
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait)
@@ -350,7 +374,7 @@ class CredentialExchange:
         async with conv._lock:
             record = await self._record(thid, present_proof.PIURI, "prover")
             stored = await store.read(store.sync.credential_all)
-            held = [(c["id"], c["sd_jwt"]) for c in stored if isinstance(c.get("sd_jwt"), str)]
+            held = [(c["id"], _text(c)) for c in stored if isinstance(_text(c), str)]
             if credential is not None:
                 held = [(i, s) for i, s in held if i == credential or i.startswith(credential)]
                 if not held:
@@ -368,13 +392,23 @@ class CredentialExchange:
             if key is None:
                 raise DaemonError(INVALID_STATE, f"the key credential {chosen} is bound to is not in the wallet")
             try:
-                transition = present_proof.present(record, sd_jwt=entry["sd_jwt"], holder_key=key,
-                                                   now=self.agent.now())
+                if isinstance(entry.get("credential"), str):
+                    # di_vc: shown whole, signed by the subject DID's authentication key
+                    # (our DID with the issuer, whose kid was kept at accept time).
+                    transition = present_proof.present_whole(
+                        record, credential=entry["credential"], holder_key=key,
+                        holder_kid=entry["holder_kid"], now=self.agent.now())
+                else:
+                    transition = present_proof.present(record, sd_jwt=entry["sd_jwt"], holder_key=key,
+                                                       now=self.agent.now())
             except DIDCommError as exc:
                 raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
             await conv._commit(transition)
+        sent = next((e.data for e in transition.events if e.kind == "present-proof.presentation-sent"), {})
+        whole = isinstance(entry.get("credential"), str)
         return {"thid": thid, "credential": chosen, "state": "presented",
-                "disclosed": _pending_summary(record.to_dict())["claims"]}
+                "format": _format(entry), "discloses": "whole credential" if whole else "selected",
+                "disclosed": sent.get("disclosed") if whole else _pending_summary(record.to_dict())["claims"]}
 
     # -- the wallet of credentials --------------------------------------------------------------
 
@@ -384,11 +418,12 @@ class CredentialExchange:
         return {"credentials": [_summary(c) for c in await store.read(store.sync.credential_all)]}
 
     async def show(self, ref: str, *, raw: bool = False) -> dict[str, Any]:
-        """One stored credential; ``raw`` adds the SD-JWT itself."""
+        """One stored credential; ``raw`` adds the credential itself (``sd_jwt`` or ``credential``)."""
         entry = await self._credential(ref)
         out = _summary(entry)
         if raw:
-            out["sd_jwt"] = entry.get("sd_jwt")
+            key = "credential" if isinstance(entry.get("credential"), str) else "sd_jwt"
+            out[key] = entry.get(key)
         return out
 
     async def delete(self, ref: str) -> dict[str, Any]:
@@ -468,6 +503,7 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
     if raw.get("protocol") == issue_credential.PIURI:
         offer = _obj(data.get("offer"))
         return {"kind": "offer", "vct": offer.get("vct"), "issuer": offer.get("issuer"),
+                "format": offer.get("format") or issue_credential.FORMAT,
                 "claims": offer.get("claims"), "comment": offer.get("comment")}
     try:
         definition = presentation_exchange.parse_definition(data.get("definition"))
@@ -476,8 +512,23 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
     vcts = presentation_exchange.constant_values(definition, "vct")
     return {"kind": "proof-request", "vct": vcts[0] if vcts else None,
             "issuers": presentation_exchange.constant_values(definition, "iss"),
-            "claims": presentation_exchange.requested_claims(definition), "comment": data.get("comment")}
+            "claims": presentation_exchange.requested_claims(definition), "comment": data.get("comment"),
+            "formats": presentation_exchange.accepted_formats(definition),
+            "discloses": presentation_exchange.discloses(definition)}
+
+
+def _text(entry: dict[str, Any]) -> Any:
+    """A stored credential's text: the SD-JWT, or a di_vc's JSON."""
+    return entry.get("sd_jwt", entry.get("credential"))
+
+
+def _format(entry: dict[str, Any]) -> str:
+    """A stored credential's format (entries from before formats are SD-JWT VCs)."""
+    fmt = entry.get("format")
+    return fmt if isinstance(fmt, str) else issue_credential.FORMAT
 
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry.get(k) for k in ("id", "vct", "issuer", "subject", "claims", "thid", "received", "expires")}
+    out = {k: entry.get(k) for k in ("id", "vct", "issuer", "subject", "claims", "thid", "received", "expires")}
+    out["format"] = _format(entry)
+    return out

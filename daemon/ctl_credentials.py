@@ -79,7 +79,7 @@ def _params_offer(a: argparse.Namespace) -> dict[str, Any]:
         if not disclosable:
             raise _usage("every claim is --plain: leave at least one the holder may withhold")
         p["disclosable"] = disclosable
-    for key in ("issuer", "comment", "valid_for"):
+    for key in ("issuer", "comment", "valid_for", "format"):
         if getattr(a, key):
             p[key] = getattr(a, key)
     return p
@@ -112,8 +112,9 @@ def _show_exchange(result: Any, out: TextIO) -> None:
         what = f" credential {r['credential_id']}" if r.get("credential_id") else ""
         out.write(f"{state}{what} (thread {thid})\n")
     elif state == "presented":
+        whole = " (the whole credential)" if result.get("discloses") == "whole credential" else ""
         out.write(f"presented credential {result.get('credential')}, disclosing "
-                  f"{', '.join(result.get('disclosed') or []) or 'nothing'}\n")
+                  f"{', '.join(result.get('disclosed') or []) or 'nothing'}{whole}\n")
     elif state == "offered":
         out.write(f"offered (thread {thid}), issuer {result.get('issuer')}; the holder decides when: "
                   "watch for issue-credential.issued (didcommctl events --kind issue-credential.issued)\n")
@@ -134,7 +135,9 @@ def _show_pending(result: Any, out: TextIO) -> None:
     if not rows:
         out.write("nothing is waiting for an answer\n")
         return
-    _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS"], out)
+    for row, r in zip(rows, result.get("pending", []), strict=True):
+        row.append(str(r.get("discloses") or r.get("format") or "-"))
+    _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS", "DISCLOSES/FORMAT"], out)
 
 
 def _show_issued(result: Any, out: TextIO) -> None:
@@ -166,13 +169,15 @@ def _show_credentials(result: Any, out: TextIO) -> None:
 
 
 def _show_credential(result: Any, out: TextIO) -> None:
-    for key in ("id", "vct", "issuer", "subject", "thid", "received", "expires"):
+    for key in ("id", "format", "vct", "issuer", "subject", "thid", "received", "expires"):
         out.write(f"{key}: {result.get(key)}\n")
     out.write("claims:\n")
     for name, v in sorted((result.get("claims") or {}).items()):
         out.write(f"  {name} = {_value(v)}\n")
     if result.get("sd_jwt"):
         out.write(f"sd_jwt: {result['sd_jwt']}\n")
+    if result.get("credential"):
+        out.write(f"credential: {result['credential']}\n")
 
 
 def add_credential_commands(sub: Any) -> None:
@@ -198,6 +203,9 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--issuer", metavar="DID", help="issue from this DID of ours (default: our 'issuer' did:key)")
     p.add_argument("--comment", help="a note for the holder")
     p.add_argument("--valid-for", type=int, metavar="SECONDS", help="the credential expires this long after the offer")
+    p.add_argument("--format", choices=("sd-jwt", "di"), default=None,
+                   help="sd-jwt (default: SD-JWT VC, the holder discloses claim by claim) or di "
+                        "(W3C VC 2.0 + Data Integrity eddsa-jcs-2022: always shown whole)")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="seconds to wait until the holder accepts and it is issued (default 0: do not wait; "
                         "the holder decides when)")
@@ -222,7 +230,7 @@ def add_credential_commands(sub: Any) -> None:
     p.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
     p = _sub(cs, "show", "one credential", "  didcommctl credential show 7c2a\n  didcommctl credential show 7c2a --raw")
     p.add_argument("id", metavar="ID", help="credential id or a unique prefix")
-    p.add_argument("--raw", action="store_true", help="also print the SD-JWT VC itself")
+    p.add_argument("--raw", action="store_true", help="also print the credential itself (SD-JWT or di_vc JSON)")
     p.set_defaults(rpc="credential.show", show=_show_credential,
                    params=lambda a: {"id": a.id, **({"raw": True} if a.raw else {})})
     p = _sub(cs, "delete", "forget a credential", "  didcommctl credential delete 7c2a")
@@ -243,6 +251,9 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--claim", action="append", required=True, metavar="NAME", help="a claim to disclose (repeatable)")
     p.add_argument("--type", metavar="VCT", help="the credential type required")
     p.add_argument("--issuer", action="append", metavar="DID", help="an issuer accepted (repeatable; default any)")
+    p.add_argument("--format", choices=("sd-jwt", "di", "any"), default=None,
+                   help="credential formats accepted: sd-jwt (default; only the asked claims are disclosed), "
+                        "di or any (a Data Integrity credential is shown whole)")
     p.add_argument("--comment", help="a note for the prover")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="seconds to wait for the verdict (default 0: do not wait; the prover decides when, "
@@ -251,6 +262,7 @@ def add_credential_commands(sub: Any) -> None:
                    params=lambda a: {"connection": a.connection, "claims": a.claim, "wait": a.wait,
                                      **({"type": a.type} if a.type else {}),
                                      **({"issuers": a.issuer} if a.issuer else {}),
+                                     **({"format": a.format} if a.format else {}),
                                      **({"comment": a.comment} if a.comment else {})})
     p = _sub(ps, "list", "our proof requests (verifier) and their verdicts, newest first", "  didcommctl proof list")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")

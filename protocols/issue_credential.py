@@ -1,4 +1,5 @@
-"""Issue Credential 3.0 (``https://didcomm.org/issue-credential/3.0``) for SD-JWT VCs.
+"""Issue Credential 3.0 (``https://didcomm.org/issue-credential/3.0``): SD-JWT VCs and
+W3C VC 2.0 credentials with Data Integrity proofs.
 
 Theory of operation
 -------------------
@@ -58,10 +59,31 @@ credential format's own identifier is used, as OpenID4VC does):
   credential will carry); on ``issue-credential`` ``data.base64`` is the
   issued SD-JWT (compact, all disclosures), ``media_type``
   ``application/dc+sd-jwt``.
+- ``di_vc`` (:data:`FORMAT_DI_VC`, the DIF PE 2.1 designation): a W3C VC Data
+  Model 2.0 credential with an embedded ``eddsa-jcs-2022`` Data Integrity
+  proof (:mod:`protocols.data_integrity`).  On ``offer-credential`` the
+  ``data.json`` is the credential *template* -- ``@context``
+  ``[VC v2]``, ``type`` ``["VerifiableCredential", vct]`` (the SD-JWT
+  ``vct`` becomes the second type, as is: no ``credentialSchema``, no
+  JSON-LD term for it; we sign with JCS, so no context has to define it),
+  ``issuer``, ``credentialSubject`` = the claims, and ``validUntil`` when the
+  offer expires; on ``request-credential`` ``{"credentialSubject": {"id":
+  holder DID}}``: the subject is the holder's DID *in this relationship*
+  (the request's authenticated sender -- the issuer binds only a DID that
+  it has seen sign), whose ``authentication`` key will sign presentations;
+  on ``issue-credential`` ``data.json`` is the signed credential,
+  ``media_type`` ``application/vc``.  The holder checks it is the template
+  plus the subject id, signed (``assertionMethod``) by the offered issuer.
+  A Data Integrity credential cannot disclose selectively: it is always
+  presented whole (see :mod:`protocols.present_proof`).
 - ``credential_preview`` follows the 3.0 text (``type`` .../credential-preview,
   ``body.attributes[]`` of ``{"name", "value"}``), except that ``value`` is
   the claim's JSON value (``true``, ``42``), not a string: SD-JWT claims are
   typed and the holder compares them exactly.
+
+The holder's ``issue-credential.credential-received`` event names the
+``format`` (``dc+sd-jwt`` with the SD-JWT as ``sd_jwt``; ``di_vc`` with the
+credential's JCS text as ``credential``) so the daemon can store either.
 
 Records hold plain JSON only (the offer's claims, the issuer's *kid*, the
 holder's *public* JWK); private keys stay in the secrets resolver.
@@ -74,9 +96,10 @@ dispatcher.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from . import sd_jwt
+from . import data_integrity, sd_jwt
 from .codec import b64u_decode, b64u_encode, json_dumps
 from .did.resolver import DIDResolver
 from .did.syntax import is_did
@@ -95,9 +118,10 @@ from .framework import (
     new_message,
     start_record,
 )
+from .jcs import canonicalize
 from .keys import PublicKey
 from .message import new_id
-from .presentation_exchange import ALWAYS_VISIBLE, FORMAT_SD_JWT_VC, SD_JWT_FORMATS
+from .presentation_exchange import ALWAYS_VISIBLE, FORMAT_DI_VC, FORMAT_SD_JWT_VC, SD_JWT_FORMATS
 from .protocol_errors import InvalidBodyError
 from .report_problem import build_problem_report
 from .secrets import SecretsResolver
@@ -113,6 +137,13 @@ CREDENTIAL_PREVIEW = PIURI + "/credential-preview"
 FORMAT = FORMAT_SD_JWT_VC
 #: Media type of the issued credential (SD-JWT VC draft 06+).
 MEDIA_TYPE_SD_JWT_VC = "application/dc+sd-jwt"
+#: The Data Integrity credential format (W3C VC 2.0 + eddsa-jcs-2022), DIF PE 2.1's name.
+DI_VC = FORMAT_DI_VC
+DI_VC_FORMATS = frozenset({FORMAT_DI_VC})
+#: Media type of an issued Data Integrity credential (VC Data Model 2.0).
+MEDIA_TYPE_VC = "application/vc"
+#: The credential formats :func:`offer_credential` can offer.
+CREDENTIAL_FORMATS = (FORMAT, DI_VC)
 #: Problem code of a declined offer/proposal (the 3.0 text's ``issuance-abandoned``).
 ABANDONED_CODE = "e.p.issuance-abandoned"
 
@@ -330,6 +361,61 @@ def decline_report(
     )
 
 
+def xsd_datetime(epoch: int) -> str:
+    """Epoch seconds as an XML Schema dateTime in UTC (``2026-01-02T03:04:05Z``)."""
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        raise InvalidBodyError("a time is out of range") from None
+
+
+def di_template(
+    *, vct: str, issuer: str, claims: Mapping[str, Any], expires: int | None
+) -> dict[str, Any]:
+    """The unsigned VC 2.0 credential a ``di_vc`` offer describes (no subject id yet)."""
+    template: dict[str, Any] = {
+        "@context": [data_integrity.VC_CONTEXT_V2],
+        "type": [data_integrity.VC_TYPE, vct],
+        "issuer": issuer,
+        "credentialSubject": dict(claims),
+    }
+    if expires is not None:
+        template["validUntil"] = xsd_datetime(expires)
+    return template
+
+
+def _read_di_template(template: Mapping[str, Any], claims: Mapping[str, Any]) -> tuple[str, str]:
+    """(vct, issuer) of a received ``di_vc`` offer template, checked against the preview."""
+    if template.get("@context") != [data_integrity.VC_CONTEXT_V2]:
+        raise InvalidBodyError("a di_vc template's @context must be the VC 2.0 context")
+    types = template.get("type")
+    if not isinstance(types, list) or len(types) != 2 or types[0] != data_integrity.VC_TYPE:
+        raise InvalidBodyError("a di_vc template's type must be [VerifiableCredential, type]")
+    vct = check_vct(types[1])
+    issuer = template.get("issuer")
+    if not isinstance(issuer, str) or not is_did(issuer):
+        raise InvalidBodyError("the offer's issuer must be a DID")
+    if template.get("credentialSubject") != claims:
+        raise InvalidBodyError("the di_vc template's credentialSubject is not the preview")
+    unknown = set(template) - {"@context", "type", "issuer", "credentialSubject", "validUntil"}
+    if unknown:
+        raise InvalidBodyError("the di_vc template has members we would not check")
+    if "validUntil" in template:
+        try:
+            data_integrity.parse_datetime(template["validUntil"], "validUntil")
+        except DIDCommError as error:
+            raise InvalidBodyError(error.message) from None
+    return vct, issuer
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Exact JSON equality (``true`` is not ``1``), through the canonical form."""
+    try:
+        return canonicalize(a) == canonicalize(b)
+    except (DIDCommError, TypeError, ValueError):
+        return False
+
+
 # -- the machine ----------------------------------------------------------------------
 
 
@@ -394,6 +480,8 @@ class IssueCredential(ProtocolMachine):
         offer = record.data.get("offer")
         if not isinstance(offer, dict):
             raise CredentialRejectedError("this thread has no offer to issue against")
+        if offer.get("format") == DI_VC:
+            return self._issue_di(record, inbound, offer)
         details = attachment_json(inbound.message, SD_JWT_FORMATS)
         if details.get("vct", offer["vct"]) != offer["vct"]:
             raise InvalidBodyError("the request asks for another credential type than offered")
@@ -441,6 +529,59 @@ class IssueCredential(ProtocolMachine):
         )
         return Transition(record, [reply], [event])
 
+    def _issue_di(
+        self, record: ProtocolRecord, inbound: Inbound, offer: Mapping[str, Any]
+    ) -> Transition:
+        details = attachment_json(inbound.message, DI_VC_FORMATS)
+        subject = details.get("credentialSubject")
+        subject_id = subject.get("id") if isinstance(subject, dict) else None
+        if subject_id != inbound.their_did:
+            # The subject's key will sign presentations; bind only the DID that
+            # authenticated this request, never one it merely names.
+            raise InvalidBodyError("the request's credentialSubject.id must be the sender's DID")
+        kid = offer["issuer_kid"]
+        signer = self.secrets.get_key(kid)
+        if signer is None:
+            raise IssuerKeyError("the issuer's signing key is no longer available")
+        template = di_template(
+            vct=offer["vct"], issuer=offer["issuer"], claims={}, expires=offer.get("expires")
+        )
+        template["credentialSubject"] = {"id": subject_id, **offer["claims"]}
+        created = xsd_datetime(inbound.now)
+        template["validFrom"] = created
+        try:
+            credential = data_integrity.sign_credential(
+                template, key=signer, verification_method=kid, created=created
+            )
+        except DIDCommError as error:
+            raise IssuerKeyError(f"the credential could not be signed: {error.message}") from None
+        credential_id = inbound.ids()
+        record.data["credential_id"] = credential_id
+        record.data["holder_did"] = subject_id
+        attachment = {
+            "id": credential_id,
+            "media_type": MEDIA_TYPE_VC,
+            "format": DI_VC,
+            "data": {"json": credential},
+        }
+        reply = inbound.reply(
+            ISSUE_CREDENTIAL,
+            _body(offer.get("goal_code"), None),
+            attachments=[attachment],
+            please_ack=[""],
+        )
+        event = Event(
+            "issue-credential.issued",
+            record.thid,
+            {
+                "credential_id": credential_id,
+                "vct": offer["vct"],
+                "holder": inbound.their_did,
+                "format": DI_VC,
+            },
+        )
+        return Transition(record, [reply], [event])
+
     # holder --------------------------------------------------------------------------
 
     def _offer(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
@@ -450,13 +591,24 @@ class IssueCredential(ProtocolMachine):
         if "credential_preview" not in body:
             raise InvalidBodyError("an offer needs a 'credential_preview'")
         claims = read_preview(body["credential_preview"])
-        details = attachment_json(inbound.message, SD_JWT_FORMATS)
-        vct = check_vct(details.get("vct"))
-        disclosable = check_names(details.get("disclosable", []), claims, "'disclosable'")
-        issuer = details.get("issuer", inbound.their_did)
-        if not is_did(issuer):
-            raise InvalidBodyError("the offer's issuer must be a DID")
+        try:
+            details = attachment_json(inbound.message, SD_JWT_FORMATS)
+            credential_format = FORMAT
+        except InvalidBodyError:
+            details = attachment_json(inbound.message, DI_VC_FORMATS)
+            credential_format = DI_VC
+        if credential_format == DI_VC:
+            vct, issuer = _read_di_template(details, claims)
+            disclosable: list[str] = []
+        else:
+            vct = check_vct(details.get("vct"))
+            disclosable = check_names(details.get("disclosable", []), claims, "'disclosable'")
+            named = details.get("issuer", inbound.their_did)
+            if not isinstance(named, str) or not is_did(named):
+                raise InvalidBodyError("the offer's issuer must be a DID")
+            issuer = named
         offer = {
+            "format": credential_format,
             "id": inbound.message["id"],
             "issuer": issuer,
             "vct": vct,
@@ -471,6 +623,7 @@ class IssueCredential(ProtocolMachine):
             record.thid,
             {
                 "from": inbound.their_did,
+                "format": credential_format,
                 "vct": vct,
                 "claims": claims,
                 "disclosable": disclosable,
@@ -483,6 +636,8 @@ class IssueCredential(ProtocolMachine):
 
     def _credential(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
         offer = record.data.get("offer")
+        if isinstance(offer, dict) and offer.get("format") == DI_VC:
+            return self._receive_di(record, inbound, offer)
         holder_jwk = record.data.get("holder_jwk")
         if not isinstance(offer, dict) or holder_jwk is None:
             raise CredentialRejectedError("this thread has no accepted offer")
@@ -511,7 +666,62 @@ class IssueCredential(ProtocolMachine):
                 "vct": verified.vct,
                 "issuer": verified.issuer,
                 "claims": dict(offer["claims"]),
+                "format": FORMAT,
                 "sd_jwt": text,
+            },
+        )
+        return Transition(record, [], [event])
+
+    def _receive_di(
+        self, record: ProtocolRecord, inbound: Inbound, offer: Mapping[str, Any]
+    ) -> Transition:
+        holder_did = record.data.get("holder_did")
+        if not isinstance(holder_did, str):
+            raise CredentialRejectedError("this thread has no accepted offer")
+        credential = attachment_json(inbound.message, DI_VC_FORMATS)
+        try:
+            verified = data_integrity.verify_credential(
+                credential, resolver=self.resolver, now=xsd_datetime(inbound.now)
+            )
+        except DIDCommError as error:
+            raise CredentialRejectedError(
+                f"the credential does not verify: {error.message}"
+            ) from None
+        document = verified.document
+        if verified.controller != offer["issuer"] or document.get("issuer") != offer["issuer"]:
+            raise CredentialRejectedError("the credential is signed by another issuer")
+        if document.get("type") != [data_integrity.VC_TYPE, offer["vct"]]:
+            raise CredentialRejectedError("the credential has another type than offered")
+        if document.get("@context") != [data_integrity.VC_CONTEXT_V2]:
+            raise CredentialRejectedError("the credential has another @context than offered")
+        expected_subject = {"id": holder_did, **offer["claims"]}
+        if not _same_json(document.get("credentialSubject"), expected_subject):
+            raise CredentialRejectedError("the credential's subject differs from the offer")
+        unknown = set(document) - {
+            "@context",
+            "type",
+            "issuer",
+            "credentialSubject",
+            "validFrom",
+            "validUntil",
+            "id",
+        }
+        if unknown:
+            raise CredentialRejectedError("the credential carries members that were not offered")
+        credential_id = format_attachment(inbound.message, DI_VC_FORMATS).get("id")
+        if not isinstance(credential_id, str) or not credential_id:
+            credential_id = inbound.message["id"]
+        record.data["credential_id"] = credential_id
+        event = Event(
+            "issue-credential.credential-received",
+            record.thid,
+            {
+                "credential_id": credential_id,
+                "vct": offer["vct"],
+                "issuer": verified.controller,
+                "claims": dict(offer["claims"]),
+                "format": DI_VC,
+                "credential": canonicalize(credential).decode("utf-8"),
             },
         )
         return Transition(record, [], [event])
@@ -560,16 +770,26 @@ def offer_credential(
     expires: int | None = None,
     proposal: ProtocolRecord | None = None,
     ids: Callable[[], str] = new_id,
+    credential_format: str = FORMAT,
 ) -> Transition:
     """Issuer: offer a credential (a new thread, or the answer to ``proposal``).
+
+    ``credential_format`` is ``dc+sd-jwt`` (default) or ``di_vc`` (a VC 2.0
+    Data Integrity credential: ``disclosable`` is ignored, it is shown whole).
 
     ``issuer_kid`` names our signing key, a DID URL of ``issuer`` (default
     ``our_did``: another DID of ours, e.g. a public did:key, may sign); it is
     recorded, and the key is looked up only when the holder requests.
     ``expires`` is the credential's ``exp`` (epoch seconds).
     """
+    if credential_format not in CREDENTIAL_FORMATS:
+        raise InvalidBodyError(f"the credential format must be one of {list(CREDENTIAL_FORMATS)}")
     check_vct(vct)
     claims = check_claims(claims)
+    if credential_format == DI_VC:
+        if "id" in claims:
+            raise InvalidBodyError("claim name 'id' is the credential subject's DID")
+        disclosable = []
     disclosable = check_names(disclosable, claims, "disclosable")
     check_text(comment, "comment", MAX_COMMENT_CHARS)
     check_text(goal_code, "goal_code", MAX_GOAL_CODE_CHARS)
@@ -581,6 +801,7 @@ def offer_credential(
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise InvalidBodyError("'expires' must be epoch seconds")
     offer = {
+        "format": credential_format,
         "issuer": issuer,
         "vct": vct,
         "claims": claims,
@@ -608,11 +829,15 @@ def offer_credential(
         record.data["offer"] = offer
         record.updated_time = now
         record.remember(msg_id)
+    if credential_format == DI_VC:
+        details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires)
+    else:
+        details = {"vct": vct, "disclosable": disclosable, "issuer": issuer}
     attachment = {
         "id": ids(),
         "media_type": "application/json",
-        "format": FORMAT,
-        "data": {"json": {"vct": vct, "disclosable": disclosable, "issuer": issuer}},
+        "format": credential_format,
+        "data": {"json": details},
     }
     message = new_message(
         OFFER_CREDENTIAL,
@@ -624,7 +849,11 @@ def offer_credential(
         now=now,
         attachments=[attachment],
     )
-    event = Event("issue-credential.offer-sent", record.thid, {"to": their_did, "vct": vct})
+    event = Event(
+        "issue-credential.offer-sent",
+        record.thid,
+        {"to": their_did, "vct": vct, "format": credential_format},
+    )
     return Transition(record, [message], [event])
 
 
@@ -691,25 +920,36 @@ def propose_credential(
 def accept_offer(
     record: ProtocolRecord,
     *,
-    holder_jwk: dict[str, Any],
+    holder_jwk: dict[str, Any] | None = None,
     now: int,
     ids: Callable[[], str] = new_id,
 ) -> Transition:
-    """Holder: accept the offer on ``record``; the request binds the credential to
-    ``holder_jwk`` (our *public* key; the private one stays in the wallet)."""
-    jwk = check_public_jwk(holder_jwk)
+    """Holder: accept the offer on ``record``.  An SD-JWT VC is bound to
+    ``holder_jwk`` (our *public* key; the private one stays in the wallet); a
+    ``di_vc`` credential to our DID in the relationship (``record.our_did``,
+    its subject id), so ``holder_jwk`` is not needed for it."""
     updated = record.copy()
     updated.state = fire(TRANSITIONS, record.role, record.state, "accept-offer")
     offer = updated.data["offer"]
-    updated.data["holder_jwk"] = jwk
+    if offer.get("format") == DI_VC:
+        if updated.our_did is None:
+            raise InvalidBodyError("the thread has no DID of ours to be the subject")
+        updated.data["holder_did"] = updated.our_did
+        details: dict[str, Any] = {"credentialSubject": {"id": updated.our_did}}
+        credential_format = DI_VC
+    else:
+        jwk = check_public_jwk(holder_jwk)
+        updated.data["holder_jwk"] = jwk
+        details = {"vct": offer["vct"], "cnf": {"jwk": jwk}}
+        credential_format = FORMAT
     updated.updated_time = now
     msg_id = ids()
     updated.remember(msg_id)
     attachment = {
         "id": ids(),
         "media_type": "application/json",
-        "format": FORMAT,
-        "data": {"json": {"vct": offer["vct"], "cnf": {"jwk": jwk}}},
+        "format": credential_format,
+        "data": {"json": details},
     }
     message = new_message(
         REQUEST_CREDENTIAL,

@@ -1,4 +1,5 @@
-"""Present Proof 3.0 (``https://didcomm.org/present-proof/3.0``) with SD-JWT VCs.
+"""Present Proof 3.0 (``https://didcomm.org/present-proof/3.0``) with SD-JWT VCs and
+W3C VC 2.0 Data Integrity credentials.
 
 Theory of operation
 -------------------
@@ -50,6 +51,23 @@ Attachment formats (the present-proof 3.0 registry's DIF entries):
   the descriptor map's ``path`` is ``$.vp_token`` and its ``format``
   ``dc+sd-jwt`` (OpenID4VP's names for the same two things).
 
+Data Integrity credentials (``di_vc``, see :mod:`protocols.presentation_exchange`):
+a request made with ``formats=("dc+sd-jwt", "di_vc")`` accepts either; its
+definition then says ``limit_disclosure: "preferred"``, because a Data
+Integrity proof covers every claim and the credential can only be shown
+WHOLE.  A definition that requires limited disclosure never matches a
+``di_vc`` credential, and ``present-proof.request-received`` says
+``"discloses": "selected" | "whole credential"`` so the owner's consent is
+informed.  The prover answers with a VC 2.0 presentation (``di_vp``) in
+``vp_token`` (a JSON object here, as OpenID4VP carries ``ldp_vp``): holder =
+the credential's subject id (our DID with the issuer), one embedded
+credential, an ``authentication`` proof with ``challenge`` = the request's
+nonce and ``domain`` = the verifier's DID (:func:`present_whole`).  The
+verifier checks that proof and the issuer's, that the holder is the
+subject of each credential, and evaluates the definition's fields against
+the claims view (``credentialSubject``, ``vct`` = the second type, ``iss``
+= the issuer); the verified event carries only the requested claims.
+
 Every message needs an authenticated and encrypted sender.  Records hold
 plain JSON (definition, nonce); the holder's private key is passed to
 :func:`present` and never stored.
@@ -67,6 +85,7 @@ from typing import Any, ClassVar
 
 # As ``sd_jwt_vc``: ``present``'s keyword ``sd_jwt`` (the daemon's name for the
 # credential) would hide the module inside that function.
+from . import data_integrity
 from . import sd_jwt as sd_jwt_vc
 from .codec import b64u_decode, json_object
 from .did.resolver import DIDResolver
@@ -92,22 +111,28 @@ from .issue_credential import (
     attachment_json,
     check_text,
     decline_report,
+    xsd_datetime,
 )
 from .keys import PrivateKey
 from .message import new_id
 from .presentation_exchange import (
     ALWAYS_VISIBLE,
+    DI_FORMATS,
+    FORMAT_DI_VC,
+    FORMAT_DI_VP,
     FORMAT_SD_JWT_VC,
     NotSatisfiedError,
     PresentationDefinition,
+    accepted_formats,
     build_definition,
     build_submission,
     check_submission,
     constant_values,
-    evaluate,
+    discloses,
     match_claims,
     parse_definition,
     requested_claims,
+    requested_values,
     resolve_path,
     satisfies,
 )
@@ -175,7 +200,36 @@ def _summary(definition: PresentationDefinition) -> dict[str, Any]:
         "vct": vcts[0] if vcts else None,
         "claims": requested_claims(definition),
         "issuers": constant_values(definition, "iss"),
+        "formats": accepted_formats(definition),
+        "discloses": discloses(definition),
     }
+
+
+def credential_format(credential: str) -> str:
+    """The format of one of our stored credentials: ``di_vc`` (JSON text) or ``dc+sd-jwt``."""
+    return FORMAT_DI_VC if credential.lstrip().startswith("{") else FORMAT_SD_JWT_VC
+
+
+def di_view(credential: Any) -> dict[str, Any]:
+    """The claims view of a VC 2.0 credential that PE fields address: its
+    ``credentialSubject`` members (``id`` left out), ``vct`` = the type after
+    ``VerifiableCredential``, ``iss`` = the issuer, ``exp`` = ``validUntil``
+    in epoch seconds."""
+    if not isinstance(credential, dict):
+        raise InvalidBodyError("a credential must be a JSON object")
+    subject = credential.get("credentialSubject")
+    if not isinstance(subject, dict):
+        raise InvalidBodyError("a credential's credentialSubject must be one object")
+    claims = {k: v for k, v in subject.items() if k != "id"}
+    types = credential.get("type")
+    if isinstance(types, list) and len(types) > 1 and isinstance(types[1], str):
+        claims["vct"] = types[1]
+    issuer = credential.get("issuer")
+    claims["iss"] = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if "validUntil" in credential:
+        until = data_integrity.parse_datetime(credential["validUntil"], "validUntil")
+        claims["exp"] = int(until.timestamp())
+    return claims
 
 
 def credential_claims(credential: str) -> dict[str, Any]:
@@ -189,6 +243,8 @@ def credential_claims(credential: str) -> dict[str, Any]:
     """
     if not isinstance(credential, str) or len(credential) > MAX_CREDENTIAL_CHARS:
         raise InvalidBodyError("a stored credential must be a bounded string")
+    if credential_format(credential) == FORMAT_DI_VC:
+        return di_view(data_integrity.parse_document(credential))
     parts = credential.split("~", 1)[0].split(".")
     if len(parts) != 3:
         raise InvalidBodyError("a stored credential is not an SD-JWT")
@@ -301,6 +357,15 @@ class PresentProof(ProtocolMachine):
         claims: dict[str, Any] = {}
         for entry in entries:
             token = resolve_path(details, entry.path)
+            if entry.format in DI_FORMATS:
+                di_issuer, di_vct, shown = self._verify_whole(token, nonce, inbound)
+                if (issuer, vct) not in ((None, None), (di_issuer, di_vct)):
+                    raise PresentationRejectedError(
+                        "the descriptors are answered by two credentials"
+                    )
+                issuer, vct = di_issuer, di_vct
+                claims.update(requested_values(entry.descriptor, shown))
+                continue
             if not isinstance(token, str) or len(token) > MAX_PRESENTATION_CHARS:
                 raise PresentationRejectedError("the submission's path leads to no presentation")
             try:
@@ -330,8 +395,43 @@ class PresentProof(ProtocolMachine):
                 "vct": result.vct,
                 "iss": result.issuer,
             }
-            claims.update(evaluate(entry.descriptor, visible))
+            # Only the requested fields' values are kept, whatever else was disclosed
+            # (identical to ``evaluate`` under limit_disclosure "required").
+            claims.update(requested_values(entry.descriptor, visible))
         return {"issuer": issuer, "vct": vct, "claims": claims}
+
+    def _verify_whole(
+        self, token: Any, nonce: str, inbound: Inbound
+    ) -> tuple[str, str | None, dict[str, Any]]:
+        """A ``di_vp``: (issuer, vct, claims view) of its one credential, or an error."""
+        if not isinstance(token, dict):
+            raise PresentationRejectedError("the submission's path leads to no presentation")
+        try:
+            verified = data_integrity.verify_presentation(
+                token,
+                resolver=self.resolver,
+                challenge=nonce,
+                domain=inbound.our_did,
+                now=xsd_datetime(inbound.now),
+            )
+        except DIDCommError as error:
+            raise PresentationRejectedError(
+                f"the presentation does not verify: {error.message}"
+            ) from None
+        if len(verified.credentials) != 1:
+            raise PresentationRejectedError("a di_vp must carry exactly one credential")
+        credential = verified.credentials[0]
+        subject = credential.document.get("credentialSubject")
+        if not isinstance(subject, dict) or subject.get("id") != verified.controller:
+            # data_integrity proves who signed; that the signer is the subject
+            # (not someone replaying another's credential) is ours to check.
+            raise PresentationRejectedError(
+                "the presentation's holder is not the credential's subject"
+            )
+        view = di_view(credential.document)
+        view["iss"] = credential.controller
+        vct = view.get("vct")
+        return credential.controller, vct if isinstance(vct, str) else None, view
 
 
 # -- local commands -------------------------------------------------------------------
@@ -379,8 +479,10 @@ def request_presentation(
     goal_code: str | None = None,
     proposal: ProtocolRecord | None = None,
     ids: Callable[[], str] = new_id,
+    formats: tuple[str, ...] = (FORMAT_SD_JWT_VC,),
 ) -> Transition:
-    """Verifier: ask ``their_did`` for an SD-JWT VC of type ``vct`` (any when None),
+    """Verifier: ask ``their_did`` for a credential in one of ``formats``
+    (``dc+sd-jwt``, ``di_vc``; a di_vc is shown whole) of type ``vct`` (any when None),
     from one of ``issuers`` (any when None), disclosing exactly ``claims``, each
     passing ``filters[name]`` (a JSON-Schema subset) when given.
 
@@ -390,7 +492,12 @@ def request_presentation(
     if not claims or not all(isinstance(c, str) and c for c in claims):
         raise InvalidBodyError("a request must name at least one claim")
     definition = build_definition(
-        definition_id=ids(), vct=vct, claims=claims, issuers=issuers, filters=filters
+        definition_id=ids(),
+        vct=vct,
+        claims=claims,
+        issuers=issuers,
+        filters=filters,
+        formats=formats,
     )
     nonce = secrets.token_urlsafe(NONCE_BYTES)
     body = _body(goal_code, comment)
@@ -474,9 +581,11 @@ def propose_presentation(
 def matching(
     record: ProtocolRecord, credentials: Iterable[tuple[str, str]], *, now: int | None = None
 ) -> list[str]:
-    """Prover: the ids of the ``(id, sd_jwt)`` credentials that can answer the
-    request on ``record`` (a credential that cannot be read is skipped, and with
-    ``now`` one whose ``exp`` has passed)."""
+    """Prover: the ids of the ``(id, credential)`` credentials (SD-JWT text or a
+    ``di_vc``'s JSON text) that can answer the request on ``record`` (a
+    credential that cannot be read is skipped, and with ``now`` one whose
+    ``exp``/``validUntil`` has passed; a ``di_vc`` only when the definition
+    does not require limited disclosure)."""
     definition = parse_definition(record.data.get("definition"))
     found = []
     for credential_id, credential in credentials:
@@ -487,7 +596,7 @@ def matching(
         expires = claims.get("exp")
         if now is not None and isinstance(expires, int) and expires <= now:
             continue
-        if satisfies(definition, claims, format=FORMAT_SD_JWT_VC):
+        if satisfies(definition, claims, format=credential_format(credential)):
             found.append(credential_id)
     return found
 
@@ -553,6 +662,77 @@ def present(
         "present-proof.presentation-sent",
         updated.thid,
         {"to": updated.their_did, "disclosed": disclose},
+    )
+    return Transition(updated, [message], [event])
+
+
+def present_whole(
+    record: ProtocolRecord,
+    *,
+    credential: str,
+    holder_key: PrivateKey,
+    holder_kid: str,
+    now: int,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Prover: answer the request on ``record`` with a stored ``di_vc`` credential
+    (its JSON text), shown WHOLE in a VC 2.0 presentation whose holder is the
+    credential's subject, signed with ``holder_key`` (``holder_kid``, an
+    authentication key of that DID) over the request's nonce and the
+    verifier's DID.  :class:`NotSatisfiedError` if the credential cannot answer
+    the request (or the request requires limited disclosure)."""
+    definition = parse_definition(record.data.get("definition"))
+    nonce = record.data.get("nonce")
+    if not isinstance(nonce, str) or record.their_did is None:
+        raise InvalidBodyError("this thread has no request to answer")
+    document = data_integrity.parse_document(credential)
+    match_claims(definition, di_view(document), format=FORMAT_DI_VC)
+    subject = document.get("credentialSubject")
+    holder = subject.get("id") if isinstance(subject, dict) else None
+    if not isinstance(holder, str):
+        raise NotSatisfiedError("the credential names no subject to present as")
+    msg_id = ids()
+    updated = _continue(record, "send-presentation", msg_id, now)
+    presentation = {
+        "@context": [data_integrity.VC_CONTEXT_V2],
+        "type": [data_integrity.VP_TYPE],
+        "holder": holder,
+        "verifiableCredential": [document],
+    }
+    vp = data_integrity.sign_presentation(
+        presentation,
+        key=holder_key,
+        verification_method=holder_kid,
+        created=xsd_datetime(now),
+        challenge=nonce,
+        domain=record.their_did,
+    )
+    submission = build_submission(
+        definition, submission_id=ids(), path=VP_TOKEN_PATH, format=FORMAT_DI_VP
+    )
+    attachment = {
+        "id": ids(),
+        "media_type": "application/json",
+        "format": FORMAT_SUBMISSION,
+        "data": {"json": {"presentation_submission": submission, VP_TOKEN: vp}},
+    }
+    message = new_message(
+        PRESENTATION,
+        {},
+        msg_id=msg_id,
+        frm=updated.our_did,
+        to=updated.their_did,
+        thid=updated.thid,
+        now=now,
+        attachments=[attachment],
+        please_ack=[""],
+    )
+    disclosed = sorted(k for k in di_view(document) if k not in ALWAYS_VISIBLE)
+    updated.data["disclosed"] = disclosed
+    event = Event(
+        "present-proof.presentation-sent",
+        updated.thid,
+        {"to": updated.their_did, "disclosed": disclosed, "format": FORMAT_DI_VC},
     )
     return Transition(updated, [message], [event])
 

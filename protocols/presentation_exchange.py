@@ -1,4 +1,4 @@
-"""DIF Presentation Exchange 2.0, the subset present-proof 3.0 needs for SD-JWT VCs.
+"""DIF Presentation Exchange 2.0, the subset present-proof 3.0 needs for SD-JWT VCs and Data Integrity VCs.
 
 Theory of operation
 -------------------
@@ -36,6 +36,27 @@ Supported, deliberately small:
   alternation, back-references, more than ``MAX_UNBOUNDED_QUANTIFIERS``
   unbounded repeats) are refused when the definition is read.
 
+Two credential formats (the DIF PE 2.1 claim-format designations):
+
+- ``dc+sd-jwt``: an SD-JWT VC; the holder discloses claim by claim, so it
+  can honour ``limit_disclosure: "required"``.
+- ``di_vc`` (credential) / ``di_vp`` (presentation): a W3C VC Data Model 2.0
+  credential with an embedded Data Integrity proof, in a presentation with
+  its own; the format object says ``{"proof_type": ["DataIntegrityProof"],
+  "cryptosuite": ["eddsa-jcs-2022"]}`` (a descriptor asking for other
+  cryptosuites only is refused: we could not answer it).  Such a
+  credential is presented WHOLE (its proof covers every claim), so it never
+  matches a descriptor with ``limit_disclosure: "required"``.  A
+  descriptor that accepts one of ``di_vc``/``di_vp`` accepts both: the
+  submission names the presentation (``di_vp``), the descriptor the
+  credential inside it.
+
+The fields' paths address one *claims view* for both formats: the claims
+at the top, ``$.vct`` the credential type and ``$.iss`` the issuer (for a
+``di_vc``: ``credentialSubject``'s members, the ``type`` after
+``VerifiableCredential``, and ``issuer``), so one definition can accept
+either format.
+
 API: :func:`build_definition`, :func:`parse_definition`,
 :func:`match_claims` (holder side: which claims to disclose),
 :func:`evaluate` (verifier side: do the disclosed claims pass),
@@ -58,6 +79,15 @@ FORMAT_SD_JWT_VC = "dc+sd-jwt"
 #: The identifier drafts before 06 used; read as the same format.
 FORMAT_SD_JWT_VC_LEGACY = "vc+sd-jwt"
 SD_JWT_FORMATS = frozenset({FORMAT_SD_JWT_VC, FORMAT_SD_JWT_VC_LEGACY})
+#: DIF PE 2.1 designations of a Data Integrity credential and presentation.
+FORMAT_DI_VC = "di_vc"
+FORMAT_DI_VP = "di_vp"
+DI_FORMATS = frozenset({FORMAT_DI_VC, FORMAT_DI_VP})
+#: What a ``di_vc``/``di_vp`` format object asks for (what protocols.data_integrity does).
+DI_PROOF_TYPE = "DataIntegrityProof"
+DI_CRYPTOSUITE = "eddsa-jcs-2022"
+#: Formats a request may accept, by the names the daemon uses.
+SELECTIVE_FORMATS = SD_JWT_FORMATS
 #: Signature algorithms we ask for (what ``protocols.keys`` signs with).
 ALGORITHMS = ("EdDSA", "ES256", "ES384", "ES256K")
 
@@ -491,8 +521,10 @@ def _parse_descriptor(raw: object) -> InputDescriptor:
     if not isinstance(formats, dict) or not formats:
         raise DefinitionError("an input descriptor's 'format' must be an object")
     accepted = frozenset(f for f in formats if f in SD_JWT_FORMATS)
+    if any(f in DI_FORMATS and _di_usable(formats[f]) for f in formats):
+        accepted |= DI_FORMATS
     if not accepted:
-        raise DefinitionError("an input descriptor must accept the dc+sd-jwt format")
+        raise DefinitionError("an input descriptor must accept the dc+sd-jwt or di_vc format")
     constraints = raw.get("constraints", {})
     if not isinstance(constraints, dict):
         raise DefinitionError("'constraints' must be an object")
@@ -508,6 +540,22 @@ def _parse_descriptor(raw: object) -> InputDescriptor:
         limit_disclosure=limit == "required",
         fields=tuple(_parse_field(f) for f in fields),
     )
+
+
+def _di_usable(options: object) -> bool:
+    """Whether a ``di_vc``/``di_vp`` format object admits our proof type and cryptosuite."""
+    if not isinstance(options, dict):
+        raise DefinitionError("a format's options must be an object")
+    for key, ours in (("proof_type", DI_PROOF_TYPE), ("cryptosuite", DI_CRYPTOSUITE)):
+        values = options.get(key)
+        if values is not None and (not isinstance(values, list) or ours not in values):
+            return False
+    return True
+
+
+def di_format_options() -> dict[str, Any]:
+    """The ``di_vc``/``di_vp`` format object we ask for."""
+    return {"proof_type": [DI_PROOF_TYPE], "cryptosuite": [DI_CRYPTOSUITE]}
 
 
 def parse_definition(raw: object) -> PresentationDefinition:
@@ -532,13 +580,34 @@ def build_definition(
     issuers: Sequence[str] | None = None,
     filters: Mapping[str, Mapping[str, Any]] | None = None,
     descriptor_id: str = "credential",
+    formats: Sequence[str] = (FORMAT_SD_JWT_VC,),
 ) -> dict[str, Any]:
-    """A one-descriptor definition: an SD-JWT VC of type ``vct`` (any when None),
-    from one of ``issuers`` (any when None), disclosing exactly ``claims``, each
-    passing ``filters[name]`` when given.  Checked by :func:`parse_definition`
-    before it is returned, so a bad filter fails here, not at the prover.
+    """A one-descriptor definition: a credential in one of ``formats`` of type
+    ``vct`` (any when None), from one of ``issuers`` (any when None), showing
+    ``claims``, each passing ``filters[name]`` when given.  Checked by
+    :func:`parse_definition` before it is returned, so a bad filter fails
+    here, not at the prover.
+
+    ``limit_disclosure`` is ``"required"`` only when every accepted format can
+    disclose selectively (SD-JWT); with ``di_vc`` accepted it is
+    ``"preferred"``: an SD-JWT is still cut down, a Data Integrity
+    credential is shown whole.
     """
     filters = filters or {}
+    known = SD_JWT_FORMATS | DI_FORMATS
+    if not formats or any(f not in known for f in formats):
+        raise DefinitionError(f"formats must be among {sorted(known)}")
+    format_objects: dict[str, Any] = {}
+    for fmt in dict.fromkeys(formats):
+        if fmt in SD_JWT_FORMATS:
+            format_objects[FORMAT_SD_JWT_VC] = {
+                "sd-jwt_alg_values": list(ALGORITHMS),
+                "kb-jwt_alg_values": list(ALGORITHMS),
+            }
+        else:
+            format_objects[FORMAT_DI_VC] = di_format_options()
+            format_objects[FORMAT_DI_VP] = di_format_options()
+    selective = all(f in SELECTIVE_FORMATS for f in formats)
     unknown = set(filters) - set(claims)
     if unknown:
         raise DefinitionError(f"a filter names a claim not requested: {sorted(unknown)[0]!r}")
@@ -557,13 +626,11 @@ def build_definition(
         "input_descriptors": [
             {
                 "id": descriptor_id,
-                "format": {
-                    FORMAT_SD_JWT_VC: {
-                        "sd-jwt_alg_values": list(ALGORITHMS),
-                        "kb-jwt_alg_values": list(ALGORITHMS),
-                    }
+                "format": format_objects,
+                "constraints": {
+                    "limit_disclosure": "required" if selective else "preferred",
+                    "fields": fields,
                 },
-                "constraints": {"limit_disclosure": "required", "fields": fields},
             }
         ],
     }
@@ -620,6 +687,12 @@ def match_claims(
     for descriptor in definition.descriptors:
         if format not in descriptor.formats:
             raise NotSatisfiedError(f"descriptor {descriptor.id!r} does not accept {format!r}")
+        if format in DI_FORMATS and descriptor.limit_disclosure:
+            # A Data Integrity proof covers every claim: the whole credential
+            # would be shown where the verifier asked for no more than the fields.
+            raise NotSatisfiedError(
+                f"descriptor {descriptor.id!r} requires limited disclosure, which {format} cannot do"
+            )
         matches.append(_check_fields(descriptor, claims))
     return matches
 
@@ -646,6 +719,32 @@ def evaluate(descriptor: InputDescriptor, disclosed: Mapping[str, Any]) -> dict[
     if descriptor.limit_disclosure:
         return {k: v for k, v in match.values.items() if k not in ALWAYS_VISIBLE}
     return {k: v for k, v in disclosed.items() if k not in ALWAYS_VISIBLE}
+
+
+def requested_values(descriptor: InputDescriptor, shown: Mapping[str, Any]) -> dict[str, Any]:
+    """Verifier side: only the claims the descriptor's fields name, whatever else
+    ``shown`` holds (a whole Data Integrity credential shows everything);
+    :class:`NotSatisfiedError` as :func:`evaluate`."""
+    match = _check_fields(descriptor, shown)
+    return {k: v for k, v in match.values.items() if k not in ALWAYS_VISIBLE}
+
+
+def discloses(definition: PresentationDefinition) -> str:
+    """What answering ``definition`` may show: ``"selected"`` claims, or the
+    ``"whole credential"`` (a descriptor accepts di_vc without requiring limits)."""
+    for descriptor in definition.descriptors:
+        if FORMAT_DI_VC in descriptor.formats and not descriptor.limit_disclosure:
+            return "whole credential"
+    return "selected"
+
+
+def accepted_formats(definition: PresentationDefinition) -> list[str]:
+    """The credential formats every descriptor accepts (``dc+sd-jwt``, ``di_vc``)."""
+    out = []
+    for fmt in (FORMAT_SD_JWT_VC, FORMAT_DI_VC):
+        if all(fmt in d.formats for d in definition.descriptors):
+            out.append(fmt)
+    return out
 
 
 # -- submissions ----------------------------------------------------------------------

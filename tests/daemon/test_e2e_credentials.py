@@ -197,3 +197,63 @@ def test_a_malformed_offer_from_a_peer_gets_a_problem_report(daemon_factory: Any
     # B kept nothing pending and is still serving.
     assert pending(b, "offer") == []
     assert ctl_json(b, "status")["uptime_s"] > 0 and b.proc is not None and b.proc.poll() is None
+
+
+def test_data_integrity_credential_is_issued_and_presented_whole(daemon_factory: Any) -> None:
+    """``--format di``: a W3C VC 2.0 credential with an eddsa-jcs-2022 proof, bound to the
+    holder's DID with the issuer; a request accepting it says the whole credential is shown,
+    and the verifier keeps only what it asked for."""
+    issuer: Daemon = daemon_factory()
+    holder: Daemon = daemon_factory()
+    verifier: Daemon = daemon_factory()
+    i_conn, _h_to_i, _ = connect(issuer, holder)
+    v_conn, _h_to_v, _ = connect(verifier, holder)
+
+    offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--format", "di",
+                     "--claim", f"birthdate={BIRTHDATE}", "--claim", "age_over_18=true",
+                     "--valid-for", "3600", "--wait", "0")
+    assert offer["state"] == "offered" and offer["format"] == "di"
+    offers = wait_until("the holder sees the offer", lambda: pending(holder, "offer"))
+    assert offers[0]["format"] == "di_vc"
+    got = ctl_json(holder, "credential", "accept", offer["thid"], "--wait", "30")
+    assert got["state"] == "credential-received", got
+    (cred,) = ctl_json(holder, "credential", "list")["credentials"]
+    assert cred["format"] == "di_vc" and cred["issuer"] == offer["issuer"] and cred["vct"] == VCT
+    assert cred["claims"] == {"birthdate": BIRTHDATE, "age_over_18": True}
+    assert isinstance(cred["expires"], int)
+    received = events(holder, "issue-credential.credential-received")
+    assert received and "credential" not in received[0]["data"]
+    raw = ctl_json(holder, "credential", "show", cred["id"][:8], "--raw")
+    document = json.loads(raw["credential"])
+    assert document["type"] == ["VerifiableCredential", VCT]
+    assert document["credentialSubject"]["id"] == cred["subject"]
+    assert document["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+    human = holder.ctl("credential", "show", cred["id"][:8], "--raw")
+    assert human.returncode == 0 and "di_vc" in human.stdout and '"proof"' in human.stdout
+
+    # The default (sd-jwt) request never matches a di credential: it requires limited disclosure.
+    strict = ctl_json(verifier, "proof", "request", v_conn, "--claim", "age_over_18", "--wait", "0")
+    wait_until("the sd-jwt request", lambda: [p for p in pending(holder, "proof-request")
+                                              if p["thid"] == strict["thid"]])
+    assert [p["discloses"] for p in pending(holder, "proof-request")] == ["selected"]
+    refused = holder.ctl("proof", "present", strict["thid"])
+    assert refused.returncode == 1 and "no stored credential satisfies" in refused.stderr
+    ctl_json(holder, "proof", "decline", strict["thid"])
+
+    req = ctl_json(verifier, "proof", "request", v_conn, "--claim", "age_over_18", "--type", VCT,
+                   "--issuer", offer["issuer"], "--format", "any", "--wait", "0")
+    requests = wait_until("the any-format request", lambda: [p for p in pending(holder, "proof-request")
+                                                             if p["thid"] == req["thid"]])
+    assert requests[0]["discloses"] == "whole credential"
+    assert requests[0]["formats"] == ["dc+sd-jwt", "di_vc"]
+    human = holder.ctl("credential", "pending")
+    assert human.returncode == 0 and "whole credential" in human.stdout
+    shown = ctl_json(holder, "proof", "present", req["thid"])
+    assert shown["state"] == "presented" and shown["format"] == "di_vc"
+    assert shown["discloses"] == "whole credential"
+    assert sorted(shown["disclosed"]) == ["age_over_18", "birthdate"]
+    later = wait_until("the verifier's verdict", lambda: [
+        r for r in [ctl_json(verifier, "proof", "show", req["thid"])] if r["state"] != "requested"])[0]
+    assert later["state"] == "verified", later
+    # Shown whole, but the verifier keeps only the claims it asked for.
+    assert later["result"] == {"issuer": offer["issuer"], "vct": VCT, "claims": {"age_over_18": True}}

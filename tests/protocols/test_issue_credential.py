@@ -189,6 +189,7 @@ def test_offer_accept_issue_gives_the_holder_a_verified_credential() -> None:
     assert replies == []
     assert event(outcome, "issue-credential.offer-received") == {
         "from": issuer.did,
+        "format": "dc+sd-jwt",
         "vct": PID,
         "claims": CLAIMS,
         "disclosable": DISCLOSABLE,

@@ -82,6 +82,8 @@ def test_over_18_without_the_birthdate() -> None:
         "vct": PID,
         "claims": ["age_over_18"],
         "issuers": [issuer.did],
+        "formats": ["dc+sd-jwt"],
+        "discloses": "selected",
         "comment": "Age check",
         "goal_code": None,
     }
