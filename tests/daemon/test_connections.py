@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,9 @@ messages = st.fixed_dictionaries(
 @given(st.lists(messages, min_size=1, max_size=6))
 def test_random_messages_from_a_peer_never_crash_the_driver(tmp_path: Path, sequence: list[dict[str, Any]]) -> None:
     async def run() -> None:
-        root = tmp_path / f"run-{id(sequence)}"
+        # A fresh directory per example: hypothesis reuses tmp_path, and id(sequence)
+        # was recycled between examples (a later run met an earlier run's connection).
+        root = Path(tempfile.mkdtemp(prefix="run-", dir=tmp_path))
         alice = await Agent.open(make_config(root / "alice"))
         bob = await Agent.open(make_config(root / "bob"))
         try:
