@@ -62,6 +62,7 @@ from .conversations import Conversations, reject_inbound
 from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .events import EventBus
 from .logs import configure_logging, get_logger
+from .params import check_str as _check_str
 from .store import (
     DB_FILE_NAME,
     OUTBOX_DELIVERED,
@@ -193,16 +194,6 @@ def _store_new_did(store: Store, rows: list[KeyRow], did: DIDRow, doc: dict[str,
         store.keys_put(rows)
         store.did_put(did)
         store.doc_put(did.did, doc, did.created)
-
-
-def _check_str(name: str, value: Any, limit: int, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidParamsError(f"{name} must be a non-empty string")
-    if len(value) > limit:
-        raise InvalidParamsError(f"{name} is longer than {limit} characters")
-    return value
 
 
 def _check_did(name: str, value: Any) -> str:

@@ -46,7 +46,6 @@ the store's commit.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +85,7 @@ from .errors import DaemonError, InvalidParamsError, NotFoundError
 from .locks import EagerLock
 from .logs import get_logger
 from .p2p.didcomm_v2 import MAX_MESSAGE_BYTES
+from .params import check_wait as _check_wait
 from .store import INBOX_DUPLICATE, INBOX_REJECTED, INBOX_STORED, InboxRow, Pending, Store
 
 if TYPE_CHECKING:
@@ -97,8 +97,6 @@ _log = get_logger("conversations")
 GOAL_CODES = ("didcommd.connect",)
 #: Base URL of ``https://`` invitation links (a page there can explain the link).
 DEFAULT_INVITATION_BASE_URL = "https://didcomm.org/oob"
-#: Longest wait a control client may ask for (seconds) on ping/features.
-MAX_WAIT_SECONDS = 300.0
 #: Most invitation lifetime (seconds) accepted by ``invite_create``.
 MAX_INVITATION_SECONDS = 365 * 24 * 3600
 #: Longest feature query pattern (as discover-features' own limit).
@@ -700,14 +698,6 @@ def _replace(conn: Connection, **changes: Any) -> Connection:
     from dataclasses import replace
 
     return replace(conn, **changes)
-
-
-def _check_wait(wait: Any) -> float:
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT_SECONDS:
-        raise InvalidParamsError(f"wait must be 0 to {MAX_WAIT_SECONDS:g} seconds")
-    if isinstance(wait, float) and math.isnan(wait):
-        raise InvalidParamsError("wait must be a number")
-    return float(wait)
 
 
 def _answer(event: Event | None, waiter: _Waiter) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from .errors import (
     InvalidParamsError,
     NotFoundError,
 )
+from .params import check_str, check_wait
 
 if TYPE_CHECKING:
     from .conversations import Conversations, _Batch
@@ -92,21 +93,13 @@ def credential_machines(resolver: Any, secrets: Any) -> list[ProtocolMachine]:
     return [issue_credential.IssueCredential(resolver, secrets), present_proof.PresentProof(resolver)]
 
 
-def _check_text(name: str, value: Any, limit: int, *, optional: bool = True) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise InvalidParamsError(f"{name} must be a string of 1 to {limit} characters")
-    return value
-
-
 def _check_names(name: str, values: Any, *, optional: bool = False) -> list[str] | None:
     if values is None and optional:
         return None
     if not isinstance(values, list) or not values or len(values) > MAX_CLAIMS:
         raise InvalidParamsError(f"{name} must be a list of 1 to {MAX_CLAIMS} claim names")
     for v in values:
-        _check_text(name, v, MAX_CLAIM_NAME_CHARS, optional=False)
+        check_str(name, v, MAX_CLAIM_NAME_CHARS)
     if len(set(values)) != len(values):
         raise InvalidParamsError(f"{name} lists a claim twice")
     return list(values)
@@ -163,16 +156,14 @@ class CredentialExchange:
 
         ``valid_for`` (seconds) gives the credential an ``exp`` (``validUntil``), counted
         from the offer; ``format`` is ``sd-jwt`` or ``di`` (see :data:`OFFER_FORMATS`)."""
-        from .conversations import _check_wait
-
-        wait = _check_wait(wait)
+        wait = check_wait(wait)
         if format not in OFFER_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(OFFER_FORMATS)}")
         if valid_for is not None and (isinstance(valid_for, bool) or not isinstance(valid_for, int)
                                       or not 0 < valid_for <= MAX_VALIDITY_S):
             raise InvalidParamsError(f"valid_for must be 1 to {MAX_VALIDITY_S} seconds")
-        vct = _check_text("type", vct, MAX_VCT_CHARS, optional=False) or ""
-        comment = _check_text("comment", comment, MAX_COMMENT_CHARS)
+        vct = check_str("type", vct, MAX_VCT_CHARS) or ""
+        comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
         if not isinstance(claims, dict) or not claims or len(claims) > MAX_CLAIMS:
             raise InvalidParamsError(f"claims must be an object of 1 to {MAX_CLAIMS} claims")
         _check_names("claims", list(claims))
@@ -205,7 +196,7 @@ class CredentialExchange:
         """(issuer DID, its assertionMethod kid): the one named, or our ``issuer`` did:key."""
         agent = self.agent
         if issuer is not None:
-            did = await agent._own_did(_check_text("issuer", issuer, MAX_VCT_CHARS, optional=False))
+            did = await agent._own_did(check_str("issuer", issuer, MAX_VCT_CHARS))
         else:
             rows = await agent.store.read(agent.store.sync.did_list, own=True)
             found = next((r.did for r in rows if r.method == "key" and r.label == ISSUER_LABEL), None)
@@ -225,9 +216,7 @@ class CredentialExchange:
 
     async def accept_offer(self, thid: str, *, wait: float = 0.0) -> dict[str, Any]:
         """Ask for an offered credential, bound to our key in the relationship."""
-        from .conversations import _check_wait
-
-        wait = _check_wait(wait)
+        wait = check_wait(wait)
         conv = self.conv
         async with conv._lock:
             record = await self._record(thid, issue_credential.PIURI, "holder")
@@ -257,7 +246,7 @@ class CredentialExchange:
 
     async def decline(self, thid: str, *, reason: str | None = None) -> dict[str, Any]:
         """Decline an offer (holder) or a proof request (prover): a problem report."""
-        reason = _check_text("reason", reason, MAX_COMMENT_CHARS) or "declined by the owner"
+        reason = check_str("reason", reason, MAX_COMMENT_CHARS, optional=True) or "declined by the owner"
         conv = self.conv
         async with conv._lock:
             record = await self._pending_record(thid)
@@ -295,14 +284,12 @@ class CredentialExchange:
 
         ``format``: ``sd-jwt`` (selective disclosure), ``di`` or ``any`` (a Data
         Integrity credential is shown whole; see :data:`REQUEST_FORMATS`)."""
-        from .conversations import _check_wait
-
-        wait = _check_wait(wait)
+        wait = check_wait(wait)
         if format not in REQUEST_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(REQUEST_FORMATS)}")
         names = _check_names("claims", claims) or []
-        vct = _check_text("type", vct, MAX_VCT_CHARS)
-        comment = _check_text("comment", comment, MAX_COMMENT_CHARS)
+        vct = check_str("type", vct, MAX_VCT_CHARS, optional=True)
+        comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
         if issuers is not None:
             if not isinstance(issuers, list) or not issuers or len(issuers) > MAX_ISSUERS:
                 raise InvalidParamsError(f"issuers must be a list of 1 to {MAX_ISSUERS} DIDs")
@@ -368,7 +355,7 @@ class CredentialExchange:
 
     async def present(self, thid: str, *, credential: str | None = None) -> dict[str, Any]:
         """Answer a proof request with a stored credential, disclosing only what was asked."""
-        credential = _check_text("credential", credential, MAX_VCT_CHARS)
+        credential = check_str("credential", credential, MAX_VCT_CHARS, optional=True)
         conv = self.conv
         store = self.agent.store
         async with conv._lock:
@@ -436,7 +423,7 @@ class CredentialExchange:
     # -- helpers --------------------------------------------------------------------------------
 
     async def _credential(self, ref: str) -> dict[str, Any]:
-        ref = _check_text("credential", ref, MAX_VCT_CHARS, optional=False) or ""
+        ref = check_str("credential", ref, MAX_VCT_CHARS) or ""
         store = self.agent.store
         found = [c for c in await store.read(store.sync.credential_all)
                  if c.get("id") == ref or str(c.get("id", "")).startswith(ref)]
@@ -450,7 +437,7 @@ class CredentialExchange:
         return found[0]
 
     async def _record(self, thid: str, protocol: str, role: str) -> ProtocolRecord:
-        _check_text("thid", thid, MAX_VCT_CHARS, optional=False)
+        check_str("thid", thid, MAX_VCT_CHARS)
         store = self.agent.store
         for raw in await store.read(store.sync.records_by_thid, thid):
             if raw.get("protocol") == protocol and raw.get("role") == role:
@@ -509,12 +496,7 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
         definition = presentation_exchange.parse_definition(data.get("definition"))
     except DIDCommError:
         return {"kind": "proof-request", "vct": None, "issuer": None, "claims": [], "comment": None}
-    vcts = presentation_exchange.constant_values(definition, "vct")
-    return {"kind": "proof-request", "vct": vcts[0] if vcts else None,
-            "issuers": presentation_exchange.constant_values(definition, "iss"),
-            "claims": presentation_exchange.requested_claims(definition), "comment": data.get("comment"),
-            "formats": presentation_exchange.accepted_formats(definition),
-            "discloses": presentation_exchange.discloses(definition)}
+    return {"kind": "proof-request", **present_proof.request_summary(definition), "comment": data.get("comment")}
 
 
 def _text(entry: dict[str, Any]) -> Any:

@@ -193,8 +193,9 @@ class PresentationRejectedError(DIDCommError):
     problem_code = "e.p.req.presentation-rejected"
 
 
-def _summary(definition: PresentationDefinition) -> dict[str, Any]:
-    """What a person needs to judge a request or proposal."""
+def request_summary(definition: PresentationDefinition) -> dict[str, Any]:
+    """What a person needs to judge a request or proposal (its events; the daemon's
+    list of requests waiting for an answer)."""
     vcts = constant_values(definition, "vct")
     return {
         "vct": vcts[0] if vcts else None,
@@ -293,7 +294,7 @@ class PresentProof(ProtocolMachine):
         event = Event(
             "present-proof.proposal-received",
             record.thid,
-            {"from": inbound.their_did, **_summary(definition), "comment": comment},
+            {"from": inbound.their_did, **request_summary(definition), "comment": comment},
         )
         return Transition(record, [], [event])
 
@@ -319,7 +320,7 @@ class PresentProof(ProtocolMachine):
             record.thid,
             {
                 "from": inbound.their_did,
-                **_summary(definition),
+                **request_summary(definition),
                 "comment": comment,
                 "goal_code": goal_code,
             },
@@ -601,44 +602,30 @@ def matching(
     return found
 
 
-def present(
-    record: ProtocolRecord,
-    *,
-    sd_jwt: str,
-    holder_key: PrivateKey,
-    now: int,
-    ids: Callable[[], str] = new_id,
-) -> Transition:
-    """Prover: answer the request on ``record`` with ``sd_jwt`` (one of ours),
-    disclosing ONLY the claims the definition names, key-bound to the verifier's
-    DID and nonce with ``holder_key``.  :class:`NotSatisfiedError` if the
-    credential cannot answer the request."""
-    credential = sd_jwt
+def _request_to_answer(record: ProtocolRecord) -> tuple[PresentationDefinition, str, str]:
+    """Prover: the definition, nonce and verifier DID of the request on ``record``."""
     definition = parse_definition(record.data.get("definition"))
     nonce = record.data.get("nonce")
     if not isinstance(nonce, str) or record.their_did is None:
         raise InvalidBodyError("this thread has no request to answer")
-    msg_id = ids()
-    updated = _continue(record, "send-presentation", msg_id, now)
-    matches = match_claims(definition, credential_claims(credential), format=FORMAT_SD_JWT_VC)
-    # Plain (always visible) claims need no Disclosure; ask only for the others.
-    hidden = sd_jwt_vc.disclosable_claims(credential)
-    disclose = list(dict.fromkeys(n for m in matches for n in m.disclose if n in hidden))
-    try:
-        token = sd_jwt_vc.present(
-            credential,
-            disclose,
-            holder_key=holder_key,
-            audience=record.their_did,
-            nonce=nonce,
-            now=now,
-        )
-    except (ValueError, TypeError, KeyError) as error:
-        raise NotSatisfiedError(
-            f"the credential cannot be presented: {type(error).__name__}"
-        ) from None
+    return definition, nonce, record.their_did
+
+
+def _presentation(
+    updated: ProtocolRecord,
+    msg_id: str,
+    definition: PresentationDefinition,
+    token: Any,
+    submission_format: str,
+    disclosed: list[str],
+    now: int,
+    ids: Callable[[], str],
+    event_extra: dict[str, Any],
+) -> Transition:
+    """The ``presentation`` message carrying ``token`` (an SD-JWT+KB or a signed VP)
+    with its submission, the record noting what it disclosed, and the event."""
     submission = build_submission(
-        definition, submission_id=ids(), path=VP_TOKEN_PATH, format=FORMAT_SD_JWT_VC
+        definition, submission_id=ids(), path=VP_TOKEN_PATH, format=submission_format
     )
     attachment = {
         "id": ids(),
@@ -657,13 +644,51 @@ def present(
         attachments=[attachment],
         please_ack=[""],
     )
-    updated.data["disclosed"] = disclose
+    updated.data["disclosed"] = disclosed
     event = Event(
         "present-proof.presentation-sent",
         updated.thid,
-        {"to": updated.their_did, "disclosed": disclose},
+        {"to": updated.their_did, "disclosed": disclosed, **event_extra},
     )
     return Transition(updated, [message], [event])
+
+
+def present(
+    record: ProtocolRecord,
+    *,
+    sd_jwt: str,
+    holder_key: PrivateKey,
+    now: int,
+    ids: Callable[[], str] = new_id,
+) -> Transition:
+    """Prover: answer the request on ``record`` with ``sd_jwt`` (one of ours),
+    disclosing ONLY the claims the definition names, key-bound to the verifier's
+    DID and nonce with ``holder_key``.  :class:`NotSatisfiedError` if the
+    credential cannot answer the request."""
+    credential = sd_jwt
+    definition, nonce, verifier = _request_to_answer(record)
+    msg_id = ids()
+    updated = _continue(record, "send-presentation", msg_id, now)
+    matches = match_claims(definition, credential_claims(credential), format=FORMAT_SD_JWT_VC)
+    # Plain (always visible) claims need no Disclosure; ask only for the others.
+    hidden = sd_jwt_vc.disclosable_claims(credential)
+    disclose = list(dict.fromkeys(n for m in matches for n in m.disclose if n in hidden))
+    try:
+        token = sd_jwt_vc.present(
+            credential,
+            disclose,
+            holder_key=holder_key,
+            audience=verifier,
+            nonce=nonce,
+            now=now,
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        raise NotSatisfiedError(
+            f"the credential cannot be presented: {type(error).__name__}"
+        ) from None
+    return _presentation(
+        updated, msg_id, definition, token, FORMAT_SD_JWT_VC, disclose, now, ids, {}
+    )
 
 
 def present_whole(
@@ -681,10 +706,7 @@ def present_whole(
     authentication key of that DID) over the request's nonce and the
     verifier's DID.  :class:`NotSatisfiedError` if the credential cannot answer
     the request (or the request requires limited disclosure)."""
-    definition = parse_definition(record.data.get("definition"))
-    nonce = record.data.get("nonce")
-    if not isinstance(nonce, str) or record.their_did is None:
-        raise InvalidBodyError("this thread has no request to answer")
+    definition, nonce, verifier = _request_to_answer(record)
     document = data_integrity.parse_document(credential)
     match_claims(definition, di_view(document), format=FORMAT_DI_VC)
     subject = document.get("credentialSubject")
@@ -705,36 +727,12 @@ def present_whole(
         verification_method=holder_kid,
         created=xsd_datetime(now),
         challenge=nonce,
-        domain=record.their_did,
-    )
-    submission = build_submission(
-        definition, submission_id=ids(), path=VP_TOKEN_PATH, format=FORMAT_DI_VP
-    )
-    attachment = {
-        "id": ids(),
-        "media_type": "application/json",
-        "format": FORMAT_SUBMISSION,
-        "data": {"json": {"presentation_submission": submission, VP_TOKEN: vp}},
-    }
-    message = new_message(
-        PRESENTATION,
-        {},
-        msg_id=msg_id,
-        frm=updated.our_did,
-        to=updated.their_did,
-        thid=updated.thid,
-        now=now,
-        attachments=[attachment],
-        please_ack=[""],
+        domain=verifier,
     )
     disclosed = sorted(k for k in di_view(document) if k not in ALWAYS_VISIBLE)
-    updated.data["disclosed"] = disclosed
-    event = Event(
-        "present-proof.presentation-sent",
-        updated.thid,
-        {"to": updated.their_did, "disclosed": disclosed, "format": FORMAT_DI_VC},
+    return _presentation(
+        updated, msg_id, definition, vp, FORMAT_DI_VP, disclosed, now, ids, {"format": FORMAT_DI_VC}
     )
-    return Transition(updated, [message], [event])
 
 
 def decline(

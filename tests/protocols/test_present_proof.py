@@ -37,6 +37,7 @@ from tests.protocols.test_issue_credential import (
     Party,
     event,
     issue_flow,
+    json_values,
     kinds,
 )
 
@@ -463,13 +464,6 @@ def test_random_sequences_only_give_typed_errors(steps: list[Any], role: str | N
                 assert record.state in states_of(PresentProof.TRANSITIONS, record.role)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
 ALLOWED_AT = {
     "propose-presentation": ("verifier", "start"),
     "request-presentation": ("prover", "start"),
