@@ -74,6 +74,7 @@ from .errors import (
     DIDCommError,
     MalformedStatusListError,
     ProofError,
+    ProofPurposeError,
     StatusIndexError,
     StatusListError,
     StatusListExpiredError,
@@ -117,6 +118,7 @@ __all__ = [
     "status_reference",
     "token_reference",
     "verify_list_credential",
+    "verify_status_list",
     "verify_token",
 ]
 
@@ -444,8 +446,11 @@ def _as_status_error(exc: DIDCommError, what: str) -> StatusListError:
     message = f"{what}: {exc.message}"
     if isinstance(exc, CredentialSignatureError):
         return StatusListSignatureError(message)
-    if isinstance(exc, CredentialIssuerError | ProofError):
+    if isinstance(exc, CredentialIssuerError | ProofPurposeError):
+        # A key outside assertionMethod, or a proof made for another purpose.
         return StatusListIssuerError(message)
+    if isinstance(exc, ProofError):
+        return StatusListSignatureError(message)
     if isinstance(exc, CredentialTooLargeError):
         return StatusListTooLargeError(message)
     if isinstance(exc, UnsupportedCredentialError):
@@ -520,12 +525,8 @@ def sign_token(
     return token
 
 
-def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> int | None:
-    if name not in claims:
-        if required:
-            raise MalformedStatusListError(f"the status list token needs {name!r}")
-        return None
-    value = claims[name]
+def _numeric_date(value: Any, name: str) -> int:
+    """A JWT NumericDate (RFC 7519: seconds, maybe fractional) as whole seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedStatusListError(f"the status list token's {name!r} must be a number")
     return int(value)
@@ -565,9 +566,10 @@ def verify_token(
     sub = _check_uri(claims.get("sub"), "the token's sub")
     if uri is not None and sub != uri:
         raise StatusListMismatchError("the status list token is for another list (sub)")
-    issued_at = _numeric_date(claims, "iat", required=True)
-    assert issued_at is not None  # required
-    expires = _numeric_date(claims, "exp", required=False)
+    if "iat" not in claims:
+        raise MalformedStatusListError("the status list token needs 'iat'")
+    issued_at = _numeric_date(claims["iat"], "iat")
+    expires = None if "exp" not in claims else _numeric_date(claims["exp"], "exp")
     ttl = claims.get("ttl")
     if ttl is not None and (not _is_int(ttl) or ttl < 0):
         raise MalformedStatusListError("the token's ttl must be a non-negative integer")
@@ -717,3 +719,24 @@ def verify_list_credential(
         ttl=None if ttl_ms is None else ttl_ms // 1000,
         statuses=statuses,
     )
+
+
+# -- either kind ----------------------------------------------------------------------------------
+
+
+def verify_status_list(
+    document: Any, *, resolver: DIDResolver, now: int, uri: str | None = None
+) -> VerifiedStatusList:
+    """:func:`verify_token` or :func:`verify_list_credential`, by what ``document`` is.
+
+    A Status List Token is compact JWS text; a list credential is a JSON
+    object, or its JSON text (which starts with ``{``, as no JWS does).
+    """
+    if isinstance(document, bytes):
+        try:
+            document = document.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedStatusListError("a status list must be UTF-8 text") from None
+    if isinstance(document, str) and not document.lstrip().startswith("{"):
+        return verify_token(document, resolver=resolver, now=now, uri=uri)
+    return verify_list_credential(document, resolver=resolver, now=now, url=uri)

@@ -58,6 +58,7 @@ from protocols.status_list import (
     status_reference,
     token_reference,
     verify_list_credential,
+    verify_status_list,
     verify_token,
 )
 
@@ -964,3 +965,17 @@ def test_every_status_list_error_is_a_typed_credential_error_with_a_problem_code
         assert issubclass(cls, errors.CredentialError)
         assert cls.problem_code.startswith("e.p.credential.status")
         assert is_valid_code(cls.problem_code)
+
+
+def test_verify_status_list_takes_either_kind() -> None:
+    token = verify_status_list(TOKEN, resolver=RESOLVER, now=NOW, uri=TOKEN_URI)
+    assert token.uri == TOKEN_URI and token.statuses == STATUSES
+    for document in (LIST_CREDENTIAL, LIST_TEXT, LIST_TEXT.encode()):
+        verified = verify_status_list(document, resolver=RESOLVER, now=NOW, uri=LIST_URL)
+        assert verified.uri == LIST_URL and verified.statuses == STATUSES
+    with pytest.raises(StatusListMismatchError):
+        verify_status_list(TOKEN, resolver=RESOLVER, now=NOW, uri=LIST_URL)
+    with pytest.raises(MalformedStatusListError):
+        verify_status_list(b"\xff", resolver=RESOLVER, now=NOW)
+    with pytest.raises(MalformedStatusListError):
+        verify_status_list(None, resolver=RESOLVER, now=NOW)
