@@ -477,6 +477,12 @@ def _check_times(now: Any, expires: Any, ttl: Any = None) -> None:
         raise MalformedStatusListError("ttl must be a non-negative integer")
 
 
+def _check_expected_issuer(signer: str, expected: str | None) -> None:
+    """A list speaks for the credentials of the DID that signed it, no other."""
+    if expected is not None and signer != expected:
+        raise StatusListIssuerError("the status list is signed by another issuer")
+
+
 def _check_validity(issued_at: int, expires: int | None, now: int) -> None:
     """The token rule (sd_jwt's for credentials): leeway on both ends."""
     if issued_at > now + CLOCK_LEEWAY_S:
@@ -533,13 +539,18 @@ def _numeric_date(value: Any, name: str) -> int:
 
 
 def verify_token(
-    token: str, *, resolver: DIDResolver, now: int, uri: str | None = None
+    token: str,
+    *,
+    resolver: DIDResolver,
+    now: int,
+    uri: str | None = None,
+    issuer: str | None = None,
 ) -> VerifiedStatusList:
     """Verify a Status List Token and return its list.
 
     The header ``typ`` must be ``statuslist+jwt`` and ``kid`` an
     ``assertionMethod`` key of the ``iss`` DID, whose signature must verify;
-    ``sub`` must be ``uri`` when given; ``iat`` present and not in the
+    ``iss`` must be ``issuer`` and ``sub`` ``uri`` when given; ``iat`` present and not in the
     future, ``exp`` (if any) not passed; ``ttl`` a non-negative integer;
     ``status_list.bits`` 1, 2, 4 or 8 and ``lst`` within the size limits.
     """
@@ -554,7 +565,7 @@ def verify_token(
         if jwt.header.get("typ") != TOKEN_TYP:
             raise MalformedStatusListError(f"the token's typ is not {TOKEN_TYP!r}")
         # The key is found as an SD-JWT VC issuer's is: kid in iss, an assertionMethod.
-        issuer, key = sd_jwt._issuer_key(sd_jwt.SdJwt(jwt, (), None, ""), resolver)
+        signer, key = sd_jwt._issuer_key(sd_jwt.SdJwt(jwt, (), None, ""), resolver)
         jwt.verify(key)
     except CredentialError as exc:
         raise _as_status_error(exc, "status list token") from None
@@ -562,6 +573,7 @@ def verify_token(
         raise StatusListSignatureError(
             "the status list token's signature does not verify"
         ) from None
+    _check_expected_issuer(signer, issuer)
     claims = jwt.payload
     sub = _check_uri(claims.get("sub"), "the token's sub")
     if uri is not None and sub != uri:
@@ -579,7 +591,7 @@ def verify_token(
         raise MalformedStatusListError("the token has no status_list object")
     statuses = decode_lst(body.get("lst"), bits=_check_bits(body.get("bits")))
     return VerifiedStatusList(
-        uri=sub, issuer=issuer, issued_at=issued_at, expires=expires, ttl=ttl, statuses=statuses
+        uri=sub, issuer=signer, issued_at=issued_at, expires=expires, ttl=ttl, statuses=statuses
     )
 
 
@@ -655,13 +667,18 @@ def _has(value: Any, wanted: str) -> bool:
 
 
 def verify_list_credential(
-    document: Any, *, resolver: DIDResolver, now: int, url: str | None = None
+    document: Any,
+    *,
+    resolver: DIDResolver,
+    now: int,
+    url: str | None = None,
+    issuer: str | None = None,
 ) -> VerifiedStatusList:
     """Verify a ``BitstringStatusListCredential`` (a dict, or its JSON text) and return its list.
 
     The proof must verify with an ``assertionMethod`` key of the ``issuer``
-    (:func:`protocols.data_integrity.verify_credential`); ``id`` must be
-    ``url`` when given; ``validFrom`` present and not in the future,
+    (:func:`protocols.data_integrity.verify_credential`), which must be
+    ``issuer`` when given; ``id`` must be ``url`` when given; ``validFrom`` present and not in the future,
     ``validUntil`` (if any) not passed, with the same leeway as tokens; the
     subject a ``BitstringStatusList`` for ``revocation`` with 1-bit entries.
     A ``ttl`` (milliseconds in this spec) is reported in seconds.
@@ -683,6 +700,7 @@ def verify_list_credential(
         verified = data_integrity.verify_credential(document, resolver=resolver)
     except DIDCommError as exc:
         raise _as_status_error(exc, "status list credential") from None
+    _check_expected_issuer(verified.controller, issuer)
     unsecured = verified.document
     list_url = _check_uri(unsecured.get("id"), "the list credential's id")
     if url is not None and list_url != url:
@@ -725,7 +743,12 @@ def verify_list_credential(
 
 
 def verify_status_list(
-    document: Any, *, resolver: DIDResolver, now: int, uri: str | None = None
+    document: Any,
+    *,
+    resolver: DIDResolver,
+    now: int,
+    uri: str | None = None,
+    issuer: str | None = None,
 ) -> VerifiedStatusList:
     """:func:`verify_token` or :func:`verify_list_credential`, by what ``document`` is.
 
@@ -738,5 +761,5 @@ def verify_status_list(
         except UnicodeDecodeError:
             raise MalformedStatusListError("a status list must be UTF-8 text") from None
     if isinstance(document, str) and not document.lstrip().startswith("{"):
-        return verify_token(document, resolver=resolver, now=now, uri=uri)
-    return verify_list_credential(document, resolver=resolver, now=now, url=uri)
+        return verify_token(document, resolver=resolver, now=now, uri=uri, issuer=issuer)
+    return verify_list_credential(document, resolver=resolver, now=now, url=uri, issuer=issuer)

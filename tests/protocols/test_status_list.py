@@ -979,3 +979,21 @@ def test_verify_status_list_takes_either_kind() -> None:
         verify_status_list(b"\xff", resolver=RESOLVER, now=NOW)
     with pytest.raises(MalformedStatusListError):
         verify_status_list(None, resolver=RESOLVER, now=NOW)
+
+
+def test_expected_issuer() -> None:
+    # OTHER may sign a list that names ISSUER's URI: it verifies, as OTHER's, and is
+    # refused when the caller says whose list it must be (the credential's issuer).
+    token = _token(issuer=OTHER, kid=OTHER_KID, key=OTHER_KEY)
+    assert verify_token(token, resolver=RESOLVER, now=NOW, uri=TOKEN_URI).issuer == OTHER
+    with pytest.raises(StatusListIssuerError):
+        verify_token(token, resolver=RESOLVER, now=NOW, uri=TOKEN_URI, issuer=ISSUER)
+    assert verify_token(TOKEN, resolver=RESOLVER, now=NOW, issuer=ISSUER).issuer == ISSUER
+    credential = _list_credential(issuer=OTHER, kid=OTHER_KID, key=OTHER_KEY)
+    with pytest.raises(StatusListIssuerError):
+        verify_list_credential(credential, resolver=RESOLVER, now=NOW, issuer=ISSUER)
+    with pytest.raises(StatusListIssuerError):
+        verify_status_list(credential, resolver=RESOLVER, now=NOW, issuer=ISSUER)
+    with pytest.raises(StatusListIssuerError):
+        verify_status_list(token, resolver=RESOLVER, now=NOW, issuer=ISSUER)
+    verify_status_list(LIST_CREDENTIAL, resolver=RESOLVER, now=NOW, issuer=ISSUER)
