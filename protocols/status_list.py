@@ -63,7 +63,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from . import data_integrity, sd_jwt
-from .codec import b64u_decode, b64u_encode
+from .codec import b64u_encode
 from .did.resolver import DIDResolver
 from .did.syntax import split_did_url
 from .errors import (
@@ -298,16 +298,14 @@ def _inflate(raw: bytes, wbits: int, what: str) -> bytes:
 
 
 def _strict_b64u(text: str, what: str) -> bytes:
-    """base64url written the one canonical way (no padding, unused bits zero)."""
+    """base64url written the one canonical way (sd_jwt's rule: a changed character
+    is changed bytes)."""
     if _B64U_RE.fullmatch(text) is None:
         raise MalformedStatusListError(f"{what} is not base64url")
     try:
-        raw = b64u_decode(text, what)
-    except DIDCommError:
-        raise MalformedStatusListError(f"{what} is not base64url") from None
-    if b64u_encode(raw) != text:
-        raise MalformedStatusListError(f"{what} is not canonical base64url")
-    return raw
+        return sd_jwt._strict_b64u(text, what)
+    except CredentialError as exc:
+        raise MalformedStatusListError(exc.message) from None
 
 
 def encode_lst(statuses: StatusList) -> str:
