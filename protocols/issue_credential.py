@@ -166,6 +166,9 @@ MAX_COMMENT_CHARS = 2048
 MAX_CREDENTIAL_CHARS = 64 * 1024
 #: Longest reason given when declining.
 MAX_REASON_CHARS = 512
+#: Latest expiry an offer may announce (epoch seconds: the year 9999, the last
+#: an XML Schema dateTime of four digits can write).
+MAX_EPOCH = 253_402_300_799
 
 #: Claim names the SD-JWT VC issuer sets itself (``iss``, ``vct``, ``cnf``...).
 _RESERVED = ALWAYS_VISIBLE | {"vct#integrity"}
@@ -384,8 +387,11 @@ def di_template(
     return template
 
 
-def _read_di_template(template: Mapping[str, Any], claims: Mapping[str, Any]) -> tuple[str, str]:
-    """(vct, issuer) of a received ``di_vc`` offer template, checked against the preview."""
+def _read_di_template(
+    template: Mapping[str, Any], claims: Mapping[str, Any]
+) -> tuple[str, str, str | None, int | None]:
+    """(vct, issuer, validUntil, validUntil as epoch seconds) of a received ``di_vc``
+    offer template, checked against the preview."""
     if template.get("@context") != [data_integrity.VC_CONTEXT_V2]:
         raise InvalidBodyError("a di_vc template's @context must be the VC 2.0 context")
     types = template.get("type")
@@ -400,12 +406,25 @@ def _read_di_template(template: Mapping[str, Any], claims: Mapping[str, Any]) ->
     unknown = set(template) - {"@context", "type", "issuer", "credentialSubject", "validUntil"}
     if unknown:
         raise InvalidBodyError("the di_vc template has members we would not check")
+    valid_until: str | None = None
+    expires: int | None = None
     if "validUntil" in template:
         try:
-            data_integrity.parse_datetime(template["validUntil"], "validUntil")
+            parsed = data_integrity.parse_datetime(template["validUntil"], "validUntil")
         except DIDCommError as error:
             raise InvalidBodyError(error.message) from None
-    return vct, issuer
+        valid_until, expires = template["validUntil"], int(parsed.timestamp())
+    return vct, issuer, valid_until, expires
+
+
+def _read_exp(details: Mapping[str, Any]) -> int | None:
+    """The ``exp`` an SD-JWT offer announces (epoch seconds), None if it has none."""
+    if "exp" not in details:
+        return None
+    value = details["exp"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH:
+        raise InvalidBodyError("the offer's exp must be epoch seconds")
+    return value
 
 
 def _same_json(a: Any, b: Any) -> bool:
@@ -597,8 +616,9 @@ class IssueCredential(ProtocolMachine):
         except InvalidBodyError:
             details = attachment_json(inbound.message, DI_VC_FORMATS)
             credential_format = DI_VC
+        valid_until: str | None = None
         if credential_format == DI_VC:
-            vct, issuer = _read_di_template(details, claims)
+            vct, issuer, valid_until, expires = _read_di_template(details, claims)
             disclosable: list[str] = []
         else:
             vct = check_vct(details.get("vct"))
@@ -607,6 +627,7 @@ class IssueCredential(ProtocolMachine):
             if not isinstance(named, str) or not is_did(named):
                 raise InvalidBodyError("the offer's issuer must be a DID")
             issuer = named
+            expires = _read_exp(details)
         offer = {
             "format": credential_format,
             "id": inbound.message["id"],
@@ -616,6 +637,10 @@ class IssueCredential(ProtocolMachine):
             "disclosable": disclosable,
             "comment": comment,
             "goal_code": goal_code,
+            # What the credential must say: its expiry (``exp`` / ``validUntil``,
+            # exactly as the template wrote it).
+            "expires": expires,
+            "valid_until": valid_until,
         }
         record.data["offer"] = offer
         event = Event(
@@ -630,6 +655,8 @@ class IssueCredential(ProtocolMachine):
                 "issuer": issuer,
                 "comment": comment,
                 "goal_code": goal_code,
+                "expires": expires,
+                "revocable": False,
             },
         )
         return Transition(record, [], [event])
@@ -697,6 +724,8 @@ class IssueCredential(ProtocolMachine):
         expected_subject = {"id": holder_did, **offer["claims"]}
         if not _same_json(document.get("credentialSubject"), expected_subject):
             raise CredentialRejectedError("the credential's subject differs from the offer")
+        if document.get("validUntil") != offer.get("valid_until"):
+            raise CredentialRejectedError("the credential's validUntil differs from the offer")
         unknown = set(document) - {
             "@context",
             "type",
@@ -750,6 +779,9 @@ class IssueCredential(ProtocolMachine):
             raise CredentialRejectedError("claims offered as disclosable are not")
         if not same_key(verified.holder_jwk, holder_jwk):
             raise CredentialRejectedError("the credential is bound to another key")
+        if verified.expires != offer.get("expires"):
+            # A holder keeps what it was offered: a shorter life (or none) is another credential.
+            raise CredentialRejectedError("the credential's exp differs from the offer")
 
 
 # -- local commands -------------------------------------------------------------------
@@ -833,6 +865,9 @@ def offer_credential(
         details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires)
     else:
         details = {"vct": vct, "disclosable": disclosable, "issuer": issuer}
+        if expires is not None:
+            # Announced so the holder can refuse a credential with another expiry.
+            details["exp"] = expires
     attachment = {
         "id": ids(),
         "media_type": "application/json",

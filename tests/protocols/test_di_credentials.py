@@ -66,6 +66,31 @@ def test_holder_refuses_a_credential_that_differs_from_the_template() -> None:
     assert "issue-credential.credential-received" not in kinds(outcome)
 
 
+@pytest.mark.parametrize(
+    ("offered", "signed"),
+    [(NOW + 3600, NOW + 7200), (NOW + 3600, None), (None, NOW + 3600)],
+)
+def test_holder_refuses_a_credential_whose_validity_differs_from_the_template(
+    offered: int | None, signed: int | None
+) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    sent = offer(issuer, holder, credential_format="di_vc", expires=offered)
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert event(outcome, "issue-credential.offer-received")["expires"] == offered
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(accept_offer(holder.record(thid), now=NOW, ids=holder.ids))
+    # The issuer's record says another expiry: it signs that (its real key), the holder refuses.
+    record = issuer.record(thid)
+    record.data["offer"]["expires"] = signed
+    issuer.store.apply(Transition(record, [], []))
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    assert "issue-credential.credential-received" not in kinds(outcome)
+    assert "validUntil" in outcome.events[-1].data["reason"]
+    assert holder.record(thid).state == "abandoned"
+
+
 def ask_any(verifier: Party, prover: Party) -> tuple[str, dict[str, Any]]:
     sent = request_presentation(
         verifier.did,

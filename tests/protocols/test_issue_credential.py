@@ -196,6 +196,8 @@ def test_offer_accept_issue_gives_the_holder_a_verified_credential() -> None:
         "issuer": issuer.did,
         "comment": "Your PID",
         "goal_code": None,
+        "expires": None,
+        "revocable": False,
     }
     assert holder.record(thid).state == "offer-received"
 
@@ -345,9 +347,11 @@ def test_a_credential_before_the_request_is_unexpected() -> None:
     assert holder.record(thid).state == "offer-received"
 
 
-def _malicious_issue(issuer: Party, holder: Party, make: Callable[[str, str], str]) -> Outcome:
+def _malicious_issue(
+    issuer: Party, holder: Party, make: Callable[[str, str], str], **offer_args: Any
+) -> Outcome:
     """Run a flow to request-sent, then answer with make(thid, honest_credential)."""
-    sent = offer(issuer, holder)
+    sent = offer(issuer, holder, **offer_args)
     (wire,) = issuer.start(sent)
     holder.receive(wire)
     thid = sent.outbound[0]["id"]
@@ -422,6 +426,43 @@ def test_a_credential_that_is_not_what_was_offered_is_rejected(name: str, code: 
     assert codes(outcome) == [code]
 
 
+def test_an_offer_announces_its_expiry_and_the_credential_carries_it() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    sent = offer(issuer, holder, expires=NOW + 3600)
+    assert sent.outbound[0]["attachments"][0]["data"]["json"]["exp"] == NOW + 3600
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    offered = event(outcome, "issue-credential.offer-received")
+    assert offered["expires"] == NOW + 3600 and offered["revocable"] is False
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    text = event(outcome, "issue-credential.credential-received")["sd_jwt"]
+    assert sd_jwt.verify(text, resolver=default_resolver(), now=NOW).expires == NOW + 3600
+
+
+@pytest.mark.parametrize(
+    ("offered", "signed"),
+    [(NOW + 3600, NOW + 7200), (NOW + 3600, NOW + 60), (NOW + 3600, None), (None, NOW + 3600)],
+)
+def test_a_credential_whose_expiry_differs_from_the_offer_is_refused(
+    offered: int | None, signed: int | None
+) -> None:
+    """The issuer signs (with its real key) another ``exp`` than it announced."""
+    issuer, holder = Party.create("i"), Party.create("h")
+    outcome = _malicious_issue(
+        issuer,
+        holder,
+        lambda thid, honest: _reissue(issuer, holder, expires=signed),
+        expires=offered,
+    )
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+    assert "exp" in outcome.events[-1].data["reason"]
+
+
 def test_an_issuer_without_its_key_reports_a_problem() -> None:
     issuer, holder = Party.create("i"), Party.create("h")
     sent = offer(issuer, holder, issuer_kid=f"{issuer.did}#key-9")
@@ -464,6 +505,9 @@ def test_messages_need_an_authenticated_encrypted_sender() -> None:
         lambda m: m.pop("attachments"),
         lambda m: m["attachments"][0]["data"]["json"].update(vct=""),
         lambda m: m["attachments"][0]["data"]["json"].update(disclosable=["nope"]),
+        lambda m: m["attachments"][0]["data"]["json"].update(exp="tomorrow"),
+        lambda m: m["attachments"][0]["data"]["json"].update(exp=True),
+        lambda m: m["attachments"][0]["data"]["json"].update(exp=10**20),
         lambda m: m["body"]["credential_preview"]["body"].update(
             attributes=[{"name": f"c{i}", "value": i} for i in range(MAX_CLAIMS + 1)]
         ),
