@@ -99,7 +99,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from . import data_integrity, sd_jwt
+from . import data_integrity, sd_jwt, status_list
 from .codec import b64u_decode, b64u_encode, json_dumps
 from .did.resolver import DIDResolver
 from .did.syntax import is_did
@@ -373,9 +373,15 @@ def xsd_datetime(epoch: int) -> str:
 
 
 def di_template(
-    *, vct: str, issuer: str, claims: Mapping[str, Any], expires: int | None
+    *,
+    vct: str,
+    issuer: str,
+    claims: Mapping[str, Any],
+    expires: int | None,
+    status: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The unsigned VC 2.0 credential a ``di_vc`` offer describes (no subject id yet)."""
+    """The unsigned VC 2.0 credential a ``di_vc`` offer describes (no subject id yet);
+    ``status`` (list URL, index) becomes its ``credentialStatus``."""
     template: dict[str, Any] = {
         "@context": [data_integrity.VC_CONTEXT_V2],
         "type": [data_integrity.VC_TYPE, vct],
@@ -384,6 +390,8 @@ def di_template(
     }
     if expires is not None:
         template["validUntil"] = xsd_datetime(expires)
+    if status is not None:
+        template["credentialStatus"] = status_list.bitstring_entry(status[0], status[1])
     return template
 
 
@@ -391,7 +399,8 @@ def _read_di_template(
     template: Mapping[str, Any], claims: Mapping[str, Any]
 ) -> tuple[str, str, str | None, int | None]:
     """(vct, issuer, validUntil, validUntil as epoch seconds) of a received ``di_vc``
-    offer template, checked against the preview."""
+    offer template, checked against the preview (its ``credentialStatus``:
+    :func:`read_status`)."""
     if template.get("@context") != [data_integrity.VC_CONTEXT_V2]:
         raise InvalidBodyError("a di_vc template's @context must be the VC 2.0 context")
     types = template.get("type")
@@ -403,7 +412,14 @@ def _read_di_template(
         raise InvalidBodyError("the offer's issuer must be a DID")
     if template.get("credentialSubject") != claims:
         raise InvalidBodyError("the di_vc template's credentialSubject is not the preview")
-    unknown = set(template) - {"@context", "type", "issuer", "credentialSubject", "validUntil"}
+    unknown = set(template) - {
+        "@context",
+        "type",
+        "issuer",
+        "credentialSubject",
+        "validUntil",
+        "credentialStatus",
+    }
     if unknown:
         raise InvalidBodyError("the di_vc template has members we would not check")
     valid_until: str | None = None
@@ -417,6 +433,17 @@ def _read_di_template(
     return vct, issuer, valid_until, expires
 
 
+def read_status(credential_format: str, value: Any) -> tuple[str, int]:
+    """(list URI, index) of a status reference a peer sent: an SD-JWT ``status``
+    claim or a ``di_vc`` ``credentialStatus``; InvalidBodyError if unusable."""
+    try:
+        if credential_format == DI_VC:
+            return status_list.read_bitstring_entry(value)
+        return status_list.read_token_reference(value)
+    except DIDCommError as error:
+        raise InvalidBodyError(f"the status reference is unusable: {error.message}") from None
+
+
 def _read_exp(details: Mapping[str, Any]) -> int | None:
     """The ``exp`` an SD-JWT offer announces (epoch seconds), None if it has none."""
     if "exp" not in details:
@@ -425,6 +452,14 @@ def _read_exp(details: Mapping[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH:
         raise InvalidBodyError("the offer's exp must be epoch seconds")
     return value
+
+
+def _offered_reference(offer: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The SD-JWT ``status`` claim of the credential an issuer's offer promised."""
+    status = offer.get("status")
+    if status is None:
+        return None
+    return status_list.token_reference(status[0], status[1])
 
 
 def _same_json(a: Any, b: Any) -> bool:
@@ -521,6 +556,7 @@ class IssueCredential(ProtocolMachine):
                 holder_jwk=holder_jwk,
                 now=inbound.now,
                 expires=offer.get("expires"),
+                status=_offered_reference(offer),
             )
         except (ValueError, TypeError, KeyError) as error:
             raise IssuerKeyError(
@@ -562,8 +598,13 @@ class IssueCredential(ProtocolMachine):
         signer = self.secrets.get_key(kid)
         if signer is None:
             raise IssuerKeyError("the issuer's signing key is no longer available")
+        status = offer.get("status")
         template = di_template(
-            vct=offer["vct"], issuer=offer["issuer"], claims={}, expires=offer.get("expires")
+            vct=offer["vct"],
+            issuer=offer["issuer"],
+            claims={},
+            expires=offer.get("expires"),
+            status=None if status is None else (status[0], status[1]),
         )
         template["credentialSubject"] = {"id": subject_id, **offer["claims"]}
         created = xsd_datetime(inbound.now)
@@ -617,6 +658,10 @@ class IssueCredential(ProtocolMachine):
             details = attachment_json(inbound.message, DI_VC_FORMATS)
             credential_format = DI_VC
         valid_until: str | None = None
+        status_key = "credentialStatus" if credential_format == DI_VC else "status"
+        status: list[Any] | None = None
+        if status_key in details:
+            status = list(read_status(credential_format, details[status_key]))
         if credential_format == DI_VC:
             vct, issuer, valid_until, expires = _read_di_template(details, claims)
             disclosable: list[str] = []
@@ -641,6 +686,10 @@ class IssueCredential(ProtocolMachine):
             # exactly as the template wrote it).
             "expires": expires,
             "valid_until": valid_until,
+            # ... and its status list entry, [uri, index] (di_vc: the exact
+            # credentialStatus the template holds).
+            "status": status,
+            "credential_status": details.get("credentialStatus"),
         }
         record.data["offer"] = offer
         event = Event(
@@ -656,7 +705,7 @@ class IssueCredential(ProtocolMachine):
                 "comment": comment,
                 "goal_code": goal_code,
                 "expires": expires,
-                "revocable": False,
+                "revocable": status is not None,
             },
         )
         return Transition(record, [], [event])
@@ -726,6 +775,12 @@ class IssueCredential(ProtocolMachine):
             raise CredentialRejectedError("the credential's subject differs from the offer")
         if document.get("validUntil") != offer.get("valid_until"):
             raise CredentialRejectedError("the credential's validUntil differs from the offer")
+        offered_status = offer.get("credential_status")
+        if ("credentialStatus" in document) != (offered_status is not None) or (
+            offered_status is not None
+            and not _same_json(document["credentialStatus"], offered_status)
+        ):
+            raise CredentialRejectedError("the credential's status entry differs from the offer")
         unknown = set(document) - {
             "@context",
             "type",
@@ -733,6 +788,7 @@ class IssueCredential(ProtocolMachine):
             "credentialSubject",
             "validFrom",
             "validUntil",
+            "credentialStatus",
             "id",
         }
         if unknown:
@@ -782,6 +838,18 @@ class IssueCredential(ProtocolMachine):
         if verified.expires != offer.get("expires"):
             # A holder keeps what it was offered: a shorter life (or none) is another credential.
             raise CredentialRejectedError("the credential's exp differs from the offer")
+        offered_status = offer.get("status")
+        if "status" in verified.claims:
+            try:
+                signed_status = list(status_list.read_token_reference(verified.claims["status"]))
+            except DIDCommError:
+                raise CredentialRejectedError("the credential's status claim is unusable") from None
+        else:
+            signed_status = None
+        if signed_status != offered_status:
+            raise CredentialRejectedError(
+                "the credential's status reference differs from the offer"
+            )
 
 
 # -- local commands -------------------------------------------------------------------
@@ -803,6 +871,7 @@ def offer_credential(
     proposal: ProtocolRecord | None = None,
     ids: Callable[[], str] = new_id,
     credential_format: str = FORMAT,
+    status: tuple[str, int] | None = None,
 ) -> Transition:
     """Issuer: offer a credential (a new thread, or the answer to ``proposal``).
 
@@ -812,7 +881,10 @@ def offer_credential(
     ``issuer_kid`` names our signing key, a DID URL of ``issuer`` (default
     ``our_did``: another DID of ours, e.g. a public did:key, may sign); it is
     recorded, and the key is looked up only when the holder requests.
-    ``expires`` is the credential's ``exp`` (epoch seconds).
+    ``expires`` is the credential's ``exp`` (epoch seconds).  ``status``
+    (list URI, index) makes it revocable: the credential will name that entry
+    (SD-JWT ``status`` claim, Token Status List; ``di_vc`` ``credentialStatus``,
+    Bitstring Status List), and the offer says so.
     """
     if credential_format not in CREDENTIAL_FORMATS:
         raise InvalidBodyError(f"the credential format must be one of {list(CREDENTIAL_FORMATS)}")
@@ -832,6 +904,11 @@ def offer_credential(
         raise KeyMaterialError("the issuer kid must be a key of the issuer DID")
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise InvalidBodyError("'expires' must be epoch seconds")
+    status_ref: dict[str, Any] | None = None
+    if status is not None:
+        if not isinstance(status, tuple | list) or len(status) != 2:
+            raise InvalidBodyError("'status' must be (list URI, index)")
+        status_ref = status_list.status_reference(credential_format, status[0], status[1])
     offer = {
         "format": credential_format,
         "issuer": issuer,
@@ -842,6 +919,7 @@ def offer_credential(
         "expires": expires,
         "comment": comment,
         "goal_code": goal_code,
+        "status": None if status is None else [status[0], status[1]],
     }
     msg_id = ids()
     if proposal is None:
@@ -862,12 +940,14 @@ def offer_credential(
         record.updated_time = now
         record.remember(msg_id)
     if credential_format == DI_VC:
-        details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires)
+        details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires, status=status)
     else:
         details = {"vct": vct, "disclosable": disclosable, "issuer": issuer}
         if expires is not None:
             # Announced so the holder can refuse a credential with another expiry.
             details["exp"] = expires
+        if status_ref is not None:
+            details["status"] = status_ref
     attachment = {
         "id": ids(),
         "media_type": "application/json",

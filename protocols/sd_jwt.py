@@ -676,14 +676,15 @@ def issue(
     expires: int | None = None,
     decoys: int = 0,
     salt: Callable[[], str] | None = None,
+    status: Mapping[str, Any] | None = None,
 ) -> str:
     """Issue an SD-JWT VC: ``<issuer-signed JWT>~<Disclosure>~...~``.
 
     Top-level claims named in ``disclosable`` become Disclosures (their
     digests sorted, with ``decoys`` random ones, in the payload's ``_sd``); the
     rest stay plain.  The payload carries ``iss`` (a DID), ``iat``, ``exp``,
-    ``vct``, ``cnf.jwk`` (the holder's public key, if given) and ``_sd_alg``;
-    the header ``typ`` ``dc+sd-jwt``, ``alg`` and ``kid`` (a DID URL of
+    ``vct``, ``cnf.jwk`` (the holder's public key, if given), ``status`` (if
+    given: a status list reference, always plain) and ``_sd_alg``; the header ``typ`` ``dc+sd-jwt``, ``alg`` and ``kid`` (a DID URL of
     ``issuer``, whose ``assertionMethod`` it must be for verifiers).
     """
     if not isinstance(claims, Mapping):
@@ -702,6 +703,10 @@ def issue(
         raise CredentialClaimError("now must be an integer")
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise CredentialClaimError("expires must be an integer")
+    if status is not None:
+        if not isinstance(status, Mapping) or "status" in claims:
+            raise CredentialClaimError("status must be one JSON object, given once")
+        _check_claim_value(dict(status), "status", 1)
     if isinstance(decoys, bool) or not isinstance(decoys, int) or not 0 <= decoys <= MAX_DECOYS:
         raise CredentialClaimError(f"decoys must be 0 to {MAX_DECOYS}")
     hidden = _names(disclosable, "disclosable")
@@ -737,6 +742,8 @@ def issue(
     if expires is not None:
         payload["exp"] = expires
     payload["vct"] = vct
+    if status is not None:
+        payload["status"] = dict(status)
     hidden_set = set(hidden)
     for name, value in claims.items():
         if name not in hidden_set:

@@ -91,6 +91,47 @@ def test_holder_refuses_a_credential_whose_validity_differs_from_the_template(
     assert holder.record(thid).state == "abandoned"
 
 
+def test_a_revocable_di_credential_carries_the_offered_credential_status() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    received = issue_di(issuer, holder, status=(url, 99))
+    credential = data_integrity.parse_document(received["credential"])
+    assert credential["credentialStatus"] == {
+        "id": f"{url}#99",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "99",
+        "statusListCredential": url,
+    }
+    data_integrity.verify_credential(credential, resolver=default_resolver())
+
+
+@pytest.mark.parametrize(("offered", "signed"), [(99, 100), (99, None), (None, 99)])
+def test_holder_refuses_a_credential_whose_status_differs_from_the_template(
+    offered: int | None, signed: int | None
+) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    sent = offer(
+        issuer,
+        holder,
+        credential_format="di_vc",
+        status=None if offered is None else (url, offered),
+    )
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert event(outcome, "issue-credential.offer-received")["revocable"] is (offered is not None)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(accept_offer(holder.record(thid), now=NOW, ids=holder.ids))
+    record = issuer.record(thid)
+    record.data["offer"]["status"] = None if signed is None else [url, signed]
+    issuer.store.apply(Transition(record, [], []))
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    assert "issue-credential.credential-received" not in kinds(outcome)
+    assert "status" in outcome.events[-1].data["reason"]
+
+
 def ask_any(verifier: Party, prover: Party) -> tuple[str, dict[str, Any]]:
     sent = request_presentation(
         verifier.did,
@@ -236,7 +277,16 @@ JSON = st.recursive(
 @given(
     name=st.sampled_from(["offer-credential", "issue-credential", "request-credential"]),
     member=st.sampled_from(
-        ["@context", "type", "issuer", "credentialSubject", "validUntil", "proof", "extra"]
+        [
+            "@context",
+            "type",
+            "issuer",
+            "credentialSubject",
+            "validUntil",
+            "credentialStatus",
+            "proof",
+            "extra",
+        ]
     ),
     value=JSON,
 )
@@ -244,7 +294,7 @@ def test_hostile_di_attachments_give_typed_errors_only(name: str, member: str, v
     """A di_vc template, request or credential with any member replaced by any JSON:
     the machines answer with a typed error (a problem report), never an exception."""
     issuer, holder = Party.create("i"), Party.create("h")
-    sent = offer(issuer, holder, credential_format="di_vc")
+    sent = offer(issuer, holder, credential_format="di_vc", status=(f"{issuer.did}/status/di/0", 5))
     (wire,) = issuer.start(sent)
     holder.receive(wire)
     thid = sent.outbound[0]["id"]

@@ -463,6 +463,60 @@ def test_a_credential_whose_expiry_differs_from_the_offer_is_refused(
     assert "exp" in outcome.events[-1].data["reason"]
 
 
+def status_uri(issuer: Party, credential_format: str = "sd-jwt") -> str:
+    return f"{issuer.did}/status/{credential_format}/0"
+
+
+def test_a_revocable_offer_names_its_status_entry_and_the_credential_carries_it() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    uri = status_uri(issuer)
+    sent = offer(issuer, holder, status=(uri, 4242))
+    details = sent.outbound[0]["attachments"][0]["data"]["json"]
+    assert details["status"] == {"status_list": {"idx": 4242, "uri": uri}}
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert event(outcome, "issue-credential.offer-received")["revocable"] is True
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    received = event(outcome, "issue-credential.credential-received")
+    verified = sd_jwt.verify(received["sd_jwt"], resolver=default_resolver(), now=NOW)
+    assert verified.claims["status"] == {"status_list": {"idx": 4242, "uri": uri}}
+    assert "status" not in sd_jwt.disclosable_claims(received["sd_jwt"])
+
+
+@pytest.mark.parametrize("signed", ["other-index", "other-uri", "none", "garbage"])
+def test_a_credential_whose_status_differs_from_the_offer_is_refused(signed: str) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    uri = status_uri(issuer)
+    status = {
+        "other-index": {"status_list": {"idx": 4243, "uri": uri}},
+        "other-uri": {"status_list": {"idx": 4242, "uri": uri + "1"}},
+        "none": None,
+        "garbage": {"status_list": {"idx": "x"}},
+    }[signed]
+    outcome = _malicious_issue(
+        issuer,
+        holder,
+        lambda thid, honest: _reissue(issuer, holder, status=status),
+        status=(uri, 4242),
+    )
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+    assert "status" in outcome.events[-1].data["reason"]
+
+
+def test_a_status_reference_that_was_not_offered_is_refused() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    status = {"status_list": {"idx": 1, "uri": status_uri(issuer)}}
+    outcome = _malicious_issue(
+        issuer, holder, lambda thid, honest: _reissue(issuer, holder, status=status)
+    )
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+
+
 def test_an_issuer_without_its_key_reports_a_problem() -> None:
     issuer, holder = Party.create("i"), Party.create("h")
     sent = offer(issuer, holder, issuer_kid=f"{issuer.did}#key-9")
@@ -508,6 +562,11 @@ def test_messages_need_an_authenticated_encrypted_sender() -> None:
         lambda m: m["attachments"][0]["data"]["json"].update(exp="tomorrow"),
         lambda m: m["attachments"][0]["data"]["json"].update(exp=True),
         lambda m: m["attachments"][0]["data"]["json"].update(exp=10**20),
+        lambda m: m["attachments"][0]["data"]["json"].update(status={"status_list": {"idx": 1}}),
+        lambda m: m["attachments"][0]["data"]["json"].update(
+            status={"status_list": {"idx": -1, "uri": "did:example:i/status/sd-jwt/0"}}
+        ),
+        lambda m: m["attachments"][0]["data"]["json"].update(status="revocable"),
         lambda m: m["body"]["credential_preview"]["body"].update(
             attributes=[{"name": f"c{i}", "value": i} for i in range(MAX_CLAIMS + 1)]
         ),
@@ -541,6 +600,18 @@ def test_local_commands_check_their_arguments_and_state() -> None:
             disclosable=[],
             issuer_kid="did:example:other#k",
         )
+    for bad_status in [("", 1), ("did:example:a/status/sd-jwt/0", -1), ("u", True), ("u",)]:
+        with pytest.raises(DIDCommError):
+            offer_credential(
+                ALICE,
+                BOB,
+                NOW,
+                vct=PID,
+                claims=CLAIMS,
+                disclosable=[],
+                issuer_kid=f"{ALICE}#k",
+                status=bad_status,  # type: ignore[arg-type]
+            )
     record = ProtocolRecord(thid="t", protocol=PIURI, role="holder", state="request-sent")
     with pytest.raises(UnexpectedMessageError):
         accept_offer(record, holder_jwk=PrivateKey.generate("Ed25519").public.to_jwk(), now=NOW)
