@@ -236,11 +236,10 @@ def for_presentation(text: str) -> str | dict[str, Any]:
     return text
 
 
-def verify_document(text: str, *, resolver: Any, now: int, uri: str | None = None) -> status_list.VerifiedStatusList:
+def verify_document(text: str, *, resolver: Any, now: int, uri: str | None = None,
+                    issuer: str | None = None) -> status_list.VerifiedStatusList:
     """Verify a list of either kind (StatusListError and friends if it does not)."""
-    if document_format(text) == BITSTRING_FORMAT:
-        return status_list.verify_list_credential(text, resolver=resolver, now=now, url=uri)
-    return status_list.verify_token(text, resolver=resolver, now=now, uri=uri)
+    return status_list.verify_status_list(text, resolver=resolver, now=now, uri=uri, issuer=issuer)
 
 
 def keep_held(store: Store, row: HeldStatusListRow) -> bool:
