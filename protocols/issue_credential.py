@@ -29,9 +29,24 @@ is the DID the offer named (the offering peer's own DID unless the offer
 names another: an issuer signs with a stable public DID, such as a did:key,
 not with the pairwise DID of the connection), ``vct`` and every claim value equal the
 offer's, the claims offered as disclosable really are selectively
-disclosable (otherwise the holder could not hide them later), and the
-``cnf`` key is the one the holder sent.  Anything else is a typed error,
-which the dispatcher turns into a problem-report; the thread is abandoned.
+disclosable (otherwise the holder could not hide them later), the
+``cnf`` key is the one the holder sent, the expiry (``exp`` /
+``validUntil``) is the one announced, and so is the status list entry (or
+the lack of one).  Anything else is a typed error, which the dispatcher
+turns into a problem-report; the thread is abandoned.
+
+Revocation (:mod:`protocols.status_list`): an offer made with ``status=(uri,
+index)`` announces that entry of the issuer's status list, and the
+credential names it (SD-JWT: the plain ``status`` claim of the IETF Token
+Status List; ``di_vc``: a ``BitstringStatusListEntry`` ``credentialStatus``),
+so the holder knows before accepting that the credential can be revoked
+(``revocable`` in the offer-received event).  When the daemon gives the
+machine a ``status_source``, the issuer staples its current signed list to
+``issue-credential`` (a second attachment, see
+:mod:`protocols.status_exchange`); the holder verifies it (signed by the
+credential's issuer, for that URI; a bad one refuses the credential) and the
+credential-received event carries it with the entry's value, so the holder
+has a list to staple to its first presentation.
 
 Every message needs an authenticated *and* encrypted sender
 (``Protection.AUTHENTICATED_ENCRYPTED``): credentials carry personal data
@@ -53,8 +68,10 @@ credential format's own identifier is used, as OpenID4VC does):
 - ``dc+sd-jwt`` (:data:`FORMAT`): the SD-JWT VC format identifier of SD-JWT VC
   draft 06 and OpenID4VC; ``vc+sd-jwt`` (the earlier drafts' name) is read as
   the same.  On ``offer-credential`` its ``data.json`` is the credential
-  description ``{"vct", "disclosable": [names], "issuer": DID}`` (``issuer``
-  optional: the sender's DID when absent); on ``request-credential``
+  description ``{"vct", "disclosable": [names], "issuer": DID, "exp",
+  "status"}`` (``issuer`` optional: the sender's DID when absent; ``exp``
+  epoch seconds and ``status`` the credential's status claim, each only when
+  the credential will have one); on ``request-credential``
   ``{"vct", "cnf": {"jwk": <holder public JWK>}}`` (the ``cnf`` claim the
   credential will carry); on ``issue-credential`` ``data.base64`` is the
   issued SD-JWT (compact, all disclosures), ``media_type``
@@ -66,8 +83,8 @@ credential format's own identifier is used, as OpenID4VC does):
   ``[VC v2]``, ``type`` ``["VerifiableCredential", vct]`` (the SD-JWT
   ``vct`` becomes the second type, as is: no ``credentialSchema``, no
   JSON-LD term for it; we sign with JCS, so no context has to define it),
-  ``issuer``, ``credentialSubject`` = the claims, and ``validUntil`` when the
-  offer expires; on ``request-credential`` ``{"credentialSubject": {"id":
+  ``issuer``, ``credentialSubject`` = the claims, ``validUntil`` when the
+  offer expires and ``credentialStatus`` when it is revocable; on ``request-credential`` ``{"credentialSubject": {"id":
   holder DID}}``: the subject is the holder's DID *in this relationship*
   (the request's authenticated sender -- the issuer binds only a DID that
   it has seen sign), whose ``authentication`` key will sign presentations;
@@ -83,7 +100,12 @@ credential format's own identifier is used, as OpenID4VC does):
 
 The holder's ``issue-credential.credential-received`` event names the
 ``format`` (``dc+sd-jwt`` with the SD-JWT as ``sd_jwt``; ``di_vc`` with the
-credential's JCS text as ``credential``) so the daemon can store either.
+credential's JCS text as ``credential``) so the daemon can store either, and
+``status`` (``{"uri", "index"}`` or None), ``status_list`` (the stapled list's
+text: a token, or a list credential's JCS text; None if none was stapled)
+and ``status_value`` (the entry in it: 0 valid, 1 revoked...).  The
+offer-received event carries ``expires`` (epoch seconds or None) and
+``revocable``.
 
 Records hold plain JSON only (the offer's claims, the issuer's *kid*, the
 holder's *public* JWK); private keys stay in the secrets resolver.
@@ -99,7 +121,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from . import data_integrity, sd_jwt, status_list
+from . import data_integrity, sd_jwt, status_exchange, status_list
 from .codec import b64u_decode, b64u_encode, json_dumps
 from .did.resolver import DIDResolver
 from .did.syntax import is_did
@@ -490,9 +512,17 @@ class IssueCredential(ProtocolMachine):
     }
     TRANSITIONS: ClassVar[Table] = TRANSITIONS
 
-    def __init__(self, resolver: DIDResolver, secrets: SecretsResolver) -> None:
+    def __init__(
+        self,
+        resolver: DIDResolver,
+        secrets: SecretsResolver,
+        status_source: status_exchange.StatusSource | None = None,
+    ) -> None:
         self.resolver = resolver
         self.secrets = secrets
+        #: The issuer's current signed list for a URI it publishes, stapled to
+        #: each revocable credential it issues (None: nothing is stapled).
+        self.status_source = status_source
 
     def react(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
         """One received message; ``record.state`` is already the table's new state."""
@@ -574,7 +604,7 @@ class IssueCredential(ProtocolMachine):
         reply = inbound.reply(
             ISSUE_CREDENTIAL,
             _body(offer.get("goal_code"), None),
-            attachments=[attachment],
+            attachments=[attachment, *self._staple(offer, status_exchange.FORMAT_TOKEN)],
             please_ack=[""],
         )
         event = Event(
@@ -627,7 +657,7 @@ class IssueCredential(ProtocolMachine):
         reply = inbound.reply(
             ISSUE_CREDENTIAL,
             _body(offer.get("goal_code"), None),
-            attachments=[attachment],
+            attachments=[attachment, *self._staple(offer, status_exchange.FORMAT_BITSTRING)],
             please_ack=[""],
         )
         event = Event(
@@ -642,7 +672,48 @@ class IssueCredential(ProtocolMachine):
         )
         return Transition(record, [reply], [event])
 
+    def _staple(self, offer: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+        """The attachment stapling the current list of a revocable credential (none
+        if it is not revocable, or the daemon has no such list of ``kind``)."""
+        status = offer.get("status")
+        if status is None or self.status_source is None:
+            return []
+        document = self.status_source(status[0])
+        if document is None or status_exchange.list_format(document) != kind:
+            return []
+        return [status_exchange.list_attachment(document)]
+
     # holder --------------------------------------------------------------------------
+
+    def _stapled_status(
+        self, inbound: Inbound, offer: Mapping[str, Any], kind: str
+    ) -> dict[str, Any]:
+        """The credential-received event's status fields: the offered entry and,
+        if the issuer stapled its list, the list (verified: signed by the
+        credential's issuer, for that URI) and the entry's value in it."""
+        status = offer.get("status")
+        if status is None:
+            return {"status": None, "status_list": None, "status_value": None}
+        uri, index = status[0], status[1]
+        try:
+            found = status_exchange.find_list(
+                status_exchange.stapled_lists(inbound.message),
+                resolver=self.resolver,
+                now=inbound.now,
+                uri=uri,
+                issuer=offer["issuer"],
+                kind=kind,
+            )
+            value = None if found is None else found[0].status(index)
+        except DIDCommError as error:
+            raise CredentialRejectedError(
+                f"the stapled status list does not verify: {error.message}"
+            ) from None
+        return {
+            "status": {"uri": uri, "index": index},
+            "status_list": None if found is None else found[1],
+            "status_value": value,
+        }
 
     def _offer(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
         body = inbound.body
@@ -730,6 +801,7 @@ class IssueCredential(ProtocolMachine):
                 f"the credential is malformed: {type(error).__name__}"
             ) from None
         self._check_against_offer(verified, disclosable, offer, holder_jwk)
+        status = self._stapled_status(inbound, offer, status_exchange.FORMAT_TOKEN)
         credential_id = format_attachment(inbound.message, SD_JWT_FORMATS).get("id")
         if not isinstance(credential_id, str) or not credential_id:
             credential_id = inbound.message["id"]
@@ -744,6 +816,7 @@ class IssueCredential(ProtocolMachine):
                 "claims": dict(offer["claims"]),
                 "format": FORMAT,
                 "sd_jwt": text,
+                **status,
             },
         )
         return Transition(record, [], [event])
@@ -793,6 +866,7 @@ class IssueCredential(ProtocolMachine):
         }
         if unknown:
             raise CredentialRejectedError("the credential carries members that were not offered")
+        status = self._stapled_status(inbound, offer, status_exchange.FORMAT_BITSTRING)
         credential_id = format_attachment(inbound.message, DI_VC_FORMATS).get("id")
         if not isinstance(credential_id, str) or not credential_id:
             credential_id = inbound.message["id"]
@@ -807,6 +881,7 @@ class IssueCredential(ProtocolMachine):
                 "claims": dict(offer["claims"]),
                 "format": DI_VC,
                 "credential": canonicalize(credential).decode("utf-8"),
+                **status,
             },
         )
         return Transition(record, [], [event])

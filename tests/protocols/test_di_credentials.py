@@ -16,10 +16,20 @@ from protocols.envelope import unpack
 from protocols.errors import DIDCommError
 from protocols.framework import Transition
 from protocols.issue_credential import accept_offer
+from protocols.jcs import canonicalize
 from protocols.present_proof import matching, present_whole, request_presentation
 from protocols.presentation_exchange import NotSatisfiedError
+from protocols.status_list import REVOKED, StatusList, verify_list_credential
 from tests.protocols.test_framework import NOW
-from tests.protocols.test_issue_credential import CLAIMS, PID, Party, event, kinds, offer
+from tests.protocols.test_issue_credential import (
+    CLAIMS,
+    PID,
+    Party,
+    event,
+    kinds,
+    offer,
+    publishing_issuer,
+)
 
 
 def issue_di(issuer: Party, holder: Party, **kwargs: Any) -> dict[str, Any]:
@@ -104,6 +114,39 @@ def test_a_revocable_di_credential_carries_the_offered_credential_status() -> No
         "statusListCredential": url,
     }
     data_integrity.verify_credential(credential, resolver=default_resolver())
+
+
+def test_the_issuer_staples_a_bitstring_status_list_credential() -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    publisher.lists[url] = StatusList()
+    publisher.lists[url].set(99, REVOKED)
+    received = issue_di(issuer, holder, status=(url, 99))
+    assert received["status"] == {"uri": url, "index": 99}
+    assert received["status_value"] == REVOKED
+    document = data_integrity.parse_document(received["status_list"])
+    assert received["status_list"] == canonicalize(document).decode()
+    assert document["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+    verified = verify_list_credential(document, resolver=default_resolver(), now=NOW, url=url)
+    assert verified.issuer == issuer.did and verified.status(99) == REVOKED
+
+
+def test_a_di_credential_with_a_list_signed_by_another_issuer_is_refused() -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    publisher.lists[url] = StatusList()
+    publisher.signer = Party.create("s")
+    sent = offer(issuer, holder, credential_format="di_vc", status=(url, 5))
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(accept_offer(holder.record(thid), now=NOW, ids=holder.ids))
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    assert "issue-credential.credential-received" not in kinds(outcome)
+    assert "stapled status list" in outcome.events[-1].data["reason"]
 
 
 @pytest.mark.parametrize(("offered", "signed"), [(99, 100), (99, None), (None, 99)])
