@@ -190,19 +190,6 @@ def ask_any(verifier: Party, prover: Party) -> tuple[str, dict[str, Any]]:
     return sent.outbound[0]["id"], event(outcome, "present-proof.request-received")
 
 
-def answer(prover: Party, thid: str, credential: str, **changes: Any) -> Transition:
-    record = prover.record(thid)
-    if changes:
-        record = record.copy()
-        record.data.update(changes)
-    kid = f"{prover.did}#key-2"
-    key = prover.secrets.get_key(kid)
-    assert key is not None
-    return present_whole(
-        record, credential=credential, holder_key=key, holder_kid=kid, now=NOW + 5, ids=prover.ids
-    )
-
-
 def test_request_any_format_is_answered_by_the_whole_credential_and_verified() -> None:
     issuer, prover, verifier = Party.create("i"), Party.create("p"), Party.create("v")
     credential = issue_di(issuer, prover)["credential"]
@@ -216,7 +203,66 @@ def test_request_any_format_is_answered_by_the_whole_credential_and_verified() -
     outcome, _ = verifier.receive(wire, now=NOW + 6)
     verified = event(outcome, "present-proof.verified")
     # Only what was asked is kept, although the whole credential was shown.
-    assert verified == {"issuer": issuer.did, "vct": PID, "claims": {"age_over_18": True}}
+    assert verified == {
+        "issuer": issuer.did,
+        "vct": PID,
+        "claims": {"age_over_18": True},
+        "status": "not revocable",
+    }
+
+
+def test_a_revocable_di_credential_is_verified_with_its_stapled_list_until_revoked() -> None:
+    issuer, publisher = publishing_issuer()
+    prover, verifier = Party.create("p"), Party.create("v")
+    url = f"{issuer.did}/status/di/0"
+    publisher.lists[url] = StatusList()
+    received = issue_di(issuer, prover, status=(url, 31))
+    held = {url: received["status_list"]}  # the JCS text the holder stores
+
+    thid, _ = ask_any(verifier, prover)
+    sent = answer(prover, thid, received["credential"], status_lists=held)
+    staple = sent.outbound[0]["attachments"][1]
+    assert (staple["id"], staple["format"]) == ("status-list", "bitstring-status-list")
+    (wire,) = prover.start(sent)
+    outcome, _ = verifier.receive(wire, now=NOW + 6)
+    assert event(outcome, "present-proof.verified")["status"] == "valid"
+
+    publisher.lists[url].set(31, REVOKED)
+    held = {url: publisher.source(url)}  # refreshed: a dict works as well as its text
+    thid, _ = ask_any(verifier, prover)
+    (wire,) = prover.start(answer(prover, thid, received["credential"], status_lists=held))
+    outcome, _ = verifier.receive(wire, now=NOW + 6)
+    assert event(outcome, "present-proof.failed")["reason"] == "credential revoked"
+
+    thid, _ = ask_any(verifier, prover)
+    (wire,) = prover.start(answer(prover, thid, received["credential"]))
+    outcome, _ = verifier.receive(wire, now=NOW + 6)
+    assert event(outcome, "present-proof.failed")["reason"] == "revocation status unknown"
+
+
+def answer(
+    prover: Party,
+    thid: str,
+    credential: str,
+    status_lists: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Transition:
+    record = prover.record(thid)
+    if changes:
+        record = record.copy()
+        record.data.update(changes)
+    kid = f"{prover.did}#key-2"
+    key = prover.secrets.get_key(kid)
+    assert key is not None
+    return present_whole(
+        record,
+        credential=credential,
+        holder_key=key,
+        holder_kid=kid,
+        now=NOW + 5,
+        ids=prover.ids,
+        status_lists=status_lists or {},
+    )
 
 
 def event_of(transition: Transition, kind: str) -> dict[str, Any]:
