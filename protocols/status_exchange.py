@@ -56,6 +56,7 @@ from typing import Any, ClassVar, Final
 from . import status_list
 from .codec import b64u_decode, b64u_encode
 from .did.resolver import DIDResolver
+from .did.syntax import is_did
 from .errors import (
     DIDCommError,
     MalformedStatusListError,
@@ -357,7 +358,7 @@ def request_status_list(
     """Requester: ask ``their_did`` for the latest list at ``uri``, which must come
     back signed by ``issuer`` (the DID that issued the credentials naming it)."""
     _read_uri({"uri": uri})
-    if not isinstance(issuer, str) or not issuer.startswith("did:"):
+    if not isinstance(issuer, str) or not is_did(issuer):
         raise InvalidBodyError("the status list's issuer must be a DID")
     msg_id = ids()
     record = start_record(

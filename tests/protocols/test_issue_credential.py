@@ -975,3 +975,40 @@ def test_hostile_stapled_lists_give_typed_errors_only(
     for data in [e.data for e in outcome.events if e.kind.endswith("credential-received")]:
         if data["status_list"] is not None:
             status_list.verify_token(data["status_list"], resolver=default_resolver(), now=NOW)
+
+
+@settings(max_examples=150)
+@given(
+    st.sampled_from(["dc+sd-jwt", "di_vc"]),
+    st.sampled_from(["exp", "status", "validUntil", "credentialStatus"]),
+    json_values | st.integers(),
+)
+def test_hostile_expiry_and_status_in_offers_give_typed_errors_only(
+    credential_format: str, member: str, value: Any
+) -> None:
+    """An offer whose announced expiry or status entry is any JSON: refused with a
+    typed error, or read into a record whose values are the checked kinds."""
+    party = Party.create()
+    sent = offer_credential(
+        ALICE,
+        BOB,
+        NOW,
+        vct=PID,
+        claims=CLAIMS,
+        disclosable=[],
+        issuer_kid=f"{ALICE}#k",
+        credential_format=credential_format,
+        expires=NOW + 60,
+        status=(f"{ALICE}/status/x/0", 5),
+    )
+    message = sent.outbound[0]
+    message["attachments"][0]["data"]["json"][member] = value
+    store = Store()
+    outcome = party.dispatcher.dispatch(message, AUTH, store, NOW)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+    for record in outcome.records:
+        offered = record.data.get("offer")
+        if offered is not None:
+            assert offered["expires"] is None or type(offered["expires"]) is int
+            status = offered["status"]
+            assert status is None or (type(status[0]) is str and type(status[1]) is int)

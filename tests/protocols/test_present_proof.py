@@ -392,7 +392,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                         "vp_token": "e30.e30.AA~",
                     }
                 },
-            }
+            },
+            {"id": "status-list", "format": "statuslist+jwt", "data": {"base64": "e30"}},
         ],
     },
 }
@@ -430,7 +431,7 @@ step = st.tuples(
     st.sampled_from([ALICE, "did:example:mallory"]),
     st.booleans(),
     st.dictionaries(
-        st.sampled_from(["comment", "goal_code"]),
+        st.sampled_from(["comment", "goal_code", "status_max_age"]),
         st.none() | st.text(max_size=3) | st.integers(),
         max_size=2,
     ),
@@ -451,7 +452,7 @@ def test_random_sequences_only_give_typed_errors(steps: list[Any], role: str | N
                 role=role,
                 state="request-sent" if role == "verifier" else "proposal-sent",
                 their_did=ALICE,
-                data={"nonce": "n", "definition": definition},
+                data={"nonce": "n", "definition": definition, "status_max_age": 60},
             )
         )
     for number, (name, thid, sender, keep, body) in enumerate(steps):
