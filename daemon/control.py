@@ -830,7 +830,7 @@ METHODS: dict[str, Method] = {
             _credential_pending,
             "Credential offers and proof requests waiting for our answer (`credential.accept`, "
             "`proof.present`, or a decline).",
-            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated, format (offer), formats + discloses: selected|whole credential (proof-request)}]}`",
+            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated, format + revocable + expires (offer), formats + discloses: selected|whole credential (proof-request)}]}`",
         ),
         Method(
             "credential.accept",
@@ -903,7 +903,7 @@ METHODS: dict[str, Method] = {
                       choices=("sd-jwt", "di", "any")),
                 Param("status_max_age", "int", "the oldest status list (seconds since its issuer signed it) "
                       "accepted for a revocable credential (default 86400); older, or none: the verdict is "
-                      "failed, `revocation status unknown`", min=1, max=30 * 24 * 3600),
+                      "failed, `revocation status unknown`", min=1, max=366 * 86_400),
                 Param("comment", "str", "for the prover"),
                 Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
             ),
@@ -930,7 +930,7 @@ METHODS: dict[str, Method] = {
             "Answer a proof request (prover) with a stored credential that satisfies it, disclosing "
             "only the requested claims, and stapling our copy of its status list (if it is revocable). "
             "`credential` chooses when several fit; a credential our copy says is revoked or suspended "
-            "is never presented.",
+            "is never chosen, only presented when named (`status` in the reply says so).",
             '`{thid, credential, state: "presented", status, format, discloses, disclosed}`',
             (
                 Param("thid", "str", "the request's thread id", required=True),

@@ -51,6 +51,7 @@ from protocols import (
     issue_credential,
     present_proof,
     presentation_exchange,
+    status_exchange,
     status_list,
 )
 from protocols.errors import DIDCommError
@@ -108,8 +109,8 @@ ANSWERS = frozenset({
 })
 #: Events whose status list goes into our held copies (not into the event log).
 STATUS_RECEIVED = "status-list.received"
-#: Most seconds a verifier may accept a status list's age: thirty days.
-MAX_STATUS_MAX_AGE_S = 30 * 24 * 3600
+#: Most seconds a verifier may accept a status list's age (the protocol's limit: a year).
+MAX_STATUS_MAX_AGE_S = present_proof.MAX_STATUS_MAX_AGE
 #: The background refresh looks for stale lists at least this often (seconds).
 REFRESH_CHECK_S = 60.0
 #: Status values a holder does not present (its copy of the list says so).
@@ -132,7 +133,9 @@ def credential_machines(resolver: Any, secrets: Any,
                         status_source: Callable[[str], str | dict[str, Any] | None] | None = None,
                         ) -> list[ProtocolMachine]:
     """The protocol machines, with the resolver, the wallet and our signed status lists."""
-    return [issue_credential.IssueCredential(resolver, secrets), present_proof.PresentProof(resolver)]
+    return [issue_credential.IssueCredential(resolver, secrets, status_source=status_source),
+            present_proof.PresentProof(resolver),
+            status_exchange.StatusExchange(resolver, status_source=status_source)]
 
 
 def _check_names(name: str, values: Any, *, optional: bool = False) -> list[str] | None:
@@ -464,7 +467,7 @@ class CredentialExchange:
                 transition = present_proof.request_presentation(
                     mine, theirs, self.agent.now(), vct=vct, claims=names, issuers=issuers, comment=comment,
                     formats=REQUEST_FORMATS[format],
-                    **({"status_max_age": status_max_age} if status_max_age is not None else {}))
+                    status_max_age=present_proof.DEFAULT_STATUS_MAX_AGE if status_max_age is None else status_max_age)
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait)
@@ -538,12 +541,13 @@ class CredentialExchange:
                 held = [(i, s) for i, s in held if i == credential or i.startswith(credential)]
                 if not held:
                     raise NotFoundError(f"no credential {credential!r}")
-            # A credential our copy of its status list says is revoked is never offered.
-            withdrawn = [i for i, _ in held if statuses.get(i) in NOT_PRESENTED]
-            held = [(i, s) for i, s in held if i not in withdrawn]
-            fits = present_proof.matching(record, held, now=self.agent.now())
+            # A credential our copy of its status list says is revoked (or suspended) is
+            # never chosen for the owner; named explicitly, it is the owner's choice (the
+            # verifier will see what the stapled list says, and the reply says it too).
+            withdrawn = [] if credential is not None else [i for i, _ in held if statuses.get(i) in NOT_PRESENTED]
+            fits = present_proof.matching(record, held, now=self.agent.now(), revoked=withdrawn)
             if not fits:
-                why = (f" ({credential!r} does not)" if credential and not withdrawn
+                why = (f" ({credential!r} does not)" if credential
                        else f" ({', '.join(f'{i} is {statuses[i]}' for i in withdrawn)})" if withdrawn else "")
                 raise DaemonError(NO_MATCH, "no stored credential satisfies this request" + why)
             if len(fits) > 1 and credential is None:
@@ -566,10 +570,10 @@ class CredentialExchange:
                     # (our DID with the issuer, whose kid was kept at accept time).
                     transition = present_proof.present_whole(
                         record, credential=entry["credential"], holder_key=key,
-                        holder_kid=entry["holder_kid"], now=self.agent.now(), **_stapling(stapled))
+                        holder_kid=entry["holder_kid"], now=self.agent.now(), status_lists=stapled)
                 else:
                     transition = present_proof.present(record, sd_jwt=entry["sd_jwt"], holder_key=key,
-                                                       now=self.agent.now(), **_stapling(stapled))
+                                                       now=self.agent.now(), status_lists=stapled)
             except DIDCommError as exc:
                 raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
             await conv._commit(transition)
@@ -675,8 +679,6 @@ class CredentialExchange:
                     _log.info("status_list.no_peer", uri=uri, credential=entry.get("id"))
                     continue
                 mine, theirs = peer
-                from protocols import status_exchange  # type: ignore[attr-defined]
-
                 try:
                     transition = status_exchange.request_status_list(mine, theirs, self.agent.now(), uri=uri,
                                                                      issuer=entry["issuer"])
@@ -793,10 +795,6 @@ class CredentialExchange:
         return out
 
 
-def _stapling(stapled: dict[str, Any]) -> dict[str, Any]:
-    return {"status_lists": stapled} if stapled else {}
-
-
 def _new_batch(**fields: Any) -> _Batch:
     from .conversations import _Batch
 
@@ -815,7 +813,8 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
         offer = _obj(data.get("offer"))
         return {"kind": "offer", "vct": offer.get("vct"), "issuer": offer.get("issuer"),
                 "format": offer.get("format") or issue_credential.FORMAT,
-                "claims": offer.get("claims"), "comment": offer.get("comment")}
+                "claims": offer.get("claims"), "comment": offer.get("comment"),
+                "revocable": offer.get("status") is not None, "expires": offer.get("expires")}
     try:
         definition = presentation_exchange.parse_definition(data.get("definition"))
     except DIDCommError:

@@ -137,6 +137,9 @@ def _show_exchange(result: Any, out: TextIO) -> None:
         whole = " (the whole credential)" if result.get("discloses") == "whole credential" else ""
         out.write(f"presented credential {result.get('credential')}, disclosing "
                   f"{', '.join(result.get('disclosed') or []) or 'nothing'}{whole}\n")
+        if result.get("status") in ("revoked", "suspended"):
+            out.write(f"warning: its issuer's status list says it is {result['status']}: "
+                      "the verifier will refuse it\n")
     elif state == "offered":
         revocable = ("revocable: `didcommctl credential revoke " + str(thid) + "`" if result.get("revocable")
                      else "not revocable")
@@ -358,7 +361,10 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("thid", metavar="THID", help="the request's thread")
     p.set_defaults(rpc="proof.show", show=_show_exchange, verdict=_verdict, params=lambda a: {"thid": a.thid})
     p = _sub(ps, "present", "answer a proof request, disclosing only what it asks (prover)",
-             "  didcommctl proof present 1f0e...\n  didcommctl proof present 1f0e... --credential 7c2a")
+             "  didcommctl proof present 1f0e...\n  didcommctl proof present 1f0e... --credential 7c2a\n"
+             "Our copy of the credential's status list is stapled (if it is revocable).  A credential\n"
+             "that copy says is revoked or suspended is never chosen; naming it with --credential\n"
+             "presents it anyway, and the verifier will refuse it.")
     p.add_argument("thid", metavar="THID", help="the request's thread (see `credential pending`)")
     p.add_argument("--credential", metavar="ID", help="which credential, when several fit")
     p.set_defaults(rpc="proof.present", show=_show_exchange, verdict=_verdict,

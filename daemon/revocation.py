@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from protocols import issue_credential, status_list
+from protocols import issue_credential, status_exchange, status_list
 from protocols.errors import DIDCommError
 from protocols.keys import PrivateKey
 
@@ -65,8 +65,8 @@ RANDOM_TRIES = 64
 #: Path segment of each credential format's lists (in the list URI).
 URI_SEGMENTS = {issue_credential.FORMAT: "sd-jwt", issue_credential.DI_VC: "di"}
 #: How a list travels (the attachment formats of issue-credential and status exchange).
-TOKEN_FORMAT = status_list.TOKEN_TYP
-BITSTRING_FORMAT = "bitstring-status-list"
+TOKEN_FORMAT = status_exchange.FORMAT_TOKEN
+BITSTRING_FORMAT = status_exchange.FORMAT_BITSTRING
 #: Status names, by value (3 and up are application-specific: we call them unknown).
 STATUS_NAMES = {status_list.VALID: "valid", status_list.REVOKED: "revoked", status_list.SUSPENDED: "suspended"}
 UNKNOWN = "unknown"
@@ -219,8 +219,8 @@ class StatusPublisher:
 
 
 def document_text(document: str | dict[str, Any]) -> str:
-    """A list as stored: a token as is, a list credential as JSON text."""
-    return document if isinstance(document, str) else json.dumps(document, sort_keys=True, separators=(",", ":"))
+    """A list as stored: a token as is, a list credential as its canonical JSON text."""
+    return status_exchange.document_text(document)
 
 
 def document_format(text: str) -> str:
