@@ -207,3 +207,27 @@ def test_the_holder_refreshes_in_the_background(daemon_factory: Any) -> None:
     wait_until("the background refresh to learn of the revocation",
                lambda: credentials(holder)[cred["id"]]["status"] == "revoked")
     assert events(holder, "status-list.received")
+
+
+def test_hostile_status_list_messages_get_problem_reports(daemon_factory: Any) -> None:
+    issuer: Daemon = daemon_factory()
+    peer: Daemon = daemon_factory()
+    conn, _, _ = connect(peer, issuer)
+    mine = ctl_json(peer, "connections", "show", conn)
+    # Requests for a list the issuer does not publish, or with no usable uri, and a
+    # "list" nobody asked for: each gets a problem report.
+    cases = [
+        ("request", {"uri": f"{mine['their_did']}/status/sd-jwt/0"}),
+        ("request", {"uri": 5}),
+        ("request", {"uri": "x" * 5000}),
+        ("request", {}),
+        ("list", {"uri": "did:key:z/status/sd-jwt/0"}),
+    ]
+    for name, body in cases:
+        sent = ctl_json(peer, "send", "--to", mine["their_did"], "--from", mine["my_did"],
+                        "--type", f"https://didcommd.dev/status-list/1.0/{name}", "--body", json.dumps(body))
+        wait_until("the problem report", lambda sent=sent: [
+            e for e in events(peer, "problem-report.received")
+            if sent["id"] in (e["data"].get("thid"), e["data"].get("pthid"))])
+    assert not events(issuer, "status-list.sent")
+    assert ctl_json(issuer, "status")["uptime_s"] > 0 and issuer.proc is not None and issuer.proc.poll() is None
