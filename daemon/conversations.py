@@ -156,6 +156,8 @@ class _Batch:
     allocations: list[tuple[revocation.Allocation, str]] = field(default_factory=list)
     #: Status lists received (holder): our new copies, unless we hold newer ones.
     held_lists: list[Any] = field(default_factory=list)
+    #: Credentials we issued with a status list index: (thread id, credential id).
+    issued: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -185,6 +187,8 @@ def _write(store: Store, batch: _Batch, book: ConnectionBook, now: int) -> None:
             revocation.write_allocation(store, allocation, thid, now)
         for held in batch.held_lists:
             revocation.keep_held(store, held)
+        for thid, cred_id in batch.issued:
+            store.status_entry_issued(thid, cred_id)
 
 
 def inbox_stored(store: Store, row: InboxRow) -> bool:

@@ -109,6 +109,8 @@ ANSWERS = frozenset({
 })
 #: Events whose status list goes into our held copies (not into the event log).
 STATUS_RECEIVED = "status-list.received"
+#: The event that names a credential we issued (its id, for ``revoke``).
+ISSUED = "issue-credential.issued"
 #: Most seconds a verifier may accept a status list's age (the protocol's limit: a year).
 MAX_STATUS_MAX_AGE_S = present_proof.MAX_STATUS_MAX_AGE
 #: The background refresh looks for stale lists at least this often (seconds).
@@ -179,6 +181,9 @@ class CredentialExchange:
             if event.kind == STATUS_RECEIVED:
                 out.append(self._take_status_list(event, batch, now))
                 continue
+            if event.kind == ISSUED and event.thid is not None and isinstance(event.data.get("credential_id"), str):
+                # So ``revoke`` finds it by the id the holder sees, as well as by thread.
+                batch.issued.append((event.thid, event.data["credential_id"]))
             text = event.data.get("sd_jwt", event.data.get("credential"))
             if event.kind != RECEIVED or not isinstance(text, str):
                 out.append(event)
@@ -332,9 +337,12 @@ class CredentialExchange:
     async def _issued_record(self, ref: str) -> ProtocolRecord:
         """Our issuer thread named by its thread id or by the id of the credential issued in it."""
         store = self.agent.store
-        for raw in await store.read(store.sync.records_by_thid, ref):
-            if raw.get("protocol") == issue_credential.PIURI and raw.get("role") == "issuer":
-                return ProtocolRecord.from_dict(raw)
+        entry = await store.read(store.sync.status_entry_by_credential, ref)
+        for thid in (ref, entry.thid) if entry is not None else (ref,):
+            for raw in await store.read(store.sync.records_by_thid, thid):
+                if raw.get("protocol") == issue_credential.PIURI and raw.get("role") == "issuer":
+                    return ProtocolRecord.from_dict(raw)
+        # Not revocable, named by credential id: found among recent threads, to say so.
         for raw in await store.read(store.sync.records_by_role, issue_credential.PIURI, "issuer",
                                     MAX_LISTED_THREADS):
             if _obj(raw.get("data")).get("credential_id") == ref:

@@ -275,8 +275,8 @@ CREATE INDEX outbox_pending ON outbox (to_did, state);
 
 # v4: revocation (daemon.revocation).  An issuer's status lists: one row per
 # list (its entries packed as ``StatusList.to_bytes()``, rewritten on each
-# revocation) and one per index handed out, naming the offer's thread (the
-# unused indexes are the ones without a row).  A holder's latest verified copy
+# revocation) and one per index handed out, naming the offer's thread and, once
+# issued, the credential's id (the unused indexes are the ones without a row).  A holder's latest verified copy
 # of each list its credentials name (the document itself in the record).
 _SCHEMA_V4 = """
 CREATE TABLE status_lists (
@@ -292,14 +292,16 @@ CREATE TABLE status_lists (
 );
 
 CREATE TABLE status_entries (
-    uri     TEXT NOT NULL REFERENCES status_lists (uri),
-    idx     INTEGER NOT NULL,
-    thid    TEXT NOT NULL,
-    status  INTEGER NOT NULL,
-    updated INTEGER NOT NULL,
+    uri           TEXT NOT NULL REFERENCES status_lists (uri),
+    idx           INTEGER NOT NULL,
+    thid          TEXT NOT NULL,
+    credential_id TEXT,
+    status        INTEGER NOT NULL,
+    updated       INTEGER NOT NULL,
     PRIMARY KEY (uri, idx)
 ) WITHOUT ROWID;
 CREATE INDEX status_entries_thid ON status_entries (thid);
+CREATE INDEX status_entries_credential ON status_entries (credential_id);
 
 CREATE TABLE held_status_lists (
     uri        TEXT PRIMARY KEY,
@@ -416,6 +418,7 @@ class StatusEntryRow:
     uri: str
     idx: int
     thid: str
+    credential_id: str | None
     status: int
     updated: int
 
@@ -1013,11 +1016,26 @@ class Store:
                 raise StoreError(f"index {idx} of the status list {uri} is taken") from None
             self._conn.execute("UPDATE status_lists SET used = used + 1 WHERE uri = ?", (uri,))
 
+    _ENTRY_COLUMNS = "uri, idx, thid, credential_id, status, updated"
+
     def status_entry_by_thid(self, thid: str) -> StatusEntryRow | None:
         """The index handed out to the offer of thread ``thid``, or None."""
         r = self._conn.execute(
-            "SELECT uri, idx, thid, status, updated FROM status_entries WHERE thid = ?", (thid,)).fetchone()
+            f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE thid = ?", (thid,)).fetchone()
         return None if r is None else StatusEntryRow(*r)
+
+    def status_entry_by_credential(self, credential_id: str) -> StatusEntryRow | None:
+        """The index of the credential issued with id ``credential_id``, or None."""
+        r = self._conn.execute(
+            f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE credential_id = ?", (credential_id,)).fetchone()
+        return None if r is None else StatusEntryRow(*r)
+
+    def status_entry_issued(self, thid: str, credential_id: str) -> bool:
+        """Name the credential issued in thread ``thid``; False if that offer has no index."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE status_entries SET credential_id = ? WHERE thid = ?", (credential_id, thid))
+        return cur.rowcount > 0
 
     def status_entries_by_thids(self, thids: Iterable[str]) -> dict[str, StatusEntryRow]:
         """The indexes handed out to these threads' offers, by thread (threads without one are absent)."""

@@ -12,6 +12,7 @@ credential's issuer, recent enough, entry 0 -- and never talks to the issuer.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,7 +80,11 @@ def test_issuer_revokes_and_refuses_what_it_cannot_revoke(daemon_factory: Any) -
     assert revoked["revoked"] is True and revoked["already"] is False and revoked["status"] == offer["status"]
     assert issued(issuer, offer["thid"])["revoked"] is True
     again = ctl_json(issuer, "credential", "revoke", cred["id"])
-    assert again["already"] is True and again["thid"] == offer["thid"]
+    assert again["already"] is True and again["thid"] == offer["thid"] and again["credential_id"] == cred["id"]
+    # (Found by the credential id kept with its index when it was issued.)
+    with sqlite3.connect(f"file:{issuer.state_dir / 'didcommd.sqlite3'}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT thid, status FROM status_entries WHERE credential_id = ?",
+                          (cred["id"],)).fetchall() == [(offer["thid"], 1)]
     assert [e["data"]["thid"] for e in events(issuer, "credential.revoked")] == [offer["thid"]]
     human = issuer.ctl("credential", "issued")
     assert human.returncode == 0 and "revoked" in human.stdout and "REVOCATION" in human.stdout

@@ -527,6 +527,11 @@ def test_status_entries_are_handed_out_once_and_counted(store: Store) -> None:
     assert entry is not None and (entry.uri, entry.idx, entry.status) == (current.uri, 3, 0)
     assert store.status_entry_by_thid("thread-b") is None
     assert set(store.status_entries_by_thids(["thread-a", "thread-b"])) == {"thread-a"}
+    # Once issued, the entry is found by the credential's id too.
+    assert store.status_entry_by_credential("cred-a") is None
+    assert store.status_entry_issued("thread-a", "cred-a") and not store.status_entry_issued("thread-b", "cred-b")
+    by_id = store.status_entry_by_credential("cred-a")
+    assert by_id is not None and (by_id.thid, by_id.idx, by_id.credential_id) == ("thread-a", 3, "cred-a")
     # A revocation changes the entry and the packed list together.
     store.status_set(current.uri, 3, 1, b"\x08\x00", now=20)
     entry = store.status_entry_by_thid("thread-a")
