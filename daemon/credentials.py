@@ -740,9 +740,11 @@ class CredentialExchange:
             last = max(copy.fetched_at if copy is not None else 0, self._refresh_asked.get(uri, 0))
             if now - last >= period:
                 due.append(entry)
-        if due:
-            for uri, _ in await self._ask_for_lists(due, 0.0):
+                # Tried once per period, asked or not (an issuer we cannot name is not
+                # retried every REFRESH_CHECK_S, nor logged as often).
                 self._refresh_asked[uri] = now
+        if due:
+            await self._ask_for_lists(due, 0.0)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -302,8 +302,10 @@ def add_credential_commands(sub: Any) -> None:
              "  didcommctl credential revoke CREDENTIAL_ID  # or the credential's id\n"
              "Its entry in our status list becomes 'revoked'.  The holder learns it the next time it\n"
              "fetches the list (it does so by itself, or with `credential refresh`), and a verifier\n"
-             "from the list the holder must staple to any presentation of it: from then on every\n"
-             "verification of it fails with 'credential revoked'.  Revocation cannot be undone.\n"
+             "from the list the holder must staple to any presentation of it: a list signed after\n"
+             "the revocation fails it with 'credential revoked', and one signed before is accepted\n"
+             "only until it is older than the verifier's maximum age (a day by default).\n"
+             "Revocation cannot be undone.\n"
              "A credential offered with --no-status cannot be revoked; one we hold is not ours to revoke.")
     p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
     p.set_defaults(rpc="credential.revoke", params=lambda a: {"credential": a.credential}, show=_show_revoked)

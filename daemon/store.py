@@ -1039,11 +1039,14 @@ class Store:
 
     def status_entries_by_thids(self, thids: Iterable[str]) -> dict[str, StatusEntryRow]:
         """The indexes handed out to these threads' offers, by thread (threads without one are absent)."""
+        wanted = sorted(set(thids))
         out: dict[str, StatusEntryRow] = {}
-        for thid in set(thids):
-            entry = self.status_entry_by_thid(thid)
-            if entry is not None:
-                out[thid] = entry
+        for start in range(0, len(wanted), MAX_LIST_LIMIT):
+            chunk = wanted[start:start + MAX_LIST_LIMIT]
+            marks = ", ".join("?" * len(chunk))
+            for r in self._conn.execute(
+                    f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE thid IN ({marks})", chunk):
+                out[r[2]] = StatusEntryRow(*r)
         return out
 
     def status_set(self, uri: str, idx: int, status: int, statuses: bytes, *, now: int) -> None:
