@@ -303,7 +303,7 @@ def _strict_b64u(text: str, what: str) -> bytes:
     if _B64U_RE.fullmatch(text) is None:
         raise MalformedStatusListError(f"{what} is not base64url")
     try:
-        return sd_jwt._strict_b64u(text, what)
+        return sd_jwt.strict_b64u(text, what)
     except CredentialError as exc:
         raise MalformedStatusListError(exc.message) from None
 
@@ -514,7 +514,7 @@ def sign_token(
     _check_signer(issuer, kid)
     _check_times(now, expires, ttl)
     try:
-        alg = sd_jwt._alg(key)
+        alg = sd_jwt.jwt_alg(key)
     except DIDCommError as exc:
         raise _as_status_error(exc, "the signing key") from None
     payload: dict[str, Any] = {"sub": uri, "iss": issuer, "iat": now}
@@ -523,7 +523,7 @@ def sign_token(
     if ttl is not None:
         payload["ttl"] = ttl
     payload["status_list"] = {"bits": statuses.bits, "lst": encode_lst(statuses)}
-    token = sd_jwt._sign_jwt({"typ": TOKEN_TYP, "alg": alg, "kid": kid}, payload, key)
+    token = sd_jwt.sign_jwt({"typ": TOKEN_TYP, "alg": alg, "kid": kid}, payload, key)
     if len(token) > MAX_TOKEN_CHARS:
         raise StatusListTooLargeError(f"the status list token is longer than {MAX_TOKEN_CHARS}")
     return token
@@ -559,11 +559,11 @@ def verify_token(
     if not _is_int(now):
         raise StatusListTimeError("now must be an integer")
     try:
-        jwt = sd_jwt._parse_jwt(token, "status list token")
+        jwt = sd_jwt.parse_jwt(token, "status list token")
         if jwt.header.get("typ") != TOKEN_TYP:
             raise MalformedStatusListError(f"the token's typ is not {TOKEN_TYP!r}")
         # The key is found as an SD-JWT VC issuer's is: kid in iss, an assertionMethod.
-        signer, key = sd_jwt._issuer_key(sd_jwt.SdJwt(jwt, (), None, ""), resolver)
+        signer, key = sd_jwt.issuer_key(jwt, resolver)
         jwt.verify(key)
     except CredentialError as exc:
         raise _as_status_error(exc, "status list token") from None

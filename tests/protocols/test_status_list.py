@@ -536,7 +536,7 @@ def _token(**kwargs: Any) -> str:
 
 def _raw_token(header: dict[str, Any], payload: dict[str, Any], key: PrivateKey = KEY) -> str:
     """A token signed as sign_token would, with whatever header and payload a test wants."""
-    return sd_jwt._sign_jwt(header, payload, key)
+    return sd_jwt.sign_jwt(header, payload, key)
 
 
 def _payload(**changes: Any) -> dict[str, Any]:
