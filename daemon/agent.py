@@ -275,6 +275,8 @@ class Agent:
                     _log.warning("agent.stored_doc_unusable", did=did, reason=str(exc))
             events = await EventBus.open(store)
             agent = cls(config, store, wallet, events, known, lock_fd, clock)
+            # Before any message is handled: the machines staple our signed status lists.
+            await agent.conversations.credentials.load()
         except BaseException:
             if store is not None:
                 with trio.CancelScope(shield=True):
@@ -310,13 +312,15 @@ class Agent:
         _log.info("agent.closed")
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The agent's long-lived tasks: the libp2p node, the outbox sender, the peer table."""
+        """The agent's long-lived tasks: the libp2p node, the outbox sender, the peer table,
+        the refresh of our credentials' status lists."""
         from .transport import serve
 
         async with trio.open_nursery() as nursery:
             # Event rows are written in the background while we serve (EventBus.flush_soon).
             await nursery.start(self.events.run_flusher)
             await nursery.start(serve, self)
+            await nursery.start(self.conversations.credentials.serve_refresh)
             task_status.started()
 
     def attach_transport(self, *, node: Any, peers: Any, sender: Any) -> None:

@@ -71,6 +71,10 @@ environment, to the working directory.  A complete file with every default::
     max_pending_per_peer = 10000  # undelivered messages to one recipient DID before send refuses
     max_in_flight_per_peer = 32   # deliveries to one peer at the same time
 
+    [credentials]
+    status_refresh = 21600        # seconds: a held credential's status list older than this is
+                                  # asked for again from its issuer (in the background)
+
 A passphrase may also come from the systemd credential
 ``$CREDENTIALS_DIRECTORY/wallet-passphrase`` (see :mod:`daemon.wallet`).
 """
@@ -116,6 +120,9 @@ MAX_MULTIADDR_CHARS = 1024
 MAX_RETRY_SECONDS = 86_400.0
 MAX_PENDING_PER_PEER_LIMIT = 10_000_000
 MAX_IN_FLIGHT_LIMIT = 1024
+#: Bounds of ``credentials.status_refresh`` (seconds): a second to thirty days.
+MIN_STATUS_REFRESH_S = 1
+MAX_STATUS_REFRESH_S = 30 * 24 * 3600
 #: Longest path accepted in any path setting.
 MAX_PATH_CHARS = 4096
 #: A Unix socket path must fit ``sockaddr_un.sun_path`` (108 bytes on Linux, with its NUL).
@@ -199,6 +206,14 @@ class DeliverySection:
 
 
 @dataclass(frozen=True)
+class CredentialsSection:
+    """``[credentials]``: how a holder keeps its credentials' revocation status current."""
+
+    #: Seconds after which a held status list is asked for again (daemon.credentials).
+    status_refresh: int = 21600
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the daemon reads from its configuration."""
 
@@ -207,6 +222,7 @@ class Config:
     wallet: WalletSection
     p2p: P2PSection
     delivery: DeliverySection = field(default_factory=DeliverySection)
+    credentials: CredentialsSection = field(default_factory=CredentialsSection)
     #: The file it came from, if any (for messages and SIGHUP reloads).
     source: Path | None = None
 
@@ -499,6 +515,9 @@ _SCHEMA: dict[str, dict[str, _Checker]] = {
         "max_pending_per_peer": _int_range(1, MAX_PENDING_PER_PEER_LIMIT),
         "max_in_flight_per_peer": _int_range(1, MAX_IN_FLIGHT_LIMIT),
     },
+    "credentials": {
+        "status_refresh": _int_range(MIN_STATUS_REFRESH_S, MAX_STATUS_REFRESH_S),
+    },
 }
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -507,6 +526,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "wallet": WalletSection,
     "p2p": P2PSection,
     "delivery": DeliverySection,
+    "credentials": CredentialsSection,
 }
 
 

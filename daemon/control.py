@@ -459,8 +459,16 @@ async def _credential_offer(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).offer(
         p["connection"], vct=p["type"], claims=p["claims"], disclosable=p.get("disclosable"),
         issuer=p.get("issuer"), comment=p.get("comment"), valid_for=p.get("valid_for"), wait=p.get("wait", 0),
-        format=p.get("format", "sd-jwt"),
+        format=p.get("format", "sd-jwt"), revocable=p.get("revocable", True),
     )
+
+
+async def _credential_revoke(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).revoke(p["credential"])
+
+
+async def _credential_refresh(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).refresh(p.get("id"), wait=p.get("wait", 0))
 
 
 async def _credential_issued(call: Call, p: dict[str, Any]) -> Any:
@@ -503,6 +511,7 @@ async def _proof_request(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).request_proof(
         p["connection"], claims=p["claims"], vct=p.get("type"), issuers=p.get("issuers"),
         comment=p.get("comment"), wait=p.get("wait", 0), format=p.get("format", "sd-jwt"),
+        status_max_age=p.get("status_max_age"),
     )
 
 
@@ -778,7 +787,34 @@ METHODS: dict[str, Method] = {
                 Param("format", "str", "`sd-jwt` (default: SD-JWT VC, selective disclosure) or `di` "
                       "(W3C VC 2.0 + Data Integrity eddsa-jcs-2022, bound to the holder's DID, shown whole)",
                       choices=("sd-jwt", "di")),
+                Param("revocable", "bool", "give the credential an entry in one of our status lists, so "
+                      "`credential.revoke` can revoke it (default true; false: it can never be revoked)"),
                 Param("wait", "num", "seconds to wait for the issuance (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "credential.revoke",
+            _credential_revoke,
+            "Revoke a credential we issued (issuer), named by its offer's thread or its credential id: "
+            "its entry in our status list becomes 1 (revoked). Holders learn it when they next fetch the "
+            "list, and verifiers from the list the holder staples to a presentation "
+            "(`credential.revoked` event). Revoking twice is harmless (`already: true`). A credential "
+            "offered with `revocable: false`, or one we hold rather than issued, is an `invalid_state` error.",
+            "`{thid, credential_id, to, status: {uri, index}, revoked: true, already}`",
+            (Param("credential", "str", "the offer's thread id or the issued credential's id", required=True),),
+        ),
+        Method(
+            "credential.refresh",
+            _credential_refresh,
+            "Ask the issuers, over the connections the credentials came by, for the current status lists "
+            "of our credentials (or of one); each arrives as a `status-list.received` event and replaces "
+            "our copy. The daemon also does this by itself every `[credentials] status_refresh` seconds. "
+            "With `wait`, the reply comes when every list arrived, failed or the wait ended.",
+            "`{requests: [{uri, thid, state: requested|received|failed|timeout, reason?, issued_at?}], "
+            "credentials: [{id, vct, issuer, status, status_checked, status_issued}]}`",
+            (
+                Param("id", "str", "one credential (id or a unique prefix); default: every revocable one"),
+                Param("wait", "num", "seconds to wait for the lists (default 0)", min=0, max=300),
             ),
         ),
         Method(
@@ -786,7 +822,7 @@ METHODS: dict[str, Method] = {
             _credential_issued,
             "Our credential offers (issuer), newest first: what was offered to whom, and its state "
             "(`offer-sent`, `credential-issued`, `abandoned`).",
-            "`{offers: [{thid, to, state, updated, vct, issuer, claims, credential_id}]}`",
+            "`{offers: [{thid, to, state, updated, vct, issuer, claims, credential_id, revocable, revoked}]}`",
             (Param("limit", "int", "at most this many (default 100)", min=1, max=1000),),
         ),
         Method(
@@ -794,7 +830,7 @@ METHODS: dict[str, Method] = {
             _credential_pending,
             "Credential offers and proof requests waiting for our answer (`credential.accept`, "
             "`proof.present`, or a decline).",
-            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated, format (offer), formats + discloses: selected|whole credential (proof-request)}]}`",
+            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated, format + revocable + expires (offer), formats + discloses: selected|whole credential (proof-request)}]}`",
         ),
         Method(
             "credential.accept",
@@ -820,14 +856,19 @@ METHODS: dict[str, Method] = {
         Method(
             "credential.list",
             _credential_list,
-            "Credentials in our wallet (their claims; the credential itself with `credential.show raw`).",
-            "`{credentials: [{id, vct, issuer, subject, claims, thid, received, expires, format}]}`",
+            "Credentials in our wallet (their claims; the credential itself with `credential.show raw`), "
+            "with their revocation status as our copy of the issuer's status list tells it: `valid`, "
+            "`revoked`, `suspended`, `unknown` (no usable copy) or `not revocable`; `status_checked` is when "
+            "we last got the list, `status_issued` when the issuer signed it.",
+            "`{credentials: [{id, vct, issuer, subject, claims, thid, received, expires, format, status, "
+            "revocable, status_checked, status_issued}]}`",
         ),
         Method(
             "credential.show",
             _credential_show,
             "One stored credential.",
-            "`{id, vct, issuer, subject, claims, thid, received, expires, format, sd_jwt? | credential?}`",
+            "`{id, vct, issuer, subject, claims, thid, received, expires, format, status, revocable, "
+            "status_checked, status_issued, sd_jwt? | credential?}`",
             (
                 Param("id", "str", "credential id or a unique prefix", required=True),
                 Param("raw", "bool", "include the credential itself (`sd_jwt`, or a di_vc's JSON as `credential`)"),
@@ -846,7 +887,10 @@ METHODS: dict[str, Method] = {
             "Present Proof 3.0: ask a connection to prove claims (a DIF Presentation Exchange "
             "definition asking for exactly these, disclosed from an SD-JWT VC with key binding). "
             "With `wait`, the reply comes when the presentation is verified (`state: verified`, "
-            "`result.claims` holds only what was disclosed), fails (`state: failed`), is declined "
+            "`result.claims` holds only what was disclosed; `result.status`: `valid` when a revocable "
+            "credential's stapled status list, signed by its issuer no more than `status_max_age` seconds "
+            "ago, says so, `not revocable` for a credential without one), fails (`state: failed`, "
+            "`result.reason`, e.g. `credential revoked`, `revocation status unknown`), is declined "
             "(`state: problem`) or the wait ends.",
             "`{thid, to, connection, state, result?, problem?}`",
             (
@@ -857,6 +901,9 @@ METHODS: dict[str, Method] = {
                 Param("format", "str", "credential formats accepted: `sd-jwt` (default; only the asked "
                       "claims are disclosed), `di` or `any` (a Data Integrity credential is shown whole)",
                       choices=("sd-jwt", "di", "any")),
+                Param("status_max_age", "int", "the oldest status list (seconds since its issuer signed it) "
+                      "accepted for a revocable credential (default 86400); older, or none: the verdict is "
+                      "failed, `revocation status unknown`", min=1, max=366 * 86_400),
                 Param("comment", "str", "for the prover"),
                 Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
             ),
@@ -865,14 +912,14 @@ METHODS: dict[str, Method] = {
             "proof.list",
             _proof_list,
             "Our proof requests (verifier), newest first, with their verdicts.",
-            "`{requests: [{thid, to, state, updated, vct, asked, verdict, proven}]}`",
+            "`{requests: [{thid, to, state, updated, vct, asked, verdict, proven, status, reason}]}`",
             (Param("limit", "int", "at most this many (default 100)", min=1, max=1000),),
         ),
         Method(
             "proof.show",
             _proof_show,
             "A proof request of ours (verifier): what it asked and, once the prover answered, the "
-            "verdict (`state: verified` with `result.claims`, `failed` with `result.reason`, or "
+            "verdict (`state: verified` with `result.claims` and `result.status`, `failed` with `result.reason`, or "
             "`problem` when declined; `requested` while waiting).",
             "`{thid, to, asked, vct, issuers, state, result?, problem?}`",
             (Param("thid", "str", "the request's thread id", required=True),),
@@ -881,8 +928,10 @@ METHODS: dict[str, Method] = {
             "proof.present",
             _proof_present,
             "Answer a proof request (prover) with a stored credential that satisfies it, disclosing "
-            "only the requested claims. `credential` chooses when several fit.",
-            '`{thid, credential, state: "presented", format, discloses, disclosed}`',
+            "only the requested claims, and stapling our copy of its status list (if it is revocable). "
+            "`credential` chooses when several fit; a credential our copy says is revoked or suspended "
+            "is never chosen, only presented when named (`status` in the reply says so).",
+            '`{thid, credential, state: "presented", status, format, discloses, disclosed}`',
             (
                 Param("thid", "str", "the request's thread id", required=True),
                 Param("credential", "str", "credential id or a unique prefix"),

@@ -71,7 +71,7 @@ from protocols.message import new_id
 from protocols.message_type import normalize_name, parse_message_type, parse_piuri
 from protocols.report_problem import PIURI as REPORT_PROBLEM_PIURI
 
-from . import credentials
+from . import credentials, revocation
 from .connections import (
     ACTIVE,
     INVITEE,
@@ -152,6 +152,12 @@ class _Batch:
     events: list[Event] = field(default_factory=list)
     #: Received credentials for the wallet: (id, stored entry).
     credentials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Status list indexes handed out to offers of ours: (allocation, thread id).
+    allocations: list[tuple[revocation.Allocation, str]] = field(default_factory=list)
+    #: Status lists received (holder): our new copies, unless we hold newer ones.
+    held_lists: list[Any] = field(default_factory=list)
+    #: Credentials we issued with a status list index: (thread id, credential id).
+    issued: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +183,12 @@ def _write(store: Store, batch: _Batch, book: ConnectionBook, now: int) -> None:
         for cred_id, entry in batch.credentials:
             store.credential_put(cred_id, issuer=entry.get("issuer"), subject=entry.get("subject"),
                                  created=now, record=entry)
+        for allocation, thid in batch.allocations:
+            revocation.write_allocation(store, allocation, thid, now)
+        for held in batch.held_lists:
+            revocation.keep_held(store, held)
+        for thid, cred_id in batch.issued:
+            store.status_entry_issued(thid, cred_id)
 
 
 def inbox_stored(store: Store, row: InboxRow) -> bool:
@@ -235,12 +247,14 @@ class Conversations:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
+        #: Issue-credential and present-proof: keys, consent, the wallet of credentials,
+        #: our status lists (whose signed copies the machines staple and serve).
+        self.credentials = credentials.CredentialExchange(self)
         self.dispatcher = standard_dispatcher(
             max_receive_bytes=MAX_MESSAGE_BYTES, goal_codes=GOAL_CODES,
-            extra_machines=credentials.credential_machines(agent.resolver, agent.wallet),
+            extra_machines=credentials.credential_machines(agent.resolver, agent.wallet,
+                                                           self.credentials.publisher.source),
         )
-        #: Issue-credential and present-proof: keys, consent and the wallet of credentials.
-        self.credentials = credentials.CredentialExchange(self)
         self.connections = ConnectionBook(agent.store)
         #: Services for the DIDs we make per relationship (the p2p layer sets this
         #: to our libp2p DIDCommMessaging service once the node is up).

@@ -26,7 +26,14 @@ module gives them what only the daemon has, and nothing else:
   carried it (:meth:`CredentialExchange.take_received`, called by
   ``Conversations`` for every inbound step).  The published event names the
   credential but does not carry it: the event log is replayable by any client
-  and should not be a second copy of the wallet.
+  and should not be a second copy of the wallet;
+- **revocation** (:mod:`daemon.revocation`): an offer gets a status list
+  index unless the owner says ``revocable: false``; ``revoke`` sets it; the
+  machines get our signed lists from ``StatusPublisher.source``.  A holder
+  keeps the list stapled to each credential, refreshes it from the issuer
+  (``refresh``, and :meth:`CredentialExchange.serve_refresh` in the
+  background), staples it when presenting, and never offers a credential
+  its copy says is revoked or suspended.
 
 Every command runs under the conversations lock, like the other local
 commands, so a thread's record is never read by two steps at once.
@@ -35,9 +42,18 @@ commands, so a thread's record is never read by two steps at once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from protocols import issue_credential, present_proof, presentation_exchange
+import trio
+
+from protocols import (
+    issue_credential,
+    present_proof,
+    presentation_exchange,
+    status_exchange,
+    status_list,
+)
 from protocols.errors import DIDCommError
 from protocols.framework import Event, ProtocolMachine, ProtocolRecord, Transition
 from protocols.keys import PrivateKey
@@ -50,7 +66,19 @@ from .errors import (
     InvalidParamsError,
     NotFoundError,
 )
+from .logs import get_logger
 from .params import check_str, check_wait
+from .revocation import (
+    NOT_REVOCABLE,
+    HeldLists,
+    StatusPublisher,
+    credential_reference,
+    document_text,
+    for_presentation,
+    held_row,
+    pick_index,
+    verify_document,
+)
 
 if TYPE_CHECKING:
     from .conversations import Conversations, _Batch
@@ -76,7 +104,19 @@ ANSWERS = frozenset({
     "issue-credential.credential-received",
     "present-proof.verified",
     "present-proof.failed",
+    "status-list.received",
+    "status-list.failed",
 })
+#: Events whose status list goes into our held copies (not into the event log).
+STATUS_RECEIVED = "status-list.received"
+#: The event that names a credential we issued (its id, for ``revoke``).
+ISSUED = "issue-credential.issued"
+#: Most seconds a verifier may accept a status list's age (the protocol's limit: a year).
+MAX_STATUS_MAX_AGE_S = present_proof.MAX_STATUS_MAX_AGE
+#: The background refresh looks for stale lists at least this often (seconds).
+REFRESH_CHECK_S = 60.0
+#: Status values a holder does not present (its copy of the list says so).
+NOT_PRESENTED = frozenset({"revoked", "suspended"})
 #: ``format`` parameter values -> protocol format names (offers; proof requests add ``any``).
 OFFER_FORMATS = {"sd-jwt": issue_credential.FORMAT, "di": issue_credential.DI_VC}
 REQUEST_FORMATS = {
@@ -88,9 +128,16 @@ REQUEST_FORMATS = {
 RECEIVED = "issue-credential.credential-received"
 
 
-def credential_machines(resolver: Any, secrets: Any) -> list[ProtocolMachine]:
-    """The two protocol machines, with the resolver and the wallet they need."""
-    return [issue_credential.IssueCredential(resolver, secrets), present_proof.PresentProof(resolver)]
+_log = get_logger("credentials")
+
+
+def credential_machines(resolver: Any, secrets: Any,
+                        status_source: Callable[[str], str | dict[str, Any] | None] | None = None,
+                        ) -> list[ProtocolMachine]:
+    """The protocol machines, with the resolver, the wallet and our signed status lists."""
+    return [issue_credential.IssueCredential(resolver, secrets, status_source=status_source),
+            present_proof.PresentProof(resolver),
+            status_exchange.StatusExchange(resolver, status_source=status_source)]
 
 
 def _check_names(name: str, values: Any, *, optional: bool = False) -> list[str] | None:
@@ -111,15 +158,32 @@ class CredentialExchange:
     def __init__(self, conversations: Conversations) -> None:
         self.conv = conversations
         self.agent = conversations.agent
+        #: Our status lists (issuer) and how a held credential's status is read (holder).
+        self.publisher = StatusPublisher(self.agent.resolver, self.agent.wallet, self.agent.now)
+        self.held_lists = HeldLists(self.agent.resolver)
+        #: When the background refresh last asked for each list (not persisted: a
+        #: restart asks again for those that are stale).
+        self._refresh_asked: dict[str, int] = {}
+
+    async def load(self) -> None:
+        """Read our status lists into memory (at start, before any message is handled)."""
+        store = self.agent.store
+        self.publisher.load(await store.read(store.sync.status_lists_all))
 
     # -- inbound: what the machines produced ------------------------------------------------
 
     def take_received(self, events: list[Event], records: list[ProtocolRecord], batch: _Batch,
                       now: int) -> list[Event]:
-        """Move each received credential out of its event into ``batch`` (the wallet row);
-        return the events to publish."""
+        """Move each received credential out of its event into ``batch`` (the wallet row),
+        and each received status list into our held copies; return the events to publish."""
         out = []
         for event in events:
+            if event.kind == STATUS_RECEIVED:
+                out.append(self._take_status_list(event, batch, now))
+                continue
+            if event.kind == ISSUED and event.thid is not None and isinstance(event.data.get("credential_id"), str):
+                # So ``revoke`` finds it by the id the holder sees, as well as by thread.
+                batch.issued.append((event.thid, event.data["credential_id"]))
             text = event.data.get("sd_jwt", event.data.get("credential"))
             if event.kind != RECEIVED or not isinstance(text, str):
                 out.append(event)
@@ -127,6 +191,7 @@ class CredentialExchange:
             data = dict(event.data)
             data.pop("sd_jwt", None)
             data.pop("credential", None)
+            stapled = data.pop("status_list", None)
             fmt = present_proof.credential_format(text)
             record = next((r for r in records if r.thid == event.thid), None)
             cred_id = str(data.get("credential_id") or event.thid)
@@ -136,27 +201,64 @@ class CredentialExchange:
                 expires = present_proof.credential_claims(text).get("exp")
             except DIDCommError:
                 expires = None  # the machine verified it; an unreadable exp is no expiry shown
+            status = data.get("status")
+            ref = status if isinstance(status, dict) else None
             # An SD-JWT entry keeps its ``sd_jwt`` field; a di_vc one has ``credential``.
-            batch.credentials.append((cred_id, {
+            entry = {
                 "id": cred_id, "vct": data.get("vct"), "issuer": data.get("issuer"),
                 "subject": record.our_did if record is not None else None, "holder_kid": holder_kid,
                 "claims": data.get("claims"), "thid": event.thid, "received": now, "format": fmt,
                 "sd_jwt" if fmt == issue_credential.FORMAT else "credential": text,
                 "expires": expires if isinstance(expires, int) else None,
-            }))
+                "status": {"uri": ref.get("uri"), "index": ref.get("index")} if ref is not None else None,
+            }
+            batch.credentials.append((cred_id, entry))
+            reference = credential_reference(entry)
+            if reference is not None and isinstance(stapled, str | dict):
+                self._take_stapled(stapled, reference[0], entry, batch, now)
             out.append(Event(event.kind, event.thid, data))
         return out
+
+    def _take_stapled(self, document: str | dict[str, Any], uri: str, entry: dict[str, Any], batch: _Batch,
+                      now: int) -> None:
+        """Keep the status list stapled to a credential as our first copy of it."""
+        text = document_text(document)
+        try:
+            # The machine verified it; this reads its issue time (and checks it once more).
+            verified = verify_document(text, resolver=self.agent.resolver, now=now, uri=uri,
+                                       issuer=entry.get("issuer"))
+        except DIDCommError as exc:
+            _log.warning("status_list.stapled_unusable", uri=uri, reason=exc.message)
+            return
+        batch.held_lists.append(held_row(text, uri=uri, issuer=verified.issuer, issued_at=verified.issued_at,
+                                         expires=verified.expires, fetched_at=now))
+
+    def _take_status_list(self, event: Event, batch: _Batch, now: int) -> Event:
+        """A refreshed list (verified by the machine): into our copies; the event without it."""
+        data = dict(event.data)
+        document = data.pop("document", None)
+        uri, issuer, issued_at = data.get("uri"), data.get("issuer"), data.get("issued_at")
+        expires = data.get("expires")
+        if (isinstance(document, str | dict) and isinstance(uri, str) and isinstance(issuer, str)
+                and isinstance(issued_at, int) and not isinstance(issued_at, bool)):
+            batch.held_lists.append(held_row(document_text(document), uri=uri, issuer=issuer, issued_at=issued_at,
+                                             expires=expires if isinstance(expires, int) else None,
+                                             fetched_at=now))
+        return Event(event.kind, event.thid, data)
 
     # -- issuer -----------------------------------------------------------------------------
 
     async def offer(self, ref: str, *, vct: str, claims: dict[str, Any], disclosable: list[str] | None = None,
                     issuer: str | None = None, comment: str | None = None, valid_for: int | None = None,
-                    wait: float = 0.0, format: str = "sd-jwt") -> dict[str, Any]:
+                    wait: float = 0.0, format: str = "sd-jwt", revocable: bool = True) -> dict[str, Any]:
         """Offer a credential to a connection; with ``wait``, until it is issued.
 
         ``valid_for`` (seconds) gives the credential an ``exp`` (``validUntil``), counted
-        from the offer; ``format`` is ``sd-jwt`` or ``di`` (see :data:`OFFER_FORMATS`)."""
+        from the offer; ``format`` is ``sd-jwt`` or ``di`` (see :data:`OFFER_FORMATS`);
+        ``revocable`` (default) gives it an entry in one of our status lists."""
         wait = check_wait(wait)
+        if not isinstance(revocable, bool):
+            raise InvalidParamsError("revocable must be true or false")
         if format not in OFFER_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(OFFER_FORMATS)}")
         if valid_for is not None and (isinstance(valid_for, bool) or not isinstance(valid_for, int)
@@ -177,20 +279,84 @@ class CredentialExchange:
         async with conv._lock:
             mine, theirs, conn = await conv._target(ref)
             issuer_did, issuer_kid = await self._issuer(issuer)
+            fmt = OFFER_FORMATS[format]
+            store = self.agent.store
+            # Read under the lock, written with the offer: no two offers get one index.
+            allocation = await store.read(pick_index, store.sync, issuer_did, fmt) if revocable else None
             try:
                 transition = issue_credential.offer_credential(
                     mine, theirs, self.agent.now(), vct=vct, claims=claims, disclosable=names,
                     issuer_kid=issuer_kid, issuer=issuer_did, comment=comment,
                     expires=self.agent.now() + valid_for if valid_for else None,
-                    credential_format=OFFER_FORMATS[format],
+                    credential_format=fmt,
+                    status=(allocation.uri, allocation.index) if allocation is not None else None,
                 )
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait)
-            await conv._commit(transition)
+            await conv._commit(transition, extra=_new_batch(
+                allocations=[(allocation, thid)] if allocation is not None else []))
+            if allocation is not None and allocation.new_list:
+                self.publisher.put(allocation.uri, issuer_did, fmt, status_list.StatusList(allocation.size))
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
-                               "issuer": issuer_did, "format": format, "state": "offered"}
+                               "issuer": issuer_did, "format": format, "state": "offered",
+                               "revocable": allocation is not None,
+                               "status": allocation.reference() if allocation is not None else None}
         return await self._answer(out, thid, wait)
+
+    async def revoke(self, ref: str) -> dict[str, Any]:
+        """Revoke a credential we issued (or offered), named by its thread or credential id."""
+        ref = check_str("credential", ref, MAX_VCT_CHARS) or ""
+        conv = self.conv
+        store = self.agent.store
+        async with conv._lock:
+            record = await self._issued_record(ref)
+            entry = await store.read(store.sync.status_entry_by_thid, record.thid)
+            cred_id = record.data.get("credential_id")
+            if entry is None:
+                raise DaemonError(INVALID_STATE, f"the credential of thread {record.thid} was offered without "
+                                  "a status list (--no-status): it cannot be revoked",
+                                  {"thid": record.thid, "revocable": False})
+            out = {"thid": record.thid, "credential_id": cred_id, "to": record.their_did,
+                   "status": {"uri": entry.uri, "index": entry.idx}, "revoked": True}
+            if entry.status == status_list.REVOKED:
+                return {**out, "already": True}
+            statuses = self.publisher.statuses(entry.uri)
+            statuses.set(entry.idx, status_list.REVOKED)
+            await store.run(store.sync.status_set, entry.uri, entry.idx, status_list.REVOKED,
+                            statuses.to_bytes(), now=self.agent.now())
+            row = await store.read(store.sync.status_list_get, entry.uri)
+            assert row is not None  # its entry is there
+            self.publisher.put(entry.uri, row.issuer, row.format, statuses)
+        events = self.agent.events
+        events.publish("credential.revoked", {"thid": record.thid, "credential_id": cred_id,
+                                              "uri": entry.uri, "index": entry.idx})
+        await events.flush_soon()
+        return {**out, "already": False}
+
+    async def _issued_record(self, ref: str) -> ProtocolRecord:
+        """Our issuer thread named by its thread id or by the id of the credential issued in it."""
+        store = self.agent.store
+        entry = await store.read(store.sync.status_entry_by_credential, ref)
+        for thid in (ref, entry.thid) if entry is not None else (ref,):
+            for raw in await store.read(store.sync.records_by_thid, thid):
+                if raw.get("protocol") == issue_credential.PIURI and raw.get("role") == "issuer":
+                    return ProtocolRecord.from_dict(raw)
+        # Not revocable, named by credential id: found among recent threads, to say so.
+        for raw in await store.read(store.sync.records_by_role, issue_credential.PIURI, "issuer",
+                                    MAX_LISTED_THREADS):
+            if _obj(raw.get("data")).get("credential_id") == ref:
+                return ProtocolRecord.from_dict(raw)
+        held = [c for c in await store.read(store.sync.credential_all) if ref in (c.get("id"), c.get("thid"))]
+        holding = any(r.get("protocol") == issue_credential.PIURI and r.get("role") == "holder"
+                      for r in await store.read(store.sync.records_by_thid, ref))
+        if held or holding:
+            issuer = held[0].get("issuer") if held else None
+            raise DaemonError(INVALID_STATE, f"{ref!r} is a credential we hold"
+                              + (f" (issued by {issuer})" if issuer else "")
+                              + ", not one we issued: only its issuer can revoke it", {"held": True})
+        raise NotFoundError(f"no credential we issued has the thread or credential id {ref!r} "
+                            "(see `didcommctl credential issued`)")
 
     async def _issuer(self, issuer: str | None) -> tuple[str, str]:
         """(issuer DID, its assertionMethod kid): the one named, or our ``issuer`` did:key."""
@@ -279,12 +445,18 @@ class CredentialExchange:
 
     async def request_proof(self, ref: str, *, claims: list[str], vct: str | None = None,
                             issuers: list[str] | None = None, comment: str | None = None,
-                            wait: float = 0.0, format: str = "sd-jwt") -> dict[str, Any]:
+                            wait: float = 0.0, format: str = "sd-jwt",
+                            status_max_age: int | None = None) -> dict[str, Any]:
         """Ask a connection to prove claims; with ``wait``, until verified or failed.
 
         ``format``: ``sd-jwt`` (selective disclosure), ``di`` or ``any`` (a Data
-        Integrity credential is shown whole; see :data:`REQUEST_FORMATS`)."""
+        Integrity credential is shown whole; see :data:`REQUEST_FORMATS`).
+        ``status_max_age``: the oldest status list (seconds since its issuer signed it)
+        we accept for a revocable credential (default: the protocol's, a day)."""
         wait = check_wait(wait)
+        if status_max_age is not None and (isinstance(status_max_age, bool) or not isinstance(status_max_age, int)
+                                           or not 0 < status_max_age <= MAX_STATUS_MAX_AGE_S):
+            raise InvalidParamsError(f"status_max_age must be 1 to {MAX_STATUS_MAX_AGE_S} seconds")
         if format not in REQUEST_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(REQUEST_FORMATS)}")
         names = _check_names("claims", claims) or []
@@ -302,7 +474,8 @@ class CredentialExchange:
             try:
                 transition = present_proof.request_presentation(
                     mine, theirs, self.agent.now(), vct=vct, claims=names, issuers=issuers, comment=comment,
-                    formats=REQUEST_FORMATS[format])
+                    formats=REQUEST_FORMATS[format],
+                    status_max_age=present_proof.DEFAULT_STATUS_MAX_AGE if status_max_age is None else status_max_age)
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait)
@@ -334,7 +507,11 @@ class CredentialExchange:
             raise InvalidParamsError(f"limit must be 1 to {MAX_LISTED_THREADS}")
         store = self.agent.store
         out = []
-        for raw in await store.read(store.sync.records_by_role, protocol, role, limit):
+        rows = await store.read(store.sync.records_by_role, protocol, role, limit)
+        thids = [str(r.get("thid")) for r in rows]
+        statuses = (await store.read(store.sync.status_entries_by_thids, thids)
+                    if protocol == issue_credential.PIURI else {})
+        for raw in rows:
             data = _obj(raw.get("data"))
             entry: dict[str, Any] = {"thid": raw.get("thid"), "to": raw.get("their_did"),
                                      "state": raw.get("state"), "updated": raw.get("updated_time")}
@@ -342,12 +519,16 @@ class CredentialExchange:
                 offer = _obj(data.get("offer"))
                 entry.update(vct=offer.get("vct"), issuer=offer.get("issuer"),
                              claims=sorted(offer.get("claims") or {}), credential_id=data.get("credential_id"))
+                status = statuses.get(str(raw.get("thid")))
+                entry.update(revocable=status is not None,
+                             revoked=status is not None and status.status == status_list.REVOKED)
             else:
                 summary = _pending_summary(raw)
                 verified = _obj(data.get("verified"))
                 entry.update(vct=summary["vct"], asked=summary["claims"],
                              verdict="verified" if verified else "failed" if data.get("failure") else None,
-                             proven=verified.get("claims"))
+                             proven=verified.get("claims"), status=verified.get("status"),
+                             reason=data.get("failure") if isinstance(data.get("failure"), str) else None)
             out.append(entry)
         return out
 
@@ -361,15 +542,22 @@ class CredentialExchange:
         async with conv._lock:
             record = await self._record(thid, present_proof.PIURI, "prover")
             stored = await store.read(store.sync.credential_all)
+            lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
+            statuses = {c["id"]: self._status(c, lists) for c in stored}
             held = [(c["id"], _text(c)) for c in stored if isinstance(_text(c), str)]
             if credential is not None:
                 held = [(i, s) for i, s in held if i == credential or i.startswith(credential)]
                 if not held:
                     raise NotFoundError(f"no credential {credential!r}")
-            fits = present_proof.matching(record, held, now=self.agent.now())
+            # A credential our copy of its status list says is revoked (or suspended) is
+            # never chosen for the owner; named explicitly, it is the owner's choice (the
+            # verifier will see what the stapled list says, and the reply says it too).
+            withdrawn = [] if credential is not None else [i for i, _ in held if statuses.get(i) in NOT_PRESENTED]
+            fits = present_proof.matching(record, held, now=self.agent.now(), revoked=withdrawn)
             if not fits:
-                raise DaemonError(NO_MATCH, "no stored credential satisfies this request"
-                                  + (f" ({credential!r} does not)" if credential else ""))
+                why = (f" ({credential!r} does not)" if credential
+                       else f" ({', '.join(f'{i} is {statuses[i]}' for i in withdrawn)})" if withdrawn else "")
+                raise DaemonError(NO_MATCH, "no stored credential satisfies this request" + why)
             if len(fits) > 1 and credential is None:
                 raise DaemonError(AMBIGUOUS, "several credentials satisfy this request; name one with "
                                   "`credential`", {"candidates": fits})
@@ -378,36 +566,45 @@ class CredentialExchange:
             key = self.agent.wallet.get_key(entry.get("holder_kid") or "")
             if key is None:
                 raise DaemonError(INVALID_STATE, f"the key credential {chosen} is bound to is not in the wallet")
+            # Stapled: our copy of this credential's list, and no other (the verifier
+            # needs no connection to the issuer; the issuer never hears of the verifier).
+            reference = credential_reference(entry)
+            copy = lists.get(reference[0]) if reference is not None else None
+            stapled = ({copy.uri: for_presentation(copy.record["document"])}
+                       if copy is not None and isinstance(copy.record.get("document"), str) else {})
             try:
                 if isinstance(entry.get("credential"), str):
                     # di_vc: shown whole, signed by the subject DID's authentication key
                     # (our DID with the issuer, whose kid was kept at accept time).
                     transition = present_proof.present_whole(
                         record, credential=entry["credential"], holder_key=key,
-                        holder_kid=entry["holder_kid"], now=self.agent.now())
+                        holder_kid=entry["holder_kid"], now=self.agent.now(), status_lists=stapled)
                 else:
                     transition = present_proof.present(record, sd_jwt=entry["sd_jwt"], holder_key=key,
-                                                       now=self.agent.now())
+                                                       now=self.agent.now(), status_lists=stapled)
             except DIDCommError as exc:
                 raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
             await conv._commit(transition)
         sent = next((e.data for e in transition.events if e.kind == "present-proof.presentation-sent"), {})
         whole = isinstance(entry.get("credential"), str)
-        return {"thid": thid, "credential": chosen, "state": "presented",
+        return {"thid": thid, "credential": chosen, "state": "presented", "status": statuses.get(chosen),
                 "format": _format(entry), "discloses": "whole credential" if whole else "selected",
                 "disclosed": sent.get("disclosed") if whole else _pending_summary(record.to_dict())["claims"]}
 
     # -- the wallet of credentials --------------------------------------------------------------
 
     async def stored(self) -> dict[str, Any]:
-        """Stored credentials (claims shown, the credential itself not)."""
+        """Stored credentials (claims shown, the credential itself not), with their status."""
         store = self.agent.store
-        return {"credentials": [_summary(c) for c in await store.read(store.sync.credential_all)]}
+        lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
+        return {"credentials": [self._with_status(c, lists) for c in await store.read(store.sync.credential_all)]}
 
     async def show(self, ref: str, *, raw: bool = False) -> dict[str, Any]:
         """One stored credential; ``raw`` adds the credential itself (``sd_jwt`` or ``credential``)."""
         entry = await self._credential(ref)
-        out = _summary(entry)
+        store = self.agent.store
+        lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
+        out = self._with_status(entry, lists)
         if raw:
             key = "credential" if isinstance(entry.get("credential"), str) else "sd_jwt"
             out[key] = entry.get(key)
@@ -419,6 +616,135 @@ class CredentialExchange:
         store = self.agent.store
         await store.run(store.sync.credential_delete, entry["id"])
         return {"deleted": entry["id"]}
+
+    def _status(self, entry: dict[str, Any], lists: dict[str, Any]) -> str:
+        reference = credential_reference(entry)
+        return self.held_lists.status(entry, lists.get(reference[0]) if reference else None, self.agent.now())
+
+    def _with_status(self, entry: dict[str, Any], lists: dict[str, Any]) -> dict[str, Any]:
+        """A credential's summary with ``status``, when our copy of its list was issued and fetched."""
+        out = _summary(entry)
+        reference = credential_reference(entry)
+        copy = lists.get(reference[0]) if reference is not None else None
+        out.update(status=self._status(entry, lists), revocable=reference is not None,
+                   status_checked=copy.fetched_at if copy is not None else None,
+                   status_issued=copy.issued_at if copy is not None else None)
+        return out
+
+    # -- holder: status list refresh ---------------------------------------------------------------
+
+    async def refresh(self, ref: str | None = None, *, wait: float = 0.0) -> dict[str, Any]:
+        """Ask the issuers for the current status lists of our credentials (or of one);
+        with ``wait``, until each list arrives or fails."""
+        wait = check_wait(wait)
+        store = self.agent.store
+        if ref is not None:
+            entries = [await self._credential(ref)]
+            if credential_reference(entries[0]) is None:
+                raise DaemonError(INVALID_STATE, f"credential {entries[0]['id']} has no status list: "
+                                  f"its issuer made it {NOT_REVOCABLE}", {"revocable": False})
+        else:
+            entries = await store.read(store.sync.credential_all)
+        asked = await self._ask_for_lists(entries, wait)
+        deadline = time.monotonic() + wait
+        requests = []
+        for uri, thid in asked:
+            item: dict[str, Any] = {"uri": uri, "thid": thid, "state": "requested"}
+            waiter = self.conv._waiters.get(thid) if wait else None
+            if waiter is not None:
+                event = await self.conv._wait(thid, waiter, max(0.0, deadline - time.monotonic()))
+                if event is None:
+                    item["state"] = "timeout"
+                elif event.kind == STATUS_RECEIVED:
+                    item.update(state="received", issued_at=event.data.get("issued_at"))
+                elif event.kind == "problem-report.received":
+                    item.update(state="failed", reason=event.data.get("comment") or event.data.get("code"))
+                else:
+                    item.update(state="failed", reason=event.data.get("reason"))
+            requests.append(item)
+        lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
+        ids = {e["id"] for e in entries}
+        credentials = [self._with_status(c, lists) for c in await store.read(store.sync.credential_all)
+                       if c["id"] in ids and credential_reference(c) is not None]
+        return {"requests": requests, "credentials": [
+            {k: c[k] for k in ("id", "vct", "issuer", "status", "status_checked", "status_issued")}
+            for c in credentials]}
+
+    async def _ask_for_lists(self, entries: list[dict[str, Any]], wait: float) -> list[tuple[str, str]]:
+        """Send one status list request per list the credentials name, to the peer each
+        was issued by (over that relationship, as it is now); [(uri, thread id)]."""
+        by_uri: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            reference = credential_reference(entry)
+            if reference is not None and isinstance(entry.get("issuer"), str):
+                by_uri.setdefault(reference[0], entry)
+        conv = self.conv
+        asked = []
+        async with conv._lock:
+            for uri, entry in by_uri.items():
+                peer = await self._issuance_peer(entry)
+                if peer is None:
+                    _log.info("status_list.no_peer", uri=uri, credential=entry.get("id"))
+                    continue
+                mine, theirs = peer
+                try:
+                    transition = status_exchange.request_status_list(mine, theirs, self.agent.now(), uri=uri,
+                                                                     issuer=entry["issuer"])
+                except DIDCommError as exc:
+                    _log.warning("status_list.unrequestable", uri=uri, reason=exc.message)
+                    continue
+                thid = self._watch(transition, wait)
+                await conv._commit(transition)
+                asked.append((uri, thid))
+        return asked
+
+    async def _issuance_peer(self, entry: dict[str, Any]) -> tuple[str, str] | None:
+        """(our DID, their DID) of the relationship a credential was issued over, as it is now."""
+        thid = entry.get("thid")
+        if not isinstance(thid, str):
+            return None
+        store = self.agent.store
+        raw = next((r for r in await store.read(store.sync.records_by_thid, thid)
+                    if r.get("protocol") == issue_credential.PIURI and r.get("role") == "holder"), None)
+        if raw is None or not isinstance(raw.get("their_did"), str):
+            return None
+        conn = await self.conv.connections.for_pair(raw["their_did"], None)
+        if conn is not None:
+            return conn.my_did, conn.their_did  # after a rotation, the DIDs in use now
+        mine = raw.get("our_did")
+        return (mine, raw["their_did"]) if isinstance(mine, str) else None
+
+    async def serve_refresh(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Background: ask for every held list older than ``[credentials] status_refresh`` seconds
+        (at most once per that period per list, so an unreachable issuer is not flooded)."""
+        task_status.started()
+        while True:
+            period = self.agent.config.credentials.status_refresh
+            try:
+                await self._refresh_due(period)
+            except (DaemonError, DIDCommError) as exc:
+                _log.warning("status_list.refresh_failed", reason=getattr(exc, "message", str(exc)))
+            await trio.sleep(min(float(period), REFRESH_CHECK_S))
+
+    async def _refresh_due(self, period: int) -> None:
+        store = self.agent.store
+        now = self.agent.now()
+        lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
+        due = []
+        for entry in await store.read(store.sync.credential_all):
+            reference = credential_reference(entry)
+            if reference is None:
+                continue
+            uri = reference[0]
+            copy = lists.get(uri)
+            last = max(copy.fetched_at if copy is not None else 0, self._refresh_asked.get(uri, 0))
+            if now - last >= period:
+                due.append(entry)
+                # Tried once per period, asked or not (an issuer we cannot name is not
+                # retried every REFRESH_CHECK_S, nor logged as often).
+                self._refresh_asked[uri] = now
+        if due:
+            await self._ask_for_lists(due, 0.0)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -479,6 +805,12 @@ class CredentialExchange:
         return out
 
 
+def _new_batch(**fields: Any) -> _Batch:
+    from .conversations import _Batch
+
+    return _Batch(**fields)
+
+
 def _obj(value: Any) -> dict[str, Any]:
     """A stored record's member that should be an object (``{}`` if it is not)."""
     return value if isinstance(value, dict) else {}
@@ -491,7 +823,8 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
         offer = _obj(data.get("offer"))
         return {"kind": "offer", "vct": offer.get("vct"), "issuer": offer.get("issuer"),
                 "format": offer.get("format") or issue_credential.FORMAT,
-                "claims": offer.get("claims"), "comment": offer.get("comment")}
+                "claims": offer.get("claims"), "comment": offer.get("comment"),
+                "revocable": offer.get("status") is not None, "expires": offer.get("expires")}
     try:
         definition = presentation_exchange.parse_definition(data.get("definition"))
     except DIDCommError:

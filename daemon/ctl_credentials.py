@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any, TextIO
 
 from . import exitcodes
@@ -82,7 +83,26 @@ def _params_offer(a: argparse.Namespace) -> dict[str, Any]:
     for key in ("issuer", "comment", "valid_for", "format"):
         if getattr(a, key):
             p[key] = getattr(a, key)
+    if a.no_status:
+        p["revocable"] = False
     return p
+
+
+def _params_refresh(a: argparse.Namespace) -> dict[str, Any]:
+    if a.wait < 0:
+        raise _usage("--wait must be 0 or more seconds")
+    return {"wait": a.wait, **({"id": a.id} if a.id else {})}
+
+
+def _params_request(a: argparse.Namespace) -> dict[str, Any]:
+    if a.status_max_age is not None and a.status_max_age < 1:
+        raise _usage("--status-max-age must be 1 or more seconds")
+    return {"connection": a.connection, "claims": a.claim, "wait": a.wait,
+            **({"type": a.type} if a.type else {}),
+            **({"issuers": a.issuer} if a.issuer else {}),
+            **({"format": a.format} if a.format else {}),
+            **({"status_max_age": a.status_max_age} if a.status_max_age is not None else {}),
+            **({"comment": a.comment} if a.comment else {})}
 
 
 def _verdict(result: Any) -> int:
@@ -105,6 +125,8 @@ def _show_exchange(result: Any, out: TextIO) -> None:
     elif state == "verified":
         r = result.get("result") or {}
         out.write(f"verified: issuer {r.get('issuer')}, type {r.get('vct')}\n")
+        if r.get("status"):
+            out.write(f"  revocation status: {r['status']}\n")
         for name, v in sorted((r.get("claims") or {}).items()):
             out.write(f"  {name} = {_value(v)}\n")
     elif state in ("issued", "credential-received"):
@@ -115,9 +137,14 @@ def _show_exchange(result: Any, out: TextIO) -> None:
         whole = " (the whole credential)" if result.get("discloses") == "whole credential" else ""
         out.write(f"presented credential {result.get('credential')}, disclosing "
                   f"{', '.join(result.get('disclosed') or []) or 'nothing'}{whole}\n")
+        if result.get("status") in ("revoked", "suspended"):
+            out.write(f"warning: its issuer's status list says it is {result['status']}: "
+                      "the verifier will refuse it\n")
     elif state == "offered":
-        out.write(f"offered (thread {thid}), issuer {result.get('issuer')}; the holder decides when: "
-                  "watch for issue-credential.issued (didcommctl events --kind issue-credential.issued)\n")
+        revocable = ("revocable: `didcommctl credential revoke " + str(thid) + "`" if result.get("revocable")
+                     else "not revocable")
+        out.write(f"offered (thread {thid}), issuer {result.get('issuer')}, {revocable}; the holder decides "
+                  "when: watch for issue-credential.issued (didcommctl events --kind issue-credential.issued)\n")
     elif state == "requested" and "asked" in result:
         out.write(f"requested {', '.join(result['asked'] or [])} (thread {thid}); no answer yet\n")
     elif state == "requested" and result.get("to"):
@@ -140,37 +167,76 @@ def _show_pending(result: Any, out: TextIO) -> None:
     _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS", "DISCLOSES/FORMAT"], out)
 
 
+def _revocation(o: Any) -> str:
+    return "revoked" if o.get("revoked") else "revocable" if o.get("revocable") else "not revocable"
+
+
 def _show_issued(result: Any, out: TextIO) -> None:
-    rows = [[str(o.get("thid")), str(o.get("state")), str(o.get("vct")), ", ".join(o.get("claims") or [])]
-            for o in result.get("offers", [])]
+    rows = [[str(o.get("thid")), str(o.get("state")), _revocation(o), str(o.get("vct")),
+             ", ".join(o.get("claims") or [])] for o in result.get("offers", [])]
     if not rows:
         out.write("no offers made\n")
         return
-    _table(rows, ["THREAD", "STATE", "TYPE", "CLAIMS"], out)
+    _table(rows, ["THREAD", "STATE", "REVOCATION", "TYPE", "CLAIMS"], out)
+
+
+def _show_revoked(result: Any, out: TextIO) -> None:
+    what = f"credential {result['credential_id']}" if result.get("credential_id") else "the credential offered"
+    again = " (it already was)" if result.get("already") else ""
+    status = result.get("status") or {}
+    out.write(f"revoked {what} of thread {result.get('thid')}{again}: entry {status.get('index')} of "
+              f"{status.get('uri')}\nholders and verifiers learn it from the next copy of that list\n")
+
+
+def _show_refresh(result: Any, out: TextIO) -> None:
+    for r in result.get("requests", []):
+        reason = f": {r['reason']}" if r.get("reason") else ""
+        out.write(f"{r.get('state')}: {r.get('uri')}{reason}\n")
+    if not result.get("requests"):
+        out.write("no status list to ask for (no revocable credential, or its issuer is unknown)\n")
+    rows = [[str(c.get("id")), str(c.get("status")), _when(c.get("status_checked"))]
+            for c in result.get("credentials", [])]
+    if rows:
+        _table(rows, ["ID", "STATUS", "CHECKED"], out)
+
+
+def _verdict_refresh(result: Any) -> int:
+    states = {r.get("state") for r in result.get("requests", [])}
+    return exitcodes.FAILURE if states & {"failed", "timeout"} else exitcodes.OK
+
+
+def _when(epoch: Any) -> str:
+    if not isinstance(epoch, int):
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch))
 
 
 def _show_requests(result: Any, out: TextIO) -> None:
     rows = [[str(r.get("thid")), str(r.get("verdict") or r.get("state")), ", ".join(r.get("asked") or []),
-             ", ".join(f"{k}={_value(v)}" for k, v in sorted((r.get("proven") or {}).items())) or "-"]
+             ", ".join(f"{k}={_value(v)}" for k, v in sorted((r.get("proven") or {}).items())) or "-",
+             str(r.get("status") or r.get("reason") or "-")]
             for r in result.get("requests", [])]
     if not rows:
         out.write("no proof requests made\n")
         return
-    _table(rows, ["THREAD", "VERDICT/STATE", "ASKED", "PROVEN"], out)
+    _table(rows, ["THREAD", "VERDICT/STATE", "ASKED", "PROVEN", "STATUS/REASON"], out)
 
 
 def _show_credentials(result: Any, out: TextIO) -> None:
-    rows = [[str(c.get("id")), str(c.get("vct")), str(c.get("issuer"))[:40],
+    rows = [[str(c.get("id")), str(c.get("vct")), str(c.get("issuer"))[:40], str(c.get("status")),
              ", ".join(sorted(c.get("claims") or {}))] for c in result.get("credentials", [])]
     if not rows:
         out.write("no credentials\n")
         return
-    _table(rows, ["ID", "TYPE", "ISSUER", "CLAIMS"], out)
+    _table(rows, ["ID", "TYPE", "ISSUER", "STATUS", "CLAIMS"], out)
 
 
 def _show_credential(result: Any, out: TextIO) -> None:
-    for key in ("id", "format", "vct", "issuer", "subject", "thid", "received", "expires"):
+    for key in ("id", "format", "vct", "issuer", "subject", "thid", "received", "expires", "status"):
         out.write(f"{key}: {result.get(key)}\n")
+    if result.get("revocable"):
+        out.write(f"status checked: {_when(result.get('status_checked'))} "
+                  f"(list signed {_when(result.get('status_issued'))})\n")
     out.write("claims:\n")
     for name, v in sorted((result.get("claims") or {}).items()):
         out.write(f"  {name} = {_value(v)}\n")
@@ -182,12 +248,14 @@ def _show_credential(result: Any, out: TextIO) -> None:
 
 def add_credential_commands(sub: Any) -> None:
     """Add ``credential`` and ``proof``."""
-    cred = _sub(sub, "credential", "offer, accept, list and show verifiable credentials (SD-JWT VC)",
+    cred = _sub(sub, "credential", "offer, accept, list, show and revoke verifiable credentials",
                 "  didcommctl credential offer bob --type https://example.edu/diploma \\\n"
                 "      --claim given_name=Bob --claim birthdate=2001-04-01 --claim age_over_18=true\n"
                 "  didcommctl credential pending          # offers waiting for you\n"
                 "  didcommctl credential accept THID      # ask for it; verified and stored\n"
-                "  didcommctl credential list")
+                "  didcommctl credential list             # with each one's revocation status\n"
+                "  didcommctl credential revoke THID      # issuer: revoke one we issued\n"
+                "  didcommctl credential refresh --wait 10  # holder: fetch the issuers' status lists now")
     cred.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
     cs = cred.add_subparsers(dest="credential_command", metavar="ACTION")
     p = _sub(cs, "offer", "offer a credential to a connection (issuer); issued when the holder asks",
@@ -206,6 +274,9 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--format", choices=("sd-jwt", "di"), default=None,
                    help="sd-jwt (default: SD-JWT VC, the holder discloses claim by claim) or di "
                         "(W3C VC 2.0 + Data Integrity eddsa-jcs-2022: always shown whole)")
+    p.add_argument("--no-status", action="store_true",
+                   help="issue a credential that can never be revoked (default: it gets an entry in one of "
+                        "our status lists, and `credential revoke` can revoke it)")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="seconds to wait until the holder accepts and it is issued (default 0: do not wait; "
                         "the holder decides when)")
@@ -226,7 +297,30 @@ def add_credential_commands(sub: Any) -> None:
     p = _sub(cs, "issued", "credentials we offered (issuer), newest first", "  didcommctl credential issued")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
     p.set_defaults(rpc="credential.issued", params=lambda a: {"limit": a.limit}, show=_show_issued)
-    p = _sub(cs, "list", "credentials in the wallet", "  didcommctl credential list")
+    p = _sub(cs, "revoke", "revoke a credential we issued (issuer)",
+             "  didcommctl credential revoke 1f0e...        # the offer's thread (see `credential issued`)\n"
+             "  didcommctl credential revoke CREDENTIAL_ID  # or the credential's id\n"
+             "Its entry in our status list becomes 'revoked'.  The holder learns it the next time it\n"
+             "fetches the list (it does so by itself, or with `credential refresh`), and a verifier\n"
+             "from the list the holder must staple to any presentation of it: a list signed after\n"
+             "the revocation fails it with 'credential revoked', and one signed before is accepted\n"
+             "only until it is older than the verifier's maximum age (a day by default).\n"
+             "Revocation cannot be undone.\n"
+             "A credential offered with --no-status cannot be revoked; one we hold is not ours to revoke.")
+    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
+    p.set_defaults(rpc="credential.revoke", params=lambda a: {"credential": a.credential}, show=_show_revoked)
+    p = _sub(cs, "refresh", "fetch our credentials' status lists from their issuers now (holder)",
+             "  didcommctl credential refresh --wait 10     # every revocable credential\n"
+             "  didcommctl credential refresh 7c2a --wait 10\n"
+             "Each issuer is asked over the connection the credential came by; the answer replaces our\n"
+             "copy of the list, which `credential list` reads the status from and `proof present`\n"
+             "staples.  The daemon also does this by itself ([credentials] status_refresh, default 6 h).\n"
+             "With --wait, exits 1 unless every list arrived.")
+    p.add_argument("id", nargs="?", metavar="ID", help="one credential (id or a unique prefix; default: all)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="seconds to wait for the lists (default 0: ask and return)")
+    p.set_defaults(rpc="credential.refresh", params=_params_refresh, show=_show_refresh, verdict=_verdict_refresh)
+    p = _sub(cs, "list", "credentials in the wallet, with their revocation status", "  didcommctl credential list")
     p.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
     p = _sub(cs, "show", "one credential", "  didcommctl credential show 7c2a\n  didcommctl credential show 7c2a --raw")
     p.add_argument("id", metavar="ID", help="credential id or a unique prefix")
@@ -254,16 +348,14 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--format", choices=("sd-jwt", "di", "any"), default=None,
                    help="credential formats accepted: sd-jwt (default; only the asked claims are disclosed), "
                         "di or any (a Data Integrity credential is shown whole)")
+    p.add_argument("--status-max-age", type=int, default=None, metavar="S",
+                   help="accept a revocable credential only with a status list its issuer signed at most S "
+                        "seconds ago (default 86400); the holder staples it, we never ask the issuer")
     p.add_argument("--comment", help="a note for the prover")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="seconds to wait for the verdict (default 0: do not wait; the prover decides when, "
                         "and the verdict is a present-proof.verified or .failed event)")
-    p.set_defaults(rpc="proof.request", show=_show_exchange, verdict=_verdict,
-                   params=lambda a: {"connection": a.connection, "claims": a.claim, "wait": a.wait,
-                                     **({"type": a.type} if a.type else {}),
-                                     **({"issuers": a.issuer} if a.issuer else {}),
-                                     **({"format": a.format} if a.format else {}),
-                                     **({"comment": a.comment} if a.comment else {})})
+    p.set_defaults(rpc="proof.request", show=_show_exchange, verdict=_verdict, params=_params_request)
     p = _sub(ps, "list", "our proof requests (verifier) and their verdicts, newest first", "  didcommctl proof list")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
     p.set_defaults(rpc="proof.list", params=lambda a: {"limit": a.limit}, show=_show_requests)
@@ -271,7 +363,10 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("thid", metavar="THID", help="the request's thread")
     p.set_defaults(rpc="proof.show", show=_show_exchange, verdict=_verdict, params=lambda a: {"thid": a.thid})
     p = _sub(ps, "present", "answer a proof request, disclosing only what it asks (prover)",
-             "  didcommctl proof present 1f0e...\n  didcommctl proof present 1f0e... --credential 7c2a")
+             "  didcommctl proof present 1f0e...\n  didcommctl proof present 1f0e... --credential 7c2a\n"
+             "Our copy of the credential's status list is stapled (if it is revocable).  A credential\n"
+             "that copy says is revoked or suspended is never chosen; naming it with --credential\n"
+             "presents it anyway, and the verifier will refuse it.")
     p.add_argument("thid", metavar="THID", help="the request's thread (see `credential pending`)")
     p.add_argument("--credential", metavar="ID", help="which credential, when several fit")
     p.set_defaults(rpc="proof.present", show=_show_exchange, verdict=_verdict,

@@ -273,8 +273,48 @@ _SCHEMA_V3 = """
 CREATE INDEX outbox_pending ON outbox (to_did, state);
 """
 
+# v4: revocation (daemon.revocation).  An issuer's status lists: one row per
+# list (its entries packed as ``StatusList.to_bytes()``, rewritten on each
+# revocation) and one per index handed out, naming the offer's thread and, once
+# issued, the credential's id (the unused indexes are the ones without a row).  A holder's latest verified copy
+# of each list its credentials name (the document itself in the record).
+_SCHEMA_V4 = """
+CREATE TABLE status_lists (
+    uri      TEXT PRIMARY KEY,
+    issuer   TEXT NOT NULL,
+    format   TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    used     INTEGER NOT NULL,
+    updated  INTEGER NOT NULL,
+    statuses BLOB NOT NULL,
+    UNIQUE (issuer, format, n)
+);
+
+CREATE TABLE status_entries (
+    uri           TEXT NOT NULL REFERENCES status_lists (uri),
+    idx           INTEGER NOT NULL,
+    thid          TEXT NOT NULL,
+    credential_id TEXT,
+    status        INTEGER NOT NULL,
+    updated       INTEGER NOT NULL,
+    PRIMARY KEY (uri, idx)
+) WITHOUT ROWID;
+CREATE INDEX status_entries_thid ON status_entries (thid);
+CREATE INDEX status_entries_credential ON status_entries (credential_id);
+
+CREATE TABLE held_status_lists (
+    uri        TEXT PRIMARY KEY,
+    issuer     TEXT NOT NULL,
+    format     TEXT NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    record     BLOB NOT NULL
+);
+"""
+
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -354,6 +394,44 @@ class OutboxRow:
     created: int
     updated: int
     packed: bytes
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusListRow:
+    """A status list we publish (issuer): its entries packed, and how many are handed out."""
+
+    uri: str
+    issuer: str
+    format: str
+    n: int
+    size: int
+    used: int
+    updated: int
+    statuses: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntryRow:
+    """One index of one of our status lists, handed out to the offer of thread ``thid``."""
+
+    uri: str
+    idx: int
+    thid: str
+    credential_id: str | None
+    status: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldStatusListRow:
+    """The latest verified copy of a status list we hold (holder); the document is in ``record``."""
+
+    uri: str
+    issuer: str
+    format: str
+    issued_at: int
+    fetched_at: int
     record: dict[str, Any]
 
 
@@ -869,6 +947,140 @@ class Store:
         with self.transaction():
             cur = self._conn.execute("DELETE FROM credentials WHERE id = ?", (id,))
         return cur.rowcount > 0
+
+    # -- status lists (daemon.revocation) ---------------------------------------------------
+
+    _LIST_COLUMNS = "uri, issuer, format, n, size, used, updated, statuses"
+
+    @staticmethod
+    def _list_row(r: Any) -> StatusListRow:
+        return StatusListRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]))
+
+    def status_list_create(self, row: StatusListRow) -> None:
+        """Add a status list of ours (``used`` is counted by :meth:`status_entry_add`)."""
+        with self.transaction():
+            try:
+                self._conn.execute(
+                    f"INSERT INTO status_lists ({self._LIST_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                    (row.uri, row.issuer, row.format, row.n, row.size, row.updated, row.statuses),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"the status list {row.uri} exists already") from None
+
+    def status_list_get(self, uri: str) -> StatusListRow | None:
+        """One of our status lists, or None."""
+        r = self._conn.execute(f"SELECT {self._LIST_COLUMNS} FROM status_lists WHERE uri = ?", (uri,)).fetchone()
+        return None if r is None else self._list_row(r)
+
+    def status_list_current(self, issuer: str, format: str) -> StatusListRow | None:
+        """The newest (highest-numbered) list of ``issuer`` for ``format``, or None."""
+        r = self._conn.execute(
+            f"SELECT {self._LIST_COLUMNS} FROM status_lists WHERE issuer = ? AND format = ? "
+            "ORDER BY n DESC LIMIT 1", (issuer, format),
+        ).fetchone()
+        return None if r is None else self._list_row(r)
+
+    def status_lists_all(self) -> list[StatusListRow]:
+        """Every status list of ours, by issuer, format and number."""
+        rows = self._conn.execute(
+            f"SELECT {self._LIST_COLUMNS} FROM status_lists ORDER BY issuer, format, n").fetchall()
+        return [self._list_row(r) for r in rows]
+
+    def status_index_used(self, uri: str, idx: int) -> bool:
+        """Whether index ``idx`` of list ``uri`` has been handed out."""
+        return self._conn.execute(
+            "SELECT 1 FROM status_entries WHERE uri = ? AND idx = ?", (uri, idx)).fetchone() is not None
+
+    def status_used_indexes(self, uri: str) -> set[int]:
+        """Every index of list ``uri`` handed out."""
+        return {r[0] for r in self._conn.execute("SELECT idx FROM status_entries WHERE uri = ?", (uri,))}
+
+    def status_entry_add(self, uri: str, idx: int, thid: str, *, now: int) -> None:
+        """Hand out index ``idx`` of list ``uri`` to thread ``thid`` (status 0, valid).
+
+        An index outside the list, one already handed out, or a full list is a
+        :class:`StoreError`: an index is never given to two credentials.
+        """
+        with self.transaction():
+            row = self.status_list_get(uri)
+            if row is None:
+                raise StoreError(f"no status list {uri}")
+            if not 0 <= idx < row.size or row.used >= row.size:
+                raise StoreError(f"index {idx} is outside the status list {uri} or the list is full")
+            try:
+                self._conn.execute(
+                    "INSERT INTO status_entries (uri, idx, thid, status, updated) VALUES (?, ?, ?, 0, ?)",
+                    (uri, idx, thid, now),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"index {idx} of the status list {uri} is taken") from None
+            self._conn.execute("UPDATE status_lists SET used = used + 1 WHERE uri = ?", (uri,))
+
+    _ENTRY_COLUMNS = "uri, idx, thid, credential_id, status, updated"
+
+    def status_entry_by_thid(self, thid: str) -> StatusEntryRow | None:
+        """The index handed out to the offer of thread ``thid``, or None."""
+        r = self._conn.execute(
+            f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE thid = ?", (thid,)).fetchone()
+        return None if r is None else StatusEntryRow(*r)
+
+    def status_entry_by_credential(self, credential_id: str) -> StatusEntryRow | None:
+        """The index of the credential issued with id ``credential_id``, or None."""
+        r = self._conn.execute(
+            f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE credential_id = ?", (credential_id,)).fetchone()
+        return None if r is None else StatusEntryRow(*r)
+
+    def status_entry_issued(self, thid: str, credential_id: str) -> bool:
+        """Name the credential issued in thread ``thid``; False if that offer has no index."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE status_entries SET credential_id = ? WHERE thid = ?", (credential_id, thid))
+        return cur.rowcount > 0
+
+    def status_entries_by_thids(self, thids: Iterable[str]) -> dict[str, StatusEntryRow]:
+        """The indexes handed out to these threads' offers, by thread (threads without one are absent)."""
+        wanted = sorted(set(thids))
+        out: dict[str, StatusEntryRow] = {}
+        for start in range(0, len(wanted), MAX_LIST_LIMIT):
+            chunk = wanted[start:start + MAX_LIST_LIMIT]
+            marks = ", ".join("?" * len(chunk))
+            for r in self._conn.execute(
+                    f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE thid IN ({marks})", chunk):
+                out[r[2]] = StatusEntryRow(*r)
+        return out
+
+    def status_set(self, uri: str, idx: int, status: int, statuses: bytes, *, now: int) -> None:
+        """Record a new status for one index, with the list's entries repacked to say so."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE status_entries SET status = ?, updated = ? WHERE uri = ? AND idx = ?",
+                (status, now, uri, idx))
+            if cur.rowcount != 1:
+                raise StoreError(f"index {idx} of the status list {uri} was never handed out")
+            self._conn.execute(
+                "UPDATE status_lists SET statuses = ?, updated = ? WHERE uri = ?", (statuses, now, uri))
+
+    def held_list_put(self, row: HeldStatusListRow) -> None:
+        """Keep (or replace) our copy of a status list."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO held_status_lists (uri, issuer, format, issued_at, fetched_at, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row.uri, row.issuer, row.format, row.issued_at, row.fetched_at, encode_record(row.record)),
+            )
+
+    def held_list_get(self, uri: str) -> HeldStatusListRow | None:
+        """Our copy of status list ``uri``, or None."""
+        r = self._conn.execute(
+            "SELECT uri, issuer, format, issued_at, fetched_at, record FROM held_status_lists WHERE uri = ?",
+            (uri,)).fetchone()
+        return None if r is None else HeldStatusListRow(r[0], r[1], r[2], r[3], r[4], decode_record(r[5]))
+
+    def held_lists_all(self) -> list[HeldStatusListRow]:
+        """Every status list we hold a copy of."""
+        rows = self._conn.execute(
+            "SELECT uri, issuer, format, issued_at, fetched_at, record FROM held_status_lists ORDER BY uri").fetchall()
+        return [HeldStatusListRow(r[0], r[1], r[2], r[3], r[4], decode_record(r[5])) for r in rows]
 
     # -- inbox -----------------------------------------------------------------------------
 

@@ -318,3 +318,66 @@ class PresentationHolderError(CredentialError):
     """A presentation is not signed by its ``holder`` (or names no holder)."""
 
     problem_code = "e.p.credential.holder"
+
+
+# -- status lists (Token Status List, Bitstring Status List) ------------------------
+
+
+class StatusListError(CredentialError):
+    """A status list or a credential's reference to one cannot be used."""
+
+    problem_code = "e.p.credential.status"
+
+
+class MalformedStatusListError(StatusListError):
+    """A status list token, list credential or status reference breaks a rule of its format."""
+
+    problem_code = "e.p.credential.status.malformed"
+
+
+class StatusListTooLargeError(MalformedStatusListError):
+    """A status list is over a named limit (text, decompressed bytes, entries)."""
+
+    problem_code = "e.p.credential.status.too-large"
+
+
+class UnsupportedStatusListError(StatusListError):
+    """A ``bits``/``statusSize``, signature algorithm or proof we do not implement."""
+
+    problem_code = "e.p.credential.status.unsupported"
+
+
+class StatusListSignatureError(StatusListError):
+    """The signature over a status list does not verify."""
+
+    problem_code = "e.p.credential.status.bad-signature"
+
+
+class StatusListIssuerError(StatusListError):
+    """The list is not signed by an ``assertionMethod`` key of its issuer (or not by the one expected)."""
+
+    problem_code = "e.p.credential.status.issuer"
+
+
+class StatusListTimeError(StatusListError):
+    """The list is outside its validity period (issued in the future, or expired)."""
+
+    problem_code = "e.p.credential.status.time"
+
+
+class StatusListExpiredError(StatusListTimeError):
+    """The list's ``exp`` / ``validUntil`` has passed."""
+
+    problem_code = "e.p.credential.status.expired"
+
+
+class StatusListMismatchError(StatusListError):
+    """The list is not the one referenced: another URI or another status purpose."""
+
+    problem_code = "e.p.credential.status.mismatch"
+
+
+class StatusIndexError(StatusListError):
+    """A status index is outside the list (or a value does not fit in its bits)."""
+
+    problem_code = "e.p.credential.status.index"

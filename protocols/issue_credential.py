@@ -29,9 +29,24 @@ is the DID the offer named (the offering peer's own DID unless the offer
 names another: an issuer signs with a stable public DID, such as a did:key,
 not with the pairwise DID of the connection), ``vct`` and every claim value equal the
 offer's, the claims offered as disclosable really are selectively
-disclosable (otherwise the holder could not hide them later), and the
-``cnf`` key is the one the holder sent.  Anything else is a typed error,
-which the dispatcher turns into a problem-report; the thread is abandoned.
+disclosable (otherwise the holder could not hide them later), the
+``cnf`` key is the one the holder sent, the expiry (``exp`` /
+``validUntil``) is the one announced, and so is the status list entry (or
+the lack of one).  Anything else is a typed error, which the dispatcher
+turns into a problem-report; the thread is abandoned.
+
+Revocation (:mod:`protocols.status_list`): an offer made with ``status=(uri,
+index)`` announces that entry of the issuer's status list, and the
+credential names it (SD-JWT: the plain ``status`` claim of the IETF Token
+Status List; ``di_vc``: a ``BitstringStatusListEntry`` ``credentialStatus``),
+so the holder knows before accepting that the credential can be revoked
+(``revocable`` in the offer-received event).  When the daemon gives the
+machine a ``status_source``, the issuer staples its current signed list to
+``issue-credential`` (a second attachment, see
+:mod:`protocols.status_exchange`); the holder verifies it (signed by the
+credential's issuer, for that URI; a bad one refuses the credential) and the
+credential-received event carries it with the entry's value, so the holder
+has a list to staple to its first presentation.
 
 Every message needs an authenticated *and* encrypted sender
 (``Protection.AUTHENTICATED_ENCRYPTED``): credentials carry personal data
@@ -53,8 +68,10 @@ credential format's own identifier is used, as OpenID4VC does):
 - ``dc+sd-jwt`` (:data:`FORMAT`): the SD-JWT VC format identifier of SD-JWT VC
   draft 06 and OpenID4VC; ``vc+sd-jwt`` (the earlier drafts' name) is read as
   the same.  On ``offer-credential`` its ``data.json`` is the credential
-  description ``{"vct", "disclosable": [names], "issuer": DID}`` (``issuer``
-  optional: the sender's DID when absent); on ``request-credential``
+  description ``{"vct", "disclosable": [names], "issuer": DID, "exp",
+  "status"}`` (``issuer`` optional: the sender's DID when absent; ``exp``
+  epoch seconds and ``status`` the credential's status claim, each only when
+  the credential will have one); on ``request-credential``
   ``{"vct", "cnf": {"jwk": <holder public JWK>}}`` (the ``cnf`` claim the
   credential will carry); on ``issue-credential`` ``data.base64`` is the
   issued SD-JWT (compact, all disclosures), ``media_type``
@@ -66,8 +83,8 @@ credential format's own identifier is used, as OpenID4VC does):
   ``[VC v2]``, ``type`` ``["VerifiableCredential", vct]`` (the SD-JWT
   ``vct`` becomes the second type, as is: no ``credentialSchema``, no
   JSON-LD term for it; we sign with JCS, so no context has to define it),
-  ``issuer``, ``credentialSubject`` = the claims, and ``validUntil`` when the
-  offer expires; on ``request-credential`` ``{"credentialSubject": {"id":
+  ``issuer``, ``credentialSubject`` = the claims, ``validUntil`` when the
+  offer expires and ``credentialStatus`` when it is revocable; on ``request-credential`` ``{"credentialSubject": {"id":
   holder DID}}``: the subject is the holder's DID *in this relationship*
   (the request's authenticated sender -- the issuer binds only a DID that
   it has seen sign), whose ``authentication`` key will sign presentations;
@@ -83,7 +100,12 @@ credential format's own identifier is used, as OpenID4VC does):
 
 The holder's ``issue-credential.credential-received`` event names the
 ``format`` (``dc+sd-jwt`` with the SD-JWT as ``sd_jwt``; ``di_vc`` with the
-credential's JCS text as ``credential``) so the daemon can store either.
+credential's JCS text as ``credential``) so the daemon can store either, and
+``status`` (``{"uri", "index"}`` or None), ``status_list`` (the stapled list's
+text: a token, or a list credential's JCS text; None if none was stapled)
+and ``status_value`` (the entry in it: 0 valid, 1 revoked...).  The
+offer-received event carries ``expires`` (epoch seconds or None) and
+``revocable``.
 
 Records hold plain JSON only (the offer's claims, the issuer's *kid*, the
 holder's *public* JWK); private keys stay in the secrets resolver.
@@ -99,7 +121,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from . import data_integrity, sd_jwt
+from . import data_integrity, sd_jwt, status_exchange, status_list
 from .codec import b64u_decode, b64u_encode, json_dumps
 from .did.resolver import DIDResolver
 from .did.syntax import is_did
@@ -166,6 +188,9 @@ MAX_COMMENT_CHARS = 2048
 MAX_CREDENTIAL_CHARS = 64 * 1024
 #: Longest reason given when declining.
 MAX_REASON_CHARS = 512
+#: Latest expiry an offer may announce (epoch seconds: the year 9999, the last
+#: an XML Schema dateTime of four digits can write).
+MAX_EPOCH = 253_402_300_799
 
 #: Claim names the SD-JWT VC issuer sets itself (``iss``, ``vct``, ``cnf``...).
 _RESERVED = ALWAYS_VISIBLE | {"vct#integrity"}
@@ -370,9 +395,15 @@ def xsd_datetime(epoch: int) -> str:
 
 
 def di_template(
-    *, vct: str, issuer: str, claims: Mapping[str, Any], expires: int | None
+    *,
+    vct: str,
+    issuer: str,
+    claims: Mapping[str, Any],
+    expires: int | None,
+    status: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The unsigned VC 2.0 credential a ``di_vc`` offer describes (no subject id yet)."""
+    """The unsigned VC 2.0 credential a ``di_vc`` offer describes (no subject id yet);
+    ``status`` (list URL, index) becomes its ``credentialStatus``."""
     template: dict[str, Any] = {
         "@context": [data_integrity.VC_CONTEXT_V2],
         "type": [data_integrity.VC_TYPE, vct],
@@ -381,11 +412,17 @@ def di_template(
     }
     if expires is not None:
         template["validUntil"] = xsd_datetime(expires)
+    if status is not None:
+        template["credentialStatus"] = status_list.bitstring_entry(status[0], status[1])
     return template
 
 
-def _read_di_template(template: Mapping[str, Any], claims: Mapping[str, Any]) -> tuple[str, str]:
-    """(vct, issuer) of a received ``di_vc`` offer template, checked against the preview."""
+def _read_di_template(
+    template: Mapping[str, Any], claims: Mapping[str, Any]
+) -> tuple[str, str, str | None, int | None]:
+    """(vct, issuer, validUntil, validUntil as epoch seconds) of a received ``di_vc``
+    offer template, checked against the preview (its ``credentialStatus``:
+    :func:`read_status`)."""
     if template.get("@context") != [data_integrity.VC_CONTEXT_V2]:
         raise InvalidBodyError("a di_vc template's @context must be the VC 2.0 context")
     types = template.get("type")
@@ -397,15 +434,54 @@ def _read_di_template(template: Mapping[str, Any], claims: Mapping[str, Any]) ->
         raise InvalidBodyError("the offer's issuer must be a DID")
     if template.get("credentialSubject") != claims:
         raise InvalidBodyError("the di_vc template's credentialSubject is not the preview")
-    unknown = set(template) - {"@context", "type", "issuer", "credentialSubject", "validUntil"}
+    unknown = set(template) - {
+        "@context",
+        "type",
+        "issuer",
+        "credentialSubject",
+        "validUntil",
+        "credentialStatus",
+    }
     if unknown:
         raise InvalidBodyError("the di_vc template has members we would not check")
+    valid_until: str | None = None
+    expires: int | None = None
     if "validUntil" in template:
         try:
-            data_integrity.parse_datetime(template["validUntil"], "validUntil")
+            parsed = data_integrity.parse_datetime(template["validUntil"], "validUntil")
         except DIDCommError as error:
             raise InvalidBodyError(error.message) from None
-    return vct, issuer
+        valid_until, expires = template["validUntil"], int(parsed.timestamp())
+    return vct, issuer, valid_until, expires
+
+
+def read_status(credential_format: str, value: Any) -> tuple[str, int]:
+    """(list URI, index) of a status reference a peer sent: an SD-JWT ``status``
+    claim or a ``di_vc`` ``credentialStatus``; InvalidBodyError if unusable."""
+    try:
+        if credential_format == DI_VC:
+            return status_list.read_bitstring_entry(value)
+        return status_list.read_token_reference(value)
+    except DIDCommError as error:
+        raise InvalidBodyError(f"the status reference is unusable: {error.message}") from None
+
+
+def _read_exp(details: Mapping[str, Any]) -> int | None:
+    """The ``exp`` an SD-JWT offer announces (epoch seconds), None if it has none."""
+    if "exp" not in details:
+        return None
+    value = details["exp"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH:
+        raise InvalidBodyError("the offer's exp must be epoch seconds")
+    return value
+
+
+def _offered_reference(offer: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The SD-JWT ``status`` claim of the credential an issuer's offer promised."""
+    status = offer.get("status")
+    if status is None:
+        return None
+    return status_list.token_reference(status[0], status[1])
 
 
 def _same_json(a: Any, b: Any) -> bool:
@@ -436,9 +512,17 @@ class IssueCredential(ProtocolMachine):
     }
     TRANSITIONS: ClassVar[Table] = TRANSITIONS
 
-    def __init__(self, resolver: DIDResolver, secrets: SecretsResolver) -> None:
+    def __init__(
+        self,
+        resolver: DIDResolver,
+        secrets: SecretsResolver,
+        status_source: status_exchange.StatusSource | None = None,
+    ) -> None:
         self.resolver = resolver
         self.secrets = secrets
+        #: The issuer's current signed list for a URI it publishes, stapled to
+        #: each revocable credential it issues (None: nothing is stapled).
+        self.status_source = status_source
 
     def react(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
         """One received message; ``record.state`` is already the table's new state."""
@@ -502,6 +586,7 @@ class IssueCredential(ProtocolMachine):
                 holder_jwk=holder_jwk,
                 now=inbound.now,
                 expires=offer.get("expires"),
+                status=_offered_reference(offer),
             )
         except (ValueError, TypeError, KeyError) as error:
             raise IssuerKeyError(
@@ -519,7 +604,7 @@ class IssueCredential(ProtocolMachine):
         reply = inbound.reply(
             ISSUE_CREDENTIAL,
             _body(offer.get("goal_code"), None),
-            attachments=[attachment],
+            attachments=[attachment, *self._staple(offer, status_exchange.FORMAT_TOKEN)],
             please_ack=[""],
         )
         event = Event(
@@ -543,8 +628,13 @@ class IssueCredential(ProtocolMachine):
         signer = self.secrets.get_key(kid)
         if signer is None:
             raise IssuerKeyError("the issuer's signing key is no longer available")
+        status = offer.get("status")
         template = di_template(
-            vct=offer["vct"], issuer=offer["issuer"], claims={}, expires=offer.get("expires")
+            vct=offer["vct"],
+            issuer=offer["issuer"],
+            claims={},
+            expires=offer.get("expires"),
+            status=None if status is None else (status[0], status[1]),
         )
         template["credentialSubject"] = {"id": subject_id, **offer["claims"]}
         created = xsd_datetime(inbound.now)
@@ -567,7 +657,7 @@ class IssueCredential(ProtocolMachine):
         reply = inbound.reply(
             ISSUE_CREDENTIAL,
             _body(offer.get("goal_code"), None),
-            attachments=[attachment],
+            attachments=[attachment, *self._staple(offer, status_exchange.FORMAT_BITSTRING)],
             please_ack=[""],
         )
         event = Event(
@@ -582,7 +672,48 @@ class IssueCredential(ProtocolMachine):
         )
         return Transition(record, [reply], [event])
 
+    def _staple(self, offer: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+        """The attachment stapling the current list of a revocable credential (none
+        if it is not revocable, or the daemon has no such list of ``kind``)."""
+        status = offer.get("status")
+        if status is None or self.status_source is None:
+            return []
+        document = self.status_source(status[0])
+        if document is None or status_exchange.list_format(document) != kind:
+            return []
+        return [status_exchange.list_attachment(document)]
+
     # holder --------------------------------------------------------------------------
+
+    def _stapled_status(
+        self, inbound: Inbound, offer: Mapping[str, Any], kind: str
+    ) -> dict[str, Any]:
+        """The credential-received event's status fields: the offered entry and,
+        if the issuer stapled its list, the list (verified: signed by the
+        credential's issuer, for that URI) and the entry's value in it."""
+        status = offer.get("status")
+        if status is None:
+            return {"status": None, "status_list": None, "status_value": None}
+        uri, index = status[0], status[1]
+        try:
+            found = status_exchange.find_list(
+                status_exchange.stapled_lists(inbound.message),
+                resolver=self.resolver,
+                now=inbound.now,
+                uri=uri,
+                issuer=offer["issuer"],
+                kind=kind,
+            )
+            value = None if found is None else found[0].status(index)
+        except DIDCommError as error:
+            raise CredentialRejectedError(
+                f"the stapled status list does not verify: {error.message}"
+            ) from None
+        return {
+            "status": {"uri": uri, "index": index},
+            "status_list": None if found is None else found[1],
+            "status_value": value,
+        }
 
     def _offer(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
         body = inbound.body
@@ -597,8 +728,13 @@ class IssueCredential(ProtocolMachine):
         except InvalidBodyError:
             details = attachment_json(inbound.message, DI_VC_FORMATS)
             credential_format = DI_VC
+        valid_until: str | None = None
+        status_key = "credentialStatus" if credential_format == DI_VC else "status"
+        status: list[Any] | None = None
+        if status_key in details:
+            status = list(read_status(credential_format, details[status_key]))
         if credential_format == DI_VC:
-            vct, issuer = _read_di_template(details, claims)
+            vct, issuer, valid_until, expires = _read_di_template(details, claims)
             disclosable: list[str] = []
         else:
             vct = check_vct(details.get("vct"))
@@ -607,6 +743,7 @@ class IssueCredential(ProtocolMachine):
             if not isinstance(named, str) or not is_did(named):
                 raise InvalidBodyError("the offer's issuer must be a DID")
             issuer = named
+            expires = _read_exp(details)
         offer = {
             "format": credential_format,
             "id": inbound.message["id"],
@@ -616,6 +753,14 @@ class IssueCredential(ProtocolMachine):
             "disclosable": disclosable,
             "comment": comment,
             "goal_code": goal_code,
+            # What the credential must say: its expiry (``exp`` / ``validUntil``,
+            # exactly as the template wrote it).
+            "expires": expires,
+            "valid_until": valid_until,
+            # ... and its status list entry, [uri, index] (di_vc: the exact
+            # credentialStatus the template holds).
+            "status": status,
+            "credential_status": details.get("credentialStatus"),
         }
         record.data["offer"] = offer
         event = Event(
@@ -630,6 +775,8 @@ class IssueCredential(ProtocolMachine):
                 "issuer": issuer,
                 "comment": comment,
                 "goal_code": goal_code,
+                "expires": expires,
+                "revocable": status is not None,
             },
         )
         return Transition(record, [], [event])
@@ -654,6 +801,7 @@ class IssueCredential(ProtocolMachine):
                 f"the credential is malformed: {type(error).__name__}"
             ) from None
         self._check_against_offer(verified, disclosable, offer, holder_jwk)
+        status = self._stapled_status(inbound, offer, status_exchange.FORMAT_TOKEN)
         credential_id = format_attachment(inbound.message, SD_JWT_FORMATS).get("id")
         if not isinstance(credential_id, str) or not credential_id:
             credential_id = inbound.message["id"]
@@ -668,6 +816,7 @@ class IssueCredential(ProtocolMachine):
                 "claims": dict(offer["claims"]),
                 "format": FORMAT,
                 "sd_jwt": text,
+                **status,
             },
         )
         return Transition(record, [], [event])
@@ -697,6 +846,14 @@ class IssueCredential(ProtocolMachine):
         expected_subject = {"id": holder_did, **offer["claims"]}
         if not _same_json(document.get("credentialSubject"), expected_subject):
             raise CredentialRejectedError("the credential's subject differs from the offer")
+        if document.get("validUntil") != offer.get("valid_until"):
+            raise CredentialRejectedError("the credential's validUntil differs from the offer")
+        offered_status = offer.get("credential_status")
+        if ("credentialStatus" in document) != (offered_status is not None) or (
+            offered_status is not None
+            and not _same_json(document["credentialStatus"], offered_status)
+        ):
+            raise CredentialRejectedError("the credential's status entry differs from the offer")
         unknown = set(document) - {
             "@context",
             "type",
@@ -704,10 +861,12 @@ class IssueCredential(ProtocolMachine):
             "credentialSubject",
             "validFrom",
             "validUntil",
+            "credentialStatus",
             "id",
         }
         if unknown:
             raise CredentialRejectedError("the credential carries members that were not offered")
+        status = self._stapled_status(inbound, offer, status_exchange.FORMAT_BITSTRING)
         credential_id = format_attachment(inbound.message, DI_VC_FORMATS).get("id")
         if not isinstance(credential_id, str) or not credential_id:
             credential_id = inbound.message["id"]
@@ -722,6 +881,7 @@ class IssueCredential(ProtocolMachine):
                 "claims": dict(offer["claims"]),
                 "format": DI_VC,
                 "credential": canonicalize(credential).decode("utf-8"),
+                **status,
             },
         )
         return Transition(record, [], [event])
@@ -750,6 +910,21 @@ class IssueCredential(ProtocolMachine):
             raise CredentialRejectedError("claims offered as disclosable are not")
         if not same_key(verified.holder_jwk, holder_jwk):
             raise CredentialRejectedError("the credential is bound to another key")
+        if verified.expires != offer.get("expires"):
+            # A holder keeps what it was offered: a shorter life (or none) is another credential.
+            raise CredentialRejectedError("the credential's exp differs from the offer")
+        offered_status = offer.get("status")
+        if "status" in verified.claims:
+            try:
+                signed_status = list(status_list.read_token_reference(verified.claims["status"]))
+            except DIDCommError:
+                raise CredentialRejectedError("the credential's status claim is unusable") from None
+        else:
+            signed_status = None
+        if signed_status != offered_status:
+            raise CredentialRejectedError(
+                "the credential's status reference differs from the offer"
+            )
 
 
 # -- local commands -------------------------------------------------------------------
@@ -771,6 +946,7 @@ def offer_credential(
     proposal: ProtocolRecord | None = None,
     ids: Callable[[], str] = new_id,
     credential_format: str = FORMAT,
+    status: tuple[str, int] | None = None,
 ) -> Transition:
     """Issuer: offer a credential (a new thread, or the answer to ``proposal``).
 
@@ -780,7 +956,10 @@ def offer_credential(
     ``issuer_kid`` names our signing key, a DID URL of ``issuer`` (default
     ``our_did``: another DID of ours, e.g. a public did:key, may sign); it is
     recorded, and the key is looked up only when the holder requests.
-    ``expires`` is the credential's ``exp`` (epoch seconds).
+    ``expires`` is the credential's ``exp`` (epoch seconds).  ``status``
+    (list URI, index) makes it revocable: the credential will name that entry
+    (SD-JWT ``status`` claim, Token Status List; ``di_vc`` ``credentialStatus``,
+    Bitstring Status List), and the offer says so.
     """
     if credential_format not in CREDENTIAL_FORMATS:
         raise InvalidBodyError(f"the credential format must be one of {list(CREDENTIAL_FORMATS)}")
@@ -800,6 +979,11 @@ def offer_credential(
         raise KeyMaterialError("the issuer kid must be a key of the issuer DID")
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise InvalidBodyError("'expires' must be epoch seconds")
+    status_ref: dict[str, Any] | None = None
+    if status is not None:
+        if not isinstance(status, tuple | list) or len(status) != 2:
+            raise InvalidBodyError("'status' must be (list URI, index)")
+        status_ref = status_list.status_reference(credential_format, status[0], status[1])
     offer = {
         "format": credential_format,
         "issuer": issuer,
@@ -810,6 +994,7 @@ def offer_credential(
         "expires": expires,
         "comment": comment,
         "goal_code": goal_code,
+        "status": None if status is None else [status[0], status[1]],
     }
     msg_id = ids()
     if proposal is None:
@@ -830,9 +1015,14 @@ def offer_credential(
         record.updated_time = now
         record.remember(msg_id)
     if credential_format == DI_VC:
-        details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires)
+        details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires, status=status)
     else:
         details = {"vct": vct, "disclosable": disclosable, "issuer": issuer}
+        if expires is not None:
+            # Announced so the holder can refuse a credential with another expiry.
+            details["exp"] = expires
+        if status_ref is not None:
+            details["status"] = status_ref
     attachment = {
         "id": ids(),
         "media_type": "application/json",

@@ -68,6 +68,23 @@ subject of each credential, and evaluates the definition's fields against
 the claims view (``credentialSubject``, ``vct`` = the second type, ``iss``
 = the issuer); the verified event carries only the requested claims.
 
+Revocation (:mod:`protocols.status_list`, :mod:`protocols.status_exchange`):
+the prover *staples* to its presentation the latest signed status list it
+holds for the presented credential (``present(status_lists=...)``: URI ->
+list), like OCSP stapling -- the verifier needs no connection to the
+issuer, and the issuer never learns who verifies what.  A request names
+``status_max_age`` (seconds, default :data:`DEFAULT_STATUS_MAX_AGE`) in its
+body.  A credential that names a status list is accepted only with a
+stapled list signed by the credential's issuer, for that URI, not expired
+and signed at most ``status_max_age`` seconds ago, whose entry for it is 0:
+otherwise the verdict fails with :data:`REASON_REVOKED` ("credential
+revoked"), :data:`REASON_SUSPENDED`, or :data:`REASON_STATUS_UNKNOWN`
+("revocation status unknown", alone when no fresh list came, followed by
+": why" when a stapled list is forged or unreadable).  The verified event's
+``status`` says ``"valid"`` or ``"not revocable"`` (the credential names no
+list).  The prover's :func:`matching` leaves out credentials the daemon
+knows are revoked.
+
 Every message needs an authenticated and encrypted sender.  Records hold
 plain JSON (definition, nonce); the holder's private key is passed to
 :func:`present` and never stored.
@@ -80,16 +97,17 @@ Daemon API: :func:`request_presentation`, :func:`propose_presentation`,
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 # As ``sd_jwt_vc``: ``present``'s keyword ``sd_jwt`` (the daemon's name for the
 # credential) would hide the module inside that function.
-from . import data_integrity
+from . import data_integrity, status_exchange, status_list
 from . import sd_jwt as sd_jwt_vc
 from .codec import b64u_decode, json_object
 from .did.resolver import DIDResolver
-from .errors import DIDCommError
+from .errors import DIDCommError, StatusListExpiredError
 from .framework import (
     ABANDONED,
     START,
@@ -165,6 +183,21 @@ NONCE_BYTES = 32
 MAX_NONCE_CHARS = 256
 #: Longest presentation (SD-JWT with disclosures and key binding) we read.
 MAX_PRESENTATION_CHARS = MAX_CREDENTIAL_CHARS
+#: How old (seconds since it was signed) a stapled status list a verifier
+#: accepts by default: a day, so a revocation reaches every verifier within
+#: a day plus the holder's refresh period.
+DEFAULT_STATUS_MAX_AGE = 86_400
+#: The largest ``status_max_age`` a request may name (a year).
+MAX_STATUS_MAX_AGE = 366 * 86_400
+#: The verdict's reasons when a revocable credential fails its status check.
+REASON_REVOKED = "credential revoked"
+REASON_SUSPENDED = "credential suspended"
+REASON_STATUS_UNKNOWN = "revocation status unknown"
+#: ``status`` of a verified presentation: its credential's entry was 0 in a fresh
+#: list signed by its issuer / the credential names no status list.
+STATUS_VALID, STATUS_NOT_REVOCABLE = "valid", "not revocable"
+
+_NO_LISTS: Mapping[str, str | dict[str, Any]] = MappingProxyType({})
 
 TRANSITIONS: Table = {
     VERIFIER: {
@@ -191,6 +224,42 @@ class PresentationRejectedError(DIDCommError):
     """The presentation does not verify or does not answer the request."""
 
     problem_code = "e.p.req.presentation-rejected"
+
+
+class CredentialRevokedError(PresentationRejectedError):
+    """The presented credential is revoked (or suspended) in its issuer's fresh list."""
+
+    problem_code = "e.p.req.presentation-rejected.revoked"
+
+
+class StatusUnknownError(PresentationRejectedError):
+    """A revocable credential came without a fresh, valid list from its issuer."""
+
+    problem_code = "e.p.req.presentation-rejected.status-unknown"
+
+
+def check_status_max_age(value: object) -> int:
+    """A ``status_max_age``: whole seconds, 0 to :data:`MAX_STATUS_MAX_AGE`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidBodyError("'status_max_age' must be whole seconds")
+    if not 0 <= value <= MAX_STATUS_MAX_AGE:
+        raise InvalidBodyError(f"'status_max_age' must be 0 to {MAX_STATUS_MAX_AGE} seconds")
+    return value
+
+
+def status_reference(credential: str) -> tuple[str, int] | None:
+    """(list URI, index) of one of our stored credentials' status entry (SD-JWT
+    ``status`` claim or ``di_vc`` ``credentialStatus``), None if it has none;
+    a :class:`~protocols.errors.DIDCommError` if it cannot be read."""
+    if credential_format(credential) == FORMAT_DI_VC:
+        document = data_integrity.parse_document(credential)
+        if "credentialStatus" not in document:
+            return None
+        return status_list.read_bitstring_entry(document["credentialStatus"])
+    claims = credential_claims(credential)
+    if "status" not in claims:
+        return None
+    return status_list.read_token_reference(claims["status"])
 
 
 def request_summary(definition: PresentationDefinition) -> dict[str, Any]:
@@ -314,7 +383,17 @@ class PresentProof(ProtocolMachine):
             # sender would make us sign a presentation for someone else.
             raise InvalidBodyError("the request's domain is not its sender")
         definition = parse_definition(details.get("presentation_definition"))
-        record.data.update({"nonce": nonce, "definition": definition.raw, "comment": comment})
+        max_age = inbound.body.get("status_max_age")
+        if max_age is not None:
+            max_age = check_status_max_age(max_age)
+        record.data.update(
+            {
+                "nonce": nonce,
+                "definition": definition.raw,
+                "comment": comment,
+                "status_max_age": max_age,
+            }
+        )
         event = Event(
             "present-proof.request-received",
             record.thid,
@@ -323,6 +402,8 @@ class PresentProof(ProtocolMachine):
                 **request_summary(definition),
                 "comment": comment,
                 "goal_code": goal_code,
+                # How fresh a status list the verifier wants (None: it did not say).
+                "status_max_age": max_age,
             },
         )
         return Transition(record, [], [event])
@@ -356,10 +437,14 @@ class PresentProof(ProtocolMachine):
         issuer: str | None = None
         vct: str | None = None
         claims: dict[str, Any] = {}
+        # (issuer, status reference, the list format it must be in), per credential.
+        statuses: list[tuple[str, Any, str]] = []
         for entry in entries:
             token = resolve_path(details, entry.path)
             if entry.format in DI_FORMATS:
-                di_issuer, di_vct, shown = self._verify_whole(token, nonce, inbound)
+                di_issuer, di_vct, shown, entry_status = self._verify_whole(token, nonce, inbound)
+                if entry_status is not None:
+                    statuses.append((di_issuer, entry_status, status_exchange.FORMAT_BITSTRING))
                 if (issuer, vct) not in ((None, None), (di_issuer, di_vct)):
                     raise PresentationRejectedError(
                         "the descriptors are answered by two credentials"
@@ -391,6 +476,10 @@ class PresentProof(ProtocolMachine):
             if (issuer, vct) not in ((None, None), (result.issuer, result.vct)):
                 raise PresentationRejectedError("the descriptors are answered by two credentials")
             issuer, vct = result.issuer, result.vct
+            if "status" in result.claims:
+                statuses.append(
+                    (result.issuer, result.claims["status"], status_exchange.FORMAT_TOKEN)
+                )
             visible = {
                 **{k: v for k, v in result.claims.items() if k not in ALWAYS_VISIBLE},
                 "vct": result.vct,
@@ -399,12 +488,61 @@ class PresentProof(ProtocolMachine):
             # Only the requested fields' values are kept, whatever else was disclosed
             # (identical to ``evaluate`` under limit_disclosure "required").
             claims.update(requested_values(entry.descriptor, visible))
-        return {"issuer": issuer, "vct": vct, "claims": claims}
+        status = self._check_statuses(record, inbound, statuses)
+        return {"issuer": issuer, "vct": vct, "claims": claims, "status": status}
+
+    def _check_statuses(
+        self, record: ProtocolRecord, inbound: Inbound, statuses: list[tuple[str, Any, str]]
+    ) -> str:
+        """The verdict's ``status``, or the error that fails the presentation: each
+        revocable credential needs a list stapled by its issuer, signed no more than
+        ``status_max_age`` seconds ago, whose entry for it is 0."""
+        if not statuses:
+            return STATUS_NOT_REVOCABLE
+        max_age = record.data.get("status_max_age")
+        if not isinstance(max_age, int):
+            max_age = DEFAULT_STATUS_MAX_AGE  # a request made before the field existed
+        try:
+            stapled = status_exchange.stapled_lists(inbound.message)
+        except DIDCommError as error:
+            raise StatusUnknownError(f"{REASON_STATUS_UNKNOWN}: {error.message}") from None
+        for credential_issuer, reference, kind in statuses:
+            try:
+                if kind == status_exchange.FORMAT_TOKEN:
+                    uri, index = status_list.read_token_reference(reference)
+                else:
+                    uri, index = status_list.read_bitstring_entry(reference)
+                found = status_exchange.find_list(
+                    stapled,
+                    resolver=self.resolver,
+                    now=inbound.now,
+                    uri=uri,
+                    issuer=credential_issuer,
+                    kind=kind,
+                )
+                if found is None or inbound.now - found[0].issued_at > max_age:
+                    raise StatusUnknownError(REASON_STATUS_UNKNOWN)
+                value = found[0].status(index)
+            except StatusListExpiredError:
+                raise StatusUnknownError(REASON_STATUS_UNKNOWN) from None
+            except StatusUnknownError:
+                raise
+            except DIDCommError as error:
+                # A forged or unreadable list, or a credential whose reference is bad.
+                raise StatusUnknownError(f"{REASON_STATUS_UNKNOWN}: {error.message}") from None
+            if value == status_list.REVOKED:
+                raise CredentialRevokedError(REASON_REVOKED)
+            if value == status_list.SUSPENDED:
+                raise CredentialRevokedError(REASON_SUSPENDED)
+            if value != status_list.VALID:
+                raise StatusUnknownError(f"{REASON_STATUS_UNKNOWN}: status value {value}")
+        return STATUS_VALID
 
     def _verify_whole(
         self, token: Any, nonce: str, inbound: Inbound
-    ) -> tuple[str, str | None, dict[str, Any]]:
-        """A ``di_vp``: (issuer, vct, claims view) of its one credential, or an error."""
+    ) -> tuple[str, str | None, dict[str, Any], Any]:
+        """A ``di_vp``: (issuer, vct, claims view, credentialStatus or None) of its one
+        credential, or an error."""
         if not isinstance(token, dict):
             raise PresentationRejectedError("the submission's path leads to no presentation")
         try:
@@ -432,7 +570,8 @@ class PresentProof(ProtocolMachine):
         view = di_view(credential.document)
         view["iss"] = credential.controller
         vct = view.get("vct")
-        return credential.controller, vct if isinstance(vct, str) else None, view
+        entry_status = credential.document.get("credentialStatus")
+        return credential.controller, vct if isinstance(vct, str) else None, view, entry_status
 
 
 # -- local commands -------------------------------------------------------------------
@@ -481,6 +620,7 @@ def request_presentation(
     proposal: ProtocolRecord | None = None,
     ids: Callable[[], str] = new_id,
     formats: tuple[str, ...] = (FORMAT_SD_JWT_VC,),
+    status_max_age: int = DEFAULT_STATUS_MAX_AGE,
 ) -> Transition:
     """Verifier: ask ``their_did`` for a credential in one of ``formats``
     (``dc+sd-jwt``, ``di_vc``; a di_vc is shown whole) of type ``vct`` (any when None),
@@ -488,8 +628,12 @@ def request_presentation(
     passing ``filters[name]`` (a JSON-Schema subset) when given.
 
     A new thread, or the answer to ``proposal``.  The nonce is fresh random
-    (:data:`NONCE_BYTES`), never derived from ``ids``.
+    (:data:`NONCE_BYTES`), never derived from ``ids``.  A revocable credential
+    will be accepted only with a stapled list its issuer signed at most
+    ``status_max_age`` seconds before the presentation arrives (announced in
+    the request body, so the prover can refresh an older one first).
     """
+    status_max_age = check_status_max_age(status_max_age)
     if not claims or not all(isinstance(c, str) and c for c in claims):
         raise InvalidBodyError("a request must name at least one claim")
     definition = build_definition(
@@ -501,9 +645,14 @@ def request_presentation(
         formats=formats,
     )
     nonce = secrets.token_urlsafe(NONCE_BYTES)
-    body = _body(goal_code, comment)
+    body = {**_body(goal_code, comment), "status_max_age": status_max_age}
     msg_id = ids()
-    data = {"nonce": nonce, "definition": definition, "comment": comment}
+    data = {
+        "nonce": nonce,
+        "definition": definition,
+        "comment": comment,
+        "status_max_age": status_max_age,
+    }
     if proposal is None:
         record = start_record(
             PresentProof,
@@ -580,16 +729,24 @@ def propose_presentation(
 
 
 def matching(
-    record: ProtocolRecord, credentials: Iterable[tuple[str, str]], *, now: int | None = None
+    record: ProtocolRecord,
+    credentials: Iterable[tuple[str, str]],
+    *,
+    now: int | None = None,
+    revoked: Collection[str] = (),
 ) -> list[str]:
     """Prover: the ids of the ``(id, credential)`` credentials (SD-JWT text or a
     ``di_vc``'s JSON text) that can answer the request on ``record`` (a
     credential that cannot be read is skipped, and with ``now`` one whose
     ``exp``/``validUntil`` has passed; a ``di_vc`` only when the definition
-    does not require limited disclosure)."""
+    does not require limited disclosure).  Ids in ``revoked`` (credentials
+    whose latest list says revoked or suspended) are never offered: a
+    verifier would refuse them, and showing one discloses for nothing."""
     definition = parse_definition(record.data.get("definition"))
     found = []
     for credential_id, credential in credentials:
+        if credential_id in revoked:
+            continue
         try:
             claims = credential_claims(credential)
         except DIDCommError:
@@ -621,9 +778,11 @@ def _presentation(
     now: int,
     ids: Callable[[], str],
     event_extra: dict[str, Any],
+    staples: list[dict[str, Any]],
 ) -> Transition:
     """The ``presentation`` message carrying ``token`` (an SD-JWT+KB or a signed VP)
-    with its submission, the record noting what it disclosed, and the event."""
+    with its submission and the ``staples`` (status lists), the record noting what
+    it disclosed, and the event."""
     submission = build_submission(
         definition, submission_id=ids(), path=VP_TOKEN_PATH, format=submission_format
     )
@@ -641,16 +800,45 @@ def _presentation(
         to=updated.their_did,
         thid=updated.thid,
         now=now,
-        attachments=[attachment],
+        attachments=[attachment, *staples],
         please_ack=[""],
     )
     updated.data["disclosed"] = disclosed
     event = Event(
         "present-proof.presentation-sent",
         updated.thid,
-        {"to": updated.their_did, "disclosed": disclosed, **event_extra},
+        {
+            "to": updated.their_did,
+            "disclosed": disclosed,
+            "stapled": len(staples),
+            **event_extra,
+        },
     )
     return Transition(updated, [message], [event])
+
+
+def _staples(
+    credential: str, status_lists: Mapping[str, str | dict[str, Any]], kind: str
+) -> list[dict[str, Any]]:
+    """The attachment stapling the list ``credential`` names, if we hold it."""
+    try:
+        reference = status_reference(credential)
+    except DIDCommError:
+        return []  # an unreadable reference: the verifier will say so
+    if reference is None or reference[0] not in status_lists:
+        return []
+    document = status_lists[reference[0]]
+    if kind == status_exchange.FORMAT_BITSTRING and isinstance(document, str):
+        # A list credential kept as its JSON text (a token never starts with "{").
+        if not document.lstrip().startswith("{"):
+            return []
+        try:
+            document = data_integrity.parse_document(document)
+        except DIDCommError:
+            return []
+    if status_exchange.list_format(document) != kind:
+        return []
+    return [status_exchange.list_attachment(document)]
 
 
 def present(
@@ -660,11 +848,14 @@ def present(
     holder_key: PrivateKey,
     now: int,
     ids: Callable[[], str] = new_id,
+    status_lists: Mapping[str, str | dict[str, Any]] = _NO_LISTS,
 ) -> Transition:
     """Prover: answer the request on ``record`` with ``sd_jwt`` (one of ours),
     disclosing ONLY the claims the definition names, key-bound to the verifier's
     DID and nonce with ``holder_key``.  :class:`NotSatisfiedError` if the
-    credential cannot answer the request."""
+    credential cannot answer the request.  If the credential is revocable and
+    ``status_lists`` (list URI -> the latest signed list we hold: a token's text)
+    has its list, the list is stapled to the presentation."""
     credential = sd_jwt
     definition, nonce, verifier = _request_to_answer(record)
     msg_id = ids()
@@ -686,8 +877,9 @@ def present(
         raise NotSatisfiedError(
             f"the credential cannot be presented: {type(error).__name__}"
         ) from None
+    staples = _staples(credential, status_lists, status_exchange.FORMAT_TOKEN)
     return _presentation(
-        updated, msg_id, definition, token, FORMAT_SD_JWT_VC, disclose, now, ids, {}
+        updated, msg_id, definition, token, FORMAT_SD_JWT_VC, disclose, now, ids, {}, staples
     )
 
 
@@ -699,13 +891,15 @@ def present_whole(
     holder_kid: str,
     now: int,
     ids: Callable[[], str] = new_id,
+    status_lists: Mapping[str, str | dict[str, Any]] = _NO_LISTS,
 ) -> Transition:
     """Prover: answer the request on ``record`` with a stored ``di_vc`` credential
     (its JSON text), shown WHOLE in a VC 2.0 presentation whose holder is the
     credential's subject, signed with ``holder_key`` (``holder_kid``, an
     authentication key of that DID) over the request's nonce and the
     verifier's DID.  :class:`NotSatisfiedError` if the credential cannot answer
-    the request (or the request requires limited disclosure)."""
+    the request (or the request requires limited disclosure).  ``status_lists``
+    as for :func:`present` (a list credential, as a dict or its JSON text)."""
     definition, nonce, verifier = _request_to_answer(record)
     document = data_integrity.parse_document(credential)
     match_claims(definition, di_view(document), format=FORMAT_DI_VC)
@@ -730,8 +924,18 @@ def present_whole(
         domain=verifier,
     )
     disclosed = sorted(k for k in di_view(document) if k not in ALWAYS_VISIBLE)
+    staples = _staples(credential, status_lists, status_exchange.FORMAT_BITSTRING)
     return _presentation(
-        updated, msg_id, definition, vp, FORMAT_DI_VP, disclosed, now, ids, {"format": FORMAT_DI_VC}
+        updated,
+        msg_id,
+        definition,
+        vp,
+        FORMAT_DI_VP,
+        disclosed,
+        now,
+        ids,
+        {"format": FORMAT_DI_VC},
+        staples,
     )
 
 

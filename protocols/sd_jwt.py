@@ -90,8 +90,13 @@ __all__ = [
     "digest",
     "disclosable_claims",
     "issue",
+    "issuer_key",
+    "jwt_alg",
     "parse",
+    "parse_jwt",
     "present",
+    "sign_jwt",
+    "strict_b64u",
     "verify",
     "verify_signed",
 ]
@@ -219,7 +224,7 @@ def digest(disclosure: str) -> str:
     return b64u_encode(hashlib.sha256(disclosure.encode("ascii")).digest())
 
 
-def _strict_b64u(text: str, what: str) -> bytes:
+def strict_b64u(text: str, what: str) -> bytes:
     """Decode base64url that must be written the one canonical way.
 
     The character set is checked by the caller's regex; a text whose unused
@@ -242,13 +247,13 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise MalformedCredentialError(exc.message) from None
 
 
-def _parse_jwt(text: str, what: str) -> Jwt:
+def parse_jwt(text: str, what: str) -> Jwt:
     if _JWT_RE.fullmatch(text) is None:
         raise MalformedCredentialError(f"{what} must be three base64url parts")
     header_b64, payload_b64, sig_b64 = text.split(".")
-    header = _json_object(_strict_b64u(header_b64, f"{what} header"), f"{what} header")
-    payload = _json_object(_strict_b64u(payload_b64, f"{what} payload"), f"{what} payload")
-    signature = _strict_b64u(sig_b64, f"{what} signature")
+    header = _json_object(strict_b64u(header_b64, f"{what} header"), f"{what} header")
+    payload = _json_object(strict_b64u(payload_b64, f"{what} payload"), f"{what} payload")
+    signature = strict_b64u(sig_b64, f"{what} signature")
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in SUPPORTED_ALGS:
         raise UnsupportedCredentialError(f"{what} has an unsupported alg")
@@ -262,7 +267,7 @@ def _parse_disclosure(text: str) -> Disclosure:
     if _B64U_RE.fullmatch(text) is None:
         raise MalformedCredentialError("a Disclosure is not base64url")
     try:
-        value = json_loads(_strict_b64u(text, "Disclosure"), "Disclosure")
+        value = json_loads(strict_b64u(text, "Disclosure"), "Disclosure")
     except DIDCommError as exc:
         raise MalformedCredentialError(exc.message) from None
     if not isinstance(value, list) or len(value) not in (2, 3):
@@ -295,12 +300,12 @@ def parse(text: str) -> SdJwt:
         raise MalformedCredentialError("an SD-JWT must end with '~' or a KB-JWT")
     if len(parts) - 2 > MAX_DISCLOSURES:
         raise CredentialTooLargeError(f"SD-JWT has more than {MAX_DISCLOSURES} Disclosures")
-    jwt = _parse_jwt(parts[0], "issuer JWT")
+    jwt = parse_jwt(parts[0], "issuer JWT")
     sd_alg = jwt.payload.get("_sd_alg", SD_ALG)
     if sd_alg != SD_ALG:
         raise UnsupportedCredentialError("unsupported _sd_alg (only sha-256)")
     disclosures = tuple(_parse_disclosure(d) for d in parts[1:-1])
-    kb_jwt = _parse_jwt(parts[-1], "KB-JWT") if parts[-1] else None
+    kb_jwt = parse_jwt(parts[-1], "KB-JWT") if parts[-1] else None
     return SdJwt(jwt, disclosures, kb_jwt, text[: len(text) - len(parts[-1])])
 
 
@@ -526,10 +531,11 @@ def verify_signed(
 # -- SD-JWT VC ---------------------------------------------------------------------
 
 
-def _issuer_key(sd: SdJwt, resolver: DIDResolver) -> tuple[str, PublicKey]:
-    """The ``iss`` DID and the key its ``assertionMethod`` names in the header's ``kid``."""
-    iss = sd.jwt.payload.get("iss")
-    kid = sd.jwt.header.get("kid")
+def issuer_key(jwt: Jwt, resolver: DIDResolver) -> tuple[str, PublicKey]:
+    """The ``iss`` DID of an issuer-signed JWT and the key its ``assertionMethod`` names
+    in the header's ``kid`` (an SD-JWT VC's, a Status List Token's)."""
+    iss = jwt.payload.get("iss")
+    kid = jwt.header.get("kid")
     if not isinstance(iss, str) or not isinstance(kid, str):
         raise MalformedCredentialError("an SD-JWT VC needs a string 'iss' and header 'kid'")
     try:
@@ -570,7 +576,7 @@ def verify(
     typ = sd.jwt.header.get("typ")
     if typ not in _VC_TYPS:
         raise UnsupportedCredentialError(f"the header typ must be {TYP_SD_JWT_VC!r}")
-    issuer, key = _issuer_key(sd, resolver)
+    issuer, key = issuer_key(sd.jwt, resolver)
     result = verify_signed(
         sd,
         key,
@@ -646,14 +652,14 @@ def _names(names: Iterable[str], what: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _sign_jwt(header: dict[str, Any], payload: dict[str, Any], key: PrivateKey) -> str:
+def sign_jwt(header: dict[str, Any], payload: dict[str, Any], key: PrivateKey) -> str:
     signing_input = (
         f"{b64u_encode(_json(header, 'header'))}.{b64u_encode(_json(payload, 'payload'))}"
     )
     return f"{signing_input}.{b64u_encode(key.sign(signing_input.encode('ascii')))}"
 
 
-def _alg(key: PrivateKey) -> str:
+def jwt_alg(key: PrivateKey) -> str:
     try:
         alg = signing_alg(key)
     except DIDCommError:
@@ -676,14 +682,15 @@ def issue(
     expires: int | None = None,
     decoys: int = 0,
     salt: Callable[[], str] | None = None,
+    status: Mapping[str, Any] | None = None,
 ) -> str:
     """Issue an SD-JWT VC: ``<issuer-signed JWT>~<Disclosure>~...~``.
 
     Top-level claims named in ``disclosable`` become Disclosures (their
     digests sorted, with ``decoys`` random ones, in the payload's ``_sd``); the
     rest stay plain.  The payload carries ``iss`` (a DID), ``iat``, ``exp``,
-    ``vct``, ``cnf.jwk`` (the holder's public key, if given) and ``_sd_alg``;
-    the header ``typ`` ``dc+sd-jwt``, ``alg`` and ``kid`` (a DID URL of
+    ``vct``, ``cnf.jwk`` (the holder's public key, if given), ``status`` (if
+    given: a status list reference, always plain) and ``_sd_alg``; the header ``typ`` ``dc+sd-jwt``, ``alg`` and ``kid`` (a DID URL of
     ``issuer``, whose ``assertionMethod`` it must be for verifiers).
     """
     if not isinstance(claims, Mapping):
@@ -702,6 +709,10 @@ def issue(
         raise CredentialClaimError("now must be an integer")
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise CredentialClaimError("expires must be an integer")
+    if status is not None:
+        if not isinstance(status, Mapping) or "status" in claims:
+            raise CredentialClaimError("status must be one JSON object, given once")
+        _check_claim_value(dict(status), "status", 1)
     if isinstance(decoys, bool) or not isinstance(decoys, int) or not 0 <= decoys <= MAX_DECOYS:
         raise CredentialClaimError(f"decoys must be 0 to {MAX_DECOYS}")
     hidden = _names(disclosable, "disclosable")
@@ -718,7 +729,7 @@ def issue(
             raise CredentialClaimError(f"disclosable claim {str(name)[:64]!r} is not in the claims")
         if name in _NEVER_DISCLOSABLE:
             raise CredentialClaimError(f"claim {name!r} may not be selectively disclosable")
-    alg = _alg(signer)
+    alg = jwt_alg(signer)
     make_salt = salt or _default_salt
 
     disclosures: list[str] = []
@@ -737,6 +748,8 @@ def issue(
     if expires is not None:
         payload["exp"] = expires
     payload["vct"] = vct
+    if status is not None:
+        payload["status"] = dict(status)
     hidden_set = set(hidden)
     for name, value in claims.items():
         if name not in hidden_set:
@@ -754,7 +767,7 @@ def issue(
         payload["_sd"] = sorted(digests)
     payload["_sd_alg"] = SD_ALG
     header = {"typ": TYP_SD_JWT_VC, "alg": alg, "kid": signer_kid}
-    text = _sign_jwt(header, payload, signer) + "~" + "".join(d + "~" for d in disclosures)
+    text = sign_jwt(header, payload, signer) + "~" + "".join(d + "~" for d in disclosures)
     if len(text) > MAX_SD_JWT_BYTES - KB_JWT_ROOM:
         raise CredentialTooLargeError(
             f"the credential is longer than {MAX_SD_JWT_BYTES - KB_JWT_ROOM} bytes"
@@ -840,7 +853,7 @@ def present(
     if not isinstance(audience, str) or not isinstance(nonce, str):
         raise KeyBindingError("audience and nonce must be strings")
     kb_payload = {"iat": now, "aud": audience, "nonce": nonce, "sd_hash": digest(text)}
-    kb = _sign_jwt({"typ": TYP_KB_JWT, "alg": _alg(holder_key)}, kb_payload, holder_key)
+    kb = sign_jwt({"typ": TYP_KB_JWT, "alg": jwt_alg(holder_key)}, kb_payload, holder_key)
     out = text + kb
     if len(out) > MAX_SD_JWT_BYTES:
         raise CredentialTooLargeError(f"the presentation is longer than {MAX_SD_JWT_BYTES} bytes")

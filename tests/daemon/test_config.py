@@ -43,6 +43,9 @@ listen = ["/ip4/127.0.0.1/tcp/4001", "/ip6/::1/tcp/4001"]
 announce = ["/dns4/example.org/tcp/4001"]
 bootstrap = ["/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWGzBkzKkZ6FC3hAWeG3MXt4WhqxU8MXdnNLfCAn9XxdyZ"]
 mdns = false
+
+[credentials]
+status_refresh = 3600
 """
 
 
@@ -117,6 +120,13 @@ def test_full_file(tmp_path: Path, env: dict[str, str]) -> None:
     assert config.p2p.listen == ["/ip4/127.0.0.1/tcp/4001", "/ip6/::1/tcp/4001"]
     assert config.p2p.bootstrap[0].endswith("/p2p/12D3KooWGzBkzKkZ6FC3hAWeG3MXt4WhqxU8MXdnNLfCAn9XxdyZ")
     assert config.p2p.mdns is False
+    assert config.credentials.status_refresh == 3600
+
+
+def test_credentials_default_and_environment_override(tmp_path: Path, env: dict[str, str]) -> None:
+    assert load_config(env=env).credentials.status_refresh == 21600
+    path = write(tmp_path, FULL_TOML)
+    assert load_config(path, env=env | {"DIDCOMMD_CREDENTIALS_STATUS_REFRESH": "5"}).credentials.status_refresh == 5
 
 
 def test_file_from_environment_and_xdg_config_home(tmp_path: Path, env: dict[str, str]) -> None:
@@ -196,6 +206,9 @@ BAD_FILES = [
     ('[p2p]\nbootstrap = ["/ip4/10.0.0.1/tcp/4001"]', "p2p.bootstrap", "/p2p/<peer id>"),
     ('[p2p]\nbootstrap = ["/ip4/10.0.0.1/tcp/4001/p2p/nope"]', "p2p.bootstrap", "peer id"),
     ('[p2p]\nmdns = "yes"', "p2p.mdns", "true or false"),
+    ("[credentials]\nstatus_refresh = 0", "credentials.status_refresh", "between 1 and"),
+    ('[credentials]\nstatus_refresh = "6h"', "credentials.status_refresh", "must be an integer"),
+    ("[credentials]\nstatus_refreshh = 60", "credentials.status_refreshh", "unknown key"),
     ("daemon = 3", "daemon", "must be a table"),
 ]
 
@@ -222,6 +235,8 @@ BAD_ENV = [
     ("DIDCOMMD_P2P_MDNS", "maybe", "true or false"),
     ("DIDCOMMD_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0,/ip9/x", "unknown multiaddr protocol"),
     ("DIDCOMMD_DAEMON_SHUTDOWN_TIMEOUT", "-1", "more than 0"),
+    ("DIDCOMMD_CREDENTIALS_STATUS_REFRESH", "soon", "must be an integer"),
+    ("DIDCOMMD_CREDENTIALS_STATUS_REFRESH", str(31 * 24 * 3600), "between 1 and"),
 ]
 
 

@@ -256,4 +256,6 @@ def test_data_integrity_credential_is_issued_and_presented_whole(daemon_factory:
         r for r in [ctl_json(verifier, "proof", "show", req["thid"])] if r["state"] != "requested"])[0]
     assert later["state"] == "verified", later
     # Shown whole, but the verifier keeps only the claims it asked for.
-    assert later["result"] == {"issuer": offer["issuer"], "vct": VCT, "claims": {"age_over_18": True}}
+    # (Revocable by default: the holder stapled its issuer's status list, which says valid.)
+    assert later["result"] == {"issuer": offer["issuer"], "vct": VCT, "claims": {"age_over_18": True},
+                               "status": "valid"}

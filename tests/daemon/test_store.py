@@ -24,7 +24,9 @@ from daemon.store import (
     SCHEMA_VERSION,
     AsyncStore,
     DIDRow,
+    HeldStatusListRow,
     KeyRow,
+    StatusListRow,
     Store,
     decode_record,
     encode_record,
@@ -32,7 +34,7 @@ from daemon.store import (
 
 TABLES = {
     "meta", "keys", "dids", "did_docs", "connections", "protocol_records", "outbox", "inbox",
-    "credentials", "events",
+    "credentials", "events", "status_lists", "status_entries", "held_status_lists",
 }
 
 
@@ -478,3 +480,93 @@ def test_inbox_insert_received_inserts_once_and_dedups_both_ways(store: Store) -
     assert store.inbox_accept("in-d", msg_id="9", sender="did:z", record={}) is None
     accepted = store.inbox_get_ref("in-d")
     assert accepted is not None and accepted.state == storemod.INBOX_RECEIVED
+
+
+# -- status lists (revocation) ------------------------------------------------------------------
+
+
+def test_a_version_3_file_gains_the_status_list_tables_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite3"
+    with sqlite3.connect(path) as conn:
+        for script in storemod.MIGRATIONS[:3]:
+            for statement in storemod._statements(script):
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("INSERT INTO credentials (id, issuer, subject, created, record) VALUES (?, ?, ?, ?, ?)",
+                     ("c1", "did:key:z", None, 1, encode_record({"id": "c1"})))
+    s = Store.open(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION >= 4
+        assert tables(path) >= {"status_lists", "status_entries", "held_status_lists"}
+        assert s.credential_get("c1") == {"id": "c1"}
+        assert s.status_lists_all() == [] and s.held_lists_all() == []
+    finally:
+        s.close()
+
+
+def _list(uri: str = "did:key:z/status/sd-jwt/0", n: int = 0, size: int = 16) -> StatusListRow:
+    return StatusListRow(uri, "did:key:z", "dc+sd-jwt", n, size, 0, 5, bytes(size // 8))
+
+
+def test_status_entries_are_handed_out_once_and_counted(store: Store) -> None:
+    store.status_list_create(_list())
+    with pytest.raises(StoreError, match="exists already"):
+        store.status_list_create(_list())
+    store.status_entry_add("did:key:z/status/sd-jwt/0", 3, "thread-a", now=10)
+    with pytest.raises(StoreError, match="taken"):
+        store.status_entry_add("did:key:z/status/sd-jwt/0", 3, "thread-b", now=10)
+    with pytest.raises(StoreError, match="outside"):
+        store.status_entry_add("did:key:z/status/sd-jwt/0", 16, "thread-b", now=10)
+    with pytest.raises(StoreError, match="no status list"):
+        store.status_entry_add("did:key:z/status/sd-jwt/9", 1, "thread-b", now=10)
+    current = store.status_list_current("did:key:z", "dc+sd-jwt")
+    assert current is not None and current.used == 1 and current.n == 0
+    assert store.status_index_used(current.uri, 3) and not store.status_index_used(current.uri, 4)
+    assert store.status_used_indexes(current.uri) == {3}
+    entry = store.status_entry_by_thid("thread-a")
+    assert entry is not None and (entry.uri, entry.idx, entry.status) == (current.uri, 3, 0)
+    assert store.status_entry_by_thid("thread-b") is None
+    assert set(store.status_entries_by_thids(["thread-a", "thread-b"])) == {"thread-a"}
+    # Once issued, the entry is found by the credential's id too.
+    assert store.status_entry_by_credential("cred-a") is None
+    assert store.status_entry_issued("thread-a", "cred-a") and not store.status_entry_issued("thread-b", "cred-b")
+    by_id = store.status_entry_by_credential("cred-a")
+    assert by_id is not None and (by_id.thid, by_id.idx, by_id.credential_id) == ("thread-a", 3, "cred-a")
+    # A revocation changes the entry and the packed list together.
+    store.status_set(current.uri, 3, 1, b"\x08\x00", now=20)
+    entry = store.status_entry_by_thid("thread-a")
+    assert entry is not None and entry.status == 1 and entry.updated == 20
+    got = store.status_list_get(current.uri)
+    assert got is not None and got.statuses == b"\x08\x00" and got.updated == 20
+    with pytest.raises(StoreError, match="never handed out"):
+        store.status_set(current.uri, 4, 1, b"\x18\x00", now=20)
+    assert store.status_list_get(current.uri).statuses == b"\x08\x00"  # type: ignore[union-attr]
+
+
+def test_a_full_list_refuses_more_entries(store: Store) -> None:
+    store.status_list_create(_list(size=8))
+    for i in range(8):
+        store.status_entry_add("did:key:z/status/sd-jwt/0", i, f"t{i}", now=1)
+    with pytest.raises(StoreError, match="full"):
+        store.status_entry_add("did:key:z/status/sd-jwt/0", 0, "t9", now=1)
+    store.status_list_create(_list("did:key:z/status/sd-jwt/1", n=1, size=8))
+    current = store.status_list_current("did:key:z", "dc+sd-jwt")
+    assert current is not None and current.n == 1 and current.used == 0
+    assert store.status_list_current("did:key:z", "di_vc") is None
+    assert [r.n for r in store.status_lists_all()] == [0, 1]
+
+
+def test_held_lists_are_replaced_and_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    s = Store.open(path)
+    s.held_list_put(HeldStatusListRow("u", "did:key:z", "statuslist+jwt", 100, 110, {"document": "a.b.c"}))
+    s.held_list_put(HeldStatusListRow("u", "did:key:z", "statuslist+jwt", 200, 210, {"document": "d.e.f"}))
+    s.close()
+    s = Store.open(path)
+    try:
+        got = s.held_list_get("u")
+        assert got is not None and (got.issued_at, got.fetched_at, got.record) == (200, 210, {"document": "d.e.f"})
+        assert s.held_list_get("v") is None
+        assert [r.uri for r in s.held_lists_all()] == ["u"]
+    finally:
+        s.close()

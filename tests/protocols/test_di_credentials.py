@@ -16,10 +16,20 @@ from protocols.envelope import unpack
 from protocols.errors import DIDCommError
 from protocols.framework import Transition
 from protocols.issue_credential import accept_offer
+from protocols.jcs import canonicalize
 from protocols.present_proof import matching, present_whole, request_presentation
 from protocols.presentation_exchange import NotSatisfiedError
+from protocols.status_list import REVOKED, StatusList, verify_list_credential
 from tests.protocols.test_framework import NOW
-from tests.protocols.test_issue_credential import CLAIMS, PID, Party, event, kinds, offer
+from tests.protocols.test_issue_credential import (
+    CLAIMS,
+    PID,
+    Party,
+    event,
+    kinds,
+    offer,
+    publishing_issuer,
+)
 
 
 def issue_di(issuer: Party, holder: Party, **kwargs: Any) -> dict[str, Any]:
@@ -66,6 +76,105 @@ def test_holder_refuses_a_credential_that_differs_from_the_template() -> None:
     assert "issue-credential.credential-received" not in kinds(outcome)
 
 
+@pytest.mark.parametrize(
+    ("offered", "signed"),
+    [(NOW + 3600, NOW + 7200), (NOW + 3600, None), (None, NOW + 3600)],
+)
+def test_holder_refuses_a_credential_whose_validity_differs_from_the_template(
+    offered: int | None, signed: int | None
+) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    sent = offer(issuer, holder, credential_format="di_vc", expires=offered)
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert event(outcome, "issue-credential.offer-received")["expires"] == offered
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(accept_offer(holder.record(thid), now=NOW, ids=holder.ids))
+    # The issuer's record says another expiry: it signs that (its real key), the holder refuses.
+    record = issuer.record(thid)
+    record.data["offer"]["expires"] = signed
+    issuer.store.apply(Transition(record, [], []))
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    assert "issue-credential.credential-received" not in kinds(outcome)
+    assert "validUntil" in outcome.events[-1].data["reason"]
+    assert holder.record(thid).state == "abandoned"
+
+
+def test_a_revocable_di_credential_carries_the_offered_credential_status() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    received = issue_di(issuer, holder, status=(url, 99))
+    credential = data_integrity.parse_document(received["credential"])
+    assert credential["credentialStatus"] == {
+        "id": f"{url}#99",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "99",
+        "statusListCredential": url,
+    }
+    data_integrity.verify_credential(credential, resolver=default_resolver())
+
+
+def test_the_issuer_staples_a_bitstring_status_list_credential() -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    publisher.lists[url] = StatusList()
+    publisher.lists[url].set(99, REVOKED)
+    received = issue_di(issuer, holder, status=(url, 99))
+    assert received["status"] == {"uri": url, "index": 99}
+    assert received["status_value"] == REVOKED
+    document = data_integrity.parse_document(received["status_list"])
+    assert received["status_list"] == canonicalize(document).decode()
+    assert document["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+    verified = verify_list_credential(document, resolver=default_resolver(), now=NOW, url=url)
+    assert verified.issuer == issuer.did and verified.status(99) == REVOKED
+
+
+def test_a_di_credential_with_a_list_signed_by_another_issuer_is_refused() -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    publisher.lists[url] = StatusList()
+    publisher.signer = Party.create("s")
+    sent = offer(issuer, holder, credential_format="di_vc", status=(url, 5))
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(accept_offer(holder.record(thid), now=NOW, ids=holder.ids))
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    assert "issue-credential.credential-received" not in kinds(outcome)
+    assert "stapled status list" in outcome.events[-1].data["reason"]
+
+
+@pytest.mark.parametrize(("offered", "signed"), [(99, 100), (99, None), (None, 99)])
+def test_holder_refuses_a_credential_whose_status_differs_from_the_template(
+    offered: int | None, signed: int | None
+) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    url = f"{issuer.did}/status/di/0"
+    sent = offer(
+        issuer,
+        holder,
+        credential_format="di_vc",
+        status=None if offered is None else (url, offered),
+    )
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert event(outcome, "issue-credential.offer-received")["revocable"] is (offered is not None)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(accept_offer(holder.record(thid), now=NOW, ids=holder.ids))
+    record = issuer.record(thid)
+    record.data["offer"]["status"] = None if signed is None else [url, signed]
+    issuer.store.apply(Transition(record, [], []))
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    assert "issue-credential.credential-received" not in kinds(outcome)
+    assert "status" in outcome.events[-1].data["reason"]
+
+
 def ask_any(verifier: Party, prover: Party) -> tuple[str, dict[str, Any]]:
     sent = request_presentation(
         verifier.did,
@@ -81,19 +190,6 @@ def ask_any(verifier: Party, prover: Party) -> tuple[str, dict[str, Any]]:
     return sent.outbound[0]["id"], event(outcome, "present-proof.request-received")
 
 
-def answer(prover: Party, thid: str, credential: str, **changes: Any) -> Transition:
-    record = prover.record(thid)
-    if changes:
-        record = record.copy()
-        record.data.update(changes)
-    kid = f"{prover.did}#key-2"
-    key = prover.secrets.get_key(kid)
-    assert key is not None
-    return present_whole(
-        record, credential=credential, holder_key=key, holder_kid=kid, now=NOW + 5, ids=prover.ids
-    )
-
-
 def test_request_any_format_is_answered_by_the_whole_credential_and_verified() -> None:
     issuer, prover, verifier = Party.create("i"), Party.create("p"), Party.create("v")
     credential = issue_di(issuer, prover)["credential"]
@@ -107,7 +203,66 @@ def test_request_any_format_is_answered_by_the_whole_credential_and_verified() -
     outcome, _ = verifier.receive(wire, now=NOW + 6)
     verified = event(outcome, "present-proof.verified")
     # Only what was asked is kept, although the whole credential was shown.
-    assert verified == {"issuer": issuer.did, "vct": PID, "claims": {"age_over_18": True}}
+    assert verified == {
+        "issuer": issuer.did,
+        "vct": PID,
+        "claims": {"age_over_18": True},
+        "status": "not revocable",
+    }
+
+
+def test_a_revocable_di_credential_is_verified_with_its_stapled_list_until_revoked() -> None:
+    issuer, publisher = publishing_issuer()
+    prover, verifier = Party.create("p"), Party.create("v")
+    url = f"{issuer.did}/status/di/0"
+    publisher.lists[url] = StatusList()
+    received = issue_di(issuer, prover, status=(url, 31))
+    held = {url: received["status_list"]}  # the JCS text the holder stores
+
+    thid, _ = ask_any(verifier, prover)
+    sent = answer(prover, thid, received["credential"], status_lists=held)
+    staple = sent.outbound[0]["attachments"][1]
+    assert (staple["id"], staple["format"]) == ("status-list", "bitstring-status-list")
+    (wire,) = prover.start(sent)
+    outcome, _ = verifier.receive(wire, now=NOW + 6)
+    assert event(outcome, "present-proof.verified")["status"] == "valid"
+
+    publisher.lists[url].set(31, REVOKED)
+    held = {url: publisher.source(url)}  # refreshed: a dict works as well as its text
+    thid, _ = ask_any(verifier, prover)
+    (wire,) = prover.start(answer(prover, thid, received["credential"], status_lists=held))
+    outcome, _ = verifier.receive(wire, now=NOW + 6)
+    assert event(outcome, "present-proof.failed")["reason"] == "credential revoked"
+
+    thid, _ = ask_any(verifier, prover)
+    (wire,) = prover.start(answer(prover, thid, received["credential"]))
+    outcome, _ = verifier.receive(wire, now=NOW + 6)
+    assert event(outcome, "present-proof.failed")["reason"] == "revocation status unknown"
+
+
+def answer(
+    prover: Party,
+    thid: str,
+    credential: str,
+    status_lists: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Transition:
+    record = prover.record(thid)
+    if changes:
+        record = record.copy()
+        record.data.update(changes)
+    kid = f"{prover.did}#key-2"
+    key = prover.secrets.get_key(kid)
+    assert key is not None
+    return present_whole(
+        record,
+        credential=credential,
+        holder_key=key,
+        holder_kid=kid,
+        now=NOW + 5,
+        ids=prover.ids,
+        status_lists=status_lists or {},
+    )
 
 
 def event_of(transition: Transition, kind: str) -> dict[str, Any]:
@@ -211,7 +366,16 @@ JSON = st.recursive(
 @given(
     name=st.sampled_from(["offer-credential", "issue-credential", "request-credential"]),
     member=st.sampled_from(
-        ["@context", "type", "issuer", "credentialSubject", "validUntil", "proof", "extra"]
+        [
+            "@context",
+            "type",
+            "issuer",
+            "credentialSubject",
+            "validUntil",
+            "credentialStatus",
+            "proof",
+            "extra",
+        ]
     ),
     value=JSON,
 )
@@ -219,7 +383,7 @@ def test_hostile_di_attachments_give_typed_errors_only(name: str, member: str, v
     """A di_vc template, request or credential with any member replaced by any JSON:
     the machines answer with a typed error (a problem report), never an exception."""
     issuer, holder = Party.create("i"), Party.create("h")
-    sent = offer(issuer, holder, credential_format="di_vc")
+    sent = offer(issuer, holder, credential_format="di_vc", status=(f"{issuer.did}/status/di/0", 5))
     (wire,) = issuer.start(sent)
     holder.receive(wire)
     thid = sent.outbound[0]["id"]

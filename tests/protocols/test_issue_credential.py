@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import sd_jwt
+from protocols import sd_jwt, status_list
 from protocols.codec import b64u_decode, b64u_encode
 from protocols.did.did_peer import create_did_peer_2
 from protocols.did.resolver import default_resolver
@@ -55,6 +55,8 @@ from protocols.present_proof import PresentProof
 from protocols.protocol_errors import InvalidBodyError, UnexpectedMessageError
 from protocols.report_problem import PROBLEM_REPORT
 from protocols.secrets import InMemorySecrets
+from protocols.status_exchange import StatusExchange, StatusSource
+from protocols.status_list import StatusList
 from tests.protocols.test_framework import ALICE, ANON, AUTH, BOB, NOW, Store, codes, counter_ids
 
 PID = "https://example.org/vct/pid"
@@ -80,7 +82,7 @@ class Party:
     ids: Callable[[], str] = field(default_factory=counter_ids)
 
     @classmethod
-    def create(cls, name: str = "m") -> Party:
+    def create(cls, name: str = "m", status_source: StatusSource | None = None) -> Party:
         agreement, signing = PrivateKey.generate("X25519"), PrivateKey.generate("Ed25519")
         # create_did_peer_2 writes V (authentication) keys; the A part makes
         # the signing key an assertionMethod too (key-3), as an issuer needs.
@@ -93,7 +95,11 @@ class Party:
         resolver = default_resolver()
         dispatcher = standard_dispatcher(
             max_receive_bytes=256 * 1024,
-            extra_machines=[IssueCredential(resolver, secrets), PresentProof(resolver)],
+            extra_machines=[
+                IssueCredential(resolver, secrets, status_source),
+                PresentProof(resolver),
+                StatusExchange(resolver, status_source),
+            ],
             ids=counter_ids(name),
         )
         return cls(did, secrets, dispatcher, PrivateKey.generate("Ed25519"), ids=counter_ids(name))
@@ -196,6 +202,8 @@ def test_offer_accept_issue_gives_the_holder_a_verified_credential() -> None:
         "issuer": issuer.did,
         "comment": "Your PID",
         "goal_code": None,
+        "expires": None,
+        "revocable": False,
     }
     assert holder.record(thid).state == "offer-received"
 
@@ -345,9 +353,11 @@ def test_a_credential_before_the_request_is_unexpected() -> None:
     assert holder.record(thid).state == "offer-received"
 
 
-def _malicious_issue(issuer: Party, holder: Party, make: Callable[[str, str], str]) -> Outcome:
+def _malicious_issue(
+    issuer: Party, holder: Party, make: Callable[[str, str], str], **offer_args: Any
+) -> Outcome:
     """Run a flow to request-sent, then answer with make(thid, honest_credential)."""
-    sent = offer(issuer, holder)
+    sent = offer(issuer, holder, **offer_args)
     (wire,) = issuer.start(sent)
     holder.receive(wire)
     thid = sent.outbound[0]["id"]
@@ -422,6 +432,234 @@ def test_a_credential_that_is_not_what_was_offered_is_rejected(name: str, code: 
     assert codes(outcome) == [code]
 
 
+def test_an_offer_announces_its_expiry_and_the_credential_carries_it() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    sent = offer(issuer, holder, expires=NOW + 3600)
+    assert sent.outbound[0]["attachments"][0]["data"]["json"]["exp"] == NOW + 3600
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    offered = event(outcome, "issue-credential.offer-received")
+    assert offered["expires"] == NOW + 3600 and offered["revocable"] is False
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    text = event(outcome, "issue-credential.credential-received")["sd_jwt"]
+    assert sd_jwt.verify(text, resolver=default_resolver(), now=NOW).expires == NOW + 3600
+
+
+@pytest.mark.parametrize(
+    ("offered", "signed"),
+    [(NOW + 3600, NOW + 7200), (NOW + 3600, NOW + 60), (NOW + 3600, None), (None, NOW + 3600)],
+)
+def test_a_credential_whose_expiry_differs_from_the_offer_is_refused(
+    offered: int | None, signed: int | None
+) -> None:
+    """The issuer signs (with its real key) another ``exp`` than it announced."""
+    issuer, holder = Party.create("i"), Party.create("h")
+    outcome = _malicious_issue(
+        issuer,
+        holder,
+        lambda thid, honest: _reissue(issuer, holder, expires=signed),
+        expires=offered,
+    )
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+    assert "exp" in outcome.events[-1].data["reason"]
+
+
+def status_uri(issuer: Party, credential_format: str = "sd-jwt") -> str:
+    return f"{issuer.did}/status/{credential_format}/0"
+
+
+def test_a_revocable_offer_names_its_status_entry_and_the_credential_carries_it() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    uri = status_uri(issuer)
+    sent = offer(issuer, holder, status=(uri, 4242))
+    details = sent.outbound[0]["attachments"][0]["data"]["json"]
+    assert details["status"] == {"status_list": {"idx": 4242, "uri": uri}}
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert event(outcome, "issue-credential.offer-received")["revocable"] is True
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    received = event(outcome, "issue-credential.credential-received")
+    verified = sd_jwt.verify(received["sd_jwt"], resolver=default_resolver(), now=NOW)
+    assert verified.claims["status"] == {"status_list": {"idx": 4242, "uri": uri}}
+    assert "status" not in sd_jwt.disclosable_claims(received["sd_jwt"])
+
+
+@pytest.mark.parametrize("signed", ["other-index", "other-uri", "none", "garbage"])
+def test_a_credential_whose_status_differs_from_the_offer_is_refused(signed: str) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    uri = status_uri(issuer)
+    status = {
+        "other-index": {"status_list": {"idx": 4243, "uri": uri}},
+        "other-uri": {"status_list": {"idx": 4242, "uri": uri + "1"}},
+        "none": None,
+        "garbage": {"status_list": {"idx": "x"}},
+    }[signed]
+    outcome = _malicious_issue(
+        issuer,
+        holder,
+        lambda thid, honest: _reissue(issuer, holder, status=status),
+        status=(uri, 4242),
+    )
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+    assert "status" in outcome.events[-1].data["reason"]
+
+
+def test_a_status_reference_that_was_not_offered_is_refused() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    status = {"status_list": {"idx": 1, "uri": status_uri(issuer)}}
+    outcome = _malicious_issue(
+        issuer, holder, lambda thid, honest: _reissue(issuer, holder, status=status)
+    )
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+
+
+class Publisher:
+    """An issuer's status lists as the daemon keeps them: one StatusList per URI,
+    signed on demand with the issuer's real assertionMethod key (its ``source``)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, StatusList] = {}
+        self.party: Party | None = None
+        self.signed_at = NOW
+        self.signer: Party | None = None  # another party signs: a forged list
+
+    def source(self, uri: str) -> str | dict[str, Any] | None:
+        statuses = self.lists.get(uri)
+        if statuses is None or self.party is None:
+            return None
+        signer = self.signer or self.party
+        key = signer.secrets.get_key(signer.assertion_kid)
+        assert key is not None
+        if "/status/di/" in uri:
+            return status_list.sign_list_credential(
+                statuses,
+                url=uri,
+                issuer=signer.did,
+                kid=signer.assertion_kid,
+                key=key,
+                now=self.signed_at,
+            )
+        return status_list.sign_token(
+            statuses,
+            uri=uri,
+            issuer=signer.did,
+            kid=signer.assertion_kid,
+            key=key,
+            now=self.signed_at,
+        )
+
+
+def publishing_issuer(name: str = "i") -> tuple[Party, Publisher]:
+    publisher = Publisher()
+    issuer = Party.create(name, publisher.source)
+    publisher.party = issuer
+    return issuer, publisher
+
+
+def test_the_issuer_staples_its_current_status_list_and_the_holder_verifies_it() -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    uri = status_uri(issuer)
+    publisher.lists[uri] = StatusList()
+    sent = offer(issuer, holder, status=(uri, 4242))
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    outcome, (issued,) = issuer.receive(request)
+    credential_attachment, staple = outcome.outbound[0]["attachments"]
+    assert credential_attachment["format"] == FORMAT
+    assert (staple["id"], staple["format"]) == ("status-list", "statuslist+jwt")
+    outcome, _ = holder.receive(issued)
+    received = event(outcome, "issue-credential.credential-received")
+    assert received["status"] == {"uri": uri, "index": 4242}
+    assert received["status_value"] == status_list.VALID
+    token = received["status_list"]
+    assert token == b64u_decode(staple["data"]["base64"]).decode()
+    verified = status_list.verify_token(token, resolver=default_resolver(), now=NOW, uri=uri)
+    assert verified.issuer == issuer.did
+
+
+def test_a_credential_revoked_before_it_arrives_says_so() -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    uri = status_uri(issuer)
+    publisher.lists[uri] = StatusList()
+    publisher.lists[uri].set(7, status_list.REVOKED)
+    _, received = _issue_with(issuer, holder, status=(uri, 7))
+    assert received["status_value"] == status_list.REVOKED
+
+
+def _issue_with(issuer: Party, holder: Party, **offer_args: Any) -> tuple[Outcome, dict[str, Any]]:
+    sent = offer(issuer, holder, **offer_args)
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    _, (issued,) = issuer.receive(request)
+    outcome, _ = holder.receive(issued)
+    found = [e.data for e in outcome.events if e.kind == "issue-credential.credential-received"]
+    return outcome, found[0] if found else {}
+
+
+def test_without_a_list_to_staple_the_credential_still_arrives() -> None:
+    issuer, _ = publishing_issuer()  # publishes nothing: the source answers None
+    holder = Party.create("h")
+    _, received = _issue_with(issuer, holder, status=(status_uri(issuer), 3))
+    assert received["status"] == {"uri": status_uri(issuer), "index": 3}
+    assert received["status_list"] is None and received["status_value"] is None
+    _, plain = _issue_with(issuer, holder)
+    assert (plain["status"], plain["status_list"], plain["status_value"]) == (None, None, None)
+
+
+@pytest.mark.parametrize("attack", ["other-signer", "tampered", "garbage", "huge"])
+def test_a_bad_stapled_list_makes_the_holder_refuse_the_credential(attack: str) -> None:
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    uri = status_uri(issuer)
+    publisher.lists[uri] = StatusList()
+    if attack == "other-signer":
+        publisher.signer = Party.create("s")
+    sent = offer(issuer, holder, status=(uri, 1))
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    outcome, _ = issuer.receive(request)
+    message = outcome.outbound[0]
+    staple = message["attachments"][1]
+    if attack == "tampered":
+        token = b64u_decode(staple["data"]["base64"]).decode()
+        head, payload, signature = token.split(".")
+        signature = ("A" if signature[0] != "A" else "B") + signature[1:]
+        staple["data"]["base64"] = b64u_encode(f"{head}.{payload}.{signature}".encode())
+    if attack == "garbage":
+        staple["data"] = {"base64": b64u_encode(b"\xff\xfe")}
+    if attack == "huge":
+        staple["data"] = {"base64": "A" * (status_list.MAX_TOKEN_CHARS * 2)}
+    (wire,) = issuer.pack([message])
+    outcome, _ = holder.receive(wire)
+    assert codes(outcome) == ["e.p.req.credential-rejected"]
+    assert "stapled status list" in outcome.events[-1].data["reason"]
+    assert holder.record(thid).state == ABANDONED
+
+
 def test_an_issuer_without_its_key_reports_a_problem() -> None:
     issuer, holder = Party.create("i"), Party.create("h")
     sent = offer(issuer, holder, issuer_kid=f"{issuer.did}#key-9")
@@ -464,6 +702,14 @@ def test_messages_need_an_authenticated_encrypted_sender() -> None:
         lambda m: m.pop("attachments"),
         lambda m: m["attachments"][0]["data"]["json"].update(vct=""),
         lambda m: m["attachments"][0]["data"]["json"].update(disclosable=["nope"]),
+        lambda m: m["attachments"][0]["data"]["json"].update(exp="tomorrow"),
+        lambda m: m["attachments"][0]["data"]["json"].update(exp=True),
+        lambda m: m["attachments"][0]["data"]["json"].update(exp=10**20),
+        lambda m: m["attachments"][0]["data"]["json"].update(status={"status_list": {"idx": 1}}),
+        lambda m: m["attachments"][0]["data"]["json"].update(
+            status={"status_list": {"idx": -1, "uri": "did:example:i/status/sd-jwt/0"}}
+        ),
+        lambda m: m["attachments"][0]["data"]["json"].update(status="revocable"),
         lambda m: m["body"]["credential_preview"]["body"].update(
             attributes=[{"name": f"c{i}", "value": i} for i in range(MAX_CLAIMS + 1)]
         ),
@@ -497,6 +743,18 @@ def test_local_commands_check_their_arguments_and_state() -> None:
             disclosable=[],
             issuer_kid="did:example:other#k",
         )
+    for bad_status in [("", 1), ("did:example:a/status/sd-jwt/0", -1), ("u", True), ("u",)]:
+        with pytest.raises(DIDCommError):
+            offer_credential(
+                ALICE,
+                BOB,
+                NOW,
+                vct=PID,
+                claims=CLAIMS,
+                disclosable=[],
+                issuer_kid=f"{ALICE}#k",
+                status=bad_status,  # type: ignore[arg-type]
+            )
     record = ProtocolRecord(thid="t", protocol=PIURI, role="holder", state="request-sent")
     with pytest.raises(UnexpectedMessageError):
         accept_offer(record, holder_jwk=PrivateKey.generate("Ed25519").public.to_jwk(), now=NOW)
@@ -526,7 +784,10 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     },
     "issue-credential": {
         "body": {},
-        "attachments": [{"id": "a", "format": FORMAT, "data": {"base64": "AA"}}],
+        "attachments": [
+            {"id": "a", "format": FORMAT, "data": {"base64": "AA"}},
+            {"id": "status-list", "format": "statuslist+jwt", "data": {"base64": "AA"}},
+        ],
     },
 }
 
@@ -592,6 +853,7 @@ def test_random_sequences_only_give_typed_errors(steps: list[Any], role: str | N
                         "disclosable": [],
                         "issuer": ALICE,
                         "issuer_kid": f"{BOB}#key-9",
+                        "status": [f"{ALICE}/status/sd-jwt/0", 9],
                     },
                     "holder_jwk": PrivateKey.generate("Ed25519").public.to_jwk(),
                 },
@@ -674,3 +936,79 @@ def test_fuzzed_bodies_and_attachments_only_give_typed_errors(
     }
     outcome = party.dispatcher.dispatch(message, AUTH, store, NOW)
     assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+
+
+@settings(max_examples=80)
+@given(
+    st.sampled_from(["statuslist+jwt", "bitstring-status-list"]),
+    st.sampled_from(["json", "base64"]),  # what the envelope lets through
+    json_values,
+    st.integers(0, 3),
+)
+def test_hostile_stapled_lists_give_typed_errors_only(
+    list_format: str, kind: str, value: Any, copies: int
+) -> None:
+    """A real issuer's real credential, its stapled list replaced by anything (and
+    repeated): the holder answers with a typed error, or takes the credential with
+    a list that verified."""
+    issuer, publisher = publishing_issuer()
+    holder = Party.create("h")
+    uri = status_uri(issuer)
+    publisher.lists[uri] = StatusList()
+    sent = offer(issuer, holder, status=(uri, 1))
+    (wire,) = issuer.start(sent)
+    holder.receive(wire)
+    thid = sent.outbound[0]["id"]
+    (request,) = holder.start(
+        accept_offer(holder.record(thid), holder_jwk=holder.holder_jwk, now=NOW, ids=holder.ids)
+    )
+    outcome, _ = issuer.receive(request)
+    message = outcome.outbound[0]
+    honest = message["attachments"][1]
+    # Valid base64 (the envelope checks it), whatever it decodes to.
+    data = value if kind == "json" else b64u_encode(str(value).encode())
+    hostile = {"id": "status-list", "format": list_format, "data": {kind: data}}
+    message["attachments"][1:] = [honest, hostile][:1] if copies == 0 else [hostile] * copies
+    (wire,) = issuer.pack([message])
+    outcome, _ = holder.receive(wire)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+    for data in [e.data for e in outcome.events if e.kind.endswith("credential-received")]:
+        if data["status_list"] is not None:
+            status_list.verify_token(data["status_list"], resolver=default_resolver(), now=NOW)
+
+
+@settings(max_examples=150)
+@given(
+    st.sampled_from(["dc+sd-jwt", "di_vc"]),
+    st.sampled_from(["exp", "status", "validUntil", "credentialStatus"]),
+    json_values | st.integers(),
+)
+def test_hostile_expiry_and_status_in_offers_give_typed_errors_only(
+    credential_format: str, member: str, value: Any
+) -> None:
+    """An offer whose announced expiry or status entry is any JSON: refused with a
+    typed error, or read into a record whose values are the checked kinds."""
+    party = Party.create()
+    sent = offer_credential(
+        ALICE,
+        BOB,
+        NOW,
+        vct=PID,
+        claims=CLAIMS,
+        disclosable=[],
+        issuer_kid=f"{ALICE}#k",
+        credential_format=credential_format,
+        expires=NOW + 60,
+        status=(f"{ALICE}/status/x/0", 5),
+    )
+    message = sent.outbound[0]
+    message["attachments"][0]["data"]["json"][member] = value
+    store = Store()
+    outcome = party.dispatcher.dispatch(message, AUTH, store, NOW)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+    for record in outcome.records:
+        offered = record.data.get("offer")
+        if offered is not None:
+            assert offered["expires"] is None or type(offered["expires"]) is int
+            status = offered["status"]
+            assert status is None or (type(status[0]) is str and type(status[1]) is int)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import sd_jwt
-from protocols.codec import b64u_decode, json_loads
+from protocols import sd_jwt, status_list
+from protocols.codec import b64u_decode, b64u_encode, json_loads
 from protocols.errors import DIDCommError
 from protocols.framework import ABANDONED, EMPTY_MESSAGE, Outcome, ProtocolRecord, states_of
 from protocols.present_proof import (
@@ -29,16 +29,20 @@ from protocols.present_proof import (
 from protocols.presentation_exchange import NotSatisfiedError
 from protocols.protocol_errors import UnexpectedMessageError
 from protocols.report_problem import PROBLEM_REPORT
+from protocols.status_exchange import MAX_STAPLED_LISTS
+from protocols.status_list import StatusList
 from tests.protocols.test_framework import ALICE, ANON, AUTH, BOB, NOW, Store, codes
 from tests.protocols.test_issue_credential import (
     CLAIMS,
     DISCLOSABLE,
     PID,
     Party,
+    Publisher,
     event,
     issue_flow,
     json_values,
     kinds,
+    publishing_issuer,
 )
 
 
@@ -87,6 +91,7 @@ def test_over_18_without_the_birthdate() -> None:
         "discloses": "selected",
         "comment": "Age check",
         "goal_code": None,
+        "status_max_age": 86400,
     }
     request = prover.record(thid)
     assert request.state == "request-received"
@@ -112,6 +117,7 @@ def test_over_18_without_the_birthdate() -> None:
         "issuer": issuer.did,
         "vct": PID,
         "claims": {"age_over_18": True},
+        "status": "not revocable",
     }
     assert verifier.record(thid).state == "done"
     assert outcome.outbound[0]["type"] == EMPTY_MESSAGE
@@ -386,7 +392,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                         "vp_token": "e30.e30.AA~",
                     }
                 },
-            }
+            },
+            {"id": "status-list", "format": "statuslist+jwt", "data": {"base64": "e30"}},
         ],
     },
 }
@@ -424,7 +431,7 @@ step = st.tuples(
     st.sampled_from([ALICE, "did:example:mallory"]),
     st.booleans(),
     st.dictionaries(
-        st.sampled_from(["comment", "goal_code"]),
+        st.sampled_from(["comment", "goal_code", "status_max_age"]),
         st.none() | st.text(max_size=3) | st.integers(),
         max_size=2,
     ),
@@ -445,7 +452,7 @@ def test_random_sequences_only_give_typed_errors(steps: list[Any], role: str | N
                 role=role,
                 state="request-sent" if role == "verifier" else "proposal-sent",
                 their_did=ALICE,
-                data={"nonce": "n", "definition": definition},
+                data={"nonce": "n", "definition": definition, "status_max_age": 60},
             )
         )
     for number, (name, thid, sender, keep, body) in enumerate(steps):
@@ -515,3 +522,190 @@ def test_fuzzed_attachments_only_give_typed_errors(
         assert [e.kind for e in outcome.events if e.kind.startswith("present-proof")] == [
             "present-proof.failed"
         ]
+
+
+# -- revocation: stapled status lists -------------------------------------------------------
+
+
+def revocable_credential(prover: Party, index: int = 7) -> tuple[Party, Publisher, str, str]:
+    """A publishing issuer, its revocable SD-JWT VC for ``prover`` (entry ``index`` of
+    the list at ``uri``) signed with real keys; returns (issuer, publisher, uri, credential)."""
+    issuer, publisher = publishing_issuer()
+    uri = f"{issuer.did}/status/sd-jwt/0"
+    publisher.lists[uri] = StatusList()
+    credential = credential_for(issuer, prover, status=status_list.token_reference(uri, index))
+    return issuer, publisher, uri, credential
+
+
+def show(
+    verifier: Party,
+    prover: Party,
+    credential: str,
+    lists: dict[str, Any],
+    *,
+    now: int = NOW,
+    **request: Any,
+) -> tuple[str, Outcome, Any]:
+    """Request, present with ``lists`` stapled, deliver; (thread, verifier's outcome, sent)."""
+    thid, _ = ask(verifier, prover, **request)
+    shown = present(
+        prover.record(thid),
+        sd_jwt=credential,
+        holder_key=prover.holder_key,
+        now=now,
+        ids=prover.ids,
+        status_lists=lists,
+    )
+    (wire,) = prover.start(shown)
+    outcome, _ = verifier.receive(wire, now)
+    return thid, outcome, shown
+
+
+def test_a_valid_revocable_credential_with_a_fresh_stapled_list_is_verified() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    issuer, publisher, uri, credential = revocable_credential(prover)
+    publisher.lists[uri].set(8, status_list.REVOKED)  # a neighbour's revocation changes nothing
+    token = publisher.source(uri)
+    _, outcome, shown = show(verifier, prover, credential, {uri: token, "other": "x.y.z"})
+    _, staple = shown.outbound[0]["attachments"]
+    assert (staple["id"], staple["format"]) == ("status-list", "statuslist+jwt")
+    assert shown.events[0].data["stapled"] == 1
+    verified = event(outcome, "present-proof.verified")
+    assert verified["status"] == "valid" and verified["issuer"] == issuer.did
+
+
+def test_a_revoked_credential_fails() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    _, publisher, uri, credential = revocable_credential(prover, index=7)
+    publisher.lists[uri].set(7, status_list.REVOKED)
+    thid, outcome, _ = show(verifier, prover, credential, {uri: publisher.source(uri)})
+    assert event(outcome, "present-proof.failed")["reason"] == "credential revoked"
+    (report,) = [m for m in outcome.outbound if m["type"] == PROBLEM_REPORT]
+    assert report["body"]["code"] == "e.p.req.presentation-rejected.revoked"
+    assert verifier.record(thid).state == ABANDONED
+    prover.receive(verifier.pack([report])[0])
+    assert prover.record(thid).state == ABANDONED
+
+
+def test_a_suspended_credential_fails() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    issuer, _, uri, credential = revocable_credential(prover, index=7)
+    statuses = StatusList(1024, bits=2)
+    statuses.set(7, status_list.SUSPENDED)
+    key = issuer.secrets.get_key(issuer.assertion_kid)
+    assert key is not None
+    token = status_list.sign_token(
+        statuses, uri=uri, issuer=issuer.did, kid=issuer.assertion_kid, key=key, now=NOW
+    )
+    _, outcome, _ = show(verifier, prover, credential, {uri: token})
+    assert event(outcome, "present-proof.failed")["reason"] == "credential suspended"
+
+
+def test_a_revocable_credential_without_its_list_has_an_unknown_status() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    _, publisher, uri, credential = revocable_credential(prover)
+    other_uri = uri[:-1] + "1"
+    publisher.lists[other_uri] = StatusList()
+    for lists in ({}, {other_uri: publisher.source(other_uri)}):
+        _, outcome, _ = show(verifier, prover, credential, lists)
+        assert event(outcome, "present-proof.failed")["reason"] == "revocation status unknown"
+
+
+def test_a_list_older_than_the_requests_max_age_is_not_enough() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    _, publisher, uri, credential = revocable_credential(prover)
+    publisher.signed_at = NOW - 3600
+    token = publisher.source(uri)
+    thid, prover_outcome = ask(verifier, prover, status_max_age=600)
+    assert event(prover_outcome, "present-proof.request-received")["status_max_age"] == 600
+    assert verifier.record(thid).data["status_max_age"] == 600
+    _, outcome, _ = show(verifier, prover, credential, {uri: token}, status_max_age=600)
+    assert event(outcome, "present-proof.failed")["reason"] == "revocation status unknown"
+    # The default (a day) takes the same list.
+    _, outcome, _ = show(verifier, prover, credential, {uri: token})
+    assert event(outcome, "present-proof.verified")["status"] == "valid"
+
+
+def test_an_expired_list_is_not_enough() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    issuer, _, uri, credential = revocable_credential(prover)
+    key = issuer.secrets.get_key(issuer.assertion_kid)
+    assert key is not None
+    token = status_list.sign_token(
+        StatusList(),
+        uri=uri,
+        issuer=issuer.did,
+        kid=issuer.assertion_kid,
+        key=key,
+        now=NOW - 500,
+        expires=NOW - 100,
+    )
+    _, outcome, _ = show(verifier, prover, credential, {uri: token})
+    assert event(outcome, "present-proof.failed")["reason"] == "revocation status unknown"
+
+
+def test_a_list_signed_by_someone_else_is_refused() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    _, publisher, uri, credential = revocable_credential(prover)
+    publisher.signer = Party.create("m")  # a valid token for the same uri, not the issuer's
+    _, outcome, _ = show(verifier, prover, credential, {uri: publisher.source(uri)})
+    reason = event(outcome, "present-proof.failed")["reason"]
+    assert reason.startswith("revocation status unknown:") and "issuer" in reason
+
+
+def test_the_prover_does_not_offer_revoked_credentials() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    _, _, _, credential = revocable_credential(prover)
+    thid, _ = ask(verifier, prover)
+    held = [("kept", credential), ("gone", credential)]
+    assert matching(prover.record(thid), held, revoked={"gone"}) == ["kept"]
+    assert matching(prover.record(thid), held) == ["kept", "gone"]
+
+
+def test_status_max_age_is_checked() -> None:
+    with pytest.raises(DIDCommError):
+        request_presentation(ALICE, BOB, NOW, vct=None, claims=["a"], status_max_age=-1)
+    with pytest.raises(DIDCommError):
+        request_presentation(ALICE, BOB, NOW, vct=None, claims=["a"], status_max_age=10**9)
+    party = Party.create()
+    for bad in (-1, "1", True, 10**9):
+        request = request_presentation(ALICE, BOB, NOW, vct=None, claims=["a"]).outbound[0]
+        request["body"]["status_max_age"] = bad
+        assert codes(party.dispatcher.dispatch(request, AUTH, Store(), NOW)) == [
+            "e.p.msg.invalid-body"
+        ]
+
+
+@settings(max_examples=80)
+@given(
+    st.sampled_from(["statuslist+jwt", "bitstring-status-list"]),
+    st.sampled_from(["json", "base64"]),
+    json_values,
+    st.integers(0, MAX_STAPLED_LISTS + 1),
+)
+def test_hostile_stapled_lists_never_verify_a_revocable_credential(
+    list_format: str, kind: str, value: Any, copies: int
+) -> None:
+    """A real revocable presentation whose staples are replaced by anything: a typed
+    error (failed verdict) every time -- never verified, never an exception."""
+    prover, verifier = Party.create("p"), Party.create("v")
+    _, publisher, uri, credential = revocable_credential(prover)
+    token = publisher.source(uri)
+    assert token is not None
+    thid, _ = ask(verifier, prover)
+    shown = present(
+        prover.record(thid),
+        sd_jwt=credential,
+        holder_key=prover.holder_key,
+        now=NOW,
+        status_lists={uri: token},
+    )
+    message = shown.outbound[0]
+    data = value if kind == "json" else b64u_encode(str(value).encode())
+    hostile = {"id": "status-list", "format": list_format, "data": {kind: data}}
+    message["attachments"][1:] = [hostile] * copies
+    (wire,) = prover.pack([message])
+    outcome, _ = verifier.receive(wire)
+    assert outcome.error is None or isinstance(outcome.error, DIDCommError)
+    assert "present-proof.verified" not in kinds(outcome)
+    assert event(outcome, "present-proof.failed")["reason"].startswith("revocation status unknown")

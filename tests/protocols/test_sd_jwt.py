@@ -589,6 +589,20 @@ def test_issued_credential_layout() -> None:
     assert credential.endswith("~") and parsed.kb_jwt is None
 
 
+def test_a_status_reference_is_a_plain_claim_every_presentation_shows() -> None:
+    status = {"status_list": {"idx": 7, "uri": "did:example:issuer/status/sd-jwt/0"}}
+    credential = _issue(status=status)
+    assert parse(credential).jwt.payload["status"] == status
+    assert "status" not in disclosable_claims(credential)
+    shown = present(credential, [], holder_key=HOLDER, audience=AUDIENCE, nonce=NONCE, now=NOW)
+    result = verify(shown, resolver=RESOLVER, now=NOW, audience=AUDIENCE, nonce=NONCE)
+    assert result.claims == {"nationality": "DE", "status": status}
+    with pytest.raises(CredentialClaimError):
+        _issue(status=status, claims={**PERSON, "status": status})
+    with pytest.raises(CredentialClaimError):
+        _issue(status={"status_list": {"_sd": []}})
+
+
 def test_present_without_key_binding() -> None:
     credential = _issue()
     shown = present(credential, [], holder_key=None, audience=AUDIENCE, nonce=NONCE, now=NOW)
