@@ -802,15 +802,11 @@ class IssueCredential(ProtocolMachine):
             ) from None
         self._check_against_offer(verified, disclosable, offer, holder_jwk)
         status = self._stapled_status(inbound, offer, status_exchange.FORMAT_TOKEN)
-        credential_id = format_attachment(inbound.message, SD_JWT_FORMATS).get("id")
-        if not isinstance(credential_id, str) or not credential_id:
-            credential_id = inbound.message["id"]
-        record.data["credential_id"] = credential_id
-        event = Event(
-            "issue-credential.credential-received",
-            record.thid,
+        return _received(
+            record,
+            inbound,
+            SD_JWT_FORMATS,
             {
-                "credential_id": credential_id,
                 "vct": verified.vct,
                 "issuer": verified.issuer,
                 "claims": dict(offer["claims"]),
@@ -819,7 +815,6 @@ class IssueCredential(ProtocolMachine):
                 **status,
             },
         )
-        return Transition(record, [], [event])
 
     def _receive_di(
         self, record: ProtocolRecord, inbound: Inbound, offer: Mapping[str, Any]
@@ -867,15 +862,11 @@ class IssueCredential(ProtocolMachine):
         if unknown:
             raise CredentialRejectedError("the credential carries members that were not offered")
         status = self._stapled_status(inbound, offer, status_exchange.FORMAT_BITSTRING)
-        credential_id = format_attachment(inbound.message, DI_VC_FORMATS).get("id")
-        if not isinstance(credential_id, str) or not credential_id:
-            credential_id = inbound.message["id"]
-        record.data["credential_id"] = credential_id
-        event = Event(
-            "issue-credential.credential-received",
-            record.thid,
+        return _received(
+            record,
+            inbound,
+            DI_VC_FORMATS,
             {
-                "credential_id": credential_id,
                 "vct": offer["vct"],
                 "issuer": verified.controller,
                 "claims": dict(offer["claims"]),
@@ -884,7 +875,6 @@ class IssueCredential(ProtocolMachine):
                 **status,
             },
         )
-        return Transition(record, [], [event])
 
     @staticmethod
     def _check_against_offer(
@@ -925,6 +915,23 @@ class IssueCredential(ProtocolMachine):
             raise CredentialRejectedError(
                 "the credential's status reference differs from the offer"
             )
+
+
+def _received(
+    record: ProtocolRecord, inbound: Inbound, formats: frozenset[str], data: dict[str, Any]
+) -> Transition:
+    """Holder: the credential (checked) is ours; name it by its attachment id (else
+    the message's) and report it, in either format."""
+    credential_id = format_attachment(inbound.message, formats).get("id")
+    if not isinstance(credential_id, str) or not credential_id:
+        credential_id = inbound.message["id"]
+    record.data["credential_id"] = credential_id
+    event = Event(
+        "issue-credential.credential-received",
+        record.thid,
+        {"credential_id": credential_id, **data},
+    )
+    return Transition(record, [], [event])
 
 
 # -- local commands -------------------------------------------------------------------
