@@ -30,6 +30,7 @@ from protocols.framework import (
     Dispatcher,
     Outcome,
     Protection,
+    ProtocolMachine,
     ProtocolRecord,
     Transition,
     check_protection,
@@ -92,6 +93,37 @@ def ping(msg_id: str = "p-1", **headers: Any) -> dict[str, Any]:
 
 def codes(outcome: Outcome) -> list[str]:
     return [m["body"]["code"] for m in outcome.outbound if m["type"] == PROBLEM_REPORT]
+
+
+def off_table_outcomes(
+    dispatcher: Dispatcher,
+    machine: type[ProtocolMachine] | ProtocolMachine,
+    samples: dict[str, dict[str, Any]],
+) -> Iterator[tuple[str, str, str, Outcome]]:
+    """(role, state, name, outcome) for every message ``machine``'s table has no
+    transition for, in every role and state, sent from ALICE on a stored thread
+    (``samples``: a body and attachments per message name)."""
+    piuri = machine.PROTOCOL
+    for role in machine.ROLES:
+        for state in sorted(states_of(machine.TRANSITIONS, role)):
+            for name in machine.MESSAGES:
+                if name in machine.TRANSITIONS.get(role, {}).get(state, {}):
+                    continue
+                store = Store()
+                store.put(
+                    ProtocolRecord(
+                        thid="t-1", protocol=piuri, role=role, state=state, their_did=ALICE
+                    )
+                )
+                message = {
+                    **samples[name],
+                    "type": f"{piuri}/{name}",
+                    "id": "x-1",
+                    "thid": "t-1",
+                    "from": ALICE,
+                    "to": [BOB],
+                }
+                yield role, state, name, dispatcher.dispatch(message, AUTH, store, NOW)
 
 
 @pytest.fixture

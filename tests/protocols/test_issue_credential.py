@@ -57,7 +57,17 @@ from protocols.report_problem import PROBLEM_REPORT
 from protocols.secrets import InMemorySecrets
 from protocols.status_exchange import StatusExchange, StatusSource
 from protocols.status_list import StatusList
-from tests.protocols.test_framework import ALICE, ANON, AUTH, BOB, NOW, Store, codes, counter_ids
+from tests.protocols.test_framework import (
+    ALICE,
+    ANON,
+    AUTH,
+    BOB,
+    NOW,
+    Store,
+    codes,
+    counter_ids,
+    off_table_outcomes,
+)
 
 PID = "https://example.org/vct/pid"
 CLAIMS = {
@@ -794,29 +804,10 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
 
 def test_every_message_outside_the_table_is_unexpected() -> None:
     dispatcher = Party.create().dispatcher
-    machine = dispatcher.machine_for(PIURI)
-    for role in machine.ROLES:
-        for state in sorted(states_of(machine.TRANSITIONS, role)):
-            for name in machine.MESSAGES:
-                if name in machine.TRANSITIONS.get(role, {}).get(state, {}):
-                    continue
-                store = Store()
-                store.put(
-                    ProtocolRecord(
-                        thid="t-1", protocol=PIURI, role=role, state=state, their_did=ALICE
-                    )
-                )
-                message = {
-                    **SAMPLE_BODIES[name],
-                    "type": f"{PIURI}/{name}",
-                    "id": "x-1",
-                    "thid": "t-1",
-                    "from": ALICE,
-                    "to": [BOB],
-                }
-                outcome = dispatcher.dispatch(message, AUTH, store, NOW)
-                assert codes(outcome) == ["e.m.msg.unexpected"], (role, state, name)
-                assert outcome.records[0].state == state
+    outcomes = off_table_outcomes(dispatcher, dispatcher.machine_for(PIURI), SAMPLE_BODIES)
+    for role, state, name, outcome in outcomes:
+        assert codes(outcome) == ["e.m.msg.unexpected"], (role, state, name)
+        assert outcome.records[0].state == state
 
 
 NAMES = list(SAMPLE_BODIES)

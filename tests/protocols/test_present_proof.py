@@ -31,7 +31,16 @@ from protocols.protocol_errors import UnexpectedMessageError
 from protocols.report_problem import PROBLEM_REPORT
 from protocols.status_exchange import MAX_STAPLED_LISTS
 from protocols.status_list import StatusList
-from tests.protocols.test_framework import ALICE, ANON, AUTH, BOB, NOW, Store, codes
+from tests.protocols.test_framework import (
+    ALICE,
+    ANON,
+    AUTH,
+    BOB,
+    NOW,
+    Store,
+    codes,
+    off_table_outcomes,
+)
 from tests.protocols.test_issue_credential import (
     CLAIMS,
     DISCLOSABLE,
@@ -401,28 +410,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
 
 def test_every_message_outside_the_table_is_unexpected() -> None:
     dispatcher = Party.create().dispatcher
-    for role in PresentProof.ROLES:
-        for state in sorted(states_of(PresentProof.TRANSITIONS, role)):
-            for name in PresentProof.MESSAGES:
-                if name in PresentProof.TRANSITIONS.get(role, {}).get(state, {}):
-                    continue
-                store = Store()
-                store.put(
-                    ProtocolRecord(
-                        thid="t-1", protocol=PIURI, role=role, state=state, their_did=ALICE
-                    )
-                )
-                message = {
-                    **SAMPLES[name],
-                    "type": f"{PIURI}/{name}",
-                    "id": "x-1",
-                    "thid": "t-1",
-                    "from": ALICE,
-                    "to": [BOB],
-                }
-                outcome = dispatcher.dispatch(message, AUTH, store, NOW)
-                assert codes(outcome) == ["e.m.msg.unexpected"], (role, state, name)
-                assert outcome.records[0].state == state
+    outcomes = off_table_outcomes(dispatcher, PresentProof, SAMPLES)
+    for role, state, name, outcome in outcomes:
+        assert codes(outcome) == ["e.m.msg.unexpected"], (role, state, name)
+        assert outcome.records[0].state == state
 
 
 step = st.tuples(

@@ -34,7 +34,16 @@ from protocols.status_exchange import (
     stapled_lists,
 )
 from protocols.status_list import REVOKED, StatusList
-from tests.protocols.test_framework import ALICE, ANON, AUTH, BOB, NOW, Store, codes
+from tests.protocols.test_framework import (
+    ALICE,
+    ANON,
+    AUTH,
+    BOB,
+    NOW,
+    Store,
+    codes,
+    off_table_outcomes,
+)
 from tests.protocols.test_issue_credential import (
     Party,
     Publisher,
@@ -244,28 +253,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
 
 def test_every_message_outside_the_table_is_unexpected() -> None:
     dispatcher = Party.create().dispatcher
-    machine = dispatcher.machine_for(PIURI)
-    for role in machine.ROLES:
-        for state in sorted(states_of(machine.TRANSITIONS, role)):
-            for name in machine.MESSAGES:
-                if name in machine.TRANSITIONS.get(role, {}).get(state, {}):
-                    continue
-                store = Store()
-                store.put(
-                    ProtocolRecord(
-                        thid="t-1", protocol=PIURI, role=role, state=state, their_did=ALICE
-                    )
-                )
-                message = {
-                    **SAMPLES[name],
-                    "type": f"{PIURI}/{name}",
-                    "id": "x-1",
-                    "thid": "t-1",
-                    "from": ALICE,
-                    "to": [BOB],
-                }
-                outcome = dispatcher.dispatch(message, AUTH, store, NOW)
-                assert codes(outcome) == ["e.m.msg.unexpected"], (role, state, name)
+    outcomes = off_table_outcomes(dispatcher, dispatcher.machine_for(PIURI), SAMPLES)
+    for role, state, name, outcome in outcomes:
+        assert codes(outcome) == ["e.m.msg.unexpected"], (role, state, name)
 
 
 def _requested(store: Store) -> None:
