@@ -93,12 +93,15 @@ class Config:
 
 async def serve_child(state_dir: Path) -> None:
     """Receive: our node (+ store), the raw handler and the TCP floor; report, wait."""
+    import nacl.utils
     from libp2p.custom_types import TProtocol
     from libp2p.network.stream.exceptions import StreamError
 
+    from daemon.sealing import KEY_BYTES, RecordSealer
     from daemon.store import AsyncStore
 
     store = await AsyncStore.open(state_dir / "bench.sqlite3")
+    store.sync.use_sealer(RecordSealer(nacl.utils.random(KEY_BYTES)))  # as the wallet does
 
     async def commit(packed: bytes, peer: str) -> None:
         ref = "in-" + hashlib.sha256(packed).hexdigest()[:32]

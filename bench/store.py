@@ -39,12 +39,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import nacl.utils
 import trio
 
 REPO = Path(__file__).resolve().parent.parent
 # This directory holds a protocols.py (the protocols bench): the repository first.
 sys.path.insert(0, str(REPO))
 
+from daemon.sealing import KEY_BYTES, RecordSealer  # noqa: E402
 from daemon.store import AsyncStore, Store  # noqa: E402
 
 MESSAGE = os.urandom(2048)
@@ -91,6 +93,7 @@ async def run(calls: int, rounds: int, where: str | None) -> dict[str, tuple[flo
     results: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(dir=where) as tmp:
         store = await AsyncStore.open(Path(tmp) / "ours.sqlite3")
+        store.sync.use_sealer(RecordSealer(nacl.utils.random(KEY_BYTES)))  # as the wallet does
         base = await trio.to_thread.run_sync(Store.open, Path(tmp) / "baseline.sqlite3")  # FULL
         sync: Store = store.sync
         await store.run(sync.meta_put, "k", {"small": "record", "n": 1})

@@ -77,7 +77,10 @@ not need the data durable yet (sending a queued message) overlaps the fsync.
 
 *Rows and records.*  Columns hold what is searched or indexed (ids, DIDs, states,
 times); everything else is one CBOR blob per row (``record``), so adding a field
-needs no migration.  Times are integer Unix seconds, passed in by the caller
+needs no migration.  The blobs of personal tables (connections, protocol
+records, credentials, inbox, outbox records, events) are sealed under the
+wallet's data key (:mod:`daemon.sealing`): the store writes or reads them only
+once the wallet has handed it a sealer (:meth:`Store.use_sealer`).  Times are integer Unix seconds, passed in by the caller
 (the store reads no clock, which keeps tests exact).
 
 *Schema versions.*  ``PRAGMA user_version`` is the schema version.
@@ -117,6 +120,7 @@ import trio
 
 from .errors import UNAVAILABLE, DaemonError, StoreBusyError, StoreError
 from .locks import acquire_now
+from .sealing import RecordSealer
 
 DB_FILE_NAME = "didcommd.sqlite3"
 #: How long a statement waits for another process's lock before failing.
@@ -313,6 +317,9 @@ CREATE TABLE held_status_lists (
 );
 """
 
+#: ``meta`` record set once every personal record is sealed (Store.seal_legacy_records).
+_META_RECORDS_SEALED = "records_sealed"
+
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -334,6 +341,25 @@ def decode_record(data: bytes) -> Any:
         return cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, EOFError):
         raise StoreError("a stored record is damaged (not valid CBOR)") from None
+
+
+def _protocol_record_key(protocol: str, thid: str, role: str) -> str:
+    return f"{protocol}\x00{thid}\x00{role}"
+
+
+#: The personal columns :meth:`Store.seal_legacy_records` seals: (table, row-key
+#: SQL, column, the name the column is sealed under, whether it holds CBOR).
+_SEALED_COLUMNS: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("connections", "id", "record", "connections", True),
+    ("protocol_records", "protocol || char(0) || thid || char(0) || role", "record", "protocol_records", True),
+    ("credentials", "id", "record", "credentials", True),
+    ("inbox", "ref", "record", "inbox", True),
+    ("inbox", "ref", "packed", "inbox.packed", False),
+    ("outbox", "id", "record", "outbox", True),
+    ("events", "CAST(seq AS TEXT)", "data", "events", True),
+)
+#: Rows sealed per statement batch when sealing a legacy store.
+SEAL_BATCH_ROWS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +557,7 @@ class Store:
         self._wal_ino = 0
         self._checkpointer: sqlite3.Connection | None = None
         self._page_bytes = 4096
+        self._sealer: RecordSealer | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -540,7 +567,7 @@ class Store:
             # its -wal and -shm files the same mode.
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                # An existing file is tightened too: it holds messages in the clear.
+                # An existing file is tightened too: its ids, DIDs and times are not sealed.
                 if os.fstat(fd).st_mode & 0o077:
                     os.fchmod(fd, 0o600)
             finally:
@@ -758,6 +785,72 @@ class Store:
 
     # -- meta ---------------------------------------------------------------------------
 
+    # -- personal records, sealed under the wallet's key (daemon.sealing) -----------------
+
+    def use_sealer(self, sealer: RecordSealer) -> None:
+        """Seal personal records from now on (the wallet, once unlocked, hands it over)."""
+        self._sealer = sealer
+
+    def _sealer_or_fail(self) -> RecordSealer:
+        if self._sealer is None:
+            raise StoreError("the store's records are sealed by the wallet, which is not unlocked")
+        return self._sealer
+
+    def _seal(self, table: str, row_key: str, value: Any) -> bytes:
+        return self._sealer_or_fail().seal(table, row_key, encode_record(value))
+
+    def _seal_bytes(self, table: str, row_key: str, data: bytes) -> bytes:
+        return self._sealer_or_fail().seal(table, row_key, data)
+
+    def _open_bytes(self, table: str, row_key: str, blob: bytes) -> bytes:
+        # A record in the clear is refused, not read: the seal is also what
+        # tells a record we wrote from one put there behind our back.
+        # (seal_legacy_records sealed those of older versions at the first unlock.)
+        return self._sealer_or_fail().open(table, row_key, bytes(blob))
+
+    def _open(self, table: str, row_key: str, blob: bytes) -> Any:
+        return decode_record(self._open_bytes(table, row_key, blob))
+
+    def _open_protocol_record(self, r: Any) -> Any:
+        return self._open("protocol_records", _protocol_record_key(r[0], r[1], r[2]), r[3])
+
+    def seal_legacy_records(self) -> int:
+        """Seal every personal record still in the clear (a store from before sealing).
+
+        Runs once: afterwards ``meta`` says so and this returns 0 at once.  The
+        rewritten rows' old contents are overwritten with zeros (``secure_delete``)
+        rather than left in free pages.  Returns how many columns it sealed.
+        """
+        sealer = self._sealer_or_fail()
+        if self.meta_get(_META_RECORDS_SEALED):
+            return 0
+        # Until the flag is set no record is sealed (the flag is set in the same
+        # transaction as the last seal, and a new store sets it while empty), so
+        # every row is sealed here, whatever its first byte.
+        sealed = 0
+        self._conn.execute("PRAGMA secure_delete = ON")
+        try:
+            with self.transaction():
+                for table, key_sql, column, name, cbor in _SEALED_COLUMNS:
+                    after = -1
+                    while batch := self._conn.execute(
+                        f"SELECT rowid, {key_sql}, {column} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                        (after, SEAL_BATCH_ROWS),
+                    ).fetchall():
+                        if cbor:
+                            for _rowid, _key, blob in batch:
+                                decode_record(bytes(blob))  # damage is refused, not sealed
+                        self._conn.executemany(
+                            f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
+                            [(sealer.seal(name, key, bytes(blob)), rowid) for rowid, key, blob in batch],
+                        )
+                        sealed += len(batch)
+                        after = batch[-1][0]
+                self.meta_put(_META_RECORDS_SEALED, 1)
+        finally:
+            self._conn.execute("PRAGMA secure_delete = OFF")
+        return sealed
+
     def meta_get(self, name: str) -> Any:
         """A named metadata record, or None."""
         row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
@@ -853,7 +946,7 @@ class Store:
             self._conn.execute(
                 "INSERT OR REPLACE INTO connections (id, my_did, their_did, state, updated, record) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (id, my_did, their_did, state, updated, encode_record(record)),
+                (id, my_did, their_did, state, updated, self._seal("connections", id, record)),
             )
 
     def connection_get(self, id: str) -> dict[str, Any] | None:
@@ -864,7 +957,7 @@ class Store:
         if r is None:
             return None
         return {"id": r[0], "my_did": r[1], "their_did": r[2], "state": r[3], "updated": r[4],
-                "record": decode_record(r[5])}
+                "record": self._open("connections", r[0], r[5])}
 
     def connection_list(self) -> list[dict[str, Any]]:
         """Every connection (columns and record), least recently updated first."""
@@ -872,7 +965,7 @@ class Store:
             "SELECT id, my_did, their_did, state, updated, record FROM connections ORDER BY updated, id"
         ).fetchall()
         return [{"id": r[0], "my_did": r[1], "their_did": r[2], "state": r[3], "updated": r[4],
-                 "record": decode_record(r[5])} for r in rows]
+                 "record": self._open("connections", r[0], r[5])} for r in rows]
 
     def connection_delete(self, id: str) -> bool:
         """Forget a connection; False if there was none."""
@@ -883,9 +976,10 @@ class Store:
     def records_by_thid(self, thid: str) -> list[dict[str, Any]]:
         """Every protocol record of thread ``thid`` (one per protocol and role), newest first."""
         rows = self._conn.execute(
-            "SELECT record FROM protocol_records WHERE thid = ? ORDER BY updated DESC", (thid,)
+            "SELECT protocol, thid, role, record FROM protocol_records WHERE thid = ? ORDER BY updated DESC",
+            (thid,),
         ).fetchall()
-        return [decode_record(r[0]) for r in rows]
+        return [self._open_protocol_record(r) for r in rows]
 
     def record_put(
         self, protocol: str, thid: str, role: str, *, state: str, updated: int, record: dict[str, Any]
@@ -895,24 +989,27 @@ class Store:
             self._conn.execute(
                 "INSERT OR REPLACE INTO protocol_records (protocol, thid, role, state, updated, record) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (protocol, thid, role, state, updated, encode_record(record)),
+                (protocol, thid, role, state, updated,
+                 self._seal("protocol_records", _protocol_record_key(protocol, thid, role), record)),
             )
 
     def records_by_role(self, protocol: str, role: str, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` most recently updated records of one protocol and role, newest first."""
         rows = self._conn.execute(
-            "SELECT record FROM protocol_records WHERE protocol = ? AND role = ? ORDER BY updated DESC LIMIT ?",
+            "SELECT protocol, thid, role, record FROM protocol_records WHERE protocol = ? AND role = ? "
+            "ORDER BY updated DESC LIMIT ?",
             (protocol, role, limit),
         ).fetchall()
-        return [decode_record(r[0]) for r in rows]
+        return [self._open_protocol_record(r) for r in rows]
 
     def records_by_state(self, protocol: str, role: str, state: str) -> list[dict[str, Any]]:
         """Every protocol record of one protocol, role and state, oldest update first."""
         rows = self._conn.execute(
-            "SELECT record FROM protocol_records WHERE protocol = ? AND role = ? AND state = ? ORDER BY updated",
+            "SELECT protocol, thid, role, record FROM protocol_records WHERE protocol = ? AND role = ? "
+            "AND state = ? ORDER BY updated",
             (protocol, role, state),
         ).fetchall()
-        return [decode_record(r[0]) for r in rows]
+        return [self._open_protocol_record(r) for r in rows]
 
     def record_get(self, protocol: str, thid: str, role: str) -> dict[str, Any] | None:
         """One protocol instance's state: ``{"state", "updated", "record"}``, or None."""
@@ -920,7 +1017,10 @@ class Store:
             "SELECT state, updated, record FROM protocol_records WHERE protocol = ? AND thid = ? AND role = ?",
             (protocol, thid, role),
         ).fetchone()
-        return None if r is None else {"state": r[0], "updated": r[1], "record": decode_record(r[2])}
+        if r is None:
+            return None
+        key = _protocol_record_key(protocol, thid, role)
+        return {"state": r[0], "updated": r[1], "record": self._open("protocol_records", key, r[2])}
 
     def credential_put(
         self, id: str, *, issuer: str | None, subject: str | None, created: int, record: dict[str, Any]
@@ -929,18 +1029,18 @@ class Store:
         with self.transaction():
             self._conn.execute(
                 "INSERT OR REPLACE INTO credentials (id, issuer, subject, created, record) VALUES (?, ?, ?, ?, ?)",
-                (id, issuer, subject, created, encode_record(record)),
+                (id, issuer, subject, created, self._seal("credentials", id, record)),
             )
 
     def credential_get(self, id: str) -> dict[str, Any] | None:
         """A credential's record, or None."""
         r = self._conn.execute("SELECT record FROM credentials WHERE id = ?", (id,)).fetchone()
-        return None if r is None else decode_record(r[0])
+        return None if r is None else self._open("credentials", id, r[0])
 
     def credential_all(self) -> list[dict[str, Any]]:
         """Every stored credential's record, oldest first."""
-        rows = self._conn.execute("SELECT record FROM credentials ORDER BY created, id").fetchall()
-        return [decode_record(r[0]) for r in rows]
+        rows = self._conn.execute("SELECT id, record FROM credentials ORDER BY created, id").fetchall()
+        return [self._open("credentials", r[0], r[1]) for r in rows]
 
     def credential_delete(self, id: str) -> bool:
         """Forget a credential; False if there was none."""
@@ -1086,9 +1186,10 @@ class Store:
 
     _INBOX_COLUMNS = "seq, ref, msg_id, sender, state, transport, received, packed, record"
 
-    @staticmethod
-    def _inbox_row(r: Any) -> InboxRow:
-        return InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), decode_record(r[8]))
+    def _inbox_row(self, r: Any) -> InboxRow:
+        # What a peer sent, and what it said (the record holds the unpacked message): both sealed.
+        return InboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], self._open_bytes("inbox.packed", r[1], r[7]),
+                        self._open("inbox", r[1], r[8]))
 
     def inbox_commit(self, ref: str, packed: bytes, *, transport: str, received: int) -> tuple[InboxRow, bool]:
         """Commit an inbound message (durably); returns its row and whether it is new.
@@ -1100,7 +1201,8 @@ class Store:
             cur = self._conn.execute(
                 "INSERT OR IGNORE INTO inbox (ref, state, transport, received, packed, record) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (ref, INBOX_PENDING, transport, received, packed, encode_record({})),
+                (ref, INBOX_PENDING, transport, received, self._seal_bytes("inbox.packed", ref, packed),
+                 self._seal("inbox", ref, {})),
             )
             created = cur.rowcount > 0
             row = self.inbox_get_ref(ref)
@@ -1122,7 +1224,8 @@ class Store:
             cur = self._conn.execute(
                 "INSERT OR IGNORE INTO inbox (ref, msg_id, sender, state, transport, received, packed, record) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (ref, msg_id, sender, INBOX_RECEIVED, transport, received, packed, encode_record(record)),
+                (ref, msg_id, sender, INBOX_RECEIVED, transport, received,
+                 self._seal_bytes("inbox.packed", ref, packed), self._seal("inbox", ref, record)),
             )
             if cur.rowcount > 0:
                 return INBOX_INSERTED
@@ -1151,7 +1254,7 @@ class Store:
                 with self.transaction():
                     self._conn.execute(
                         "UPDATE inbox SET msg_id = ?, sender = ?, state = ?, record = ? WHERE ref = ?",
-                        (msg_id, sender, INBOX_RECEIVED, encode_record(record), ref),
+                        (msg_id, sender, INBOX_RECEIVED, self._seal("inbox", ref, record), ref),
                     )
             except sqlite3.IntegrityError:
                 self._conn.execute("DELETE FROM inbox WHERE ref = ?", (ref,))
@@ -1167,7 +1270,7 @@ class Store:
         with self.transaction():
             self._conn.execute(
                 "UPDATE inbox SET state = ?, record = ? WHERE ref = ?",
-                (INBOX_REJECTED, encode_record(record), ref),
+                (INBOX_REJECTED, self._seal("inbox", ref, record), ref),
             )
 
     def inbox_pending(self) -> list[InboxRow]:
@@ -1193,10 +1296,10 @@ class Store:
         "seq, id, to_did, from_did, state, attempts, next_attempt, expires, created, updated, packed, record"
     )
 
-    @staticmethod
-    def _outbox_row(r: Any) -> OutboxRow:
+    def _outbox_row(self, r: Any) -> OutboxRow:
+        # (``packed`` is encrypted for the recipient already.)
         return OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bytes(r[10]),
-                         decode_record(r[11]))
+                         self._open("outbox", r[1], r[11]))
 
     def outbox_put(
         self, id: str, *, to_did: str, from_did: str | None, packed: bytes, created: int,
@@ -1225,7 +1328,7 @@ class Store:
                     "INSERT INTO outbox (id, to_did, from_did, state, attempts, next_attempt, expires, "
                     "created, updated, packed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (id, to_did, from_did, state, attempts, created, expires,
-                     created, created, packed, encode_record(record)),
+                     created, created, packed, self._seal("outbox", id, record)),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"an outbound message with id {id!r} already exists") from None
@@ -1262,7 +1365,7 @@ class Store:
             self._conn.execute(
                 "UPDATE outbox SET state = ?, attempts = ?, next_attempt = ?, updated = ?, record = ? "
                 "WHERE id = ?",
-                (state, attempts, next_attempt, now, encode_record(record), id),
+                (state, attempts, next_attempt, now, self._seal("outbox", id, record), id),
             )
         return replace(
             row, state=state, attempts=attempts, next_attempt=next_attempt, updated=now, record=record
@@ -1380,7 +1483,7 @@ class Store:
         with self.transaction():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO events (seq, kind, time, data) VALUES (?, ?, ?, ?)",
-                [(e["seq"], e["kind"], e["time"], encode_record(e["data"])) for e in events],
+                [(e["seq"], e["kind"], e["time"], self._seal("events", str(e["seq"]), e["data"])) for e in events],
             )
             self._conn.execute(
                 "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (EVENTS_KEPT,)
@@ -1392,7 +1495,8 @@ class Store:
             "SELECT seq, kind, time, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, _limit(limit)),
         ).fetchall()
-        return [{"seq": r[0], "kind": r[1], "time": r[2], "data": decode_record(r[3])} for r in rows]
+        return [{"seq": r[0], "kind": r[1], "time": r[2], "data": self._open("events", str(r[0]), r[3])}
+                for r in rows]
 
     def events_last_seq(self) -> int:
         """The highest stored event sequence number (0 if none)."""

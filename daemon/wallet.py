@@ -43,6 +43,13 @@ one a daemon may have made on its first start - so the restored daemon keeps
 its peer id: the did:peer DIDs it restores name that peer id in their
 ``DIDCommMessaging`` service, and its peers' DHT records and peer tables too.
 
+*Records at rest.*  Unlocking also hands the store a
+:class:`~daemon.sealing.RecordSealer` under the data key, which seals every
+personal record it writes (messages, exchanges, credentials, events; see
+:mod:`daemon.sealing`): without the wallet the store shows only ids, DIDs,
+states and times.  The first unlock by a version that seals seals the
+records an older one left in the clear.
+
 *Creating DIDs.*  :func:`new_did` makes the keys for a ``did:key`` (Ed25519, whose
 X25519 key-agreement key is derived from it) or a ``did:peer:2`` (an Ed25519
 authentication key and an X25519 key-agreement key, plus any services), and finds
@@ -82,10 +89,9 @@ from .errors import (
     WalletLockedError,
 )
 from .logs import get_logger
+from .sealing import KEY_BYTES, RecordSealer, open_sealed, seal
 from .store import KeyRow, Store, decode_record, encode_record
 
-KEY_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES  # 32
-NONCE_BYTES = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
 SALT_BYTES = argon2id.SALTBYTES  # 16
 #: Argon2id cost for the wallet and backups: libsodium's "interactive" limits
 #: (2 passes, 64 MiB; about 70 ms here), paid once per start.
@@ -121,24 +127,6 @@ _log = get_logger("wallet")
 
 
 # -- primitives ----------------------------------------------------------------------------
-
-
-def _seal(key: bytes, plaintext: bytes, ad: bytes) -> bytes:
-    nonce = nacl.utils.random(NONCE_BYTES)
-    ct: bytes = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, nonce, key)
-    return nonce + ct
-
-
-def _open(key: bytes, sealed: bytes, ad: bytes) -> bytes | None:
-    if len(sealed) < NONCE_BYTES + sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES:
-        return None
-    try:
-        pt: bytes = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-            sealed[NONCE_BYTES:], ad, sealed[:NONCE_BYTES], key
-        )
-    except nacl.exceptions.CryptoError:
-        return None
-    return pt
 
 
 def _check_value(wrapping_key: bytes) -> bytes:
@@ -274,7 +262,7 @@ def _protection_record(data_key: bytes, prot: _Protection) -> dict[str, Any]:
         "opslimit": KDF_OPSLIMIT,
         "memlimit": KDF_MEMLIMIT,
         "check": _check_value(prot.wrapping_key),
-        "wrapped": _seal(prot.wrapping_key, data_key, _AD_WRAP),
+        "wrapped": seal(prot.wrapping_key, data_key, _AD_WRAP),
     }
 
 
@@ -294,7 +282,7 @@ def _unwrap(record: dict[str, Any], wrapping_key: bytes) -> bytes | None:
     """The data key if ``wrapping_key`` is right; None if it is the wrong key."""
     if not hmac.compare_digest(_check_value(wrapping_key), _record_field(record, "check", bytes)):
         return None
-    data_key = _open(wrapping_key, _record_field(record, "wrapped", bytes), _AD_WRAP)
+    data_key = open_sealed(wrapping_key, _record_field(record, "wrapped", bytes), _AD_WRAP)
     if data_key is None or len(data_key) != KEY_BYTES:
         raise StoreError("the wallet record is damaged: the key matches but the data key does not open")
     return data_key
@@ -364,10 +352,10 @@ class Wallet:
     def seal(self, kid: str, did: str, key: PrivateKey, created: int) -> KeyRow:
         """Seal a private key for storage (not yet known to the wallet: see :meth:`add_rows`)."""
         plaintext = encode_record({"crv": key.curve, "d": key.secret})
-        return KeyRow(kid, did, key.curve, created, _seal(self._data_key, plaintext, _AD_KEY + kid.encode()))
+        return KeyRow(kid, did, key.curve, created, seal(self._data_key, plaintext, _AD_KEY + kid.encode()))
 
     def _open_row(self, row: KeyRow) -> PrivateKey:
-        plaintext = _open(self._data_key, row.sealed, _AD_KEY + row.kid.encode())
+        plaintext = open_sealed(self._data_key, row.sealed, _AD_KEY + row.kid.encode())
         if plaintext is None:
             raise StoreError(f"the stored private key {row.kid} does not decrypt (damaged or moved)")
         record = decode_record(plaintext)
@@ -404,11 +392,11 @@ class Wallet:
 
     def seal_secret(self, name: str, data: bytes) -> bytes:
         """Seal ``data`` for storage under ``name`` (bound to it as associated data)."""
-        return _seal(self._data_key, data, _AD_SECRET + name.encode())
+        return seal(self._data_key, data, _AD_SECRET + name.encode())
 
     def open_secret(self, name: str, sealed: bytes) -> bytes:
         """Open what :meth:`seal_secret` sealed under ``name``; StoreError if it does not open."""
-        data = _open(self._data_key, sealed, _AD_SECRET + name.encode())
+        data = open_sealed(self._data_key, sealed, _AD_SECRET + name.encode())
         if data is None:
             raise StoreError(f"the stored secret {name!r} does not decrypt (damaged or moved)")
         return data
@@ -442,6 +430,7 @@ def unlock(
             prot = _Protection(MODE_KEYFILE, wrapping_key)
         store.meta_put(META_NAME, _protection_record(data_key, prot))
         _log.info("wallet.created", mode=prot.mode)
+        _unseal_store(store, data_key)
         return Wallet(data_key, prot.mode, ()), True
     if not isinstance(record, dict):
         raise StoreError("the wallet record is damaged")
@@ -450,8 +439,18 @@ def unlock(
                      reason="this wallet uses a key file; run 'didcommd wallet passphrase' to set one")
     data_key = _unlock_record(record, passphrase, key_file)
     wallet = Wallet(data_key, record["mode"], store.keys_all())
+    _unseal_store(store, data_key)
     _log.info("wallet.unlocked", mode=wallet.mode, keys=len(wallet.kids()))
     return wallet, False
+
+
+def _unseal_store(store: Store, data_key: bytes) -> None:
+    # The data key also seals the store's personal records; a store written
+    # before records were sealed has them sealed now, once.
+    store.use_sealer(RecordSealer(data_key))
+    sealed = store.seal_legacy_records()
+    if sealed:
+        _log.info("store.records_sealed", records=sealed)
 
 
 def change_protection(
@@ -556,7 +555,7 @@ def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
         content["p2p_identity"] = bytes(wallet.open_secret(PEER_IDENTITY_SECRET, sealed_identity))
     payload = encode_record(content)
     salt = nacl.utils.random(SALT_BYTES)
-    sealed = _seal(derive_key(passphrase, salt), payload, _AD_BACKUP)
+    sealed = seal(derive_key(passphrase, salt), payload, _AD_BACKUP)
     text = json_dumps({
         "format": BACKUP_FORMAT,
         "version": BACKUP_VERSION,
@@ -599,7 +598,7 @@ def _open_backup(data: bytes, passphrase: bytes) -> dict[str, Any]:
         key = derive_key(passphrase, salt, ops, mem)
     except StoreError as exc:
         raise BackupError(f"the backup file's key derivation is unacceptable: {exc}") from None
-    payload = _open(key, sealed, _AD_BACKUP)
+    payload = open_sealed(key, sealed, _AD_BACKUP)
     if payload is None:
         raise BackupError("wrong backup passphrase (or the backup file was altered)")
     try:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import trio
 
+from daemon import wallet as walletlib
 from daemon.agent import Agent, open_agent
 from daemon.config import Config, load_config
 from daemon.errors import DaemonError, error_from
@@ -331,6 +332,7 @@ async def test_a_restart_unpacks_what_was_committed_but_not_unpacked(tmp_path: P
         assert [r.id for r in claimed] == [sent["id"]]
     # Bob "crashed" right after committing the bytes; Alice while sending.
     store = Store.open(config_b.daemon.state_dir / "didcommd.sqlite3")
+    walletlib.unlock(store, passphrase=None, key_file=config_b.wallet.key_file, create=False)
     store.inbox_commit("in-crash", packed, transport="libp2p", received=1)
     store.close()
     async with open_agent(config_b) as bob:

@@ -17,10 +17,12 @@ from daemon.errors import DaemonError
 from daemon.events import EventBus
 from daemon.store import AsyncStore
 
+from .stores import open_async_store
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[AsyncStore]:
-    s = await AsyncStore.open(tmp_path / "events.sqlite3")
+    s = await open_async_store(tmp_path / "events.sqlite3")
     yield s
     await s.aclose()
 
@@ -34,7 +36,7 @@ async def drain(channel: trio.MemoryReceiveChannel[dict[str, Any]], n: int) -> l
 
 
 async def test_events_are_numbered_stored_and_numbering_survives_a_restart(tmp_path: Path) -> None:
-    s = await AsyncStore.open(tmp_path / "e.sqlite3")
+    s = await open_async_store(tmp_path / "e.sqlite3")
     bus = await EventBus.open(s)
     first = bus.publish("did.created", {"did": "did:ex:1"})
     second = bus.publish("message.received", {"id": "m"})
@@ -44,7 +46,7 @@ async def test_events_are_numbered_stored_and_numbering_survives_a_restart(tmp_p
     await bus.flush()
     await s.aclose()
 
-    s = await AsyncStore.open(tmp_path / "e.sqlite3")
+    s = await open_async_store(tmp_path / "e.sqlite3")
     bus = await EventBus.open(s)
     assert bus.last_seq == 2
     assert bus.publish("x", {})["seq"] == 3

@@ -30,6 +30,8 @@ from daemon.store import (
     Store,
 )
 
+from .stores import open_async_store, open_store
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -58,7 +60,7 @@ OPS = st.lists(
 def test_any_grouping_gives_each_call_what_running_it_alone_would(
     tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, str, int]], cuts: list[int],
 ) -> None:
-    store = Store.open(tmp_path_factory.mktemp("g") / "g.sqlite3")
+    store = open_store(tmp_path_factory.mktemp("g") / "g.sqlite3")
     model: dict[str, int] = {}
     try:
         # Split the ops into consecutive groups at the cut points.
@@ -91,7 +93,7 @@ def test_any_grouping_gives_each_call_what_running_it_alone_would(
 
 
 async def test_concurrent_callers_share_fsyncs_and_each_gets_its_own_result(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "c.sqlite3")
+    store = await open_async_store(tmp_path / "c.sqlite3")
     try:
         results: dict[int, object] = {}
 
@@ -117,7 +119,7 @@ async def test_concurrent_callers_share_fsyncs_and_each_gets_its_own_result(tmp_
 
 
 async def test_a_cancelled_waiter_is_withdrawn_and_a_taken_one_finishes(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "x.sqlite3")
+    store = await open_async_store(tmp_path / "x.sqlite3")
     try:
         with trio.CancelScope() as scope:
             scope.cancel()
@@ -133,7 +135,7 @@ async def test_a_cancelled_waiter_is_withdrawn_and_a_taken_one_finishes(tmp_path
 
 
 async def test_relaxed_calls_commit_and_later_durable_ones_see_them(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "r.sqlite3")
+    store = await open_async_store(tmp_path / "r.sqlite3")
     try:
         async with trio.open_nursery() as nursery:
             for i in range(10):
@@ -146,7 +148,7 @@ async def test_relaxed_calls_commit_and_later_durable_ones_see_them(tmp_path: Pa
 
 
 async def test_one_fsync_covers_every_commit_made_before_it(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "s.sqlite3")
+    store = await open_async_store(tmp_path / "s.sqlite3")
     try:
         async with trio.open_nursery() as nursery:
             for i in range(40):
@@ -165,7 +167,7 @@ async def test_a_failed_fsync_fails_durable_calls_until_restart(
 ) -> None:
     # The kernel reporting EIO on fsync cannot be produced here; os.fdatasync is
     # replaced (the OS, not our code).
-    store = await AsyncStore.open(tmp_path / "f.sqlite3")
+    store = await open_async_store(tmp_path / "f.sqlite3")
     try:
         assert await store.run(_put, store.sync, "ok", 1) == 1
 
@@ -186,7 +188,7 @@ async def test_a_failed_fsync_fails_durable_calls_until_restart(
 
 async def test_the_wal_is_checkpointed_and_stays_bounded(tmp_path: Path) -> None:
     db = tmp_path / "w.sqlite3"
-    store = await AsyncStore.open(db)
+    store = await open_async_store(db)
     value = "x" * 4096
     commits = 8 * CHECKPOINT_EVERY_COMMITS
     try:
@@ -211,7 +213,7 @@ async def test_relaxed_call_under_another_process_lock_waits_in_the_thread_not_t
     # Relaxed groups run on the trio thread; one that meets another process's write
     # lock must not block the loop (ticks go on) and must still commit once it is free.
     db = tmp_path / "l.sqlite3"
-    store = await AsyncStore.open(db)
+    store = await open_async_store(db)
     other = sqlite3.connect(db, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -291,7 +293,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     assert len(acknowledged) >= KILL_AFTER_REPLIES, "the writer did not get going"
-    store = Store.open(db)
+    store = open_store(db)
     try:
         missing = [k for k in acknowledged if store.meta_get(k) is None]
         assert not missing
@@ -300,7 +302,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
 
 
 def test_a_threads_records_are_found_by_index(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "i.sqlite3")
+    store = open_store(tmp_path / "i.sqlite3")
     try:
         plan = store._conn.execute(
             "EXPLAIN QUERY PLAN SELECT record FROM protocol_records WHERE thid = ? ORDER BY updated DESC",
@@ -315,7 +317,7 @@ def test_one_store_serves_two_trio_runs_in_turn(tmp_path: Path) -> None:
     # The store's thread hands results back through the trio run that started it;
     # a later run (a CLI doing two trio.run() calls) must get a thread of its own.
     async def opened() -> AsyncStore:
-        return await AsyncStore.open(tmp_path / "t.sqlite3")
+        return await open_async_store(tmp_path / "t.sqlite3")
 
     store = trio.run(opened)
 
@@ -325,7 +327,7 @@ def test_one_store_serves_two_trio_runs_in_turn(tmp_path: Path) -> None:
     assert trio.run(put, "first") == 1
     assert trio.run(put, "second") == 1
     trio.run(store.aclose)
-    reopened = Store.open(tmp_path / "t.sqlite3")
+    reopened = open_store(tmp_path / "t.sqlite3")
     try:
         assert reopened.meta_get("first") == 1 and reopened.meta_get("second") == 1
     finally:
@@ -342,7 +344,7 @@ async def test_the_wal_starts_over_under_steady_writes(
     limit = 256 * 1024
     monkeypatch.setattr(store_module, "WAL_RESTART_BYTES", limit)
     db = tmp_path / "steady.sqlite3"
-    store = await AsyncStore.open(db)
+    store = await open_async_store(db)
     wal = db.with_name(db.name + "-wal")
     value = "x" * 4096
     largest = 0
@@ -357,7 +359,7 @@ async def test_the_wal_starts_over_under_steady_writes(
         assert await store.run_relaxed(store.sync.meta_get, "s7") == value
     finally:
         await store.aclose()
-    reopened = Store.open(db)
+    reopened = open_store(db)
     try:
         assert all(reopened.meta_get(f"s{i}") == value for i in range(50))
     finally:
@@ -373,7 +375,7 @@ async def test_a_slow_fsync_keeps_the_next_ones_off_the_loop(
     # sends the next SLOW_SYNC_BACKOFF to the store's thread.  (Disks of a known
     # speed cannot be had here: os.fdatasync is replaced, first by an instant one,
     # then by slow ones.)
-    store = await AsyncStore.open(tmp_path / "i.sqlite3")
+    store = await open_async_store(tmp_path / "i.sqlite3")
     real = os.fdatasync
     loop_thread = threading.get_ident()
     where: list[int] = []

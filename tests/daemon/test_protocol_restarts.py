@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from .conftest import REPO, Daemon
+from .stores import open_store
 from .test_e2e_protocols import connect, connections, events, fixed_port_env
 from .test_offline_recipient import inbox_ids
 from .test_two_daemons import ctl_json, outbox_state, wait_until
@@ -421,9 +422,8 @@ def test_queued_messages_go_out_when_the_restarted_peer_reaches_us(daemon_factor
 
 def test_store_makes_a_peers_backed_off_messages_due(tmp_path: Any) -> None:
     """The store side of it: only queued messages not yet due, only to the DIDs named."""
-    from daemon.store import Store
 
-    store = Store.open(tmp_path / "s.sqlite3")
+    store = open_store(tmp_path / "s.sqlite3")
     try:
         for id, to in (("b1", "did:ex:b"), ("b2", "did:ex:b"), ("c1", "did:ex:c"), ("d1", "did:ex:d")):
             store.outbox_put(id, to_did=to, from_did=None, packed=b"x", created=10)

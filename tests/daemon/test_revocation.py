@@ -29,6 +29,8 @@ from protocols.did.resolver import default_resolver
 from protocols.keys import PrivateKey
 from protocols.secrets import InMemorySecrets
 
+from .stores import open_store
+
 SD = issue_credential.FORMAT
 DI = issue_credential.DI_VC
 KEY = PrivateKey.generate("Ed25519")
@@ -39,7 +41,7 @@ RESOLVER = default_resolver()
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "r.sqlite3")
+    s = open_store(tmp_path / "r.sqlite3")
     yield s
     s.close()
 
@@ -81,7 +83,7 @@ def test_any_sequence_of_draws_fills_a_list_exactly(tmp_path_factory: pytest.Tem
                                                      size: int) -> None:
     # Even a generator that keeps hitting used indexes (the nearly-full path) ends with
     # every index handed out once before a second list starts.
-    s = Store.open(tmp_path_factory.mktemp("fill") / "f.sqlite3")
+    s = open_store(tmp_path_factory.mktemp("fill") / "f.sqlite3")
     try:
         rng = random.Random(seed)
         first = [_hand_out(s, size=size, rng=rng) for _ in range(size)]

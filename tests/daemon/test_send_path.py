@@ -21,11 +21,12 @@ from daemon.events import EventBus
 from daemon.store import (
     OUTBOX_QUEUED,
     OUTBOX_SENDING,
-    AsyncStore,
     InboxRow,
     OutboxFullError,
     Store,
 )
+
+from .stores import open_async_store, open_store
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
 #: How long a test polls for background work before failing.
@@ -53,7 +54,7 @@ async def _poll(check: Callable[[], Any]) -> Any:
 
 
 def test_outbox_put_checks_the_pending_limit_in_its_own_transaction(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite3")
+    store = open_store(tmp_path / "s.sqlite3")
     try:
         _put(store, "a1", max_pending=2)
         sending = _put(store, "a2", max_pending=2, state=OUTBOX_SENDING)
@@ -80,7 +81,7 @@ def test_outbox_put_checks_the_pending_limit_in_its_own_transaction(tmp_path: Pa
 
 
 async def test_on_executed_runs_before_the_commit_returns_and_not_on_failure(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "s.sqlite3")
+    store = await open_async_store(tmp_path / "s.sqlite3")
     try:
         seen: list[Any] = []
         pending = store.submit(lambda: _put(store.sync, "m1"), on_executed=seen.append)
@@ -97,7 +98,7 @@ async def test_on_executed_runs_before_the_commit_returns_and_not_on_failure(tmp
 
 
 async def test_reads_see_queued_writes_and_run_inline_only_when_idle(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "s.sqlite3")
+    store = await open_async_store(tmp_path / "s.sqlite3")
     try:
         groups = store.groups
         assert await store.read(store.sync.outbox_pending_count, "did:ex:b") == 0
@@ -116,7 +117,7 @@ async def test_reads_see_queued_writes_and_run_inline_only_when_idle(tmp_path: P
 
 
 async def test_the_background_flusher_stores_events_without_making_callers_wait(tmp_path: Path) -> None:
-    store = await AsyncStore.open(tmp_path / "s.sqlite3")
+    store = await open_async_store(tmp_path / "s.sqlite3")
     try:
         bus = await EventBus.open(store)
         # Without the flusher, flush_soon is a flush.
@@ -244,7 +245,7 @@ async def test_a_flush_cancelled_behind_a_busy_store_keeps_its_events(tmp_path: 
     import threading
     import time
 
-    store = await AsyncStore.open(tmp_path / "s.sqlite3")
+    store = await open_async_store(tmp_path / "s.sqlite3")
     try:
         bus = await EventBus.open(store)
         started = threading.Event()

@@ -22,7 +22,6 @@ from daemon.errors import StoreError
 from daemon.store import (
     OUTBOX_TRANSITIONS,
     SCHEMA_VERSION,
-    AsyncStore,
     DIDRow,
     HeldStatusListRow,
     KeyRow,
@@ -32,6 +31,8 @@ from daemon.store import (
     encode_record,
 )
 
+from .stores import open_async_store, open_store
+
 TABLES = {
     "meta", "keys", "dids", "did_docs", "connections", "protocol_records", "outbox", "inbox",
     "credentials", "events", "status_lists", "status_entries", "held_status_lists",
@@ -40,7 +41,7 @@ TABLES = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "test.sqlite3")
+    s = open_store(tmp_path / "test.sqlite3")
     yield s
     s.close()
 
@@ -56,7 +57,7 @@ def tables(path: Path) -> set[str]:
 def test_migrates_an_empty_file_and_reopens_without_migrating(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     path.touch()  # an existing, empty file: schema version 0
-    s = Store.open(path)
+    s = open_store(path)
     assert s.schema_version == SCHEMA_VERSION
     assert tables(path) >= TABLES
     assert s.migrate() == 0
@@ -64,7 +65,7 @@ def test_migrates_an_empty_file_and_reopens_without_migrating(tmp_path: Path) ->
     s.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
-    s = Store.open(path)
+    s = open_store(path)
     try:
         assert s.migrate() == 0
         assert s.meta_get("x") == {"kept": True}
@@ -77,7 +78,7 @@ def test_migrates_an_empty_file_and_reopens_without_migrating(tmp_path: Path) ->
 def test_new_file_is_private(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
-        Store.open(tmp_path / "p.sqlite3").close()
+        open_store(tmp_path / "p.sqlite3").close()
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "p.sqlite3").stat().st_mode) == 0o600
@@ -85,11 +86,11 @@ def test_new_file_is_private(tmp_path: Path) -> None:
 
 def test_migrations_run_in_order_from_any_older_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "m.sqlite3"
-    Store.open(path).close()
+    open_store(path).close()
     extra = "CREATE TABLE later (x INTEGER);\nINSERT INTO later (x) VALUES (42);"
     monkeypatch.setattr(storemod, "MIGRATIONS", (*storemod.MIGRATIONS, extra))
     monkeypatch.setattr(storemod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    s = Store.open(path)
+    s = open_store(path)
     try:
         assert s.schema_version == SCHEMA_VERSION + 1
         assert s._conn.execute("SELECT x FROM later").fetchone()[0] == 42
@@ -99,33 +100,33 @@ def test_migrations_run_in_order_from_any_older_version(tmp_path: Path, monkeypa
 
 def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "f.sqlite3"
-    Store.open(path).close()
+    open_store(path).close()
     broken = "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);"
     monkeypatch.setattr(storemod, "MIGRATIONS", (*storemod.MIGRATIONS, broken))
     monkeypatch.setattr(storemod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="cannot use the store"):
-        Store.open(path)
+        open_store(path)
     monkeypatch.undo()
     assert "half" not in tables(path)
-    s = Store.open(path)
+    s = open_store(path)
     assert s.schema_version == SCHEMA_VERSION
     s.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "n.sqlite3"
-    Store.open(path).close()
+    open_store(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
     with pytest.raises(StoreError, match="newer than this didcommd"):
-        Store.open(path)
+        open_store(path)
 
 
 def test_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "junk.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError):
-        Store.open(path)
+        open_store(path)
 
 
 # -- transactions ----------------------------------------------------------------------------
@@ -161,7 +162,7 @@ json_like = st.recursive(
 
 @pytest.fixture(scope="module")
 def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    s = Store.open(tmp_path_factory.mktemp("shared") / "s.sqlite3")
+    s = open_store(tmp_path_factory.mktemp("shared") / "s.sqlite3")
     yield s
     s.close()
 
@@ -330,7 +331,7 @@ def test_events_keep_their_seq_and_are_pruned(store: Store, monkeypatch: pytest.
 
 
 async def test_async_store_serializes_calls(tmp_path: Path) -> None:
-    s = await AsyncStore.open(tmp_path / "a.sqlite3")
+    s = await open_async_store(tmp_path / "a.sqlite3")
     active = 0
     most = 0
     threads: set[int] = set()
@@ -368,7 +369,7 @@ class OutboxMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.TemporaryDirectory()
-        self.store = Store.open(Path(self.dir.name) / "o.sqlite3")
+        self.store = open_store(Path(self.dir.name) / "o.sqlite3")
         self.now = 1000
         self.model: dict[str, dict[str, Any]] = {}
 
@@ -494,10 +495,11 @@ def test_a_version_3_file_gains_the_status_list_tables_and_keeps_its_rows(tmp_pa
         conn.execute("PRAGMA user_version = 3")
         conn.execute("INSERT INTO credentials (id, issuer, subject, created, record) VALUES (?, ?, ?, ?, ?)",
                      ("c1", "did:key:z", None, 1, encode_record({"id": "c1"})))
-    s = Store.open(path)
+    s = open_store(path)
     try:
         assert s.schema_version == SCHEMA_VERSION >= 4
         assert tables(path) >= {"status_lists", "status_entries", "held_status_lists"}
+        assert s.seal_legacy_records() == 1  # (what the wallet's unlock does)
         assert s.credential_get("c1") == {"id": "c1"}
         assert s.status_lists_all() == [] and s.held_lists_all() == []
     finally:
@@ -558,11 +560,11 @@ def test_a_full_list_refuses_more_entries(store: Store) -> None:
 
 def test_held_lists_are_replaced_and_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
-    s = Store.open(path)
+    s = open_store(path)
     s.held_list_put(HeldStatusListRow("u", "did:key:z", "statuslist+jwt", 100, 110, {"document": "a.b.c"}))
     s.held_list_put(HeldStatusListRow("u", "did:key:z", "statuslist+jwt", 200, 210, {"document": "d.e.f"}))
     s.close()
-    s = Store.open(path)
+    s = open_store(path)
     try:
         got = s.held_list_get("u")
         assert got is not None and (got.issued_at, got.fetched_at, got.record) == (200, 210, {"document": "d.e.f"})
