@@ -21,7 +21,11 @@ from daemon.errors import StoreError
 from daemon.sealing import KEY_BYTES, SEALED_PREFIX, RecordSealer
 from daemon.store import Store, encode_record
 
+from .conftest import Daemon
 from .stores import open_store
+from .test_e2e_credentials import VCT
+from .test_e2e_protocols import connect, events
+from .test_two_daemons import ctl_json, wait_until
 
 SECRET = "Bob-1999-04-01-secret-claim"
 
@@ -192,3 +196,40 @@ def test_a_damaged_legacy_record_stops_the_pass_and_nothing_is_half_sealed(tmp_p
         assert firsts == [(b"\xa1",)]  # still the plain CBOR map: the whole pass rolled back
     finally:
         s.close()
+
+
+# -- real daemons ---------------------------------------------------------------------------
+
+CHAT = "meet-me-at-the-usual-place-7731"
+NAME = "Zebulon-Quixote-4412"
+
+
+def state_bytes(d: Daemon) -> bytes:
+    """Every file in a daemon's state directory (store, WAL, shared memory), as bytes."""
+    return b"".join(p.read_bytes() for p in sorted(d.state_dir.iterdir()) if p.is_file())
+
+
+def test_what_two_daemons_exchange_is_sealed_in_their_state_files(daemon_factory: Any) -> None:
+    issuer: Daemon = daemon_factory()
+    holder: Daemon = daemon_factory()
+    i_conn, h_to_i, _ = connect(issuer, holder)
+    ctl_json(issuer, "chat", i_conn, CHAT)
+    wait_until("the chat", lambda: events(holder, "basicmessage.received"))
+    offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", f"given_name={NAME}",
+                     "--wait", "0")
+    wait_until("the offer", lambda: [p for p in ctl_json(holder, "credential", "pending")["pending"]
+                                     if p["thid"] == offer["thid"]])
+    got = ctl_json(holder, "credential", "accept", offer["thid"], "--wait", "30")
+    assert got["state"] == "credential-received", got
+    # The daemons read it all back...
+    assert ctl_json(holder, "credential", "list")["credentials"][0]["claims"] == {"given_name": NAME}
+    assert events(holder, "basicmessage.received")[0]["data"]["content"] == CHAT
+    assert h_to_i in [c["id"] for c in ctl_json(holder, "connections")["connections"]]
+    # ...while their files, running and stopped, hold none of it.
+    for d in (issuer, holder):
+        assert NAME.encode() not in state_bytes(d) and CHAT.encode() not in state_bytes(d)
+        assert d.stop() == 0
+        assert NAME.encode() not in state_bytes(d) and CHAT.encode() not in state_bytes(d)
+    # And a restarted daemon still reads its sealed records.
+    holder.start()
+    assert ctl_json(holder, "credential", "list")["credentials"][0]["claims"] == {"given_name": NAME}
