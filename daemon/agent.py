@@ -313,7 +313,7 @@ class Agent:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The agent's long-lived tasks: the libp2p node, the outbox sender, the peer table,
-        the refresh of our credentials' status lists."""
+        the refresh of our credentials' status lists, the signing of the lists we publish."""
         from .transport import serve
 
         async with trio.open_nursery() as nursery:
@@ -321,6 +321,7 @@ class Agent:
             await nursery.start(self.events.run_flusher)
             await nursery.start(serve, self)
             await nursery.start(self.conversations.credentials.serve_refresh)
+            await nursery.start(self.conversations.credentials.publisher.serve)
             task_status.started()
 
     def attach_transport(self, *, node: Any, peers: Any, sender: Any) -> None:

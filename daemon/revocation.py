@@ -25,7 +25,12 @@ answer a holder's refresh.  A list is signed on demand with the issuer DID's
 ``assertionMethod`` key from the wallet, and the signed copy reused until
 the list changes (a revocation) or it is :data:`STATUS_RESIGN_S` old, so a
 busy issuer does not sign the same 16 KB list for every credential, and a
-holder's refresh never gets a list older than that.  The tokens carry a
+holder's refresh never gets a list older than that.  Signing costs ~10 ms
+(almost all of it zlib at level 9), too long for the loop, so a task
+(:meth:`StatusPublisher.serve`) signs in a worker thread each list that
+changed and each signed copy :data:`STATUS_PRESIGN_S` old, before anyone asks;
+a request signs on the loop only if it comes first (a list revoked a moment
+ago): a list that says less than what we committed is never handed out.  The tokens carry a
 ``ttl`` of the same length (a hint for caches) and no ``exp``: how old a
 list a verifier accepts is its own policy (``status_max_age``).
 
@@ -41,11 +46,14 @@ credential without a status reference) is read from that copy
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from protocols import issue_credential, status_exchange, status_list
 from protocols.errors import DIDCommError
@@ -60,6 +68,11 @@ _log = get_logger("revocation")
 LIST_SIZE = status_list.LIST_SIZE
 #: A signed list is reused until it is this old (seconds), or the list changes.
 STATUS_RESIGN_S = 3600
+#: Age at which the background task signs a list anew (seconds; before STATUS_RESIGN_S,
+#: so a request finds a fresh copy).
+STATUS_PRESIGN_S = STATUS_RESIGN_S * 9 // 10
+#: Longest the background signer sleeps between looks (seconds; the wallet clock may jump).
+PRESIGN_POLL_S = 60
 #: Random draws of an index before a nearly full list is searched for its unused ones.
 RANDOM_TRIES = 64
 #: Path segment of each credential format's lists (in the list URI).
@@ -147,6 +160,15 @@ class _Published:
     #: The signed list and when it was signed (None: sign on the next request).
     signed: str | dict[str, Any] | None = None
     signed_at: int = 0
+    #: When the background task last signed it or tried to (None: not since the change).
+    tried_at: int | None = None
+    #: The issue time of the newest copy of this URI signed so far, any version: a new
+    #: version is signed later than that, so two different copies never share an
+    #: ``iat`` (holders keep the newest copy by it, and may cache decoded lists by it).
+    floor: int = 0
+
+    def issue_time(self, now: int) -> int:
+        return now if self.signed is not None else max(now, self.floor + 1)
 
 
 def signing_key(resolver: Any, wallet: Any, did: str) -> tuple[str, PrivateKey] | None:
@@ -167,6 +189,10 @@ class StatusPublisher:
         self._wallet = wallet
         self._clock = clock
         self._lists: dict[str, _Published] = {}
+        self._changed = trio.Event()
+        #: Lists signed on the loop (a request came first) and in the background.
+        self.signed_inline = 0
+        self.signed_ahead = 0
 
     def load(self, rows: Iterable[StatusListRow]) -> None:
         """Take the stored lists (at start)."""
@@ -175,8 +201,11 @@ class StatusPublisher:
                      if row.statuses else status_list.StatusList(row.size))
 
     def put(self, uri: str, issuer: str, credential_format: str, statuses: status_list.StatusList) -> None:
-        """A list was created or changed (after its commit): the next request signs it anew."""
-        self._lists[uri] = _Published(issuer, credential_format, statuses)
+        """A list was created or changed (after its commit): it is signed anew, ahead or on request."""
+        old = self._lists.get(uri)
+        floor = 0 if old is None else max(old.floor, old.signed_at)
+        self._lists[uri] = _Published(issuer, credential_format, statuses, floor=floor)
+        self._changed.set()
 
     def statuses(self, uri: str) -> status_list.StatusList:
         """A copy of a list's entries (to change and store before :meth:`put`)."""
@@ -196,23 +225,78 @@ class StatusPublisher:
         now = self._clock()
         if published.signed is not None and 0 <= now - published.signed_at < STATUS_RESIGN_S:
             return published.signed
+        signer = self._signer(uri, published)
+        if signer is None:
+            return None
+        # (A second after the last copy at most, if that was signed this very second.)
+        iat = published.issue_time(now)
+        signed = _sign(uri, published, *signer, iat)
+        if signed is not None:
+            published.signed, published.signed_at = signed, iat
+            self.signed_inline += 1
+        return signed
+
+    def _signer(self, uri: str, published: _Published) -> tuple[str, PrivateKey] | None:
         try:
             found = signing_key(self._resolver, self._wallet, published.issuer)
-            if found is None:
-                _log.warning("status_list.no_key", uri=uri, issuer=published.issuer)
-                return None
-            kid, key = found
-            if published.format == issue_credential.DI_VC:
-                signed: str | dict[str, Any] = status_list.sign_list_credential(
-                    published.statuses, url=uri, issuer=published.issuer, kid=kid, key=key, now=now)
-            else:
-                signed = status_list.sign_token(published.statuses, uri=uri, issuer=published.issuer, kid=kid,
-                                                key=key, now=now, ttl=STATUS_RESIGN_S)
         except DIDCommError as exc:
             _log.warning("status_list.unsigned", uri=uri, reason=exc.message)
             return None
-        published.signed, published.signed_at = signed, now
-        return signed
+        if found is None:
+            _log.warning("status_list.no_key", uri=uri, issuer=published.issuer)
+        return found
+
+    def _due(self, now: int) -> tuple[list[str], int]:
+        """The lists to sign now, and seconds until the next one is due."""
+        due: list[str] = []
+        wait = PRESIGN_POLL_S
+        for uri, published in self._lists.items():
+            if published.signed is not None and now - published.signed_at < STATUS_PRESIGN_S:
+                wait = min(wait, STATUS_PRESIGN_S - (now - published.signed_at))  # fresh enough
+            elif published.tried_at is not None and 0 <= now - published.tried_at < STATUS_PRESIGN_S:
+                wait = min(wait, STATUS_PRESIGN_S - (now - published.tried_at))  # failed lately (logged)
+            elif published.issue_time(now) > now:
+                wait = 1  # a new version, in the second its previous one was signed: next second
+            else:
+                due.append(uri)
+        return due, wait
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Sign, in a worker thread, every list that changed or whose signed copy is getting old."""
+        task_status.started()
+        while True:
+            self._changed = trio.Event()
+            due, wait = self._due(self._clock())
+            for uri in due:
+                await self._sign_ahead(uri)
+            if not due:
+                with trio.move_on_after(max(wait, 1)):
+                    await self._changed.wait()
+
+    async def _sign_ahead(self, uri: str) -> None:
+        published = self._lists[uri]
+        now = published.tried_at = self._clock()
+        signer = self._signer(uri, published)
+        if signer is None:
+            return  # (logged; tried again after STATUS_PRESIGN_S)
+        # The thread signs this very _Published: put() replaces it rather than changing it.
+        iat = published.issue_time(now)
+        signed = await trio.to_thread.run_sync(_sign, uri, published, *signer, iat)
+        if signed is not None and self._lists.get(uri) is published and iat >= published.signed_at:
+            published.signed, published.signed_at = signed, iat
+            self.signed_ahead += 1
+
+
+def _sign(uri: str, published: _Published, kid: str, key: PrivateKey, now: int) -> str | dict[str, Any] | None:
+    try:
+        if published.format == issue_credential.DI_VC:
+            return status_list.sign_list_credential(
+                published.statuses, url=uri, issuer=published.issuer, kid=kid, key=key, now=now)
+        return status_list.sign_token(published.statuses, uri=uri, issuer=published.issuer, kid=kid,
+                                      key=key, now=now, ttl=STATUS_RESIGN_S)
+    except DIDCommError as exc:
+        _log.warning("status_list.unsigned", uri=uri, reason=exc.message)
+        return None
 
 
 # -- holder: the copies we keep ---------------------------------------------------------------
@@ -278,7 +362,7 @@ class HeldLists:
 
     def __init__(self, resolver: Any) -> None:
         self._resolver = resolver
-        self._decoded: dict[tuple[str, int], status_list.VerifiedStatusList | None] = {}
+        self._decoded: dict[tuple[str, bytes], status_list.VerifiedStatusList | None] = {}
 
     def status(self, entry: dict[str, Any], held: HeldStatusListRow | None, now: int) -> str:
         """``valid``, ``revoked``, ``suspended``, ``unknown`` or ``not revocable``."""
@@ -291,7 +375,8 @@ class HeldLists:
         expires = held.record.get("expires")
         if isinstance(expires, int) and now >= expires + status_list.CLOCK_LEEWAY_S:
             return UNKNOWN
-        key = (uri, held.issued_at)
+        # By content, not issue time: a copy is not trusted to be the only one of its second.
+        key = (uri, hashlib.sha256(held.record["document"].encode()).digest())
         if key not in self._decoded:
             if len(self._decoded) >= MAX_CACHED_LISTS:
                 self._decoded.clear()

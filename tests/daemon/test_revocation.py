@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +151,67 @@ def test_lists_are_signed_on_demand_and_resigned_when_changed_or_old(store: Stor
     assert fresh.statuses(a.uri).get(a.index) == status_list.REVOKED
 
 
+async def _until(what: str, check: Any) -> None:
+    with trio.fail_after(20):
+        while not check():
+            await trio.sleep(0.01)
+
+
+@pytest.mark.parametrize("fmt", [SD, DI])
+async def test_lists_are_signed_ahead_in_a_thread_so_requests_find_them_signed(store: Store, fmt: str) -> None:
+    clock = [1_700_000_000]
+    pub = _publisher(clock)
+    a = pick_index(store, ISSUER, fmt)
+    write_allocation(store, a, "t1", now=clock[0])
+    pub.load(store.status_lists_all())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pub.serve)
+        await _until("signed at start", lambda: pub.signed_ahead == 1)
+        first = pub.source(a.uri)
+        assert first is not None and pub.signed_inline == 0
+        # A revocation in the second the list was signed: a request that comes first
+        # signs it on the loop, a second later than the copy it replaces.
+        statuses = pub.statuses(a.uri)
+        statuses.set(a.index, status_list.REVOKED)
+        pub.put(a.uri, ISSUER, fmt, statuses)
+        second = pub.source(a.uri)
+        assert second is not first and pub.signed_inline == 1
+        text = revocation.document_text(second)  # type: ignore[arg-type]
+        verified = verify_document(text, resolver=RESOLVER, now=clock[0] + 1, uri=a.uri)
+        assert verified.status(a.index) == status_list.REVOKED and verified.issued_at == clock[0] + 1
+        # A later change is signed ahead; what the next request gets says so.
+        clock[0] += 5
+        statuses.set(a.index + 1 if a.index + 1 < statuses.size else a.index - 1, status_list.REVOKED)
+        pub.put(a.uri, ISSUER, fmt, statuses)
+        await _until("signed after the change", lambda: pub.signed_ahead == 2)
+        third = pub.source(a.uri)
+        assert third is not second and pub.signed_inline == 1
+        assert verify_document(revocation.document_text(third), resolver=RESOLVER,  # type: ignore[arg-type]
+                               now=clock[0], uri=a.uri).issued_at == clock[0]
+        second = third
+        # An old copy is signed anew before a request would have to.
+        clock[0] += revocation.STATUS_PRESIGN_S
+        pub.put(a.uri + "-other", ISSUER, fmt, status_list.StatusList(status_list.LIST_SIZE))  # (wakes the task)
+        await _until("re-signed when old", lambda: pub.signed_ahead == 4)
+        fourth = pub.source(a.uri)
+        assert fourth is not second and pub.signed_inline == 1
+        assert verify_document(revocation.document_text(fourth), resolver=RESOLVER,  # type: ignore[arg-type]
+                               now=clock[0]).issued_at == clock[0]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_list_that_cannot_be_signed_is_not_retried_in_a_loop(store: Store) -> None:
+    a = pick_index(store, ISSUER, SD)
+    write_allocation(store, a, "t1", now=1)
+    pub = StatusPublisher(RESOLVER, InMemorySecrets(), lambda: 1_700_000_000)
+    pub.load(store.status_lists_all())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pub.serve)
+        await trio.sleep(0.2)
+        assert pub.signed_ahead == 0 and pub._due(1_700_000_000)[0] == []  # tried once, not due again
+        nursery.cancel_scope.cancel()
+
+
 def test_a_list_whose_key_left_the_wallet_is_not_published(store: Store) -> None:
     a = pick_index(store, ISSUER, SD)
     write_allocation(store, a, "t1", now=1)
@@ -196,6 +259,12 @@ def test_a_held_credential_reads_its_status_from_the_copy() -> None:
                                  {**held.record, "expires": 200})
     assert lists.status(entry, expiring, 150) == "revoked"
     assert lists.status(entry, expiring, 10_000) == "unknown"
+    # Another copy of the same second (an issuer that re-signs within one) is read for
+    # what it says, not taken for the copy already decoded.
+    statuses.set(8, status_list.REVOKED)
+    same_second = revocation.held_row(_signed(statuses, uri, 100), uri=uri, issuer=ISSUER, issued_at=100,
+                                      expires=None, fetched_at=101)
+    assert lists.status({**entry, "status": {"uri": uri, "index": 8}}, same_second, 500) == "revoked"
 
 
 def test_a_list_credential_round_trips_through_text() -> None:
