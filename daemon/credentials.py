@@ -685,7 +685,8 @@ class CredentialExchange:
         conv = self.conv
         store = self.agent.store
         async with conv._lock:
-            record = await self._record(thid, present_proof.PIURI, "prover")
+            # Only a request that arrived (a thread we proposed on waits for it first).
+            record = await self._answerable(thid, REPLY_TO_PROOF_REQUEST)
             stored = await store.read(store.sync.credential_all)
             lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
             statuses = {c["id"]: self._status(c, lists) for c in stored}

@@ -144,13 +144,21 @@ def _value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+def _line(text: str) -> str:
+    """A peer's words as one line, with nothing a terminal would act on."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _show_exchange(result: Any, out: TextIO) -> None:
     state = result.get("state")
     thid = result.get("thid")
     if state == "timeout":
         out.write(f"no answer yet (thread {thid}); the exchange goes on\n")
     elif state == "problem":
-        out.write(f"refused: {json.dumps(result.get('problem'), sort_keys=True)}\n")
+        # The peer's problem report: its text (a person's reason), its code; not its DIDs.
+        problem = result.get("problem") if isinstance(result.get("problem"), dict) else {}
+        text = problem.get("text") or problem.get("comment") or json.dumps(problem, sort_keys=True)
+        out.write(f"refused ({problem.get('code')}): {_line(str(text))}\n")
     elif state == "failed":
         out.write(f"presentation FAILED verification: {(result.get('result') or {}).get('reason')}\n")
     elif state == "verified":
@@ -216,9 +224,7 @@ def _show_pending(result: Any, out: TextIO) -> None:
     _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS", "DISCLOSES/FORMAT"], out)
     for r in result.get("pending", []):
         if isinstance(r.get("comment"), str):
-            # A peer's words: one line, nothing a terminal would act on.
-            comment = "".join(c if c.isprintable() else " " for c in r["comment"])
-            out.write(f"{r.get('thid')}: {comment}\n")
+            out.write(f"{r.get('thid')}: {_line(r['comment'])}\n")
 
 
 def _revocation(o: Any) -> str:

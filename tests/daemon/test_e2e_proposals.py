@@ -158,6 +158,9 @@ def test_prover_proposes_verifier_requests_and_the_proof_is_verified(daemon_fact
     assert proposal["claims"] == ["degree"] and proposal["vct"] == VCT
     assert proposal["comment"] == "my diploma will do" and proposal["discloses"] == "selected"
     assert events(verifier, "present-proof.proposal-received")
+    # Until the verifier's request arrives there is nothing to present.
+    early = holder.ctl("proof", "present", proposed["thid"])
+    assert early.returncode == 1 and "not a proof request waiting for our answer (it is proposal-sent)" in early.stderr
     # The verifier answers with its request (the proposal's claims and type by default) and waits.
     asking = ctl_background(verifier, "proof", "request", v_conn, "--reply", proposal["thid"],
                             "--issuer", offer["issuer"], "--wait", "60")
