@@ -111,6 +111,8 @@ ISSUER_LABEL = "issuer"
 #: Events that answer a waiting ``credential.*`` / ``proof.*`` command.
 ANSWERS = frozenset({
     "issue-credential.offer-received",  # a proposal of ours, answered
+    "issue-credential.proposal-received",  # an offer of ours, countered
+    "present-proof.proposal-received",  # a request of ours, countered
     "issue-credential.issued",
     "issue-credential.credential-received",
     "present-proof.verified",
@@ -940,7 +942,7 @@ class CredentialExchange:
     async def _answerable(self, thid: str, what: tuple[str, str, str, str]) -> ProtocolRecord:
         """The thread a ``reply`` names: ours in that role, waiting in that state."""
         protocol, role, state, name = what
-        check_str("reply", thid, MAX_VCT_CHARS)
+        check_str("thid", thid, MAX_VCT_CHARS)
         store = self.agent.store
         raws = await store.read(store.sync.records_by_thid, thid)
         mine = [r for r in raws if r.get("protocol") == protocol and r.get("role") == role]

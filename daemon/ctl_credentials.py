@@ -189,6 +189,15 @@ def _show_exchange(result: Any, out: TextIO) -> None:
         out.write(f"offer received (thread {thid}): type {r.get('vct')}, issuer {r.get('issuer')}"
                   f"{', claims ' + claims if claims else ''}\n"
                   f"accept it: didcommctl credential accept {thid}\n")
+    elif state == "proposal-received":
+        r = result.get("result") or {}
+        claims = r.get("claims")
+        asked = (", ".join(claims) if isinstance(claims, list)
+                 else ", ".join(f"{k}={_value(v)}" for k, v in sorted((claims or {}).items())))
+        out.write(f"countered (thread {thid}): the peer proposes type {r.get('vct') or '-'}"
+                  f"{', claims ' + asked if asked else ''}"
+                  f"{': ' + _line(r['comment']) if isinstance(r.get('comment'), str) else ''}\n"
+                  "answer with --reply on this thread, or decline it (see `didcommctl credential pending`)\n")
     elif state == "offered":
         revocable = ("revocable: `didcommctl credential revoke " + str(thid) + "`" if result.get("revocable")
                      else "not revocable")

@@ -93,13 +93,21 @@ def test_holder_proposes_issuer_offers_holder_accepts_then_counters_and_a_declin
     assert [(o["thid"], o["state"]) for o in ctl_json(issuer, "credential", "issued")["offers"]] == [
         (thid, "credential-issued")]
 
-    # Counter-proposal: the issuer offers a BSc; the holder asks for the MSc instead, and the
-    # issuer's second offer on the same thread keeps the thread's one status list entry.
-    first = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "degree=BSc")
-    wait_until("the holder sees the offer", lambda: [p for p in pending(holder, "offer")
-                                                     if p["thid"] == first["thid"]])
-    countered = ctl_json(holder, "credential", "propose", h_to_i, "--reply", first["thid"],
-                         "--claim", "degree=MSc", "--comment", "I finished the MSc")
+    # Counter-proposal: the issuer offers a BSc and waits; the holder asks for the MSc instead
+    # (the issuer's waiting command ends, exit 1: countered, not issued), and the issuer's
+    # second offer on the same thread keeps the thread's one status list entry.
+    offering = ctl_background(issuer, "--json", "credential", "offer", i_conn, "--type", VCT,
+                              "--claim", "degree=BSc", "--wait", "60")
+    try:
+        (seen,) = wait_until("the holder sees the offer", lambda: pending(holder, "offer"))
+        countered = ctl_json(holder, "credential", "propose", h_to_i, "--reply", seen["thid"],
+                             "--claim", "degree=MSc", "--comment", "I finished the MSc")
+        code, stdout, stderr = finish(offering)
+    finally:
+        offering.kill()
+    first = json.loads(stdout)
+    assert code == 1 and first["thid"] == seen["thid"] and first["state"] == "proposal-received", stderr
+    assert first["result"]["claims"] == {"degree": "MSc"} and first["result"]["comment"] == "I finished the MSc"
     assert countered["thid"] == first["thid"] and countered["reply"] is True and countered["state"] == "proposed"
     human = holder.ctl("credential", "propose", h_to_i, "--reply", first["thid"], "--claim", "degree=MSc")
     assert human.returncode == 1 and "not a credential offer waiting for our answer" in human.stderr
