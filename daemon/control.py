@@ -787,7 +787,8 @@ METHODS: dict[str, Method] = {
             "answered at once with the credential, signed by the `assertionMethod` key of `issuer` "
             "(default: our did:key labelled `issuer`, made on first use) and bound to the holder's key. "
             "With `wait`, the reply comes when it is issued (`state: issued`), refused "
-            "(`state: problem`) or the wait ends (`state: timeout`). With `reply`, the offer answers "
+            "(`state: problem`), countered by the holder (`state: proposal-received`, `result` what it "
+            "proposes) or the wait ends (`state: timeout`). With `reply`, the offer answers "
             "the holder's proposal on that thread (see `credential.propose`); it is ours alone, "
             "whatever was proposed.",
             "`{thid, to, connection, issuer, state, revocable, status, reply, result?, problem?}`",
@@ -940,7 +941,8 @@ METHODS: dict[str, Method] = {
             "credential's stapled status list, signed by its issuer no more than `status_max_age` seconds "
             "ago, says so, `not revocable` for a credential without one), fails (`state: failed`, "
             "`result.reason`, e.g. `credential revoked`, `revocation status unknown`), is declined "
-            "(`state: problem`) or the wait ends. With `reply`, the request answers the prover's "
+            "(`state: problem`), countered by the prover (`state: proposal-received`) or the wait ends. "
+            "With `reply`, the request answers the prover's "
             "proposal on that thread (see `proof.propose`); `claims`, `type` and `format` default to "
             "what it proposed.",
             "`{thid, to, connection, state, reply, result?, problem?}`",
