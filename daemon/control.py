@@ -457,9 +457,23 @@ def _creds(call: Call) -> Any:
 
 async def _credential_offer(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).offer(
-        p["connection"], vct=p["type"], claims=p["claims"], disclosable=p.get("disclosable"),
+        p["connection"], vct=p.get("type"), claims=p["claims"], disclosable=p.get("disclosable"),
         issuer=p.get("issuer"), comment=p.get("comment"), valid_for=p.get("valid_for"), wait=p.get("wait", 0),
-        format=p.get("format", "sd-jwt"), revocable=p.get("revocable", True),
+        format=p.get("format", "sd-jwt"), revocable=p.get("revocable", True), reply=p.get("reply"),
+    )
+
+
+async def _credential_propose(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).propose(
+        p["connection"], vct=p.get("type"), claims=p.get("claims"), comment=p.get("comment"),
+        reply=p.get("reply"), wait=p.get("wait", 0),
+    )
+
+
+async def _proof_propose(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).propose_proof(
+        p["connection"], claims=p["claims"], vct=p.get("type"), format=p.get("format", "sd-jwt"),
+        comment=p.get("comment"), reply=p.get("reply"),
     )
 
 
@@ -509,9 +523,9 @@ async def _credential_delete(call: Call, p: dict[str, Any]) -> Any:
 
 async def _proof_request(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).request_proof(
-        p["connection"], claims=p["claims"], vct=p.get("type"), issuers=p.get("issuers"),
-        comment=p.get("comment"), wait=p.get("wait", 0), format=p.get("format", "sd-jwt"),
-        status_max_age=p.get("status_max_age"),
+        p["connection"], claims=p.get("claims"), vct=p.get("type"), issuers=p.get("issuers"),
+        comment=p.get("comment"), wait=p.get("wait", 0), format=p.get("format"),
+        status_max_age=p.get("status_max_age"), reply=p.get("reply"),
     )
 
 
@@ -773,11 +787,15 @@ METHODS: dict[str, Method] = {
             "answered at once with the credential, signed by the `assertionMethod` key of `issuer` "
             "(default: our did:key labelled `issuer`, made on first use) and bound to the holder's key. "
             "With `wait`, the reply comes when it is issued (`state: issued`), refused "
-            "(`state: problem`) or the wait ends (`state: timeout`).",
-            "`{thid, to, connection, issuer, state, result?, problem?}`",
+            "(`state: problem`), countered by the holder (`state: proposal-received`, `result` what it "
+            "proposes) or the wait ends (`state: timeout`). With `reply`, the offer answers "
+            "the holder's proposal on that thread (see `credential.propose`); it is ours alone, "
+            "whatever was proposed.",
+            "`{thid, to, connection, issuer, state, revocable, status, reply, result?, problem?}`",
             (
                 Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
-                Param("type", "str", "credential type (`vct`), e.g. `https://example.edu/diploma`", required=True),
+                Param("type", "str", "credential type (`vct`), e.g. `https://example.edu/diploma`; required "
+                      "unless `reply` names a proposal that gives one"),
                 Param("claims", "map", "the claims, e.g. `{given_name, birthdate, age_over_18}`", required=True),
                 Param("disclosable", "str[]", "claims the holder may withhold (default: all)"),
                 Param("issuer", "str", "one of our DIDs with an assertionMethod key"),
@@ -789,7 +807,31 @@ METHODS: dict[str, Method] = {
                       choices=("sd-jwt", "di")),
                 Param("revocable", "bool", "give the credential an entry in one of our status lists, so "
                       "`credential.revoke` can revoke it (default true; false: it can never be revoked)"),
+                Param("reply", "str", "the thread of a credential proposal waiting for our answer "
+                      "(`credential.pending`, kind `credential-proposal`); `connection` must be its peer"),
                 Param("wait", "num", "seconds to wait for the issuance (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "credential.propose",
+            _credential_propose,
+            "Issue Credential 3.0, the holder asking first: propose a credential to a connection (its type, "
+            "claims, or both), or, with `reply`, counter an offer we received. The issuer sees it in its "
+            "`credential.pending` (`issue-credential.proposal-received` event) and answers with an offer on "
+            "the same thread, which we accept or decline as any other (`credential.accept`), or declines "
+            "(a problem report; the thread is abandoned). With `wait`, the reply comes when the offer "
+            "arrives (`state: offer-received`, `result` the offer), is refused (`state: problem`) or the "
+            "wait ends (`state: timeout`).",
+            '`{thid, to, connection, state: "proposed"|offer-received|problem|timeout, reply, result?, problem?}`',
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("type", "str", "credential type (`vct`) we ask for"),
+                Param("claims", "map", "the claims we ask to be attested, e.g. `{given_name: Bob}` "
+                      "(the issuer decides what it offers)"),
+                Param("comment", "str", "for the issuer"),
+                Param("reply", "str", "the thread of an offer we received, to counter it "
+                      "(`credential.pending`, kind `offer`); `connection` must be its issuer"),
+                Param("wait", "num", "seconds to wait for the issuer's offer (default 0)", min=0, max=300),
             ),
         ),
         Method(
@@ -828,9 +870,16 @@ METHODS: dict[str, Method] = {
         Method(
             "credential.pending",
             _credential_pending,
-            "Credential offers and proof requests waiting for our answer (`credential.accept`, "
-            "`proof.present`, or a decline).",
-            "`{pending: [{thid, kind: offer|proof-request, from, connection, label, vct, issuer|issuers, claims, comment, updated, format + revocable + expires (offer), formats + discloses: selected|whole credential (proof-request)}]}`",
+            "Credential offers, proof requests and proposals waiting for our answer: an offer "
+            "(`credential.accept`), a proof request (`proof.present`), a holder's credential proposal "
+            "(`credential.offer` with `reply`), a prover's proof proposal (`proof.request` with `reply`); "
+            "each may be declined (`credential.decline`). `counter`: the proposal answers an offer or "
+            "request of ours.",
+            "`{pending: [{thid, kind: offer|proof-request|credential-proposal|proof-proposal, from, connection, "
+            "label, vct, issuer|issuers, claims, comment, updated, format + revocable + expires (offer), "
+            "formats + discloses: selected|whole credential (proof-request, proof-proposal), "
+            "counter (proposals; claims is an object of values in a credential-proposal, a list of names "
+            "in a proof-proposal)}]}`",
         ),
         Method(
             "credential.accept",
@@ -846,7 +895,8 @@ METHODS: dict[str, Method] = {
         Method(
             "credential.decline",
             _credential_decline,
-            "Decline an offer or a proof request: the peer gets a problem report.",
+            "Decline an offer, a proof request or a proposal: the peer gets a problem report and the "
+            "thread is abandoned on both sides.",
             '`{thid, state: "declined"}`',
             (
                 Param("thid", "str", "the thread id", required=True),
@@ -891,11 +941,15 @@ METHODS: dict[str, Method] = {
             "credential's stapled status list, signed by its issuer no more than `status_max_age` seconds "
             "ago, says so, `not revocable` for a credential without one), fails (`state: failed`, "
             "`result.reason`, e.g. `credential revoked`, `revocation status unknown`), is declined "
-            "(`state: problem`) or the wait ends.",
-            "`{thid, to, connection, state, result?, problem?}`",
+            "(`state: problem`), countered by the prover (`state: proposal-received`) or the wait ends. "
+            "With `reply`, the request answers the prover's "
+            "proposal on that thread (see `proof.propose`); `claims`, `type` and `format` default to "
+            "what it proposed.",
+            "`{thid, to, connection, state, reply, result?, problem?}`",
             (
                 Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
-                Param("claims", "str[]", "claim names to disclose, e.g. `[age_over_18]`", required=True),
+                Param("claims", "str[]", "claim names to disclose, e.g. `[age_over_18]`; required unless "
+                      "`reply` names a proposal"),
                 Param("type", "str", "credential type (`vct`) required"),
                 Param("issuers", "str[]", "issuer DIDs accepted (default: any)"),
                 Param("format", "str", "credential formats accepted: `sd-jwt` (default; only the asked "
@@ -905,7 +959,29 @@ METHODS: dict[str, Method] = {
                       "accepted for a revocable credential (default 86400); older, or none: the verdict is "
                       "failed, `revocation status unknown`", min=1, max=366 * 86_400),
                 Param("comment", "str", "for the prover"),
+                Param("reply", "str", "the thread of a proof proposal waiting for our answer "
+                      "(`credential.pending`, kind `proof-proposal`); `connection` must be its peer"),
                 Param("wait", "num", "seconds to wait for the presentation (default 0)", min=0, max=300),
+            ),
+        ),
+        Method(
+            "proof.propose",
+            _proof_propose,
+            "Present Proof 3.0, the prover asking first: offer a connection to prove claims (of a "
+            "credential type, in a format), or, with `reply`, counter a proof request we received. The "
+            "verifier sees it in its `credential.pending` (`present-proof.proposal-received` event) and "
+            "answers with a request of its own on the same thread (`proof.request` with `reply`), which "
+            "we answer as any other (`proof.present`), or declines it.",
+            '`{thid, to, connection, state: "proposed", reply}`',
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("claims", "str[]", "claim names we would disclose, e.g. `[age_over_18]`", required=True),
+                Param("type", "str", "credential type (`vct`) we would present"),
+                Param("format", "str", "`sd-jwt` (default; only those claims disclosed), `di` or `any` "
+                      "(a Data Integrity credential is shown whole)", choices=("sd-jwt", "di", "any")),
+                Param("comment", "str", "for the verifier"),
+                Param("reply", "str", "the thread of a proof request we received, to counter it "
+                      "(`credential.pending`, kind `proof-request`); `connection` must be its verifier"),
             ),
         ),
         Method(

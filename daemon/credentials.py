@@ -21,6 +21,14 @@ module gives them what only the daemon has, and nothing else:
   events, ``credential.pending``) until the owner accepts or declines.  The
   issuer's offer is its consent, so a request for an offered credential is
   answered at once, by the machine;
+- **the other side asking first**: a holder may propose what it wants
+  issued (:meth:`CredentialExchange.propose`, also a counter to an offer it
+  received) and a prover what it would show (:meth:`propose_proof`).  A
+  proposal commits the issuer or verifier to nothing: it waits in
+  ``credential.pending`` like an offer does, until the owner answers it with
+  an offer or a request on the same thread (``reply``: the machine's
+  ``proposal=``) or declines it.  Every thread that waits for an answer is
+  one row of :data:`WAITING`;
 - **the wallet of credentials**: a received, verified credential is written
   to the ``credentials`` table in the same transaction as the message that
   carried it (:meth:`CredentialExchange.take_received`, called by
@@ -70,6 +78,7 @@ from .logs import get_logger
 from .params import check_str, check_wait
 from .revocation import (
     NOT_REVOCABLE,
+    Allocation,
     HeldLists,
     StatusPublisher,
     credential_reference,
@@ -81,6 +90,7 @@ from .revocation import (
 )
 
 if TYPE_CHECKING:
+    from .connections import Connection
     from .conversations import Conversations, _Batch
 
 #: Most claims one credential offer may carry.
@@ -100,6 +110,9 @@ MAX_LISTED_THREADS = 1000
 ISSUER_LABEL = "issuer"
 #: Events that answer a waiting ``credential.*`` / ``proof.*`` command.
 ANSWERS = frozenset({
+    "issue-credential.offer-received",  # a proposal of ours, answered
+    "issue-credential.proposal-received",  # an offer of ours, countered
+    "present-proof.proposal-received",  # a request of ours, countered
     "issue-credential.issued",
     "issue-credential.credential-received",
     "present-proof.verified",
@@ -126,6 +139,23 @@ REQUEST_FORMATS = {
 }
 #: The event whose credential goes into the wallet.
 RECEIVED = "issue-credential.credential-received"
+#: Threads that wait for our owner's answer: (protocol, our role, state, ``kind`` in
+#: ``credential.pending``).  ``decline`` ends any of them with a problem report.
+WAITING = (
+    (issue_credential.PIURI, issue_credential.HOLDER, issue_credential.OFFER_RECEIVED, "offer"),
+    (present_proof.PIURI, present_proof.PROVER, present_proof.REQUEST_RECEIVED, "proof-request"),
+    (issue_credential.PIURI, issue_credential.ISSUER, issue_credential.PROPOSAL_RECEIVED, "credential-proposal"),
+    (present_proof.PIURI, present_proof.VERIFIER, present_proof.PROPOSAL_RECEIVED, "proof-proposal"),
+)
+#: What a ``reply`` must name, by the thread it answers: (protocol, our role, state, for errors).
+REPLY_TO_CREDENTIAL_PROPOSAL = (issue_credential.PIURI, issue_credential.ISSUER,
+                                issue_credential.PROPOSAL_RECEIVED, "credential proposal")
+REPLY_TO_PROOF_PROPOSAL = (present_proof.PIURI, present_proof.VERIFIER, present_proof.PROPOSAL_RECEIVED,
+                           "proof proposal")
+REPLY_TO_OFFER = (issue_credential.PIURI, issue_credential.HOLDER, issue_credential.OFFER_RECEIVED,
+                  "credential offer")
+REPLY_TO_PROOF_REQUEST = (present_proof.PIURI, present_proof.PROVER, present_proof.REQUEST_RECEIVED,
+                          "proof request")
 
 
 _log = get_logger("credentials")
@@ -248,14 +278,17 @@ class CredentialExchange:
 
     # -- issuer -----------------------------------------------------------------------------
 
-    async def offer(self, ref: str, *, vct: str, claims: dict[str, Any], disclosable: list[str] | None = None,
-                    issuer: str | None = None, comment: str | None = None, valid_for: int | None = None,
-                    wait: float = 0.0, format: str = "sd-jwt", revocable: bool = True) -> dict[str, Any]:
+    async def offer(self, ref: str, *, vct: str | None, claims: dict[str, Any],
+                    disclosable: list[str] | None = None, issuer: str | None = None, comment: str | None = None,
+                    valid_for: int | None = None, wait: float = 0.0, format: str = "sd-jwt",
+                    revocable: bool = True, reply: str | None = None) -> dict[str, Any]:
         """Offer a credential to a connection; with ``wait``, until it is issued.
 
         ``valid_for`` (seconds) gives the credential an ``exp`` (``validUntil``), counted
         from the offer; ``format`` is ``sd-jwt`` or ``di`` (see :data:`OFFER_FORMATS`);
-        ``revocable`` (default) gives it an entry in one of our status lists."""
+        ``revocable`` (default) gives it an entry in one of our status lists.
+        ``reply`` answers the holder's proposal on that thread (``vct`` defaults to
+        the proposal's); the offer is ours alone, whatever was proposed."""
         wait = check_wait(wait)
         if not isinstance(revocable, bool):
             raise InvalidParamsError("revocable must be true or false")
@@ -264,7 +297,10 @@ class CredentialExchange:
         if valid_for is not None and (isinstance(valid_for, bool) or not isinstance(valid_for, int)
                                       or not 0 < valid_for <= MAX_VALIDITY_S):
             raise InvalidParamsError(f"valid_for must be 1 to {MAX_VALIDITY_S} seconds")
-        vct = check_str("type", vct, MAX_VCT_CHARS) or ""
+        vct = check_str("type", vct, MAX_VCT_CHARS, optional=True)
+        reply = check_str("reply", reply, MAX_VCT_CHARS, optional=True)
+        if vct is None and reply is None:
+            raise InvalidParamsError("an offer needs a type (vct)")
         comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
         if not isinstance(claims, dict) or not claims or len(claims) > MAX_CLAIMS:
             raise InvalidParamsError(f"claims must be an object of 1 to {MAX_CLAIMS} claims")
@@ -278,18 +314,25 @@ class CredentialExchange:
         conv = self.conv
         async with conv._lock:
             mine, theirs, conn = await conv._target(ref)
+            proposal = None
+            if reply is not None:
+                proposal = await self._answerable(reply, REPLY_TO_CREDENTIAL_PROPOSAL)
+                mine, theirs, conn = await self._same_peer(proposal, ref, theirs, conn)
+                if vct is None:
+                    proposed = _obj(proposal.data.get("proposal")).get("vct")
+                    if not isinstance(proposed, str):
+                        raise InvalidParamsError(f"the proposal on thread {reply} names no type: give one")
+                    vct = proposed
+            assert vct is not None  # given, or the proposal's (checked above)
             issuer_did, issuer_kid = await self._issuer(issuer)
             fmt = OFFER_FORMATS[format]
-            store = self.agent.store
-            # Read under the lock, written with the offer: no two offers get one index.
-            allocation = await store.read(pick_index, store.sync, issuer_did, fmt) if revocable else None
+            allocation, status = await self._status_for(proposal, issuer_did, fmt, revocable)
             try:
                 transition = issue_credential.offer_credential(
                     mine, theirs, self.agent.now(), vct=vct, claims=claims, disclosable=names,
                     issuer_kid=issuer_kid, issuer=issuer_did, comment=comment,
                     expires=self.agent.now() + valid_for if valid_for else None,
-                    credential_format=fmt,
-                    status=(allocation.uri, allocation.index) if allocation is not None else None,
+                    credential_format=fmt, status=status, proposal=proposal,
                 )
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
@@ -300,9 +343,30 @@ class CredentialExchange:
                 self.publisher.put(allocation.uri, issuer_did, fmt, status_list.StatusList(allocation.size))
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
                                "issuer": issuer_did, "format": format, "state": "offered",
-                               "revocable": allocation is not None,
-                               "status": allocation.reference() if allocation is not None else None}
+                               "revocable": status is not None, "reply": proposal is not None,
+                               "status": {"uri": status[0], "index": status[1]} if status is not None else None}
         return await self._answer(out, thid, wait)
+
+    async def _status_for(self, proposal: ProtocolRecord | None, issuer: str, fmt: str,
+                          revocable: bool) -> tuple[Allocation | None, tuple[str, int] | None]:
+        """(a new index to write with the offer, the offer's status entry): a fresh
+        index, or, on a thread that was offered before (the holder countered), the
+        entry that offer got -- one thread, one entry, so ``revoke`` finds the right one."""
+        store = self.agent.store
+        earlier = (await store.read(store.sync.status_entry_by_thid, proposal.thid)
+                   if proposal is not None else None)
+        if earlier is not None:
+            row = await store.read(store.sync.status_list_get, earlier.uri)
+            if not revocable or row is None or (row.issuer, row.format) != (issuer, fmt):
+                raise InvalidParamsError(
+                    f"our earlier offer on thread {earlier.thid} has entry {earlier.idx} of {earlier.uri}: "
+                    "a new offer on this thread must be revocable, from the same issuer, in the same format")
+            return None, (earlier.uri, earlier.idx)
+        if not revocable:
+            return None, None
+        # Read under the lock, written with the offer: no two offers get one index.
+        allocation = await store.read(pick_index, store.sync, issuer, fmt)
+        return allocation, (allocation.uri, allocation.index)
 
     async def revoke(self, ref: str) -> dict[str, Any]:
         """Revoke a credential we issued (or offered), named by its thread or credential id."""
@@ -380,6 +444,41 @@ class CredentialExchange:
 
     # -- holder -------------------------------------------------------------------------------
 
+    async def propose(self, ref: str, *, vct: str | None = None, claims: dict[str, Any] | None = None,
+                      comment: str | None = None, reply: str | None = None, wait: float = 0.0) -> dict[str, Any]:
+        """Ask a connection for a credential (a new thread), or counter an offer we
+        received (``reply``: its thread); with ``wait``, until the issuer's offer (or
+        refusal) arrives.  What we propose binds the issuer to nothing: it offers what it
+        will, and we accept that offer (or not) as any other."""
+        wait = check_wait(wait)
+        vct = check_str("type", vct, MAX_VCT_CHARS, optional=True)
+        comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
+        reply = check_str("reply", reply, MAX_VCT_CHARS, optional=True)
+        if claims is not None:
+            if not isinstance(claims, dict) or len(claims) > MAX_CLAIMS:
+                raise InvalidParamsError(f"claims must be an object of at most {MAX_CLAIMS} claims")
+            if claims:
+                _check_names("claims", list(claims))
+        if vct is None and not claims:
+            raise InvalidParamsError("a proposal names the credential type (vct), the claims, or both")
+        conv = self.conv
+        async with conv._lock:
+            mine, theirs, conn = await conv._target(ref)
+            offer = None
+            if reply is not None:
+                offer = await self._answerable(reply, REPLY_TO_OFFER)
+                mine, theirs, conn = await self._same_peer(offer, ref, theirs, conn)
+            try:
+                transition = issue_credential.propose_credential(
+                    mine, theirs, self.agent.now(), vct=vct, claims=claims or None, comment=comment, offer=offer)
+            except DIDCommError as exc:
+                raise InvalidParamsError(exc.message) from None
+            thid = self._watch(transition, wait)
+            await conv._commit(transition)
+        out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
+                               "state": "proposed", "reply": offer is not None}
+        return await self._answer(out, thid, wait)
+
     async def accept_offer(self, thid: str, *, wait: float = 0.0) -> dict[str, Any]:
         """Ask for an offered credential, bound to our key in the relationship."""
         wait = check_wait(wait)
@@ -411,11 +510,12 @@ class CredentialExchange:
         raise DaemonError(INVALID_STATE, f"no authentication key of {record.our_did} is in the wallet")
 
     async def decline(self, thid: str, *, reason: str | None = None) -> dict[str, Any]:
-        """Decline an offer (holder) or a proof request (prover): a problem report."""
+        """Decline an offer (holder), a proof request (prover), or a proposal (issuer,
+        verifier): a problem report, and the thread is abandoned on both sides."""
         reason = check_str("reason", reason, MAX_COMMENT_CHARS, optional=True) or "declined by the owner"
         conv = self.conv
         async with conv._lock:
-            record = await self._pending_record(thid)
+            record = await self._waiting_record(thid)
             module: Any = issue_credential if record.protocol == issue_credential.PIURI else present_proof
             try:
                 transition = module.decline(record, reason=reason, now=self.agent.now())
@@ -425,41 +525,44 @@ class CredentialExchange:
         return {"thid": thid, "state": "declined"}
 
     async def pending(self) -> dict[str, Any]:
-        """Offers and proof requests waiting for the owner's answer."""
+        """Offers, proof requests and proposals waiting for the owner's answer."""
         store = self.agent.store
         out = []
-        for protocol, role, state in (
-            (issue_credential.PIURI, "holder", issue_credential.OFFER_RECEIVED),
-            (present_proof.PIURI, "prover", present_proof.REQUEST_RECEIVED),
-        ):
+        for protocol, role, state, kind in WAITING:
             for raw in await store.read(store.sync.records_by_state, protocol, role, state):
                 their = raw.get("their_did")
                 conn = await self.conv.connections.for_pair(their, None) if isinstance(their, str) else None
                 entry = {"thid": raw.get("thid"), "from": their, "updated": raw.get("updated_time"),
                          "connection": conn.id if conn else None, "label": conn.label if conn else None}
-                out.append({**entry, **_pending_summary(raw)})
+                summary = _proposal_summary(raw, kind) if kind.endswith("proposal") else _pending_summary(raw)
+                out.append({**entry, **summary})
         out.sort(key=lambda r: r.get("updated") or 0)
         return {"pending": out}
 
     # -- verifier -----------------------------------------------------------------------------
 
-    async def request_proof(self, ref: str, *, claims: list[str], vct: str | None = None,
+    async def request_proof(self, ref: str, *, claims: list[str] | None, vct: str | None = None,
                             issuers: list[str] | None = None, comment: str | None = None,
-                            wait: float = 0.0, format: str = "sd-jwt",
-                            status_max_age: int | None = None) -> dict[str, Any]:
+                            wait: float = 0.0, format: str | None = None,
+                            status_max_age: int | None = None, reply: str | None = None) -> dict[str, Any]:
         """Ask a connection to prove claims; with ``wait``, until verified or failed.
 
-        ``format``: ``sd-jwt`` (selective disclosure), ``di`` or ``any`` (a Data
-        Integrity credential is shown whole; see :data:`REQUEST_FORMATS`).
+        ``format``: ``sd-jwt`` (selective disclosure, the default), ``di`` or ``any`` (a
+        Data Integrity credential is shown whole; see :data:`REQUEST_FORMATS`).
         ``status_max_age``: the oldest status list (seconds since its issuer signed it)
-        we accept for a revocable credential (default: the protocol's, a day)."""
+        we accept for a revocable credential (default: the protocol's, a day).
+        ``reply`` answers the prover's proposal on that thread: ``claims``, ``vct`` and
+        ``format`` default to what it proposed; the request is ours alone."""
         wait = check_wait(wait)
         if status_max_age is not None and (isinstance(status_max_age, bool) or not isinstance(status_max_age, int)
                                            or not 0 < status_max_age <= MAX_STATUS_MAX_AGE_S):
             raise InvalidParamsError(f"status_max_age must be 1 to {MAX_STATUS_MAX_AGE_S} seconds")
-        if format not in REQUEST_FORMATS:
+        if format is not None and format not in REQUEST_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(REQUEST_FORMATS)}")
-        names = _check_names("claims", claims) or []
+        reply = check_str("reply", reply, MAX_VCT_CHARS, optional=True)
+        if claims is None and reply is None:
+            raise InvalidParamsError(f"claims must be a list of 1 to {MAX_CLAIMS} claim names")
+        names = _check_names("claims", claims, optional=True)
         vct = check_str("type", vct, MAX_VCT_CHARS, optional=True)
         comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
         if issuers is not None:
@@ -471,17 +574,30 @@ class CredentialExchange:
         conv = self.conv
         async with conv._lock:
             mine, theirs, conn = await conv._target(ref)
+            proposal = None
+            formats = REQUEST_FORMATS[format or "sd-jwt"]
+            if reply is not None:
+                proposal = await self._answerable(reply, REPLY_TO_PROOF_PROPOSAL)
+                mine, theirs, conn = await self._same_peer(proposal, ref, theirs, conn)
+                proposed = _proposed_definition(proposal.to_dict())
+                if names is None:
+                    names = proposed["claims"] or None
+                vct = vct if vct is not None else proposed["vct"]
+                if format is None and proposed["formats"]:
+                    formats = tuple(proposed["formats"])
+            if not names:
+                raise InvalidParamsError(f"the proposal on thread {reply} names no claims: give them")
             try:
                 transition = present_proof.request_presentation(
                     mine, theirs, self.agent.now(), vct=vct, claims=names, issuers=issuers, comment=comment,
-                    formats=REQUEST_FORMATS[format],
+                    formats=formats, proposal=proposal,
                     status_max_age=present_proof.DEFAULT_STATUS_MAX_AGE if status_max_age is None else status_max_age)
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait)
             await conv._commit(transition)
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
-                               "state": "requested"}
+                               "state": "requested", "reply": proposal is not None}
         return await self._answer(out, thid, wait)
 
     async def proof_result(self, thid: str) -> dict[str, Any]:
@@ -534,13 +650,45 @@ class CredentialExchange:
 
     # -- prover -------------------------------------------------------------------------------
 
+    async def propose_proof(self, ref: str, *, claims: list[str], vct: str | None = None,
+                            format: str = "sd-jwt", comment: str | None = None,
+                            reply: str | None = None) -> dict[str, Any]:
+        """Offer a connection to prove claims (a new thread), or counter a proof request
+        we received (``reply``: its thread).  The verifier answers with a request of its
+        own (``present-proof.request-received``, ``credential.pending``), which we
+        answer as any other: :meth:`present`."""
+        if format not in REQUEST_FORMATS:
+            raise InvalidParamsError(f"format must be one of {', '.join(REQUEST_FORMATS)}")
+        names = _check_names("claims", claims) or []
+        vct = check_str("type", vct, MAX_VCT_CHARS, optional=True)
+        comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
+        reply = check_str("reply", reply, MAX_VCT_CHARS, optional=True)
+        conv = self.conv
+        async with conv._lock:
+            mine, theirs, conn = await conv._target(ref)
+            request = None
+            if reply is not None:
+                request = await self._answerable(reply, REPLY_TO_PROOF_REQUEST)
+                mine, theirs, conn = await self._same_peer(request, ref, theirs, conn)
+            try:
+                transition = present_proof.propose_presentation(
+                    mine, theirs, self.agent.now(), vct=vct, claims=names, comment=comment, request=request,
+                    formats=REQUEST_FORMATS[format])
+            except DIDCommError as exc:
+                raise InvalidParamsError(exc.message) from None
+            thid = self._watch(transition, 0.0)
+            await conv._commit(transition)
+        return {"thid": thid, "to": theirs, "connection": conn.id if conn else None, "state": "proposed",
+                "reply": request is not None}
+
     async def present(self, thid: str, *, credential: str | None = None) -> dict[str, Any]:
         """Answer a proof request with a stored credential, disclosing only what was asked."""
         credential = check_str("credential", credential, MAX_VCT_CHARS, optional=True)
         conv = self.conv
         store = self.agent.store
         async with conv._lock:
-            record = await self._record(thid, present_proof.PIURI, "prover")
+            # Only a request that arrived (a thread we proposed on waits for it first).
+            record = await self._answerable(thid, REPLY_TO_PROOF_REQUEST)
             stored = await store.read(store.sync.credential_all)
             lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
             statuses = {c["id"]: self._status(c, lists) for c in stored}
@@ -773,11 +921,60 @@ class CredentialExchange:
                     raise DaemonError(INVALID_STATE, f"thread {thid} is unusable: {exc.message}") from None
         raise NotFoundError(f"no {protocol.rsplit('/', 2)[-2]} thread {thid!r} where we are the {role}")
 
-    async def _pending_record(self, thid: str) -> ProtocolRecord:
+    async def _waiting_record(self, thid: str) -> ProtocolRecord:
+        """The thread of ours that waits for the owner's answer (:data:`WAITING`); one of
+        those roles in another state, for the machine to refuse with its own words."""
+        check_str("thid", thid, MAX_VCT_CHARS)
+        store = self.agent.store
+        raws = await store.read(store.sync.records_by_thid, thid)
+        roles = {(protocol, role): state for protocol, role, state, _ in WAITING}
+        ours = [r for r in raws if (r.get("protocol"), r.get("role")) in roles]
+        # Both ends of a thread may be ours (a connection to ourselves): the waiting one first.
+        ours.sort(key=lambda r: r.get("state") != roles.get((str(r.get("protocol")), str(r.get("role")))))
+        if not ours:
+            raise NotFoundError(f"no offer, proof request or proposal with thread {thid!r} "
+                                "(see `didcommctl credential pending`)")
         try:
-            return await self._record(thid, issue_credential.PIURI, "holder")
-        except NotFoundError:
-            return await self._record(thid, present_proof.PIURI, "prover")
+            return ProtocolRecord.from_dict(ours[0])
+        except DIDCommError as exc:
+            raise DaemonError(INVALID_STATE, f"thread {thid} is unusable: {exc.message}") from None
+
+    async def _answerable(self, thid: str, what: tuple[str, str, str, str]) -> ProtocolRecord:
+        """The thread a ``reply`` names: ours in that role, waiting in that state."""
+        protocol, role, state, name = what
+        check_str("thid", thid, MAX_VCT_CHARS)
+        store = self.agent.store
+        raws = await store.read(store.sync.records_by_thid, thid)
+        mine = [r for r in raws if r.get("protocol") == protocol and r.get("role") == role]
+        if not mine:
+            if raws:
+                other = raws[0]
+                raise DaemonError(INVALID_STATE, f"thread {thid} is not a {name} to us: we are the {other.get('role')} "
+                                  f"in that {str(other.get('protocol')).rsplit('/', 2)[-2]} thread "
+                                  f"(state {other.get('state')})",
+                                  {"state": other.get("state"), "role": other.get("role")})
+            raise NotFoundError(f"no {name} with thread {thid!r} (see `didcommctl credential pending`)")
+        try:
+            record = ProtocolRecord.from_dict(mine[0])
+        except DIDCommError as exc:
+            raise DaemonError(INVALID_STATE, f"thread {thid} is unusable: {exc.message}") from None
+        if record.state != state:
+            raise DaemonError(INVALID_STATE, f"thread {thid} is not a {name} waiting for our answer "
+                              f"(it is {record.state})", {"state": record.state})
+        return record
+
+    async def _same_peer(self, record: ProtocolRecord, ref: str, theirs: str,
+                         conn: Connection | None) -> tuple[str, str, Connection | None]:
+        """(our DID, their DID, connection) to answer ``record`` with: the thread's own
+        DIDs, once we know the command named the peer of that thread (no answer goes
+        to someone else by a slip of the connection name)."""
+        if record.our_did is None or record.their_did is None:
+            raise DaemonError(INVALID_STATE, f"thread {record.thid} has no DIDs to answer with")
+        peer = await self.conv.connections.for_pair(record.their_did, None)
+        if record.their_did != theirs and (conn is None or peer is None or peer.id != conn.id):
+            raise InvalidParamsError(f"thread {record.thid} is with {peer.label or peer.id if peer else record.their_did}"
+                                     f", not with {ref!r}")
+        return record.our_did, record.their_did, peer or conn
 
     def _watch(self, transition: Transition, wait: float) -> str:
         """The thread id; with ``wait``, a waiter on it (before the commit can answer it)."""
@@ -830,6 +1027,27 @@ def _pending_summary(raw: dict[str, Any]) -> dict[str, Any]:
     except DIDCommError:
         return {"kind": "proof-request", "vct": None, "issuer": None, "claims": [], "comment": None}
     return {"kind": "proof-request", **present_proof.request_summary(definition), "comment": data.get("comment")}
+
+
+def _proposed_definition(raw: dict[str, Any]) -> dict[str, Any]:
+    """What a prover's proposal (a presentation definition in the record) offers to show."""
+    try:
+        definition = presentation_exchange.parse_definition(_obj(raw.get("data")).get("proposal"))
+    except DIDCommError:
+        return {"vct": None, "claims": [], "issuers": [], "formats": [], "discloses": None}
+    return present_proof.request_summary(definition)
+
+
+def _proposal_summary(raw: dict[str, Any], kind: str) -> dict[str, Any]:
+    """What a proposal waiting for us asks (``counter``: it answers an offer or request of ours)."""
+    data = _obj(raw.get("data"))
+    if raw.get("protocol") == issue_credential.PIURI:
+        proposal = _obj(data.get("proposal"))
+        claims = proposal.get("claims")
+        return {"kind": kind, "vct": proposal.get("vct"), "claims": claims if isinstance(claims, dict) else {},
+                "comment": proposal.get("comment"), "counter": isinstance(data.get("offer"), dict)}
+    return {"kind": kind, **_proposed_definition(raw), "comment": data.get("proposal_comment"),
+            "counter": isinstance(data.get("definition"), dict)}
 
 
 def _text(entry: dict[str, Any]) -> Any:

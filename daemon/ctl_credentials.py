@@ -8,7 +8,12 @@ with ``--json``.  Claims are given as ``--claim NAME=VALUE`` (the value is
 JSON when it parses as JSON -- ``true``, ``42``, ``"007"`` -- and a string
 otherwise) or as a JSON object in ``--claims-file`` (``-`` for stdin).
 A command that waits for the peer exits 1 unless the exchange succeeded
-(issued, received, verified).
+(issued, received, verified, an offer in answer to our proposal).
+
+Either side may ask first: ``credential propose`` / ``proof propose`` start
+a thread (or counter an offer / a request, ``--reply``), and the other side
+answers with the usual ``credential offer`` / ``proof request`` given the
+thread (``--reply THID``), or declines.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from . import exitcodes
 #: Default seconds ``credential accept`` waits for the credential (the issuer answers by itself).
 DEFAULT_WAIT_SECONDS = 30.0
 #: States of a waited-for reply that mean success.
-_SUCCESS = ("offered", "requested", "issued", "credential-received", "verified", "presented", "declined")
+_SUCCESS = ("offered", "requested", "issued", "credential-received", "verified", "presented", "declined",
+            "proposed", "offer-received")
 
 
 def _usage(message: str) -> Exception:
@@ -54,7 +60,7 @@ def parse_claim(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def _claims(a: argparse.Namespace) -> dict[str, Any]:
+def _claims(a: argparse.Namespace, *, required: bool = True) -> dict[str, Any]:
     from .ctl import _json_object
 
     claims: dict[str, Any] = {}
@@ -64,23 +70,44 @@ def _claims(a: argparse.Namespace) -> dict[str, Any]:
     for item in a.claim or []:
         name, value = parse_claim(item)
         claims[name] = value
-    if not claims:
+    if not claims and required:
         raise _usage("an offer needs claims: --claim NAME=VALUE (repeatable) or --claims-file FILE")
     return claims
 
 
+def _params_propose(a: argparse.Namespace) -> dict[str, Any]:
+    if a.wait < 0:
+        raise _usage("--wait must be 0 or more seconds")
+    claims = _claims(a, required=False)
+    if not claims and not a.type:
+        raise _usage("a proposal names what it asks for: --vct VCT, --claim NAME=VALUE (repeatable), or both")
+    p: dict[str, Any] = {"connection": a.connection, "wait": a.wait}
+    for key, value in (("type", a.type), ("claims", claims), ("comment", a.comment), ("reply", a.reply)):
+        if value:
+            p[key] = value
+    return p
+
+
+def _params_propose_proof(a: argparse.Namespace) -> dict[str, Any]:
+    return {"connection": a.connection, "claims": a.claim,
+            **{k: v for k, v in (("type", a.type), ("format", a.format), ("comment", a.comment),
+                                  ("reply", a.reply)) if v}}
+
+
 def _params_offer(a: argparse.Namespace) -> dict[str, Any]:
+    if not a.type and not a.reply:
+        raise _usage("an offer needs --type VCT (with --reply, the proposal's type is the default)")
     claims = _claims(a)
     unknown = sorted(set(a.plain or []) - set(claims))
     if unknown:
         raise _usage(f"--plain names claims the offer does not have: {', '.join(unknown)}")
-    p: dict[str, Any] = {"connection": a.connection, "type": a.type, "claims": claims, "wait": a.wait}
+    p: dict[str, Any] = {"connection": a.connection, "claims": claims, "wait": a.wait}
     if a.plain:
         disclosable = [n for n in claims if n not in a.plain]
         if not disclosable:
             raise _usage("every claim is --plain: leave at least one the holder may withhold")
         p["disclosable"] = disclosable
-    for key in ("issuer", "comment", "valid_for", "format"):
+    for key in ("type", "issuer", "comment", "valid_for", "format", "reply"):
         if getattr(a, key):
             p[key] = getattr(a, key)
     if a.no_status:
@@ -97,7 +124,11 @@ def _params_refresh(a: argparse.Namespace) -> dict[str, Any]:
 def _params_request(a: argparse.Namespace) -> dict[str, Any]:
     if a.status_max_age is not None and a.status_max_age < 1:
         raise _usage("--status-max-age must be 1 or more seconds")
-    return {"connection": a.connection, "claims": a.claim, "wait": a.wait,
+    if not a.claim and not a.reply:
+        raise _usage("a request needs --claim NAME (repeatable; with --reply, the proposal's claims are the default)")
+    return {"connection": a.connection, "wait": a.wait,
+            **({"claims": a.claim} if a.claim else {}),
+            **({"reply": a.reply} if a.reply else {}),
             **({"type": a.type} if a.type else {}),
             **({"issuers": a.issuer} if a.issuer else {}),
             **({"format": a.format} if a.format else {}),
@@ -113,13 +144,21 @@ def _value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+def _line(text: str) -> str:
+    """A peer's words as one line, with nothing a terminal would act on."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _show_exchange(result: Any, out: TextIO) -> None:
     state = result.get("state")
     thid = result.get("thid")
     if state == "timeout":
         out.write(f"no answer yet (thread {thid}); the exchange goes on\n")
     elif state == "problem":
-        out.write(f"refused: {json.dumps(result.get('problem'), sort_keys=True)}\n")
+        # The peer's problem report: its text (a person's reason), its code; not its DIDs.
+        problem = result.get("problem") if isinstance(result.get("problem"), dict) else {}
+        text = problem.get("text") or problem.get("comment") or json.dumps(problem, sort_keys=True)
+        out.write(f"refused ({problem.get('code')}): {_line(str(text))}\n")
     elif state == "failed":
         out.write(f"presentation FAILED verification: {(result.get('result') or {}).get('reason')}\n")
     elif state == "verified":
@@ -140,6 +179,25 @@ def _show_exchange(result: Any, out: TextIO) -> None:
         if result.get("status") in ("revoked", "suspended"):
             out.write(f"warning: its issuer's status list says it is {result['status']}: "
                       "the verifier will refuse it\n")
+    elif state == "proposed":
+        what = "counter-proposal" if result.get("reply") else "proposal"
+        out.write(f"{what} sent (thread {thid}); the peer answers with an offer or a request on this thread, "
+                  "which `didcommctl credential pending` then lists, or declines\n")
+    elif state == "offer-received":
+        r = result.get("result") or {}
+        claims = ", ".join(f"{k}={_value(v)}" for k, v in sorted((r.get("claims") or {}).items()))
+        out.write(f"offer received (thread {thid}): type {r.get('vct')}, issuer {r.get('issuer')}"
+                  f"{', claims ' + claims if claims else ''}\n"
+                  f"accept it: didcommctl credential accept {thid}\n")
+    elif state == "proposal-received":
+        r = result.get("result") or {}
+        claims = r.get("claims")
+        asked = (", ".join(claims) if isinstance(claims, list)
+                 else ", ".join(f"{k}={_value(v)}" for k, v in sorted((claims or {}).items())))
+        out.write(f"countered (thread {thid}): the peer proposes type {r.get('vct') or '-'}"
+                  f"{', claims ' + asked if asked else ''}"
+                  f"{': ' + _line(r['comment']) if isinstance(r.get('comment'), str) else ''}\n"
+                  "answer with --reply on this thread, or decline it (see `didcommctl credential pending`)\n")
     elif state == "offered":
         revocable = ("revocable: `didcommctl credential revoke " + str(thid) + "`" if result.get("revocable")
                      else "not revocable")
@@ -154,17 +212,28 @@ def _show_exchange(result: Any, out: TextIO) -> None:
         out.write(f"{state} (thread {thid})\n")
 
 
+def _pending_claims(r: Any) -> str:
+    claims = r.get("claims")
+    if isinstance(claims, list):
+        return ", ".join(str(c) for c in claims)
+    if r.get("kind") == "credential-proposal" and isinstance(claims, dict):
+        # What the holder asks to be attested: the values are the point.
+        return ", ".join(f"{k}={_value(v)}" for k, v in sorted(claims.items()))
+    return ", ".join(sorted(claims or {}))
+
+
 def _show_pending(result: Any, out: TextIO) -> None:
     rows = [[str(r.get("thid")), str(r.get("kind")), str(r.get("label") or r.get("connection") or r.get("from"))[:40],
-             str(r.get("vct") or "-"),
-             ", ".join(r["claims"]) if isinstance(r.get("claims"), list)
-             else ", ".join(sorted(r.get("claims") or {}))] for r in result.get("pending", [])]
+             str(r.get("vct") or "-"), _pending_claims(r)] for r in result.get("pending", [])]
     if not rows:
         out.write("nothing is waiting for an answer\n")
         return
     for row, r in zip(rows, result.get("pending", []), strict=True):
         row.append(str(r.get("discloses") or r.get("format") or "-"))
     _table(rows, ["THREAD", "KIND", "FROM", "TYPE", "CLAIMS", "DISCLOSES/FORMAT"], out)
+    for r in result.get("pending", []):
+        if isinstance(r.get("comment"), str):
+            out.write(f"{r.get('thid')}: {_line(r['comment'])}\n")
 
 
 def _revocation(o: Any) -> str:
@@ -251,19 +320,25 @@ def add_credential_commands(sub: Any) -> None:
     cred = _sub(sub, "credential", "offer, accept, list, show and revoke verifiable credentials",
                 "  didcommctl credential offer bob --type https://example.edu/diploma \\\n"
                 "      --claim given_name=Bob --claim birthdate=2001-04-01 --claim age_over_18=true\n"
-                "  didcommctl credential pending          # offers waiting for you\n"
+                "  didcommctl credential pending          # offers (and proposals) waiting for you\n"
                 "  didcommctl credential accept THID      # ask for it; verified and stored\n"
                 "  didcommctl credential list             # with each one's revocation status\n"
                 "  didcommctl credential revoke THID      # issuer: revoke one we issued\n"
-                "  didcommctl credential refresh --wait 10  # holder: fetch the issuers' status lists now")
+                "  didcommctl credential refresh --wait 10  # holder: fetch the issuers' status lists now\n"
+                "  didcommctl credential propose alice --vct https://example.edu/diploma --claim degree=MSc\n"
+                "                                         # holder: ask first; the issuer answers with an offer")
     cred.set_defaults(rpc="credential.list", params=lambda a: {}, show=_show_credentials)
     cs = cred.add_subparsers(dest="credential_command", metavar="ACTION")
     p = _sub(cs, "offer", "offer a credential to a connection (issuer); issued when the holder asks",
              "  didcommctl credential offer bob --type https://example.org/id --claim age_over_18=true\n"
              "  didcommctl credential offer bob --type T --claims-file claims.json --plain given_name\n"
-             "  didcommctl --json credential offer bob --type T --claim a=1 --wait 0 | jq -r .thid")
+             "  didcommctl --json credential offer bob --type T --claim a=1 --wait 0 | jq -r .thid\n"
+             "  didcommctl credential offer bob --reply 1f0e... --claim degree=MSc   # answer bob's proposal")
     p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
-    p.add_argument("--type", required=True, metavar="VCT", help="credential type (vct), a URI")
+    p.add_argument("--type", metavar="VCT", help="credential type (vct), a URI (required unless --reply "
+                   "answers a proposal that names one)")
+    p.add_argument("--reply", metavar="THID",
+                   help="answer the holder's credential proposal on this thread (see `credential pending`)")
     p.add_argument("--claim", action="append", metavar="NAME=VALUE", help="a claim (repeatable); VALUE is JSON or text")
     p.add_argument("--claims-file", metavar="FILE", help="a JSON object of claims (- for stdin)")
     p.add_argument("--plain", action="append", metavar="NAME",
@@ -282,16 +357,43 @@ def add_credential_commands(sub: Any) -> None:
                         "the holder decides when)")
     p.set_defaults(rpc="credential.offer", params=_params_offer, show=_show_exchange, verdict=_verdict)
 
-    p = _sub(cs, "pending", "offers and proof requests waiting for your answer", "  didcommctl credential pending")
+    p = _sub(cs, "propose", "ask a connection for a credential (holder); the issuer answers with an offer",
+             "  didcommctl credential propose alice --vct https://example.edu/diploma \\\n"
+             "      --claim given_name=Bob --claim degree=MSc --comment 'for my job application'\n"
+             "  didcommctl credential propose alice --vct https://example.edu/diploma --wait 60\n"
+             "  didcommctl credential propose alice --reply 1f0e... --claim degree=PhD  # counter an offer\n"
+             "The issuer sees the proposal in its `credential pending` (kind credential-proposal) and\n"
+             "answers with `credential offer ... --reply THID`, or declines it.  Its offer is what it\n"
+             "will issue, whatever we proposed: it waits in our `credential pending` until we\n"
+             "`credential accept` it (or decline, or counter it again with --reply).\n"
+             "With --wait, exits 1 unless the offer arrived in time (a refusal, or no answer yet).")
+    p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID of the issuer")
+    p.add_argument("--vct", "--type", dest="type", metavar="VCT", help="the credential type we ask for")
+    p.add_argument("--claim", action="append", metavar="NAME=VALUE",
+                   help="a claim we ask to be attested (repeatable); VALUE is JSON or text")
+    p.add_argument("--claims-file", metavar="FILE", help="a JSON object of claims (- for stdin)")
+    p.add_argument("--comment", help="a note for the issuer")
+    p.add_argument("--reply", metavar="THID", help="counter the offer we received on this thread")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="seconds to wait for the issuer's offer (default 0: do not wait; it arrives as an "
+                        "issue-credential.offer-received event)")
+    p.set_defaults(rpc="credential.propose", params=_params_propose, show=_show_exchange, verdict=_verdict)
+
+    p = _sub(cs, "pending", "offers, proof requests and proposals waiting for your answer",
+             "  didcommctl credential pending\n"
+             "Kinds: offer (credential accept/decline), proof-request (proof present/decline),\n"
+             "credential-proposal (credential offer --reply THID, or credential decline),\n"
+             "proof-proposal (proof request --reply THID, or proof decline).")
     p.set_defaults(rpc="credential.pending", params=lambda a: {}, show=_show_pending)
     p = _sub(cs, "accept", "ask for an offered credential (holder)", "  didcommctl credential accept 1f0e...")
     p.add_argument("thid", metavar="THID", help="the offer's thread (see `credential pending`)")
     p.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="S", help="seconds to wait for it")
     p.set_defaults(rpc="credential.accept", params=lambda a: {"thid": a.thid, "wait": a.wait},
                    show=_show_exchange, verdict=_verdict)
-    p = _sub(cs, "decline", "decline an offer", "  didcommctl credential decline 1f0e... --reason 'not now'")
-    p.add_argument("thid", metavar="THID", help="the offer's thread")
-    p.add_argument("--reason", help="why, for the issuer")
+    p = _sub(cs, "decline", "decline an offer (holder) or a credential proposal (issuer)",
+             "  didcommctl credential decline 1f0e... --reason 'not now'")
+    p.add_argument("thid", metavar="THID", help="the offer's or proposal's thread")
+    p.add_argument("--reason", help="why, for the peer")
     p.set_defaults(rpc="credential.decline", show=_show_exchange,
                    params=lambda a: {"thid": a.thid, **({"reason": a.reason} if a.reason else {})})
     p = _sub(cs, "issued", "credentials we offered (issuer), newest first", "  didcommctl credential issued")
@@ -335,15 +437,21 @@ def add_credential_commands(sub: Any) -> None:
     proof = _sub(sub, "proof", "ask for and present proofs (selective disclosure)",
                  "  didcommctl proof request alice --claim age_over_18 --wait 300   # verifier: waits, prints what was proven\n"
                  "  didcommctl credential pending                                  # prover: the request\n"
-                 "  didcommctl proof present THID                                  # prover: disclose just that")
+                 "  didcommctl proof present THID                                  # prover: disclose just that\n"
+                 "  didcommctl proof propose bob --claim age_over_18                # prover: offer first")
     proof.set_defaults(rpc=None, help_of=proof)
     ps = proof.add_subparsers(dest="proof_command", metavar="ACTION")
     p = _sub(ps, "request", "ask a connection to prove claims (verifier)",
              "  didcommctl proof request alice --claim age_over_18 --type https://example.org/id\n"
-             "  didcommctl proof request alice --claim degree --issuer did:key:z6Mk...")
+             "  didcommctl proof request alice --claim degree --issuer did:key:z6Mk...\n"
+             "  didcommctl proof request alice --reply 1f0e... --wait 300   # answer alice's proposal")
     p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
-    p.add_argument("--claim", action="append", required=True, metavar="NAME", help="a claim to disclose (repeatable)")
+    p.add_argument("--claim", action="append", metavar="NAME",
+                   help="a claim to disclose (repeatable; with --reply, default: the proposal's)")
     p.add_argument("--type", metavar="VCT", help="the credential type required")
+    p.add_argument("--reply", metavar="THID",
+                   help="answer the prover's proof proposal on this thread (see `credential pending`); "
+                        "--claim, --type and --format default to what it proposed")
     p.add_argument("--issuer", action="append", metavar="DID", help="an issuer accepted (repeatable; default any)")
     p.add_argument("--format", choices=("sd-jwt", "di", "any"), default=None,
                    help="credential formats accepted: sd-jwt (default; only the asked claims are disclosed), "
@@ -356,6 +464,23 @@ def add_credential_commands(sub: Any) -> None:
                    help="seconds to wait for the verdict (default 0: do not wait; the prover decides when, "
                         "and the verdict is a present-proof.verified or .failed event)")
     p.set_defaults(rpc="proof.request", show=_show_exchange, verdict=_verdict, params=_params_request)
+    p = _sub(ps, "propose", "offer a connection to prove claims (prover); the verifier answers with a request",
+             "  didcommctl proof propose bob --claim age_over_18 --vct https://example.org/id\n"
+             "  didcommctl proof propose bob --claim degree --format di --comment 'my diploma'\n"
+             "  didcommctl proof propose bob --reply 1f0e... --claim age_over_18   # counter a request\n"
+             "The verifier sees it in its `credential pending` (kind proof-proposal) and answers with\n"
+             "`proof request ... --reply THID` (its own request, on this thread), or declines it.  The\n"
+             "request then waits in our `credential pending`: answer it with `proof present THID`.")
+    p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID of the verifier")
+    p.add_argument("--claim", action="append", required=True, metavar="NAME",
+                   help="a claim we would disclose (repeatable)")
+    p.add_argument("--vct", "--type", dest="type", metavar="VCT", help="the credential type we would present")
+    p.add_argument("--format", choices=("sd-jwt", "di", "any"), default=None,
+                   help="sd-jwt (default; only those claims are disclosed), di or any (a Data Integrity "
+                        "credential is shown whole)")
+    p.add_argument("--comment", help="a note for the verifier")
+    p.add_argument("--reply", metavar="THID", help="counter the proof request we received on this thread")
+    p.set_defaults(rpc="proof.propose", show=_show_exchange, verdict=_verdict, params=_params_propose_proof)
     p = _sub(ps, "list", "our proof requests (verifier) and their verdicts, newest first", "  didcommctl proof list")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
     p.set_defaults(rpc="proof.list", params=lambda a: {"limit": a.limit}, show=_show_requests)
@@ -371,8 +496,9 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--credential", metavar="ID", help="which credential, when several fit")
     p.set_defaults(rpc="proof.present", show=_show_exchange, verdict=_verdict,
                    params=lambda a: {"thid": a.thid, **({"credential": a.credential} if a.credential else {})})
-    p = _sub(ps, "decline", "decline a proof request", "  didcommctl proof decline 1f0e...")
-    p.add_argument("thid", metavar="THID", help="the request's thread")
+    p = _sub(ps, "decline", "decline a proof request (prover) or a proof proposal (verifier)",
+             "  didcommctl proof decline 1f0e...")
+    p.add_argument("thid", metavar="THID", help="the request's or proposal's thread")
     p.add_argument("--reason", help="why, for the verifier")
     p.set_defaults(rpc="proof.decline", show=_show_exchange,
                    params=lambda a: {"thid": a.thid, **({"reason": a.reason} if a.reason else {})})

@@ -360,6 +360,9 @@ class PresentProof(ProtocolMachine):
         details = attachment_json(inbound.message, _DEFINITIONS)
         definition = parse_definition(details.get("presentation_definition"))
         record.data["proposal"] = definition.raw
+        # Kept with the proposal: the verifier's owner reads it when deciding, later
+        # than the event (the daemon's list of what waits for an answer).
+        record.data["proposal_comment"] = comment
         event = Event(
             "present-proof.proposal-received",
             record.thid,
@@ -692,12 +695,14 @@ def propose_presentation(
     comment: str | None = None,
     request: ProtocolRecord | None = None,
     ids: Callable[[], str] = new_id,
+    formats: tuple[str, ...] = (FORMAT_SD_JWT_VC,),
 ) -> Transition:
-    """Prover: offer to show ``claims`` of a ``vct`` credential (a new thread,
-    or a counter to the ``request`` record)."""
+    """Prover: offer to show ``claims`` of a ``vct`` credential in one of ``formats``
+    (as :func:`request_presentation`'s: a ``di_vc`` would be shown whole) -- a new
+    thread, or a counter to the ``request`` record."""
     if not claims:
         raise InvalidBodyError("a proposal must name at least one claim")
-    definition = build_definition(definition_id=ids(), vct=vct, claims=claims)
+    definition = build_definition(definition_id=ids(), vct=vct, claims=claims, formats=formats)
     body = _body(None, comment)
     msg_id = ids()
     if request is None:

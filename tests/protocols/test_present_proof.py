@@ -26,7 +26,7 @@ from protocols.present_proof import (
     propose_presentation,
     request_presentation,
 )
-from protocols.presentation_exchange import NotSatisfiedError
+from protocols.presentation_exchange import FORMAT_DI_VC, FORMAT_SD_JWT_VC, NotSatisfiedError
 from protocols.protocol_errors import UnexpectedMessageError
 from protocols.report_problem import PROBLEM_REPORT
 from protocols.status_exchange import MAX_STAPLED_LISTS
@@ -331,6 +331,26 @@ def test_the_prover_may_propose_first() -> None:
     (wire,) = prover.start(shown)
     outcome, _ = verifier.receive(wire)
     assert event(outcome, "present-proof.verified")["claims"] == {"age_over_18": True}
+
+
+def test_a_proposal_names_its_formats_and_the_verifier_keeps_its_comment() -> None:
+    prover, verifier = Party.create("p"), Party.create("v")
+    proposed = propose_presentation(prover.did, verifier.did, NOW, vct=PID, claims=["age_over_18"],
+                                    comment="my diploma will do", formats=(FORMAT_DI_VC,))
+    thid = proposed.outbound[0]["id"]
+    (wire,) = prover.start(proposed)
+    outcome, _ = verifier.receive(wire)
+    received = event(outcome, "present-proof.proposal-received")
+    assert received["formats"] == [FORMAT_DI_VC] and received["discloses"] == "whole credential"
+    assert received["comment"] == "my diploma will do"
+    # Kept in the record, for whoever answers later (the event may be long gone).
+    assert verifier.record(thid).data["proposal_comment"] == "my diploma will do"
+    default = propose_presentation(prover.did, verifier.did, NOW, vct=None, claims=["a"])
+    (wire,) = prover.start(default)
+    outcome, _ = verifier.receive(wire)
+    received = event(outcome, "present-proof.proposal-received")
+    assert received["formats"] == [FORMAT_SD_JWT_VC] and received["discloses"] == "selected"
+    assert verifier.record(default.outbound[0]["id"]).data["proposal_comment"] is None
 
 
 def test_unsolicited_and_unauthenticated_messages_are_refused() -> None:
