@@ -313,16 +313,12 @@ class CredentialExchange:
             raise InvalidParamsError(f"disclosable names claims the offer does not have: {', '.join(unknown)}")
         conv = self.conv
         async with conv._lock:
-            mine, theirs, conn = await conv._target(ref)
-            proposal = None
-            if reply is not None:
-                proposal = await self._answerable(reply, REPLY_TO_CREDENTIAL_PROPOSAL)
-                mine, theirs, conn = await self._same_peer(proposal, ref, theirs, conn)
-                if vct is None:
-                    proposed = _obj(proposal.data.get("proposal")).get("vct")
-                    if not isinstance(proposed, str):
-                        raise InvalidParamsError(f"the proposal on thread {reply} names no type: give one")
-                    vct = proposed
+            mine, theirs, conn, proposal = await self._target(ref, reply, REPLY_TO_CREDENTIAL_PROPOSAL)
+            if proposal is not None and vct is None:
+                proposed = _obj(proposal.data.get("proposal")).get("vct")
+                if not isinstance(proposed, str):
+                    raise InvalidParamsError(f"the proposal on thread {reply} names no type: give one")
+                vct = proposed
             assert vct is not None  # given, or the proposal's (checked above)
             issuer_did, issuer_kid = await self._issuer(issuer)
             fmt = OFFER_FORMATS[format]
@@ -463,11 +459,7 @@ class CredentialExchange:
             raise InvalidParamsError("a proposal names the credential type (vct), the claims, or both")
         conv = self.conv
         async with conv._lock:
-            mine, theirs, conn = await conv._target(ref)
-            offer = None
-            if reply is not None:
-                offer = await self._answerable(reply, REPLY_TO_OFFER)
-                mine, theirs, conn = await self._same_peer(offer, ref, theirs, conn)
+            mine, theirs, conn, offer = await self._target(ref, reply, REPLY_TO_OFFER)
             try:
                 transition = issue_credential.propose_credential(
                     mine, theirs, self.agent.now(), vct=vct, claims=claims or None, comment=comment, offer=offer)
@@ -573,12 +565,9 @@ class CredentialExchange:
                     raise InvalidParamsError("issuers must be DIDs")
         conv = self.conv
         async with conv._lock:
-            mine, theirs, conn = await conv._target(ref)
-            proposal = None
+            mine, theirs, conn, proposal = await self._target(ref, reply, REPLY_TO_PROOF_PROPOSAL)
             formats = REQUEST_FORMATS[format or "sd-jwt"]
-            if reply is not None:
-                proposal = await self._answerable(reply, REPLY_TO_PROOF_PROPOSAL)
-                mine, theirs, conn = await self._same_peer(proposal, ref, theirs, conn)
+            if proposal is not None:
                 proposed = _proposed_definition(proposal.to_dict())
                 if names is None:
                     names = proposed["claims"] or None
@@ -665,11 +654,7 @@ class CredentialExchange:
         reply = check_str("reply", reply, MAX_VCT_CHARS, optional=True)
         conv = self.conv
         async with conv._lock:
-            mine, theirs, conn = await conv._target(ref)
-            request = None
-            if reply is not None:
-                request = await self._answerable(reply, REPLY_TO_PROOF_REQUEST)
-                mine, theirs, conn = await self._same_peer(request, ref, theirs, conn)
+            mine, theirs, conn, request = await self._target(ref, reply, REPLY_TO_PROOF_REQUEST)
             try:
                 transition = present_proof.propose_presentation(
                     mine, theirs, self.agent.now(), vct=vct, claims=names, comment=comment, request=request,
@@ -962,6 +947,17 @@ class CredentialExchange:
             raise DaemonError(INVALID_STATE, f"thread {thid} is not a {name} waiting for our answer "
                               f"(it is {record.state})", {"state": record.state})
         return record
+
+    async def _target(self, ref: str, reply: str | None, what: tuple[str, str, str, str],
+                      ) -> tuple[str, str, Connection | None, ProtocolRecord | None]:
+        """(our DID, their DID, connection) to send to ``ref`` and, with ``reply``, the
+        thread of ours it answers (:meth:`_answerable`), which must be with that peer."""
+        mine, theirs, conn = await self.conv._target(ref)
+        if reply is None:
+            return mine, theirs, conn, None
+        record = await self._answerable(reply, what)
+        mine, theirs, conn = await self._same_peer(record, ref, theirs, conn)
+        return mine, theirs, conn, record
 
     async def _same_peer(self, record: ProtocolRecord, ref: str, theirs: str,
                          conn: Connection | None) -> tuple[str, str, Connection | None]:
