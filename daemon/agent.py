@@ -265,6 +265,8 @@ class Agent:
                 walletlib.unlock, store.sync, passphrase=passphrase, key_file=config.wallet.key_file
             )
             del passphrase
+            if wallet.sealed_at_unlock:
+                await store.checkpoint_all()  # the older version's records, out of the files now
             requeued = await store.run(store.sync.outbox_requeue_sending, int(clock()))
             docs = await store.run(store.sync.docs_all)
             known = StaticResolver()

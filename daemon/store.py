@@ -760,19 +760,22 @@ class Store:
         os.fdatasync(self._wal_fd)
         return time.perf_counter() - started
 
-    def checkpoint(self) -> int:
+    def checkpoint(self, mode: str = "PASSIVE") -> int:
         """Copy committed WAL frames into the main file (PASSIVE: never waits for
-        a writer), on a connection of its own so the main one goes on meanwhile.
+        a writer; TRUNCATE, with no writer: also empties the WAL file), on a
+        connection of its own so the main one goes on meanwhile.
 
         Returns the WAL's size in bytes as the checkpoint found it (0 if it
         could not run: the next one will do it).
         """
+        if mode not in ("PASSIVE", "TRUNCATE"):
+            raise ValueError(f"checkpoint mode {mode!r}")
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._checkpointer.execute("PRAGMA busy_timeout = 0")
             self._page_bytes = self._checkpointer.execute("PRAGMA page_size").fetchone()[0]
         try:
-            _busy, frames, _done = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _busy, frames, _done = self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error:
             return 0
         return max(0, int(frames)) * self._page_bytes
@@ -1877,6 +1880,19 @@ class AsyncStore:
             self._checkpointing = False
         self.checkpoints += 1
         self.wal_restarts += 1
+
+    async def checkpoint_all(self) -> None:
+        """Copy every commit so far into the main file and empty the WAL, the writer
+        waiting meanwhile: after rewriting rows whose old contents must leave the
+        files now (the wallet's first sealing of an older store), not at the next
+        checkpoint or at close."""
+        async with self._writer:
+            self._checkpointing = True
+            try:
+                await self._checkpoint_thread().run(functools.partial(self.sync.checkpoint, "TRUNCATE"))
+            finally:
+                self._checkpointing = False
+            self.checkpoints += 1
 
     async def aclose(self) -> None:
         """Close the store after any call in progress."""

@@ -339,6 +339,9 @@ class Wallet:
         self.mode = mode
         self._sealed: dict[str, KeyRow] = {}
         self._open: dict[str, PrivateKey] = {}
+        #: Records of an older store that the unlock sealed (their old contents stay in
+        #: the store's files until a checkpoint: see AsyncStore.checkpoint_all).
+        self.sealed_at_unlock = 0
         self.add_rows(rows)
 
     def __repr__(self) -> str:
@@ -439,18 +442,19 @@ def unlock(
                      reason="this wallet uses a key file; run 'didcommd wallet passphrase' to set one")
     data_key = _unlock_record(record, passphrase, key_file)
     wallet = Wallet(data_key, record["mode"], store.keys_all())
-    _unseal_store(store, data_key)
+    wallet.sealed_at_unlock = _unseal_store(store, data_key)
     _log.info("wallet.unlocked", mode=wallet.mode, keys=len(wallet.kids()))
     return wallet, False
 
 
-def _unseal_store(store: Store, data_key: bytes) -> None:
+def _unseal_store(store: Store, data_key: bytes) -> int:
     # The data key also seals the store's personal records; a store written
     # before records were sealed has them sealed now, once.
     store.use_sealer(RecordSealer(data_key))
     sealed = store.seal_legacy_records()
     if sealed:
         _log.info("store.records_sealed", records=sealed)
+    return sealed
 
 
 def change_protection(

@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 
 from daemon import store as storemod
 from daemon import wallet as walletlib
+from daemon.agent import open_agent
 from daemon.errors import StoreError
 from daemon.sealing import KEY_BYTES, SEALED_PREFIX, RecordSealer
-from daemon.store import Store, encode_record
+from daemon.store import SEAL_BATCH_ROWS, Store, encode_record
 
 from .conftest import Daemon
 from .stores import open_store
+from .test_conversations import make_config
 from .test_e2e_credentials import VCT
 from .test_e2e_protocols import connect, events
 from .test_two_daemons import ctl_json, wait_until
@@ -134,13 +136,14 @@ def test_any_bytes_open_only_as_a_typed_error(blob: bytes, table: str, key: str)
             sealer.open(table, key, bytes(damaged))
 
 
-def _legacy_store(path: Path) -> None:
+def _legacy_store(path: Path, *, schema: bool = True) -> None:
     """A store as a version from before sealing left it: every personal record in the clear."""
     with sqlite3.connect(path) as db:
-        for script in storemod.MIGRATIONS:
-            for statement in storemod._statements(script):
-                db.execute(statement)
-        db.execute(f"PRAGMA user_version = {storemod.SCHEMA_VERSION}")
+        if schema:
+            for script in storemod.MIGRATIONS:
+                for statement in storemod._statements(script):
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {storemod.SCHEMA_VERSION}")
         rec = encode_record
         db.execute("INSERT INTO connections VALUES ('c1', 'did:ex:me', 'did:ex:you', 'active', 1, ?)",
                    (rec({"label": SECRET}),))
@@ -180,6 +183,27 @@ def test_the_first_unlock_seals_what_an_older_version_left_in_the_clear(tmp_path
         read_all(s)
     finally:
         s.close()
+
+
+async def test_an_agent_opening_an_older_store_seals_it_and_empties_the_files_at_once(tmp_path: Path) -> None:
+    # An older version's state: a wallet, and personal records in the clear.
+    config = make_config(tmp_path)
+    state = config.daemon.state_dir
+    state.mkdir(parents=True)
+    path = state / storemod.DB_FILE_NAME
+    s = Store.open(path)
+    walletlib.unlock(s, passphrase=None, key_file=config.wallet.key_file)
+    s.close()
+    with sqlite3.connect(path) as db:  # (as if that unlock had been an older version's)
+        db.execute("DELETE FROM meta WHERE name = 'records_sealed'")
+    _legacy_store(path, schema=False)
+    assert SECRET.encode() in raw_bytes(path)
+    async with open_agent(config) as agent:
+        # While it runs, not only after it closed (then the WAL is folded in anyway).
+        assert SECRET.encode() not in raw_bytes(path)
+        got = await agent.store.read(agent.store.sync.credential_get, "cred1")
+        assert got == {"sd_jwt": SECRET}
+        assert agent.wallet.sealed_at_unlock > SEAL_BATCH_ROWS
 
 
 def test_a_damaged_legacy_record_stops_the_pass_and_nothing_is_half_sealed(tmp_path: Path) -> None:
