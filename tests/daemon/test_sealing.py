@@ -19,7 +19,7 @@ from daemon import store as storemod
 from daemon import wallet as walletlib
 from daemon.agent import open_agent
 from daemon.errors import StoreError
-from daemon.sealing import KEY_BYTES, SEALED_PREFIX, RecordSealer
+from daemon.sealing import EPOCH_SALT_BYTES, KEY_BYTES, SEALED_PREFIX, SEALS_PER_EPOCH, RecordSealer
 from daemon.store import SEAL_BATCH_ROWS, Store, encode_record
 
 from .conftest import Daemon
@@ -134,6 +134,23 @@ def test_any_bytes_open_only_as_a_typed_error(blob: bytes, table: str, key: str)
         damaged[i] ^= 0x01
         with pytest.raises(StoreError):
             sealer.open(table, key, bytes(damaged))
+
+
+def test_each_epoch_seals_under_its_own_key_and_every_epoch_opens() -> None:
+    key = nacl.utils.random(KEY_BYTES)
+    sealer = RecordSealer(key)
+    first = sealer.seal("events", "1", b"one")
+    sealer._seals = SEALS_PER_EPOCH  # (as after that many seals)
+    second = sealer.seal("events", "2", b"two")
+    salt = slice(len(SEALED_PREFIX), len(SEALED_PREFIX) + EPOCH_SALT_BYTES)
+    assert first[salt] != second[salt]
+    assert sealer.seal("events", "3", b"three")[salt] == second[salt]
+    # Another sealer over the same data key (the next daemon run) opens both epochs.
+    later = RecordSealer(key)
+    assert later.open("events", "1", first) == b"one" and later.open("events", "2", second) == b"two"
+    forged = first[: salt.start] + second[salt] + first[salt.stop:]  # another epoch's salt
+    with pytest.raises(StoreError, match="does not decrypt"):
+        later.open("events", "1", forged)
 
 
 def _legacy_store(path: Path, *, schema: bool = True) -> None:
