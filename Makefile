@@ -43,6 +43,7 @@ bench: $(STAMP) $(ISTAMP)
 	$(PY) bench/control.py
 	$(PY) bench/store.py
 	$(PY) bench/credentials.py
+	$(PY) bench/sealing.py
 	$(PY) bench/p2p_daemons.py --markdown bench/RESULTS.md   # runs bench/p2p.py too
 
 clean:
