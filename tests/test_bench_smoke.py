@@ -71,3 +71,13 @@ def test_quick_run_measures_every_operation(tmp_path: Path) -> None:
     assert "## Another bench\n\nkept as is\n" in text
     assert text.count("## Envelope (`bench/envelope.py`)") == 1
     assert "| sign EdDSA pack |" in text
+
+
+def test_the_sealing_bench_counts_the_seals_of_a_message() -> None:
+    cmd = [sys.executable, str(REPO / "bench" / "sealing.py"), "--messages", "3", "--sizes", "200"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 200 B |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert float(cells[1]) >= 5  # seals per message: both sides' inbox, outbox and events at least
+    assert all(float(c.rstrip("%")) > 0 for c in cells[2:])
