@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))  # (before bench/, whose protocols.py is a script)
 
 from daemon import sealing  # noqa: E402
 from daemon.agent import Agent  # noqa: E402
+from daemon.logs import configure_logging  # noqa: E402
 from tests.daemon.test_conversations import Wire, make_config  # noqa: E402
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200, help="messages per size (default 200)")
     parser.add_argument("--sizes", default="1000,64000", help="message body sizes in bytes (default 1000,64000)")
     args = parser.parse_args()
+    configure_logging("warning", stream=sys.stderr)  # the agents' info lines are not the result
     # Every sealer the wallet hands out counts (the agents' stores take theirs at unlock).
     sealing.RecordSealer = Counting  # type: ignore[misc]
     import daemon.wallet as wallet
