@@ -473,7 +473,7 @@ async def _credential_propose(call: Call, p: dict[str, Any]) -> Any:
 async def _proof_propose(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).propose_proof(
         p["connection"], claims=p["claims"], vct=p.get("type"), format=p.get("format", "sd-jwt"),
-        comment=p.get("comment"), reply=p.get("reply"),
+        comment=p.get("comment"), reply=p.get("reply"), wait=p.get("wait", 0),
     )
 
 
@@ -971,8 +971,10 @@ METHODS: dict[str, Method] = {
             "credential type, in a format), or, with `reply`, counter a proof request we received. The "
             "verifier sees it in its `credential.pending` (`present-proof.proposal-received` event) and "
             "answers with a request of its own on the same thread (`proof.request` with `reply`), which "
-            "we answer as any other (`proof.present`), or declines it.",
-            '`{thid, to, connection, state: "proposed", reply}`',
+            "we answer as any other (`proof.present`), or declines it. With `wait`, the reply comes "
+            "when that request arrives (`state: request-received`), the verifier refuses (`state: "
+            "problem`) or the wait ends (`state: timeout`).",
+            "`{thid, to, connection, state, reply, result?, problem?}`",
             (
                 Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
                 Param("claims", "str[]", "claim names we would disclose, e.g. `[age_over_18]`", required=True),
@@ -982,6 +984,7 @@ METHODS: dict[str, Method] = {
                 Param("comment", "str", "for the verifier"),
                 Param("reply", "str", "the thread of a proof request we received, to counter it "
                       "(`credential.pending`, kind `proof-request`); `connection` must be its verifier"),
+                Param("wait", "num", "seconds to wait for the verifier's request (default 0)", min=0, max=300),
             ),
         ),
         Method(

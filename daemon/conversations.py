@@ -106,10 +106,11 @@ ROTATED_PROBLEM_CODE = "e.p.did.rotated"
 #: Report Problem 2.x (a problem report never activates a requested connection).
 _REPORT_PROBLEM = parse_piuri(REPORT_PROBLEM_PIURI)
 #: Events that answer a local command's waiter, by kind.
+PROBLEM_RECEIVED = "problem-report.received"
 _ANSWERS = {
     "trust-ping.response-received",
     "discover-features.disclosed",
-    "problem-report.received",
+    PROBLEM_RECEIVED,
     *credentials.ANSWERS,
 }
 
@@ -128,6 +129,10 @@ class _Waiter:
     started: float
     done: trio.Event = field(default_factory=trio.Event)
     event: Event | None = None
+    #: The event kinds that answer this command (None: any of _ANSWERS).  Both ends of a
+    #: thread can be ours (a connection to ourselves): the issuer waiting for ``issued``
+    #: must not take the holder's ``offer-received`` on the same thread for its answer.
+    answers: frozenset[str] | None = None
 
 
 @dataclass
@@ -473,7 +478,8 @@ class Conversations:
         if event.kind not in _ANSWERS or event.thid is None:
             return
         waiter = self._waiters.get(event.thid)
-        if waiter is not None and waiter.event is None:
+        if waiter is not None and waiter.event is None and (
+                waiter.answers is None or event.kind in waiter.answers or event.kind == PROBLEM_RECEIVED):
             waiter.event = event
             waiter.done.set()
 

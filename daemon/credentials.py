@@ -108,18 +108,18 @@ MAX_VALIDITY_S = 10 * 365 * 24 * 3600
 MAX_LISTED_THREADS = 1000
 #: Label of the did:key we issue from when no issuer is named.
 ISSUER_LABEL = "issuer"
-#: Events that answer a waiting ``credential.*`` / ``proof.*`` command.
-ANSWERS = frozenset({
-    "issue-credential.offer-received",  # a proposal of ours, answered
-    "issue-credential.proposal-received",  # an offer of ours, countered
-    "present-proof.proposal-received",  # a request of ours, countered
-    "issue-credential.issued",
-    "issue-credential.credential-received",
-    "present-proof.verified",
-    "present-proof.failed",
-    "status-list.received",
-    "status-list.failed",
-})
+#: Events that answer each waiting ``credential.*`` / ``proof.*`` command (besides a
+#: problem report, which answers any).
+OFFER_ANSWERS = frozenset({"issue-credential.issued",
+                           "issue-credential.proposal-received"})  # (countered)
+PROPOSAL_ANSWERS = frozenset({"issue-credential.offer-received"})
+ACCEPT_ANSWERS = frozenset({"issue-credential.credential-received"})
+REQUEST_ANSWERS = frozenset({"present-proof.verified", "present-proof.failed",
+                             "present-proof.proposal-received"})  # (countered)
+PROOF_PROPOSAL_ANSWERS = frozenset({"present-proof.request-received"})
+STATUS_ANSWERS = frozenset({"status-list.received", "status-list.failed"})
+ANSWERS = (OFFER_ANSWERS | PROPOSAL_ANSWERS | ACCEPT_ANSWERS | REQUEST_ANSWERS | PROOF_PROPOSAL_ANSWERS
+           | STATUS_ANSWERS)
 #: Events whose status list goes into our held copies (not into the event log).
 STATUS_RECEIVED = "status-list.received"
 #: The event that names a credential we issued (its id, for ``revoke``).
@@ -332,7 +332,7 @@ class CredentialExchange:
                 )
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
-            thid = self._watch(transition, wait)
+            thid = self._watch(transition, wait, OFFER_ANSWERS)
             await conv._commit(transition, extra=_new_batch(
                 allocations=[(allocation, thid)] if allocation is not None else []))
             if allocation is not None and allocation.new_list:
@@ -465,7 +465,7 @@ class CredentialExchange:
                     mine, theirs, self.agent.now(), vct=vct, claims=claims or None, comment=comment, offer=offer)
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
-            thid = self._watch(transition, wait)
+            thid = self._watch(transition, wait, PROPOSAL_ANSWERS)
             await conv._commit(transition)
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
                                "state": "proposed", "reply": offer is not None}
@@ -485,7 +485,7 @@ class CredentialExchange:
                 raise DaemonError(INVALID_STATE, exc.message, {"problem_code": exc.problem_code}) from None
             if transition.record is not None:
                 transition.record.data["holder_kid"] = kid
-            self._watch(transition, wait)
+            self._watch(transition, wait, ACCEPT_ANSWERS)
             await conv._commit(transition)
         return await self._answer({"thid": thid, "state": "requested"}, thid, wait)
 
@@ -583,7 +583,7 @@ class CredentialExchange:
                     status_max_age=present_proof.DEFAULT_STATUS_MAX_AGE if status_max_age is None else status_max_age)
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
-            thid = self._watch(transition, wait)
+            thid = self._watch(transition, wait, REQUEST_ANSWERS)
             await conv._commit(transition)
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
                                "state": "requested", "reply": proposal is not None}
@@ -641,11 +641,13 @@ class CredentialExchange:
 
     async def propose_proof(self, ref: str, *, claims: list[str], vct: str | None = None,
                             format: str = "sd-jwt", comment: str | None = None,
-                            reply: str | None = None) -> dict[str, Any]:
+                            reply: str | None = None, wait: float = 0.0) -> dict[str, Any]:
         """Offer a connection to prove claims (a new thread), or counter a proof request
         we received (``reply``: its thread).  The verifier answers with a request of its
         own (``present-proof.request-received``, ``credential.pending``), which we
-        answer as any other: :meth:`present`."""
+        answer as any other: :meth:`present`.  With ``wait``, until that request (or a
+        refusal) arrives."""
+        wait = check_wait(wait)
         if format not in REQUEST_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(REQUEST_FORMATS)}")
         names = _check_names("claims", claims) or []
@@ -661,10 +663,11 @@ class CredentialExchange:
                     formats=REQUEST_FORMATS[format])
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
-            thid = self._watch(transition, 0.0)
+            thid = self._watch(transition, wait, PROOF_PROPOSAL_ANSWERS)
             await conv._commit(transition)
-        return {"thid": thid, "to": theirs, "connection": conn.id if conn else None, "state": "proposed",
-                "reply": request is not None}
+        out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
+                               "state": "proposed", "reply": request is not None}
+        return await self._answer(out, thid, wait)
 
     async def present(self, thid: str, *, credential: str | None = None) -> dict[str, Any]:
         """Answer a proof request with a stored credential, disclosing only what was asked."""
@@ -826,7 +829,7 @@ class CredentialExchange:
                 except DIDCommError as exc:
                     _log.warning("status_list.unrequestable", uri=uri, reason=exc.message)
                     continue
-                thid = self._watch(transition, wait)
+                thid = self._watch(transition, wait, STATUS_ANSWERS)
                 await conv._commit(transition)
                 asked.append((uri, thid))
         return asked
@@ -972,14 +975,15 @@ class CredentialExchange:
                                      f", not with {ref!r}")
         return record.our_did, record.their_did, peer or conn
 
-    def _watch(self, transition: Transition, wait: float) -> str:
-        """The thread id; with ``wait``, a waiter on it (before the commit can answer it)."""
+    def _watch(self, transition: Transition, wait: float, answers: frozenset[str]) -> str:
+        """The thread id; with ``wait``, a waiter on it for ``answers`` (before the
+        commit can answer it)."""
         from .conversations import _Waiter
 
         assert transition.record is not None
         thid = transition.record.thid
         if wait:
-            self.conv._waiters[thid] = _Waiter(time.monotonic())
+            self.conv._waiters[thid] = _Waiter(time.monotonic(), answers=answers)
         return thid
 
     async def _answer(self, out: dict[str, Any], thid: str, wait: float) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from . import exitcodes
 DEFAULT_WAIT_SECONDS = 30.0
 #: States of a waited-for reply that mean success.
 _SUCCESS = ("offered", "requested", "issued", "credential-received", "verified", "presented", "declined",
-            "proposed", "offer-received")
+            "proposed", "offer-received", "request-received")
 
 
 def _usage(message: str) -> Exception:
@@ -89,7 +89,9 @@ def _params_propose(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def _params_propose_proof(a: argparse.Namespace) -> dict[str, Any]:
-    return {"connection": a.connection, "claims": a.claim,
+    if a.wait < 0:
+        raise _usage("--wait must be 0 or more seconds")
+    return {"connection": a.connection, "claims": a.claim, "wait": a.wait,
             **{k: v for k, v in (("type", a.type), ("format", a.format), ("comment", a.comment),
                                   ("reply", a.reply)) if v}}
 
@@ -470,7 +472,8 @@ def add_credential_commands(sub: Any) -> None:
              "  didcommctl proof propose bob --reply 1f0e... --claim age_over_18   # counter a request\n"
              "The verifier sees it in its `credential pending` (kind proof-proposal) and answers with\n"
              "`proof request ... --reply THID` (its own request, on this thread), or declines it.  The\n"
-             "request then waits in our `credential pending`: answer it with `proof present THID`.")
+             "request then waits in our `credential pending`: answer it with `proof present THID`.\n"
+             "  didcommctl proof propose bob --claim age_over_18 --wait 60 && didcommctl proof present THID")
     p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID of the verifier")
     p.add_argument("--claim", action="append", required=True, metavar="NAME",
                    help="a claim we would disclose (repeatable)")
@@ -480,6 +483,9 @@ def add_credential_commands(sub: Any) -> None:
                         "credential is shown whole)")
     p.add_argument("--comment", help="a note for the verifier")
     p.add_argument("--reply", metavar="THID", help="counter the proof request we received on this thread")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="seconds to wait for the verifier's request (default 0: do not wait; it arrives as a "
+                        "present-proof.request-received event); exits 1 unless it came")
     p.set_defaults(rpc="proof.propose", show=_show_exchange, verdict=_verdict, params=_params_propose_proof)
     p = _sub(ps, "list", "our proof requests (verifier) and their verdicts, newest first", "  didcommctl proof list")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")

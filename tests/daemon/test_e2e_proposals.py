@@ -186,17 +186,34 @@ def test_prover_proposes_verifier_requests_and_the_proof_is_verified(daemon_fact
     later = ctl_json(verifier, "proof", "show", proposal["thid"])
     assert later["state"] == "verified" and later["result"]["claims"] == {"degree": "MSc"}
 
-    # A di proposal the verifier declines: the prover hears of it; both threads are abandoned.
-    second = ctl_json(holder, "proof", "propose", h_to_v, "--claim", "degree", "--format", "di")
-    (proposal,) = wait_until("the second proposal", lambda: pending(verifier, "proof-proposal"))
-    assert proposal["thid"] == second["thid"] and proposal["formats"] == ["di_vc"]
-    assert proposal["discloses"] == "whole credential"
-    assert ctl_json(verifier, "proof", "decline", second["thid"], "--reason", "sd-jwt only")["state"] == "declined"
-    wait_until("the prover hears of the decline",
-               lambda: [e for e in events(holder, "problem-report.received")
-                        if second["thid"] in (e["data"].get("thid"), e["data"].get("pthid"))])
+    # A di proposal the verifier declines, while the prover waits for the answer: the
+    # waiting command ends with the refusal (exit 1); both threads are abandoned.
+    waiting = ctl_background(holder, "--json", "proof", "propose", h_to_v, "--claim", "degree",
+                             "--format", "di", "--wait", "60")
+    try:
+        (proposal,) = wait_until("the second proposal", lambda: pending(verifier, "proof-proposal"))
+        assert proposal["formats"] == ["di_vc"] and proposal["discloses"] == "whole credential"
+        assert ctl_json(verifier, "proof", "decline", proposal["thid"], "--reason", "sd-jwt only")["state"] == "declined"
+        code, stdout, stderr = finish(waiting)
+    finally:
+        waiting.kill()
+    second = json.loads(stdout)
+    assert code == 1 and second["state"] == "problem" and second["thid"] == proposal["thid"], stderr
     assert thread_state(holder, second["thid"], "prover") == "abandoned"
     assert pending(verifier, "proof-proposal") == []
+
+    # A proposal waited for until the verifier's request arrives (exit 0), then presented.
+    waiting = ctl_background(holder, "--json", "proof", "propose", h_to_v, "--claim", "degree", "--wait", "60")
+    try:
+        (proposal,) = wait_until("the third proposal", lambda: pending(verifier, "proof-proposal"))
+        ctl_json(verifier, "proof", "request", v_conn, "--reply", proposal["thid"])
+        code, stdout, stderr = finish(waiting)
+    finally:
+        waiting.kill()
+    third = json.loads(stdout)
+    assert code == 0 and third["state"] == "request-received" and third["thid"] == proposal["thid"], stderr
+    assert ctl_json(holder, "proof", "present", third["thid"])["disclosed"] == ["degree"]
+    wait_until("verified", lambda: ctl_json(verifier, "proof", "show", third["thid"])["state"] == "verified")
 
 
 def test_proposal_commands_refuse_bad_input_and_peers_malformed_proposals(daemon_factory: Any) -> None:
