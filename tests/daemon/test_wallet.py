@@ -375,7 +375,7 @@ def test_a_backup_restores_credentials_connections_exchanges_and_status_lists(
         s.credential_rows()
     with pytest.raises(StoreError, match="does not decrypt"):
         s.connection_list()
-    s.use_sealer(w_sealer(s, tmp_path / "fresh.key"))
+    unlock(s, passphrase=None, key_file=tmp_path / "fresh.key")  # this wallet's sealer again
     assert len(s.credential_rows()) == 1
     assert CLAIM.encode() not in (tmp_path / "fresh.sqlite3").read_bytes()
     # The issuer hands out only indexes neither it nor the backup handed out.
@@ -384,14 +384,6 @@ def test_a_backup_restores_credentials_connections_exchanges_and_status_lists(
     again = walletlib.import_backup(s, w, backup, b"pw")
     assert {k: v for k, v in again.items() if k != "docs"} == dict.fromkeys(
         [k for k in counts if k != "docs"], 0)
-
-
-def w_sealer(s: Store, key_file: Path) -> RecordSealer:
-    """The sealer the wallet in ``s`` hands out (by unlocking it again)."""
-    unlock(s, passphrase=None, key_file=key_file)
-    sealer = s._sealer
-    assert sealer is not None
-    return sealer
 
 
 def test_import_merges_what_is_here_is_kept_a_newer_held_list_wins(
@@ -473,7 +465,7 @@ def test_hostile_backup_content_is_refused_and_nothing_is_imported(
     cases = [
         (changed("credentials", {"id": "x"}), "credentials are damaged"),
         (changed("credentials", ["x"]), "credentials are damaged"),
-        (changed("credentials", [{**good["credentials"][0], "id": 5}]), "credentials are damaged .field 'id'"),
+        (changed("credentials", [{**good["credentials"][0], "id": 5}]), "credentials are damaged \\(field 'id'\\)"),
         (changed("credentials", [{**good["credentials"][0], "record": "text"}]), "field 'record'"),
         (changed("credentials", [{**good["credentials"][0], "created": True}]), "field 'created'"),
         (changed("connections", [{**good["connections"][0], "id": "x" * 20_000}]), "connections are damaged"),
@@ -498,7 +490,7 @@ def test_hostile_backup_content_is_refused_and_nothing_is_imported(
     # Past the number of rows a backup may hold (the limit lowered, so the file stays small).
     with pytest.MonkeyPatch.context() as m:
         m.setattr(walletlib, "MAX_BACKUP_ROWS", 1)
-        with pytest.raises(BackupError, match="the backup holds more than 1 (exchanges|status_entries)"):
+        with pytest.raises(BackupError, match=r"the backup holds more than 1 (exchanges|status_entries)"):
             walletlib.import_backup(s, w, walletlib.seal_backup(good, b"pw"), b"pw")
     assert s.keys_all() == []
     # An older backup (none of the new members) still imports.
@@ -665,3 +657,53 @@ def test_wallet_cli_init_export_import_passphrase(tmp_path: Path, wallet_cli: Ca
     assert r.returncode == 6 and "DIDCOMMD_DAEMON_LOG_LEVEL" in r.stderr
     r = wallet_cli(alice)
     assert r.returncode == 2
+
+
+def test_wallet_cli_says_what_a_backup_holds_and_what_an_import_added(
+        tmp_path: Path, wallet_cli: Callable[..., Result]) -> None:
+    issuer = tmp_path / "issuer"
+    assert wallet_cli(issuer, "init").returncode == 0
+    state = issuer / "state" / "didcommd"
+    s = Store.open(state / "didcommd.sqlite3")
+    w, _ = unlock(s, passphrase=None, key_file=state / "wallet.key")
+    add_did(s, w)
+    uri = str(fill(s, revoke=3)["uri"])
+    s.close()
+    pw = {"BACKUP_PW": "backup"}
+
+    backup = tmp_path / "issuer.backup"
+    r = wallet_cli(issuer, "export", str(backup), "--passphrase-env", "BACKUP_PW", env=pw)
+    assert r.returncode == 0, r.stderr
+    assert "exported 2 keys and 1 DIDs" in r.stdout
+    assert "1 credentials, 1 connections, 2 finished credential exchanges" in r.stdout
+    assert "1 held status lists; 1 status lists of ours (2 indexes handed out)" in r.stdout
+    assert "not included: pending exchanges, inbox and outbox history, events" in r.stdout
+    r = wallet_cli(issuer, "export", str(tmp_path / "again.backup"), "--passphrase-env", "BACKUP_PW", "--json",
+                   env=pw)
+    assert json.loads(r.stdout) == {"file": str(tmp_path / "again.backup"), "keys": 2, "dids": 1, "docs": 1,
+                                    "credentials": 1, "connections": 1, "exchanges": 2, "held_lists": 1,
+                                    "status_lists": 1, "status_indexes": 2, "peer_identity": False}
+
+    # A fresh machine: everything restored.
+    fresh = tmp_path / "fresh"
+    r = wallet_cli(fresh, "import", str(backup), "--passphrase-env", "BACKUP_PW", env=pw)
+    assert r.returncode == 0, r.stderr
+    assert "1 credentials, 1 connections, 2 finished credential exchanges, 1 held status lists" in r.stdout
+    assert "1 status lists of ours restored (2 indexes handed out, all restored)" in r.stdout
+
+    # An issuer that issued from a fresh wallet first: the conflict is reported.
+    early = tmp_path / "early"
+    assert wallet_cli(early, "init").returncode == 0
+    s = Store.open(early / "state" / "didcommd" / "didcommd.sqlite3")
+    unlock(s, passphrase=None, key_file=early / "state" / "didcommd" / "wallet.key")
+    revocation.write_allocation(s, revocation.Allocation(uri, ISSUER, issue_credential.FORMAT, 0, 16, 9,
+                                                         new_list=True), "t-early", 40)
+    s.close()
+    r = wallet_cli(early, "import", str(backup), "--passphrase-env", "BACKUP_PW", "--json", env=pw)
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout)
+    assert (counts["status_lists"], counts["status_lists_conflicting"], counts["status_indexes"],
+            counts["status_indexes_shared"]) == (0, 1, 1, 1)
+    assert "wallet.import_status_list_conflict" in r.stderr  # the warning, logged
+    r = wallet_cli(early, "import", str(backup), "--passphrase-env", "BACKUP_PW", env=pw)
+    assert "1 already here (kept; 0 handed-out indexes restored, 1 handed out by both)" in r.stdout
