@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -840,6 +841,29 @@ def _merge_status_list(store: Store, row: StatusListRow, entries: list[StatusEnt
     return conflict, added, shared
 
 
+def _start_new_lists(store: Store, restored: list[StatusListRow]) -> int:
+    """Start a new, empty list for each issuer and format the backup had lists of, so that
+    issuance goes on there: a backup is older than the wallet it was made from, and the
+    indexes handed out after it was made are in no backup; they must never be handed out
+    again (revoking the new credential would revoke the old one).  The restored lists
+    keep serving, and revoking, what they hold.  Only when the current list is one the
+    backup had, and has indexes handed out: a current list the backup does not have
+    (started by an earlier import, or since) is used as it is.  Returns how many were started."""
+    started = 0
+    now = int(time.time())
+    backup_uris = {r.uri for r in restored}
+    for issuer, fmt in sorted({(r.issuer, r.format) for r in restored}):
+        current = store.status_list_current(issuer, fmt)
+        if current is None or current.uri not in backup_uris or current.used == 0:
+            continue
+        n = current.n + 1
+        store.status_list_create(StatusListRow(
+            revocation.list_uri(issuer, fmt, n), issuer, fmt, n, current.size, 0, now,
+            status_list.StatusList(current.size, bits=STATUS_BITS).to_bytes()))
+        started += 1
+    return started
+
+
 def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) -> dict[str, Any]:
     """Merge a backup into the wallet, in one transaction: nothing already here is replaced.
 
@@ -851,7 +875,9 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
     ``keys``, ``dids``, ``docs``, ``credentials``, ``connections``, ``exchanges``,
     ``held_lists``, ``status_lists`` (restored), ``status_lists_conflicting``,
     ``status_indexes`` (handed-out indexes restored), ``status_indexes_shared`` (handed
-    out by both), and ``peer_id`` when the backup carried the peer identity (then restored).
+    out by both), ``status_lists_started`` (new lists issuance goes on in: see
+    :func:`_start_new_lists`), and ``peer_id`` when the backup carried the peer identity
+    (then restored).
     """
     from .p2p.errors import IdentityError
     from .p2p.identity import PeerIdentity
@@ -876,7 +902,7 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
     rest = _check_content(content)
     counts: dict[str, Any] = {"keys": 0, "dids": 0, "docs": len(docs), "credentials": 0, "connections": 0,
                               "exchanges": 0, "held_lists": 0, "status_lists": 0, "status_lists_conflicting": 0,
-                              "status_indexes": 0, "status_indexes_shared": 0}
+                              "status_indexes": 0, "status_indexes_shared": 0, "status_lists_started": 0}
     conflicts: list[tuple[str, int, int]] = []
     try:
         with store.transaction():
@@ -918,6 +944,7 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
                     if conflict:
                         counts["status_lists_conflicting"] += 1
                         conflicts.append((lst.uri, added, shared))
+            counts["status_lists_started"] = _start_new_lists(store, rest.lists)
     except StoreError as exc:
         # What the checks above let through but the store refuses: nothing was written.
         raise BackupError(f"the backup cannot be restored here: {exc.message}") from None

@@ -269,11 +269,16 @@ def _import(args: argparse.Namespace, config: Config) -> None:
           f"into {config.daemon.state_dir}")
     print(f"  {counts['credentials']} credentials, {counts['connections']} connections, "
           f"{counts['exchanges']} finished credential exchanges, {counts['held_lists']} held status lists")
-    print(f"  {counts['status_lists']} status lists of ours restored ({counts['status_indexes']} indexes "
-          "handed out, all restored)" if not counts["status_lists_conflicting"] else
-          f"  {counts['status_lists']} status lists of ours restored; {counts['status_lists_conflicting']} "
-          f"already here (kept; {counts['status_indexes']} handed-out indexes restored, "
-          f"{counts['status_indexes_shared']} handed out by both)")
+    if counts["status_lists_conflicting"]:
+        print(f"  {counts['status_lists']} status lists of ours restored; {counts['status_lists_conflicting']} "
+              f"already here (kept; {counts['status_indexes']} handed-out indexes restored, "
+              f"{counts['status_indexes_shared']} handed out by both)")
+    else:
+        print(f"  {counts['status_lists']} status lists of ours restored ({counts['status_indexes']} indexes "
+              "handed out, all restored)")
+    if counts["status_lists_started"]:
+        print(f"  issuing goes on in {counts['status_lists_started']} new status lists (so that no index "
+              "handed out since the backup was made is handed out again)")
     if "peer_id" in counts:
         print(f"restored the libp2p peer identity {counts['peer_id']}")
 

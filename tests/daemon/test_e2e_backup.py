@@ -62,13 +62,16 @@ def test_issuer_and_holder_restore_onto_new_machines_and_carry_on(daemon_factory
     assert (i_wrote["status_lists"], i_wrote["status_indexes"], i_wrote["connections"]) == (1, 1, 1)
     assert (h_wrote["credentials"], h_wrote["held_lists"], h_wrote["connections"]) == (1, 1, 1)
     assert i_wrote["peer_identity"] and h_wrote["peer_identity"]
+    # The old issuer issues once more after its backup: no backup knows that index.
+    late, _ = issue(issuer, holder, i_conn)
+    assert late["status"]["uri"] == offer["status"]["uri"]
     issuer_peer, holder_peer = ctl_json(issuer, "status")["peer_id"], ctl_json(holder, "status")["peer_id"]
     assert issuer.stop() == 0 and holder.stop() == 0
 
     issuer2, i_counts = restored(daemon_factory, i_backup, issuer_env)
     holder2, h_counts = restored(daemon_factory, h_backup, holder_env)
     assert (i_counts["status_lists"], i_counts["status_indexes"], i_counts["status_lists_conflicting"]) == (1, 1, 0)
-    assert (i_counts["connections"], i_counts["exchanges"]) == (1, 1)
+    assert (i_counts["connections"], i_counts["exchanges"], i_counts["status_lists_started"]) == (1, 1, 1)
     assert (h_counts["credentials"], h_counts["connections"], h_counts["held_lists"]) == (1, 1, 1)
     assert h_counts["peer_id"] == ctl_json(holder2, "status")["peer_id"] == holder_peer
     assert i_counts["peer_id"] == ctl_json(issuer2, "status")["peer_id"] == issuer_peer
@@ -88,9 +91,13 @@ def test_issuer_and_holder_restore_onto_new_machines_and_carry_on(daemon_factory
     assert [r["state"] for r in refreshed["requests"]] == ["received"], refreshed
     assert credentials(holder2)[cred["id"]]["status"] == "revoked"
 
-    # A new credential from the restored issuer gets a fresh index of the same list.
+    # A new credential from the restored issuer gets an index of a new list: none the old
+    # issuer handed out, whether before the backup or after it.
     offer2, cred2 = issue(issuer2, holder2, i_conn)
-    assert offer2["status"]["uri"] == offer["status"]["uri"]
-    assert offer2["status"]["index"] != offer["status"]["index"]
+    assert offer["status"]["uri"].endswith("/status/sd-jwt/0")
+    assert offer2["status"]["uri"] == offer["status"]["uri"][: -len("0")] + "1"
     assert credentials(holder2)[cred2["id"]]["status"] == "valid"
     assert credentials(holder2)[cred["id"]]["status"] == "revoked"
+    # What the backup did not hold, the restored issuer says it does not know.
+    unknown = issuer2.ctl("credential", "revoke", late["thid"])
+    assert unknown.returncode == 1 and "no credential we issued" in unknown.stderr

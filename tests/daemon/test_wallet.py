@@ -253,7 +253,7 @@ def test_export_then_import_into_a_fresh_store_restores_the_same_dids(store: Sto
         counts = walletlib.import_backup(fresh, other, backup, b"backup words")
         assert counts == {"keys": 4, "dids": 2, "docs": 2, "credentials": 0, "connections": 0, "exchanges": 0,
                           "held_lists": 0, "status_lists": 0, "status_lists_conflicting": 0,
-                          "status_indexes": 0, "status_indexes_shared": 0}
+                          "status_indexes": 0, "status_indexes_shared": 0, "status_lists_started": 0}
         assert walletlib.import_backup(fresh, other, backup, b"backup words")["keys"] == 0
         assert [(r.did, r.label) for r in fresh.did_list()] == [(m.did, lbl) for m, lbl in zip(made, ["one", "two"], strict=True)]
         reopened, _ = unlock(fresh, passphrase=None, key_file=tmp_path / "b.key")
@@ -355,7 +355,7 @@ def test_a_backup_restores_credentials_connections_exchanges_and_status_lists(
     counts = walletlib.import_backup(s, w, backup, b"pw")
     assert counts == {"keys": 2, "dids": 1, "docs": 1, "credentials": 1, "connections": 1, "exchanges": 2,
                       "held_lists": 1, "status_lists": 1, "status_lists_conflicting": 0, "status_indexes": 2,
-                      "status_indexes_shared": 0}
+                      "status_indexes_shared": 0, "status_lists_started": 1}
     # Every member, as the other store had it, read back through this store (which opens it).
     assert s.credential_rows() == store.credential_rows()
     assert s.connection_list() == store.connection_list()
@@ -364,7 +364,7 @@ def test_a_backup_restores_credentials_connections_exchanges_and_status_lists(
     # A pending exchange is not carried: its messages in flight are not either.
     assert s.record_get(issue_credential.PIURI, "t-pending", "holder") is None
     assert s.held_lists_all() == store.held_lists_all()
-    assert s.status_lists_all() == store.status_lists_all()
+    assert s.status_list_get(str(uri)) == store.status_list_get(str(uri))
     assert entries(s, str(uri)) == entries(store, str(uri)) == [
         (3, "t-issued", "urn:uuid:t-issued", 1), (9, "t-offered", None, 0)]
     assert s.status_entry_by_credential("urn:uuid:t-issued") is not None
@@ -378,8 +378,13 @@ def test_a_backup_restores_credentials_connections_exchanges_and_status_lists(
     unlock(s, passphrase=None, key_file=tmp_path / "fresh.key")  # this wallet's sealer again
     assert len(s.credential_rows()) == 1
     assert CLAIM.encode() not in (tmp_path / "fresh.sqlite3").read_bytes()
-    # The issuer hands out only indexes neither it nor the backup handed out.
-    assert revocation.pick_index(s, ISSUER, issue_credential.FORMAT, size=16).index not in (3, 9)
+    # Issuance goes on in a new list: the backup is older than the wallet it came from, and
+    # the indexes handed out since are in no backup.
+    following = revocation.list_uri(ISSUER, issue_credential.FORMAT, 1)
+    assert [r.uri for r in s.status_lists_all()] == [uri, following]
+    assert s.status_list_get(following).used == 0  # type: ignore[union-attr]
+    allocation = revocation.pick_index(s, ISSUER, issue_credential.FORMAT, size=16)
+    assert (allocation.uri, allocation.new_list) == (following, False)
     # Importing again adds nothing.
     again = walletlib.import_backup(s, w, backup, b"pw")
     assert {k: v for k, v in again.items() if k != "docs"} == dict.fromkeys(
@@ -416,8 +421,7 @@ def test_import_merges_what_is_here_is_kept_a_newer_held_list_wins(
 
 
 def test_a_status_list_issued_from_before_the_restore_is_kept_and_no_index_is_reused(
-        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet],
-        caplog: pytest.LogCaptureFixture) -> None:
+        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet]) -> None:
     wallet, _ = unlock(store, passphrase=None, key_file=tmp_path / "a.key")
     uri = str(fill(store, revoke=3)["uri"])  # the backup's list: 3 (issued, revoked), 9 (offered)
     backup = walletlib.export_backup(store, wallet, b"pw")
@@ -427,8 +431,7 @@ def test_a_status_list_issued_from_before_the_restore_is_kept_and_no_index_is_re
     for i, (idx, thid) in enumerate(((9, "t-new-a"), (12, "t-new-b"))):
         revocation.write_allocation(s, revocation.Allocation(uri, ISSUER, issue_credential.FORMAT, 0, 16, idx,
                                                              new_list=i == 0), thid, 40 + i)
-    with caplog.at_level(logging.WARNING):
-        counts = walletlib.import_backup(s, w, backup, b"pw")
+    counts = walletlib.import_backup(s, w, backup, b"pw")
     assert (counts["status_lists"], counts["status_lists_conflicting"], counts["status_indexes"],
             counts["status_indexes_shared"]) == (0, 1, 1, 1)
     # Kept: index 9 stays the new credential's; 3 is restored as handed out (and revoked),
@@ -439,14 +442,18 @@ def test_a_status_list_issued_from_before_the_restore_is_kept_and_no_index_is_re
     assert row is not None and row.used == 3
     packed = status_list.StatusList.from_bytes(row.statuses)
     assert [i for i in range(16) if packed.get(i)] == [3]
-    # Every index left is handed out once, and then the issuer starts a new list.
-    picked = []
-    for n in range(13):
+    # Issuance goes on in a new list, so no index of list 0 is handed out again, whichever
+    # list gave it (and whatever the old wallet handed out after the backup was made).
+    assert counts["status_lists_started"] == 1
+    for n in range(3):
         allocation = revocation.pick_index(s, ISSUER, issue_credential.FORMAT, size=16)
+        assert allocation.n == 1
         revocation.write_allocation(s, allocation, f"t-more-{n}", 50 + n)
-        picked.append(allocation.index)
-    assert sorted(picked) == sorted(set(range(16)) - {3, 9, 12})
-    assert revocation.pick_index(s, ISSUER, issue_credential.FORMAT, size=16).n == 1
+    assert len(entries(s, uri)) == 3
+    # A second import of the same backup starts no more lists and changes nothing.
+    again = walletlib.import_backup(s, w, backup, b"pw")
+    assert (again["status_lists_started"], again["status_indexes"]) == (0, 0)
+    assert len(s.status_lists_all()) == 2
 
 
 def test_hostile_backup_content_is_refused_and_nothing_is_imported(
@@ -690,6 +697,7 @@ def test_wallet_cli_says_what_a_backup_holds_and_what_an_import_added(
     assert r.returncode == 0, r.stderr
     assert "1 credentials, 1 connections, 2 finished credential exchanges, 1 held status lists" in r.stdout
     assert "1 status lists of ours restored (2 indexes handed out, all restored)" in r.stdout
+    assert "issuing goes on in 1 new status lists" in r.stdout
 
     # An issuer that issued from a fresh wallet first: the conflict is reported.
     early = tmp_path / "early"
