@@ -43,6 +43,36 @@ one a daemon may have made on its first start - so the restored daemon keeps
 its peer id: the did:peer DIDs it restores name that peer id in their
 ``DIDCommMessaging`` service, and its peers' DHT records and peer tables too.
 
+A backup restores a *working* wallet, so it holds more optional members (older
+backups lack them, older daemons ignore them; :data:`BACKUP_VERSION` stays 1):
+``credentials`` and ``connections`` (rows and records); ``exchanges``, the
+finished issue-credential threads (:data:`BACKUP_EXCHANGE_STATES`: a holder's
+status refresh finds the peer a credential came from through its thread, an
+issuer's ``credential revoke`` finds the credential's index through its);
+``held_status_lists``, the holder's verified list copies; and the issuer's
+``status_lists`` with their ``status_entries``, every index handed out.  The
+records are read through the store, which opens them, and written through the
+store, which seals them under the *importing* wallet's data key.  Pending
+exchanges, the inbox and outbox, and events are not carried.
+
+An import merges in one transaction, after every row of the content has been
+checked (a hostile or damaged backup is a :class:`BackupError` and nothing is
+written): what is here is kept (kids, DIDs, credentials, connections and threads
+by id); a held list gives way only to a newer copy (``issued_at``); an issuer
+list absent here is restored with all its entries.  An issuer list present
+here (the issuer issued from a fresh wallet with the same DID before
+restoring) is a *conflict*: the list here is kept, and the backup's entries
+are added to it where their index is free, with their threads, credentials and
+statuses - so both lists' credentials stay revocable and no index either list
+handed out is handed out again; an index both handed out (to different
+threads) stays with the entry here, and is counted and logged, as nothing can
+tell the two credentials apart any more.  Then, for each list the backup
+restored that is still the current one, issuance moves on to a new, empty list
+(one more number): a backup is older than the wallet it was made from, and the
+indexes handed out after it was made are in no backup, so the only safe list to
+draw from is one nobody has drawn from.  (Marking indexes used would need to
+know them; a new list costs one empty list per restore.)
+
 *Records at rest.*  Unlocking also hands the store a
 :class:`~daemon.sealing.RecordSealer` under the data key, which seals every
 personal record it writes (messages, exchanges, credentials, events; see
