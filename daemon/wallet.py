@@ -114,6 +114,8 @@ from protocols.keys import PrivateKey, PublicKey
 
 from . import revocation
 from .config import WalletSection
+from .connections import INVITEE, INVITER
+from .connections import STATES as CONNECTION_STATES
 from .errors import (
     INVALID_BACKUP,
     DaemonError,
@@ -760,6 +762,22 @@ def _map(item: dict[str, Any], name: str, member: str) -> dict[str, Any]:
     return value
 
 
+def _check_connection(row: dict[str, Any]) -> None:
+    """A connection record the daemon can use (it reads them on every inbound message)."""
+    rec = row["record"]
+    fine = (
+        row["state"] in CONNECTION_STATES
+        and rec.get("role", INVITEE) in (INVITER, INVITEE)
+        and all(rec.get(k) is None or isinstance(rec[k], str) for k in ("label", "invitation_id", "my_next_did"))
+        and (rec.get("their_doc") is None or isinstance(rec["their_doc"], dict))
+        and (rec.get("created") is None or (isinstance(rec["created"], int) and not isinstance(rec["created"], bool)))
+        and all(rec.get(k) is None or (isinstance(rec[k], list) and all(isinstance(d, str) for d in rec[k]))
+                for k in ("my_retired", "their_retired"))
+    )
+    if not fine:
+        raise BackupError(f"the backup's connection {row['id']} is damaged")
+
+
 @dataclass(frozen=True)
 class _Restorable:
     """A backup's optional members, checked: what :func:`import_backup` merges."""
@@ -780,14 +798,17 @@ def _check_content(content: dict[str, Any]) -> _Restorable:
                             "subject": _text(c, "subject", "credentials", optional=True),
                             "created": _int(c, "created", "credentials"),
                             "record": _map(c, "record", "credentials")})
+        if credentials[-1]["record"].get("id") != credentials[-1]["id"]:
+            raise BackupError("the backup's credentials are damaged (a record names another id)")
     connections = []
     for c in _rows(content, "connections"):
         connections.append({"id": _text(c, "id", "connections"),
-                            "my_did": _text(c, "my_did", "connections", optional=True),
-                            "their_did": _text(c, "their_did", "connections", optional=True),
+                            "my_did": _text(c, "my_did", "connections"),
+                            "their_did": _text(c, "their_did", "connections"),
                             "state": _text(c, "state", "connections"),
                             "updated": _int(c, "updated", "connections"),
                             "record": _map(c, "record", "connections")})
+        _check_connection(connections[-1])
     exchanges = []
     for raw in _rows(content, "exchanges"):
         try:

@@ -248,7 +248,9 @@ def _export(args: argparse.Namespace, config: Config) -> None:
 
 def _import(args: argparse.Namespace, config: Config) -> None:
     try:
-        data = args.file.read_bytes()
+        with args.file.open("rb") as f:
+            # One byte past the limit is enough to refuse it (import_backup says so).
+            data = f.read(walletlib.MAX_BACKUP_BYTES + 1)
     except OSError as exc:
         raise DaemonError("not_found", f"cannot read {args.file}: {exc.strerror or exc}") from None
     passphrase = _given_passphrase(args, "") or _prompt("backup passphrase", confirm=False)
