@@ -22,7 +22,7 @@ from daemon.config import WalletSection
 from daemon.errors import DaemonError, StoreError, WalletLockedError
 from daemon.logs import NOISY_LOGGERS
 from daemon.sealing import RecordSealer
-from daemon.store import DIDRow, KeyRow, Store
+from daemon.store import DIDRow, KeyRow, StatusEntryRow, Store
 from daemon.wallet import BackupError, Wallet, unlock
 from protocols import issue_credential, status_list
 from protocols.codec import b64u_decode, b64u_encode, json_dumps
@@ -454,6 +454,23 @@ def test_a_status_list_issued_from_before_the_restore_is_kept_and_no_index_is_re
     again = walletlib.import_backup(s, w, backup, b"pw")
     assert (again["status_lists_started"], again["status_indexes"]) == (0, 0)
     assert len(s.status_lists_all()) == 2
+
+
+def test_the_store_never_restores_an_index_twice_or_outside_its_list(store: Store, tmp_path: Path) -> None:
+    unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    uri = str(fill(store)["uri"])  # indexes 3 and 9 of 16 handed out
+    before = (store.status_list_get(uri), entries(store, uri))
+    fresh_entry = StatusEntryRow(uri, 4, "t-4", None, 0, 50)
+    for bad, reason in ((StatusEntryRow(uri, 9, "t-other", None, 0, 50), "index 9 .* is taken"),
+                        (StatusEntryRow(uri, 16, "t-16", None, 0, 50), "outside"),
+                        (StatusEntryRow(uri + "x", 5, "t-5", None, 0, 50), "outside")):
+        with pytest.raises(StoreError, match=reason):
+            store.status_entries_restore(uri, [fresh_entry, bad], before[0].statuses, now=60)  # type: ignore[union-attr]
+        assert (store.status_list_get(uri), entries(store, uri)) == before  # nothing written
+    with pytest.raises(StoreError, match="exists already"):
+        store.status_list_restore(before[0], [])  # type: ignore[arg-type]
+    assert store.status_entries_restore(uri, [fresh_entry], before[0].statuses, now=60) == 1  # type: ignore[union-attr]
+    assert store.status_list_get(uri).used == 3  # type: ignore[union-attr]
 
 
 def test_hostile_backup_content_is_refused_and_nothing_is_imported(
