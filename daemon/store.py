@@ -976,6 +976,19 @@ class Store:
             cur = self._conn.execute("DELETE FROM connections WHERE id = ?", (id,))
         return cur.rowcount > 0
 
+    def connection_add(
+        self, id: str, *, my_did: str | None, their_did: str | None, state: str, updated: int,
+        record: dict[str, Any],
+    ) -> bool:
+        """Insert a connection unless one with this id exists (then it is kept); whether it was added."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO connections (id, my_did, their_did, state, updated, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (id, my_did, their_did, state, updated, self._seal("connections", id, record)),
+            )
+        return cur.rowcount > 0
+
     def records_by_thid(self, thid: str) -> list[dict[str, Any]]:
         """Every protocol record of thread ``thid`` (one per protocol and role), newest first."""
         rows = self._conn.execute(
@@ -1025,6 +1038,19 @@ class Store:
         key = _protocol_record_key(protocol, thid, role)
         return {"state": r[0], "updated": r[1], "record": self._open("protocol_records", key, r[2])}
 
+    def record_add(
+        self, protocol: str, thid: str, role: str, *, state: str, updated: int, record: dict[str, Any]
+    ) -> bool:
+        """Insert one protocol instance's state unless it exists (then it is kept); whether it was added."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO protocol_records (protocol, thid, role, state, updated, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (protocol, thid, role, state, updated,
+                 self._seal("protocol_records", _protocol_record_key(protocol, thid, role), record)),
+            )
+        return cur.rowcount > 0
+
     def credential_put(
         self, id: str, *, issuer: str | None, subject: str | None, created: int, record: dict[str, Any]
     ) -> None:
@@ -1049,6 +1075,24 @@ class Store:
         """Forget a credential; False if there was none."""
         with self.transaction():
             cur = self._conn.execute("DELETE FROM credentials WHERE id = ?", (id,))
+        return cur.rowcount > 0
+
+    def credential_rows(self) -> list[dict[str, Any]]:
+        """Every stored credential with its columns: ``{id, issuer, subject, created, record}``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, issuer, subject, created, record FROM credentials ORDER BY created, id").fetchall()
+        return [{"id": r[0], "issuer": r[1], "subject": r[2], "created": r[3],
+                 "record": self._open("credentials", r[0], r[4])} for r in rows]
+
+    def credential_add(
+        self, id: str, *, issuer: str | None, subject: str | None, created: int, record: dict[str, Any]
+    ) -> bool:
+        """Insert a credential unless one with this id exists (then it is kept); whether it was added."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO credentials (id, issuer, subject, created, record) VALUES (?, ?, ?, ?, ?)",
+                (id, issuer, subject, created, self._seal("credentials", id, record)),
+            )
         return cur.rowcount > 0
 
     # -- status lists (daemon.revocation) ---------------------------------------------------
@@ -1151,6 +1195,45 @@ class Store:
                     f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE thid IN ({marks})", chunk):
                 out[r[2]] = StatusEntryRow(*r)
         return out
+
+    def status_entries_of(self, uri: str) -> list[StatusEntryRow]:
+        """Every index of list ``uri`` handed out, by index."""
+        return [StatusEntryRow(*r) for r in self._conn.execute(
+            f"SELECT {self._ENTRY_COLUMNS} FROM status_entries WHERE uri = ? ORDER BY idx", (uri,))]
+
+    def status_list_restore(self, row: StatusListRow, entries: Iterable[StatusEntryRow]) -> None:
+        """Add a list of ours as a backup had it, with every index it handed out (``used``
+        is counted from them); a :class:`StoreError` if the list exists or an entry does not fit."""
+        with self.transaction():
+            self.status_list_create(row)
+            self.status_entries_restore(row.uri, entries, row.statuses, now=row.updated)
+
+    def status_entries_restore(self, uri: str, entries: Iterable[StatusEntryRow], statuses: bytes, *,
+                               now: int) -> int:
+        """Add handed-out indexes to list ``uri`` as a backup had them, with the list's entries
+        repacked to show their statuses.  An index outside the list or already handed out is
+        a :class:`StoreError` (nothing is written): an index is never given to two credentials.
+        Returns how many were added."""
+        added = 0
+        with self.transaction():
+            row = self.status_list_get(uri)
+            if row is None:
+                raise StoreError(f"no status list {uri}")
+            for e in entries:
+                if e.uri != uri or not 0 <= e.idx < row.size:
+                    raise StoreError(f"index {e.idx} is outside the status list {uri}")
+                try:
+                    self._conn.execute(
+                        f"INSERT INTO status_entries ({self._ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        (uri, e.idx, e.thid, e.credential_id, e.status, e.updated),
+                    )
+                except sqlite3.IntegrityError:
+                    raise StoreError(f"index {e.idx} of the status list {uri} is taken") from None
+                added += 1
+            self._conn.execute(
+                "UPDATE status_lists SET used = used + ?, statuses = ?, updated = max(updated, ?) WHERE uri = ?",
+                (added, statuses, now, uri))
+        return added
 
     def status_set(self, uri: str, idx: int, status: int, statuses: bytes, *, now: int) -> None:
         """Record a new status for one index, with the list's entries repacked to say so."""

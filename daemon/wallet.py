@@ -43,6 +43,36 @@ one a daemon may have made on its first start - so the restored daemon keeps
 its peer id: the did:peer DIDs it restores name that peer id in their
 ``DIDCommMessaging`` service, and its peers' DHT records and peer tables too.
 
+A backup restores a *working* wallet, so it holds more optional members (older
+backups lack them, older daemons ignore them; :data:`BACKUP_VERSION` stays 1):
+``credentials`` and ``connections`` (rows and records); ``exchanges``, the
+finished issue-credential threads (:data:`BACKUP_EXCHANGE_STATES`: a holder's
+status refresh finds the peer a credential came from through its thread, an
+issuer's ``credential revoke`` finds the credential's index through its);
+``held_status_lists``, the holder's verified list copies; and the issuer's
+``status_lists`` with their ``status_entries``, every index handed out.  The
+records are read through the store, which opens them, and written through the
+store, which seals them under the *importing* wallet's data key.  Pending
+exchanges, the inbox and outbox, and events are not carried.
+
+An import merges in one transaction, after every row of the content has been
+checked (a hostile or damaged backup is a :class:`BackupError` and nothing is
+written): what is here is kept (kids, DIDs, credentials, connections and threads
+by id); a held list gives way only to a newer copy (``issued_at``); an issuer
+list absent here is restored with all its entries.  An issuer list present
+here (the issuer issued from a fresh wallet with the same DID before
+restoring) is a *conflict*: the list here is kept, and the backup's entries
+are added to it where their index is free, with their threads, credentials and
+statuses - so both lists' credentials stay revocable and no index either list
+handed out is handed out again; an index both handed out (to different
+threads) stays with the entry here, and is counted and logged, as nothing can
+tell the two credentials apart any more.  Then, for each list the backup
+restored that is still the current one, issuance moves on to a new, empty list
+(one more number): a backup is older than the wallet it was made from, and the
+indexes handed out after it was made are in no backup, so the only safe list to
+draw from is one nobody has drawn from.  (Marking indexes used would need to
+know them; a new list costs one empty list per restore.)
+
 *Records at rest.*  Unlocking also hands the store a
 :class:`~daemon.sealing.RecordSealer` under the data key, which seals every
 personal record it writes (messages, exchanges, credentials, events; see
@@ -61,8 +91,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +103,19 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.utils
 
+from protocols import issue_credential, status_list
 from protocols.codec import b64u_decode, b64u_encode, json_dumps, json_object
 from protocols.did.did_key import create_did_key
 from protocols.did.did_peer import create_did_peer_2
 from protocols.did.resolver import default_resolver
 from protocols.errors import DIDCommError
+from protocols.framework import ProtocolRecord
 from protocols.keys import PrivateKey, PublicKey
 
+from . import revocation
 from .config import WalletSection
+from .connections import INVITEE, INVITER
+from .connections import STATES as CONNECTION_STATES
 from .errors import (
     INVALID_BACKUP,
     DaemonError,
@@ -90,7 +126,15 @@ from .errors import (
 )
 from .logs import get_logger
 from .sealing import KEY_BYTES, RecordSealer, open_sealed, seal
-from .store import KeyRow, Store, decode_record, encode_record
+from .store import (
+    HeldStatusListRow,
+    KeyRow,
+    StatusEntryRow,
+    StatusListRow,
+    Store,
+    decode_record,
+    encode_record,
+)
 
 SALT_BYTES = argon2id.SALTBYTES  # 16
 #: Argon2id cost for the wallet and backups: libsodium's "interactive" limits
@@ -538,9 +582,19 @@ def new_did(method: str, *, services: list[dict[str, Any]] | None = None) -> New
 
 # -- backups ----------------------------------------------------------------------------------
 
+#: The issue-credential threads a backup carries: the finished ones, by role (the
+#: issuer's ``credential.revoke`` and the holder's status refresh find a credential's
+#: thread, and the peer it was issued over, through them).  Pending exchanges are not
+#: carried: their messages in flight are not either.
+BACKUP_EXCHANGE_STATES = (("issuer", issue_credential.CREDENTIAL_ISSUED), ("holder", issue_credential.DONE))
+#: Most rows of one kind a backup may restore (a hostile file is refused, not half-read).
+MAX_BACKUP_ROWS = 1_000_000
+#: Longest id, DID, URI or state a backup's row may name (characters).
+MAX_BACKUP_TEXT_CHARS = 16 * 1024
 
-def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
-    """Every key, DID and DID document, sealed under ``passphrase``, as file content (JSON)."""
+
+def backup_content(store: Store, wallet: Wallet) -> dict[str, Any]:
+    """What a backup holds (see :func:`export_backup`), before it is sealed."""
     keys = []
     for row in wallet.rows():
         key = wallet.get_key(row.kid)
@@ -553,11 +607,62 @@ def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
         for r in store.did_list(own=None)
     ]
     content: dict[str, Any] = {"v": BACKUP_VERSION, "keys": keys, "dids": dids, "docs": store.docs_all()}
+    # Optional members: older backups lack them, older daemons ignore them.
     sealed_identity = store.meta_get(PEER_IDENTITY_SECRET)
     if isinstance(sealed_identity, bytes):
-        # Optional member: older backups lack it, older daemons ignore it.
         content["p2p_identity"] = bytes(wallet.open_secret(PEER_IDENTITY_SECRET, sealed_identity))
+    # Records are read through the store, which opens what it sealed.  No transaction:
+    # export runs beside the daemon, whose writes must not wait for it.  The lists are
+    # read before their entries, so every entry of a list is there; a revocation in
+    # between is in its entry, which import trusts over the packed copy.
+    content["credentials"] = store.credential_rows()
+    content["connections"] = store.connection_list()
+    content["exchanges"] = [
+        r for role, state in BACKUP_EXCHANGE_STATES
+        for r in store.records_by_state(issue_credential.PIURI, role, state)
+    ]
+    content["held_status_lists"] = [
+        {"uri": h.uri, "issuer": h.issuer, "format": h.format, "issued_at": h.issued_at,
+         "fetched_at": h.fetched_at, "record": h.record}
+        for h in store.held_lists_all()
+    ]
+    lists = store.status_lists_all()
+    content["status_lists"] = [
+        {"uri": r.uri, "issuer": r.issuer, "format": r.format, "n": r.n, "size": r.size, "used": r.used,
+         "updated": r.updated, "statuses": r.statuses}
+        for r in lists
+    ]
+    content["status_entries"] = [
+        {"uri": e.uri, "idx": e.idx, "thid": e.thid, "credential_id": e.credential_id, "status": e.status,
+         "updated": e.updated}
+        for r in lists for e in store.status_entries_of(r.uri)
+    ]
+    return content
+
+
+def backup_summary(content: dict[str, Any]) -> dict[str, Any]:
+    """How much of each kind a backup's content holds (what ``wallet export`` reports)."""
+    own = sum(1 for d in content.get("dids", []) if d.get("own"))
+    return {
+        "keys": len(content.get("keys", [])),
+        "dids": own,
+        "docs": len(content.get("docs", {})),
+        "credentials": len(content.get("credentials", [])),
+        "connections": len(content.get("connections", [])),
+        "exchanges": len(content.get("exchanges", [])),
+        "held_lists": len(content.get("held_status_lists", [])),
+        "status_lists": len(content.get("status_lists", [])),
+        "status_indexes": len(content.get("status_entries", [])),
+        "peer_identity": "p2p_identity" in content,
+    }
+
+
+def seal_backup(content: dict[str, Any], passphrase: bytes) -> bytes:
+    """Backup file content (JSON) sealing ``content`` under ``passphrase`` (Argon2id, fresh salt)."""
     payload = encode_record(content)
+    if len(payload) > MAX_BACKUP_BYTES // 2:
+        # Base64 makes it 4/3 larger: past this the file would be refused on import.
+        raise BackupError(f"the wallet is too large to back up (over {MAX_BACKUP_BYTES // 2} bytes)")
     salt = nacl.utils.random(SALT_BYTES)
     sealed = seal(derive_key(passphrase, salt), payload, _AD_BACKUP)
     text = json_dumps({
@@ -568,6 +673,14 @@ def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
         "sealed": b64u_encode(sealed),
     })
     return (text + "\n").encode()
+
+
+def export_backup(store: Store, wallet: Wallet, passphrase: bytes) -> bytes:
+    """The wallet as a backup file's content (JSON), sealed under ``passphrase``: every key,
+    DID and DID document, the peer identity, credentials, connections, the finished
+    issue-credential threads, held status lists, and our own status lists with every
+    index they handed out."""
+    return seal_backup(backup_content(store, wallet), passphrase)
 
 
 class BackupError(DaemonError):
@@ -607,18 +720,219 @@ def _open_backup(data: bytes, passphrase: bytes) -> dict[str, Any]:
         raise BackupError("wrong backup passphrase (or the backup file was altered)")
     try:
         content = cbor2.loads(payload)
-    except (cbor2.CBORDecodeError, ValueError, EOFError):
+    except (cbor2.CBORDecodeError, ValueError, EOFError, TypeError, RecursionError):
         raise BackupError("the backup content is damaged") from None
     if not isinstance(content, dict) or content.get("v") != BACKUP_VERSION:
         raise BackupError("the backup content is damaged")
     return content
 
 
-def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) -> dict[str, Any]:
-    """Merge a backup into the wallet (kids and DIDs already present are kept).
+# -- checking a backup's rows (each failure names the member and the field) -----------------------
 
-    Returns counts of what was added: ``{"keys", "dids", "docs"}``, and
-    ``"peer_id"`` when the backup carried the peer identity (then restored).
+
+def _rows(content: dict[str, Any], member: str) -> list[dict[str, Any]]:
+    """The optional member ``member``: a list of maps (empty if absent)."""
+    value = content.get(member, [])
+    if not isinstance(value, list):
+        raise BackupError(f"the backup's {member} are damaged (not a list)")
+    if len(value) > MAX_BACKUP_ROWS:
+        raise BackupError(f"the backup holds more than {MAX_BACKUP_ROWS} {member}")
+    for item in value:
+        if not isinstance(item, dict):
+            raise BackupError(f"the backup's {member} are damaged (an entry is not a map)")
+    return value
+
+
+def _text(item: dict[str, Any], name: str, member: str, *, optional: bool = False) -> Any:
+    value = item.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_BACKUP_TEXT_CHARS:
+        raise BackupError(f"the backup's {member} are damaged (field {name!r})")
+    return value
+
+
+def _int(item: dict[str, Any], name: str, member: str, *, low: int = 0, high: int = 2**63 - 1) -> int:
+    value = item.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BackupError(f"the backup's {member} are damaged (field {name!r})")
+    return value
+
+
+def _map(item: dict[str, Any], name: str, member: str) -> dict[str, Any]:
+    value = item.get(name)
+    if not isinstance(value, dict):
+        raise BackupError(f"the backup's {member} are damaged (field {name!r})")
+    return value
+
+
+def _check_connection(row: dict[str, Any]) -> None:
+    """A connection record the daemon can use (it reads them on every inbound message)."""
+    rec = row["record"]
+    fine = (
+        row["state"] in CONNECTION_STATES
+        and rec.get("role", INVITEE) in (INVITER, INVITEE)
+        and all(rec.get(k) is None or isinstance(rec[k], str) for k in ("label", "invitation_id", "my_next_did"))
+        and (rec.get("their_doc") is None or isinstance(rec["their_doc"], dict))
+        and (rec.get("created") is None or (isinstance(rec["created"], int) and not isinstance(rec["created"], bool)))
+        and all(rec.get(k) is None or (isinstance(rec[k], list) and all(isinstance(d, str) for d in rec[k]))
+                for k in ("my_retired", "their_retired"))
+    )
+    if not fine:
+        raise BackupError(f"the backup's connection {row['id']} is damaged")
+
+
+@dataclass(frozen=True)
+class _Restorable:
+    """A backup's optional members, checked: what :func:`import_backup` merges."""
+
+    credentials: list[dict[str, Any]]
+    connections: list[dict[str, Any]]
+    exchanges: list[ProtocolRecord]
+    held: list[HeldStatusListRow]
+    lists: list[StatusListRow]
+    entries: dict[str, list[StatusEntryRow]]
+
+
+def _check_content(content: dict[str, Any]) -> _Restorable:
+    credentials = []
+    for c in _rows(content, "credentials"):
+        credentials.append({"id": _text(c, "id", "credentials"),
+                            "issuer": _text(c, "issuer", "credentials", optional=True),
+                            "subject": _text(c, "subject", "credentials", optional=True),
+                            "created": _int(c, "created", "credentials"),
+                            "record": _map(c, "record", "credentials")})
+        if credentials[-1]["record"].get("id") != credentials[-1]["id"]:
+            raise BackupError("the backup's credentials are damaged (a record names another id)")
+    connections = []
+    for c in _rows(content, "connections"):
+        connections.append({"id": _text(c, "id", "connections"),
+                            "my_did": _text(c, "my_did", "connections"),
+                            "their_did": _text(c, "their_did", "connections"),
+                            "state": _text(c, "state", "connections"),
+                            "updated": _int(c, "updated", "connections"),
+                            "record": _map(c, "record", "connections")})
+        _check_connection(connections[-1])
+    exchanges = []
+    for raw in _rows(content, "exchanges"):
+        try:
+            record = ProtocolRecord.from_dict(raw)
+        except DIDCommError as exc:
+            raise BackupError(f"the backup's exchanges are damaged ({exc.message})") from None
+        if record.protocol != issue_credential.PIURI or (record.role, record.state) not in BACKUP_EXCHANGE_STATES:
+            raise BackupError("the backup's exchanges are damaged (not a finished issue-credential thread)")
+        for name in ("thid", "protocol", "role", "state"):
+            _text(raw, name, "exchanges")
+        _int(raw, "updated_time", "exchanges")
+        exchanges.append(record)
+    held = []
+    for h in _rows(content, "held_status_lists"):
+        held.append(HeldStatusListRow(
+            _text(h, "uri", "held_status_lists"), _text(h, "issuer", "held_status_lists"),
+            _text(h, "format", "held_status_lists"), _int(h, "issued_at", "held_status_lists"),
+            _int(h, "fetched_at", "held_status_lists"), _map(h, "record", "held_status_lists")))
+    lists: list[StatusListRow] = []
+    for r in _rows(content, "status_lists"):
+        m = "status_lists"
+        row = StatusListRow(_text(r, "uri", m), _text(r, "issuer", m), _text(r, "format", m), _int(r, "n", m),
+                            _int(r, "size", m, low=1, high=status_list.MAX_LIST_BYTES * 8),
+                            _int(r, "used", m), _int(r, "updated", m), r.get("statuses"))  # type: ignore[arg-type]
+        if row.format not in revocation.URI_SEGMENTS or row.uri != revocation.list_uri(row.issuer, row.format, row.n):
+            raise BackupError(f"the backup's status list {row.uri!r} is damaged (its URI does not name it)")
+        if not isinstance(row.statuses, bytes) or len(row.statuses) != (row.size + 7) // 8:
+            raise BackupError(f"the backup's status list {row.uri} is damaged (its entries)")
+        if any(x.uri == row.uri for x in lists):
+            raise BackupError(f"the backup holds the status list {row.uri} twice")
+        lists.append(row)
+    sizes = {r.uri: r.size for r in lists}
+    entries: dict[str, list[StatusEntryRow]] = {uri: [] for uri in sizes}
+    seen: set[tuple[str, int]] = set()
+    for e in _rows(content, "status_entries"):
+        m = "status_entries"
+        uri = _text(e, "uri", m)
+        if uri not in sizes:
+            raise BackupError(f"the backup's status entries name a list it does not hold ({uri!r})")
+        idx = _int(e, "idx", m, high=sizes[uri] - 1)
+        if (uri, idx) in seen:
+            raise BackupError(f"the backup's status entries hand out index {idx} of {uri} twice")
+        seen.add((uri, idx))
+        entries[uri].append(StatusEntryRow(
+            uri, idx, _text(e, "thid", m), _text(e, "credential_id", m, optional=True),
+            _int(e, "status", m, high=(1 << STATUS_BITS) - 1), _int(e, "updated", m)))
+    return _Restorable(credentials, connections, exchanges, held, lists, entries)
+
+
+#: Bits per entry of the lists we publish (``daemon.revocation`` makes 1-bit lists).
+STATUS_BITS = 1
+
+
+def _with_entries(statuses: bytes, entries: Iterable[StatusEntryRow], uri: str) -> bytes:
+    """A list's packed entries with each handed-out index set to its entry's status."""
+    packed = status_list.StatusList.from_bytes(statuses, bits=STATUS_BITS)
+    try:
+        for e in entries:
+            packed.set(e.idx, e.status)
+    except DIDCommError as exc:
+        raise BackupError(f"the backup's status list {uri} is damaged: {exc.message}") from None
+    return packed.to_bytes()
+
+
+def _merge_status_list(store: Store, row: StatusListRow, entries: list[StatusEntryRow]) -> tuple[bool, int, int]:
+    """We already have a list at ``row.uri``: the existing list is kept, and every index the
+    backup's list handed out is added to it as handed out (with its thread, credential and
+    status), so neither list's indexes are ever given again and the restored credentials
+    stay revocable.  An index both handed out (to different threads) cannot be told apart:
+    the existing entry stays.  Returns (a conflict: the list here has entries the backup's
+    lacks, i.e. we issued from it before restoring; indexes added; indexes shared)."""
+    existing = store.status_list_get(row.uri)
+    assert existing is not None
+    here = {e.idx: e.thid for e in store.status_entries_of(row.uri)}
+    free = [e for e in entries if e.idx not in here and e.idx < existing.size]
+    shared = sum(1 for e in entries if here.get(e.idx, e.thid) != e.thid or e.idx >= existing.size)
+    ours = {(e.idx, e.thid) for e in entries}
+    conflict = shared > 0 or any((idx, thid) not in ours for idx, thid in here.items())
+    current = existing.statuses or status_list.StatusList(existing.size, bits=STATUS_BITS).to_bytes()
+    added = store.status_entries_restore(row.uri, free, _with_entries(current, free, row.uri), now=row.updated)
+    return conflict, added, shared
+
+
+def _start_new_lists(store: Store, restored: list[StatusListRow]) -> int:
+    """Start a new, empty list for each issuer and format the backup had lists of, so that
+    issuance goes on there: a backup is older than the wallet it was made from, and the
+    indexes handed out after it was made are in no backup; they must never be handed out
+    again (revoking the new credential would revoke the old one).  The restored lists
+    keep serving, and revoking, what they hold.  Only when the current list is one the
+    backup had, and has indexes handed out: a current list the backup does not have
+    (started by an earlier import, or since) is used as it is.  Returns how many were started."""
+    started = 0
+    now = int(time.time())
+    backup_uris = {r.uri for r in restored}
+    for issuer, fmt in sorted({(r.issuer, r.format) for r in restored}):
+        current = store.status_list_current(issuer, fmt)
+        if current is None or current.uri not in backup_uris or current.used == 0:
+            continue
+        n = current.n + 1
+        store.status_list_create(StatusListRow(
+            revocation.list_uri(issuer, fmt, n), issuer, fmt, n, current.size, 0, now,
+            status_list.StatusList(current.size, bits=STATUS_BITS).to_bytes()))
+        started += 1
+    return started
+
+
+def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) -> dict[str, Any]:
+    """Merge a backup into the wallet, in one transaction: nothing already here is replaced.
+
+    Kids, DIDs, credentials, connections and threads already present are kept; a held
+    status list only gives way to a newer copy (``issued_at``); one of our status lists
+    absent here is restored with every index it handed out, one present here (we issued
+    from a fresh wallet before restoring) is kept and the backup's indexes merged into it
+    (:func:`_merge_status_list`), reported and logged.  Returns counts of what was added:
+    ``keys``, ``dids``, ``docs``, ``credentials``, ``connections``, ``exchanges``,
+    ``held_lists``, ``status_lists`` (restored), ``status_lists_conflicting``,
+    ``status_indexes`` (handed-out indexes restored), ``status_indexes_shared`` (handed
+    out by both), ``status_lists_started`` (new lists issuance goes on in: see
+    :func:`_start_new_lists`), and ``peer_id`` when the backup carried the peer identity
+    (then restored).
     """
     from .p2p.errors import IdentityError
     from .p2p.identity import PeerIdentity
@@ -640,19 +954,63 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
         identity = None if identity_data is None else PeerIdentity.from_bytes(identity_data)
     except (KeyError, TypeError, ValueError, AttributeError, DIDCommError, IdentityError):
         raise BackupError("the backup content is damaged") from None
-    with store.transaction():
-        added_keys = store.keys_put(rows)
-        added_dids = sum(store.did_put(d) for d in dids)
-        for did, doc in docs.items():
-            if store.doc_get(did) is None:
-                store.doc_put(did, doc, max((d.created for d in dids if d.did == did), default=0))
-        if identity is not None:
-            store.meta_put(PEER_IDENTITY_SECRET, wallet.seal_secret(PEER_IDENTITY_SECRET, identity.to_bytes()))
+    rest = _check_content(content)
+    counts: dict[str, Any] = {"keys": 0, "dids": 0, "docs": len(docs), "credentials": 0, "connections": 0,
+                              "exchanges": 0, "held_lists": 0, "status_lists": 0, "status_lists_conflicting": 0,
+                              "status_indexes": 0, "status_indexes_shared": 0, "status_lists_started": 0}
+    conflicts: list[tuple[str, int, int]] = []
+    try:
+        with store.transaction():
+            counts["keys"] = store.keys_put(rows)
+            counts["dids"] = sum(store.did_put(d) for d in dids)
+            for did, doc in docs.items():
+                if store.doc_get(did) is None:
+                    store.doc_put(did, doc, max((d.created for d in dids if d.did == did), default=0))
+            if identity is not None:
+                store.meta_put(PEER_IDENTITY_SECRET,
+                               wallet.seal_secret(PEER_IDENTITY_SECRET, identity.to_bytes()))
+            # Personal records go in through the store, sealed under this wallet's key.
+            for c in rest.credentials:
+                counts["credentials"] += store.credential_add(
+                    c["id"], issuer=c["issuer"], subject=c["subject"], created=c["created"], record=c["record"])
+            for c in rest.connections:
+                counts["connections"] += store.connection_add(
+                    c["id"], my_did=c["my_did"], their_did=c["their_did"], state=c["state"],
+                    updated=c["updated"], record=c["record"])
+            for r in rest.exchanges:
+                counts["exchanges"] += store.record_add(
+                    r.protocol, r.thid, r.role, state=r.state, updated=r.updated_time, record=r.to_dict())
+            for h in rest.held:
+                current = store.held_list_get(h.uri)
+                if current is None or h.issued_at > current.issued_at:
+                    store.held_list_put(h)
+                    counts["held_lists"] += 1
+            for lst in rest.lists:
+                entries = rest.entries[lst.uri]
+                if store.status_list_get(lst.uri) is None:
+                    store.status_list_restore(
+                        replace(lst, statuses=_with_entries(lst.statuses, entries, lst.uri)), entries)
+                    counts["status_lists"] += 1
+                    counts["status_indexes"] += len(entries)
+                else:
+                    conflict, added, shared = _merge_status_list(store, lst, entries)
+                    counts["status_indexes"] += added
+                    counts["status_indexes_shared"] += shared
+                    if conflict:
+                        counts["status_lists_conflicting"] += 1
+                        conflicts.append((lst.uri, added, shared))
+            counts["status_lists_started"] = _start_new_lists(store, rest.lists)
+    except StoreError as exc:
+        # What the checks above let through but the store refuses: nothing was written.
+        raise BackupError(f"the backup cannot be restored here: {exc.message}") from None
     known = set(wallet.kids())
     wallet.add_rows(r for r in rows if r.kid not in known)
-    _log.info("wallet.imported", keys=added_keys, dids=added_dids,
+    for uri, added, shared in conflicts:
+        _log.warning("wallet.import_status_list_conflict", uri=uri, merged_indexes=added, shared_indexes=shared,
+                     reason="this wallet already had the list (it issued before the restore); kept it and "
+                            "marked the backup's indexes as handed out")
+    _log.info("wallet.imported", **{k: v for k, v in counts.items() if k != "docs"},
               peer_id=None if identity is None else identity.peer_id)
-    counts: dict[str, Any] = {"keys": added_keys, "dids": added_dids, "docs": len(docs)}
     if identity is not None:
         counts["peer_id"] = identity.peer_id
     return counts
@@ -664,6 +1022,8 @@ __all__ = [
     "BackupError",
     "NewDID",
     "Wallet",
+    "backup_content",
+    "backup_summary",
     "change_protection",
     "configured_passphrase",
     "export_backup",
@@ -672,5 +1032,6 @@ __all__ = [
     "read_key_file",
     "read_passphrase_env",
     "read_passphrase_file",
+    "seal_backup",
     "unlock",
 ]

@@ -3,8 +3,8 @@
 ::
 
     didcommd wallet [--config FILE] [--system] init [--passphrase-file F | --passphrase-env VAR | --passphrase-prompt]
-    didcommd wallet export FILE [--passphrase-file F | --passphrase-env VAR]
-    didcommd wallet import FILE [--passphrase-file F | --passphrase-env VAR]
+    didcommd wallet export FILE [--passphrase-file F | --passphrase-env VAR] [--json]
+    didcommd wallet import FILE [--passphrase-file F | --passphrase-env VAR] [--json]
     didcommd wallet passphrase [--new-passphrase-file F | --new-passphrase-env VAR | --remove]
                                [--current-passphrase-file F | --current-passphrase-env VAR]
     didcommd wallet info
@@ -65,14 +65,17 @@ def add_parser(subparsers: Any) -> None:
     init.add_argument("--passphrase-prompt", action="store_true", help="ask for a passphrase on the terminal")
     init.set_defaults(handler=_run(_init))
 
-    export = sub.add_parser("export", help="write an encrypted backup of every key, DID and DID document")
+    export = sub.add_parser("export", help="write an encrypted backup: keys, DIDs, the peer identity, "
+                            "credentials, connections and status lists")
     export.add_argument("file", type=Path, help="backup file to write (mode 0600; must not exist)")
     _passphrase_source(export, "", "backup passphrase from")
+    export.add_argument("--json", action="store_true", help="say what was written as JSON")
     export.set_defaults(handler=_run(_export))
 
-    imp = sub.add_parser("import", help="restore keys, DIDs and DID documents from a backup")
+    imp = sub.add_parser("import", help="restore a backup into this wallet (merging: nothing here is replaced)")
     imp.add_argument("file", type=Path, help="backup file written by 'didcommd wallet export'")
     _passphrase_source(imp, "", "backup passphrase from")
+    imp.add_argument("--json", action="store_true", help="say what was added as JSON")
     imp.set_defaults(handler=_run(_import))
 
     pw = sub.add_parser("passphrase", help="set, change or remove the wallet passphrase")
@@ -223,19 +226,31 @@ def _export(args: argparse.Namespace, config: Config) -> None:
     passphrase = _given_passphrase(args, "") or _prompt("backup passphrase", confirm=True)
     with _open_store(config, exclusive=False) as store:
         wallet = _unlock(store, config)
-        data = walletlib.export_backup(store, wallet, passphrase)
-        dids = len(store.did_list(own=True))
+        content = walletlib.backup_content(store, wallet)
+    data = walletlib.seal_backup(content, passphrase)
+    summary = walletlib.backup_summary(content)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    print(f"exported {len(wallet.kids())} keys and {dids} DIDs to {target}")
+    if args.json:
+        print(json.dumps({"file": str(target), **summary}))
+        return
+    print(f"exported {summary['keys']} keys and {summary['dids']} DIDs to {target}")
+    print(f"  {summary['credentials']} credentials, {summary['connections']} connections, "
+          f"{summary['exchanges']} finished credential exchanges")
+    print(f"  {summary['held_lists']} held status lists; {summary['status_lists']} status lists of ours "
+          f"({summary['status_indexes']} indexes handed out)")
+    print("  the libp2p peer identity" if summary["peer_identity"] else "  no libp2p peer identity (none made yet)")
+    print("not included: pending exchanges, inbox and outbox history, events")
 
 
 def _import(args: argparse.Namespace, config: Config) -> None:
     try:
-        data = args.file.read_bytes()
+        with args.file.open("rb") as f:
+            # One byte past the limit is enough to refuse it (import_backup says so).
+            data = f.read(walletlib.MAX_BACKUP_BYTES + 1)
     except OSError as exc:
         raise DaemonError("not_found", f"cannot read {args.file}: {exc.strerror or exc}") from None
     passphrase = _given_passphrase(args, "") or _prompt("backup passphrase", confirm=False)
@@ -249,8 +264,23 @@ def _import(args: argparse.Namespace, config: Config) -> None:
         else:
             wallet = _unlock(store, config)
         counts = walletlib.import_backup(store, wallet, data, passphrase)
+    if args.json:
+        print(json.dumps({"state_dir": str(config.daemon.state_dir), **counts}))
+        return
     print(f"imported {counts['keys']} keys, {counts['dids']} DIDs and {counts['docs']} DID documents "
           f"into {config.daemon.state_dir}")
+    print(f"  {counts['credentials']} credentials, {counts['connections']} connections, "
+          f"{counts['exchanges']} finished credential exchanges, {counts['held_lists']} held status lists")
+    if counts["status_lists_conflicting"]:
+        print(f"  {counts['status_lists']} status lists of ours restored; {counts['status_lists_conflicting']} "
+              f"already here (kept; {counts['status_indexes']} handed-out indexes restored, "
+              f"{counts['status_indexes_shared']} handed out by both)")
+    else:
+        print(f"  {counts['status_lists']} status lists of ours restored ({counts['status_indexes']} indexes "
+              "handed out, all restored)")
+    if counts["status_lists_started"]:
+        print(f"  issuing goes on in {counts['status_lists_started']} new status lists (so that no index "
+              "handed out since the backup was made is handed out again)")
     if "peer_id" in counts:
         print(f"restored the libp2p peer identity {counts['peer_id']}")
 

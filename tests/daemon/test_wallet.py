@@ -16,15 +16,18 @@ from pathlib import Path
 import pytest
 import structlog
 
-from daemon import cli
+from daemon import cli, revocation
 from daemon import wallet as walletlib
 from daemon.config import WalletSection
 from daemon.errors import DaemonError, StoreError, WalletLockedError
 from daemon.logs import NOISY_LOGGERS
-from daemon.store import DIDRow, KeyRow, Store
+from daemon.sealing import RecordSealer
+from daemon.store import DIDRow, KeyRow, StatusEntryRow, Store
 from daemon.wallet import BackupError, Wallet, unlock
+from protocols import issue_credential, status_list
 from protocols.codec import b64u_decode, b64u_encode, json_dumps
 from protocols.did.resolver import default_resolver
+from protocols.framework import ProtocolRecord
 from protocols.keys import PrivateKey
 
 REPO = Path(__file__).resolve().parents[2]
@@ -248,7 +251,9 @@ def test_export_then_import_into_a_fresh_store_restores_the_same_dids(store: Sto
         with pytest.raises(BackupError, match="wrong backup passphrase"):
             walletlib.import_backup(fresh, other, backup, b"backup wordz")
         counts = walletlib.import_backup(fresh, other, backup, b"backup words")
-        assert counts == {"keys": 4, "dids": 2, "docs": 2}
+        assert counts == {"keys": 4, "dids": 2, "docs": 2, "credentials": 0, "connections": 0, "exchanges": 0,
+                          "held_lists": 0, "status_lists": 0, "status_lists_conflicting": 0,
+                          "status_indexes": 0, "status_indexes_shared": 0, "status_lists_started": 0}
         assert walletlib.import_backup(fresh, other, backup, b"backup words")["keys"] == 0
         assert [(r.did, r.label) for r in fresh.did_list()] == [(m.did, lbl) for m, lbl in zip(made, ["one", "two"], strict=True)]
         reopened, _ = unlock(fresh, passphrase=None, key_file=tmp_path / "b.key")
@@ -282,6 +287,243 @@ def test_hostile_or_damaged_backups_are_refused(store: Store, tmp_path: Path) ->
     for data, reason in cases:
         with pytest.raises(BackupError, match=reason):
             walletlib.import_backup(store, wallet, data, b"pw")
+
+
+# -- backups: credentials, connections and status lists ------------------------------------------
+
+ISSUER = "did:key:z6MkIssuer"
+HOLDER_PEER = "did:peer:2.Holder"
+CLAIM = "a claim only the wallet may read"
+
+
+def exchange(thid: str, role: str, state: str, *, their: str = "did:peer:2.Them") -> dict[str, object]:
+    return ProtocolRecord(thid=thid, protocol=issue_credential.PIURI, role=role, state=state,
+                          our_did="did:peer:2.Us", their_did=their, created_time=5, updated_time=6,
+                          data={"credential_id": f"urn:uuid:{thid}", "claims": {"name": CLAIM}}).to_dict()
+
+
+def fill(store: Store, *, issuer: str = ISSUER, revoke: int | None = None) -> dict[str, object]:
+    """A wallet's worth of records of every kind a backup carries (and some it does not)."""
+    store.credential_put("urn:uuid:c1", issuer=ISSUER, subject="did:key:z6MkSubject", created=10,
+                         record={"id": "urn:uuid:c1", "issuer": ISSUER, "thid": "t-held", "claims": {"name": CLAIM},
+                                 "status": {"uri": revocation.list_uri(ISSUER, issue_credential.FORMAT, 0),
+                                            "index": 3}})
+    store.connection_put("conn-1", my_did="did:peer:2.Us", their_did="did:peer:2.Them", state="active", updated=11,
+                         record={"label": "uni", "note": CLAIM})
+    for thid, role, state in (("t-issued", "issuer", "credential-issued"), ("t-held", "holder", "done"),
+                              ("t-pending", "holder", "offer-received")):
+        store.record_put(issue_credential.PIURI, thid, role, state=state, updated=6,
+                         record=exchange(thid, role, state))
+    store.held_list_put(revocation.held_row("token-v1", uri="did:key:z6MkOther/status/sd-jwt/0",
+                                            issuer="did:key:z6MkOther", issued_at=100, expires=None, fetched_at=101))
+    # Our own list: two indexes handed out (one issued, one only offered), one revoked.
+    for i, (idx, thid) in enumerate(((3, "t-issued"), (9, "t-offered"))):
+        allocation = revocation.Allocation(revocation.list_uri(issuer, issue_credential.FORMAT, 0), issuer,
+                                           issue_credential.FORMAT, 0, 16, idx, new_list=i == 0)
+        revocation.write_allocation(store, allocation, thid, 20 + i)
+    store.status_entry_issued("t-issued", "urn:uuid:t-issued")
+    if revoke is not None:
+        uri = revocation.list_uri(issuer, issue_credential.FORMAT, 0)
+        packed = status_list.StatusList.from_bytes(store.status_list_get(uri).statuses)  # type: ignore[union-attr]
+        packed.set(revoke, status_list.REVOKED)
+        store.status_set(uri, revoke, status_list.REVOKED, packed.to_bytes(), now=30)
+    return {"uri": revocation.list_uri(issuer, issue_credential.FORMAT, 0)}
+
+
+def entries(store: Store, uri: str) -> list[tuple[int, str, str | None, int]]:
+    return [(e.idx, e.thid, e.credential_id, e.status) for e in store.status_entries_of(uri)]
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[Store, Wallet]]:
+    """Another machine's store and wallet (its own data key)."""
+    s = Store.open(tmp_path / "fresh.sqlite3")
+    w, _ = unlock(s, passphrase=None, key_file=tmp_path / "fresh.key")
+    yield s, w
+    s.close()
+
+
+def test_a_backup_restores_credentials_connections_exchanges_and_status_lists(
+        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet]) -> None:
+    wallet, _ = unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    add_did(store, wallet)
+    uri = fill(store, revoke=3)["uri"]
+    backup = walletlib.export_backup(store, wallet, b"pw")
+    assert CLAIM.encode() not in backup
+
+    s, w = fresh
+    counts = walletlib.import_backup(s, w, backup, b"pw")
+    assert counts == {"keys": 2, "dids": 1, "docs": 1, "credentials": 1, "connections": 1, "exchanges": 2,
+                      "held_lists": 1, "status_lists": 1, "status_lists_conflicting": 0, "status_indexes": 2,
+                      "status_indexes_shared": 0, "status_lists_started": 1}
+    # Every member, as the other store had it, read back through this store (which opens it).
+    assert s.credential_rows() == store.credential_rows()
+    assert s.connection_list() == store.connection_list()
+    for thid, role in (("t-issued", "issuer"), ("t-held", "holder")):
+        assert s.record_get(issue_credential.PIURI, thid, role) == store.record_get(issue_credential.PIURI, thid, role)
+    # A pending exchange is not carried: its messages in flight are not either.
+    assert s.record_get(issue_credential.PIURI, "t-pending", "holder") is None
+    assert s.held_lists_all() == store.held_lists_all()
+    assert s.status_list_get(str(uri)) == store.status_list_get(str(uri))
+    assert entries(s, str(uri)) == entries(store, str(uri)) == [
+        (3, "t-issued", "urn:uuid:t-issued", 1), (9, "t-offered", None, 0)]
+    assert s.status_entry_by_credential("urn:uuid:t-issued") is not None
+    # Sealed under *this* wallet's key: the other wallet's key does not open them, and the
+    # file shows no claim.
+    s.use_sealer(RecordSealer(os.urandom(32)))
+    with pytest.raises(StoreError, match="does not decrypt"):
+        s.credential_rows()
+    with pytest.raises(StoreError, match="does not decrypt"):
+        s.connection_list()
+    unlock(s, passphrase=None, key_file=tmp_path / "fresh.key")  # this wallet's sealer again
+    assert len(s.credential_rows()) == 1
+    assert CLAIM.encode() not in (tmp_path / "fresh.sqlite3").read_bytes()
+    # Issuance goes on in a new list: the backup is older than the wallet it came from, and
+    # the indexes handed out since are in no backup.
+    following = revocation.list_uri(ISSUER, issue_credential.FORMAT, 1)
+    assert [r.uri for r in s.status_lists_all()] == [uri, following]
+    assert s.status_list_get(following).used == 0  # type: ignore[union-attr]
+    allocation = revocation.pick_index(s, ISSUER, issue_credential.FORMAT, size=16)
+    assert (allocation.uri, allocation.new_list) == (following, False)
+    # Importing again adds nothing.
+    again = walletlib.import_backup(s, w, backup, b"pw")
+    assert {k: v for k, v in again.items() if k != "docs"} == dict.fromkeys(
+        [k for k in counts if k != "docs"], 0)
+
+
+def test_import_merges_what_is_here_is_kept_a_newer_held_list_wins(
+        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet]) -> None:
+    wallet, _ = unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    fill(store, issuer="did:key:z6MkOld")
+    store.held_list_put(revocation.held_row("token-newer-in-backup", uri="did:key:z6MkX/status/sd-jwt/0",
+                                            issuer="did:key:z6MkX", issued_at=500, expires=None, fetched_at=501))
+    backup = walletlib.export_backup(store, wallet, b"pw")
+
+    s, w = fresh
+    s.credential_put("urn:uuid:c1", issuer=ISSUER, subject=None, created=99, record={"id": "urn:uuid:c1", "mine": 1})
+    s.connection_put("conn-1", my_did="did:peer:2.Mine", their_did=None, state="requested", updated=99,
+                     record={"mine": 1})
+    s.record_put(issue_credential.PIURI, "t-held", "holder", state="done", updated=99,
+                 record=exchange("t-held", "holder", "done", their="did:peer:2.Mine"))
+    # Ours is newer for one list, older for the other.
+    s.held_list_put(revocation.held_row("token-newer-here", uri="did:key:z6MkOther/status/sd-jwt/0",
+                                        issuer="did:key:z6MkOther", issued_at=200, expires=None, fetched_at=201))
+    s.held_list_put(revocation.held_row("token-older-here", uri="did:key:z6MkX/status/sd-jwt/0",
+                                        issuer="did:key:z6MkX", issued_at=400, expires=None, fetched_at=401))
+    counts = walletlib.import_backup(s, w, backup, b"pw")
+    assert (counts["credentials"], counts["connections"], counts["exchanges"], counts["held_lists"]) == (0, 0, 1, 1)
+    assert s.credential_get("urn:uuid:c1") == {"id": "urn:uuid:c1", "mine": 1}
+    assert s.connection_get("conn-1")["record"] == {"mine": 1}  # type: ignore[index]
+    assert s.record_get(issue_credential.PIURI, "t-held", "holder")["record"]["their_did"] == "did:peer:2.Mine"  # type: ignore[index]
+    held = {h.uri: h.record["document"] for h in s.held_lists_all()}
+    assert held == {"did:key:z6MkOther/status/sd-jwt/0": "token-newer-here",
+                    "did:key:z6MkX/status/sd-jwt/0": "token-newer-in-backup"}
+
+
+def test_a_status_list_issued_from_before_the_restore_is_kept_and_no_index_is_reused(
+        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet]) -> None:
+    wallet, _ = unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    uri = str(fill(store, revoke=3)["uri"])  # the backup's list: 3 (issued, revoked), 9 (offered)
+    backup = walletlib.export_backup(store, wallet, b"pw")
+
+    # The issuer issued from the fresh wallet, with the same DID, before restoring: the same URI.
+    s, w = fresh
+    for i, (idx, thid) in enumerate(((9, "t-new-a"), (12, "t-new-b"))):
+        revocation.write_allocation(s, revocation.Allocation(uri, ISSUER, issue_credential.FORMAT, 0, 16, idx,
+                                                             new_list=i == 0), thid, 40 + i)
+    counts = walletlib.import_backup(s, w, backup, b"pw")
+    assert (counts["status_lists"], counts["status_lists_conflicting"], counts["status_indexes"],
+            counts["status_indexes_shared"]) == (0, 1, 1, 1)
+    # Kept: index 9 stays the new credential's; 3 is restored as handed out (and revoked),
+    # so the old credential stays revocable and the list says it is revoked.
+    assert entries(s, uri) == [(3, "t-issued", "urn:uuid:t-issued", 1), (9, "t-new-a", None, 0),
+                               (12, "t-new-b", None, 0)]
+    row = s.status_list_get(uri)
+    assert row is not None and row.used == 3
+    packed = status_list.StatusList.from_bytes(row.statuses)
+    assert [i for i in range(16) if packed.get(i)] == [3]
+    # Issuance goes on in a new list, so no index of list 0 is handed out again, whichever
+    # list gave it (and whatever the old wallet handed out after the backup was made).
+    assert counts["status_lists_started"] == 1
+    for n in range(3):
+        allocation = revocation.pick_index(s, ISSUER, issue_credential.FORMAT, size=16)
+        assert allocation.n == 1
+        revocation.write_allocation(s, allocation, f"t-more-{n}", 50 + n)
+    assert len(entries(s, uri)) == 3
+    # A second import of the same backup starts no more lists and changes nothing.
+    again = walletlib.import_backup(s, w, backup, b"pw")
+    assert (again["status_lists_started"], again["status_indexes"]) == (0, 0)
+    assert len(s.status_lists_all()) == 2
+
+
+def test_the_store_never_restores_an_index_twice_or_outside_its_list(store: Store, tmp_path: Path) -> None:
+    unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    uri = str(fill(store)["uri"])  # indexes 3 and 9 of 16 handed out
+    before = (store.status_list_get(uri), entries(store, uri))
+    fresh_entry = StatusEntryRow(uri, 4, "t-4", None, 0, 50)
+    for bad, reason in ((StatusEntryRow(uri, 9, "t-other", None, 0, 50), "index 9 .* is taken"),
+                        (StatusEntryRow(uri, 16, "t-16", None, 0, 50), "outside"),
+                        (StatusEntryRow(uri + "x", 5, "t-5", None, 0, 50), "outside")):
+        with pytest.raises(StoreError, match=reason):
+            store.status_entries_restore(uri, [fresh_entry, bad], before[0].statuses, now=60)  # type: ignore[union-attr]
+        assert (store.status_list_get(uri), entries(store, uri)) == before  # nothing written
+    with pytest.raises(StoreError, match="exists already"):
+        store.status_list_restore(before[0], [])  # type: ignore[arg-type]
+    assert store.status_entries_restore(uri, [fresh_entry], before[0].statuses, now=60) == 1  # type: ignore[union-attr]
+    assert store.status_list_get(uri).used == 3  # type: ignore[union-attr]
+
+
+def test_hostile_backup_content_is_refused_and_nothing_is_imported(
+        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet]) -> None:
+    wallet, _ = unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    add_did(store, wallet)
+    uri = str(fill(store)["uri"])
+    good = walletlib.backup_content(store, wallet)
+    s, w = fresh
+
+    def changed(member: str, value: object) -> bytes:
+        return walletlib.seal_backup({**good, member: value}, b"pw")
+
+    first_list = dict(good["status_lists"][0])
+    first_entry = dict(good["status_entries"][0])
+    cases = [
+        (changed("credentials", {"id": "x"}), "credentials are damaged"),
+        (changed("credentials", ["x"]), "credentials are damaged"),
+        (changed("credentials", [{**good["credentials"][0], "id": 5}]), "credentials are damaged \\(field 'id'\\)"),
+        (changed("credentials", [{**good["credentials"][0], "record": "text"}]), "field 'record'"),
+        (changed("credentials", [{**good["credentials"][0], "created": True}]), "field 'created'"),
+        (changed("connections", [{**good["connections"][0], "id": "x" * 20_000}]), "connections are damaged"),
+        (changed("connections", [{**good["connections"][0], "their_did": None}]), "field 'their_did'"),
+        (changed("connections", [{**good["connections"][0], "state": "befriended"}]), "connection conn-1 is damaged"),
+        (changed("connections", [{**good["connections"][0], "record": {"my_retired": 5}}]), "conn-1 is damaged"),
+        (changed("credentials", [{**good["credentials"][0], "record": {"id": "urn:other"}}]), "another id"),
+        (changed("exchanges", [exchange("t", "holder", "offer-received")]), "not a finished"),
+        (changed("exchanges", [{"thid": "t"}]), "exchanges are damaged"),
+        (changed("held_status_lists", [{**good["held_status_lists"][0], "issued_at": -1}]), "field 'issued_at'"),
+        (changed("status_lists", [{**first_list, "n": 7}]), "its URI does not name it"),
+        (changed("status_lists", [{**first_list, "format": "pdf"}]), "its URI does not name it"),
+        (changed("status_lists", [{**first_list, "statuses": b"\x00"}]), "its entries"),
+        (changed("status_lists", [{**first_list, "size": 1 << 40}]), "field 'size'"),
+        (changed("status_lists", [first_list, first_list]), "twice"),
+        (changed("status_entries", [{**first_entry, "idx": 16}]), "field 'idx'"),
+        (changed("status_entries", [first_entry, first_entry]), "twice"),
+        (changed("status_entries", [{**first_entry, "uri": uri + "1"}]), "a list it does not hold"),
+        (changed("status_entries", [{**first_entry, "status": 2}]), "field 'status'"),
+    ]
+    for data, reason in cases:
+        with pytest.raises(BackupError, match=reason):
+            walletlib.import_backup(s, w, data, b"pw")
+        # One transaction: not even the keys and DIDs that came before went in.
+        assert s.keys_all() == [] and s.did_list(own=None) == [] and s.status_lists_all() == []
+    # Past the number of rows a backup may hold (the limit lowered, so the file stays small).
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(walletlib, "MAX_BACKUP_ROWS", 1)
+        with pytest.raises(BackupError, match=r"the backup holds more than 1 (exchanges|status_entries)"):
+            walletlib.import_backup(s, w, walletlib.seal_backup(good, b"pw"), b"pw")
+    assert s.keys_all() == []
+    # An older backup (none of the new members) still imports.
+    old = {k: good[k] for k in ("v", "keys", "dids", "docs")}
+    assert walletlib.import_backup(s, w, walletlib.seal_backup(old, b"pw"), b"pw")["keys"] == 2
 
 
 # -- the command line -------------------------------------------------------------------------
@@ -443,3 +685,54 @@ def test_wallet_cli_init_export_import_passphrase(tmp_path: Path, wallet_cli: Ca
     assert r.returncode == 6 and "DIDCOMMD_DAEMON_LOG_LEVEL" in r.stderr
     r = wallet_cli(alice)
     assert r.returncode == 2
+
+
+def test_wallet_cli_says_what_a_backup_holds_and_what_an_import_added(
+        tmp_path: Path, wallet_cli: Callable[..., Result]) -> None:
+    issuer = tmp_path / "issuer"
+    assert wallet_cli(issuer, "init").returncode == 0
+    state = issuer / "state" / "didcommd"
+    s = Store.open(state / "didcommd.sqlite3")
+    w, _ = unlock(s, passphrase=None, key_file=state / "wallet.key")
+    add_did(s, w)
+    uri = str(fill(s, revoke=3)["uri"])
+    s.close()
+    pw = {"BACKUP_PW": "backup"}
+
+    backup = tmp_path / "issuer.backup"
+    r = wallet_cli(issuer, "export", str(backup), "--passphrase-env", "BACKUP_PW", env=pw)
+    assert r.returncode == 0, r.stderr
+    assert "exported 2 keys and 1 DIDs" in r.stdout
+    assert "1 credentials, 1 connections, 2 finished credential exchanges" in r.stdout
+    assert "1 held status lists; 1 status lists of ours (2 indexes handed out)" in r.stdout
+    assert "not included: pending exchanges, inbox and outbox history, events" in r.stdout
+    r = wallet_cli(issuer, "export", str(tmp_path / "again.backup"), "--passphrase-env", "BACKUP_PW", "--json",
+                   env=pw)
+    assert json.loads(r.stdout) == {"file": str(tmp_path / "again.backup"), "keys": 2, "dids": 1, "docs": 1,
+                                    "credentials": 1, "connections": 1, "exchanges": 2, "held_lists": 1,
+                                    "status_lists": 1, "status_indexes": 2, "peer_identity": False}
+
+    # A fresh machine: everything restored.
+    fresh = tmp_path / "fresh"
+    r = wallet_cli(fresh, "import", str(backup), "--passphrase-env", "BACKUP_PW", env=pw)
+    assert r.returncode == 0, r.stderr
+    assert "1 credentials, 1 connections, 2 finished credential exchanges, 1 held status lists" in r.stdout
+    assert "1 status lists of ours restored (2 indexes handed out, all restored)" in r.stdout
+    assert "issuing goes on in 1 new status lists" in r.stdout
+
+    # An issuer that issued from a fresh wallet first: the conflict is reported.
+    early = tmp_path / "early"
+    assert wallet_cli(early, "init").returncode == 0
+    s = Store.open(early / "state" / "didcommd" / "didcommd.sqlite3")
+    unlock(s, passphrase=None, key_file=early / "state" / "didcommd" / "wallet.key")
+    revocation.write_allocation(s, revocation.Allocation(uri, ISSUER, issue_credential.FORMAT, 0, 16, 9,
+                                                         new_list=True), "t-early", 40)
+    s.close()
+    r = wallet_cli(early, "import", str(backup), "--passphrase-env", "BACKUP_PW", "--json", env=pw)
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout)
+    assert (counts["status_lists"], counts["status_lists_conflicting"], counts["status_indexes"],
+            counts["status_indexes_shared"]) == (0, 1, 1, 1)
+    assert "wallet.import_status_list_conflict" in r.stderr  # the warning, logged
+    r = wallet_cli(early, "import", str(backup), "--passphrase-env", "BACKUP_PW", env=pw)
+    assert "1 already here (kept; 0 handed-out indexes restored, 1 handed out by both)" in r.stdout
