@@ -992,7 +992,7 @@ class Store:
     def records_by_thid(self, thid: str) -> list[dict[str, Any]]:
         """Every protocol record of thread ``thid`` (one per protocol and role), newest first."""
         rows = self._conn.execute(
-            "SELECT protocol, thid, role, record FROM protocol_records WHERE thid = ? ORDER BY updated DESC",
+            "SELECT protocol, thid, role, record FROM protocol_records WHERE thid = ? ORDER BY updated DESC, rowid DESC",
             (thid,),
         ).fetchall()
         return [self._open_protocol_record(r) for r in rows]
@@ -1012,8 +1012,10 @@ class Store:
     def records_by_role(self, protocol: str, role: str, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` most recently updated records of one protocol and role, newest first."""
         rows = self._conn.execute(
+            # (Times are whole seconds: within one, the later write first; a write
+            # replaces its row, so the rowid orders writes.)
             "SELECT protocol, thid, role, record FROM protocol_records WHERE protocol = ? AND role = ? "
-            "ORDER BY updated DESC LIMIT ?",
+            "ORDER BY updated DESC, rowid DESC LIMIT ?",
             (protocol, role, limit),
         ).fetchall()
         return [self._open_protocol_record(r) for r in rows]
@@ -1022,7 +1024,7 @@ class Store:
         """Every protocol record of one protocol, role and state, oldest update first."""
         rows = self._conn.execute(
             "SELECT protocol, thid, role, record FROM protocol_records WHERE protocol = ? AND role = ? "
-            "AND state = ? ORDER BY updated",
+            "AND state = ? ORDER BY updated, rowid",
             (protocol, role, state),
         ).fetchall()
         return [self._open_protocol_record(r) for r in rows]

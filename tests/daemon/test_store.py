@@ -572,3 +572,12 @@ def test_held_lists_are_replaced_and_survive_a_reopen(tmp_path: Path) -> None:
         assert [r.uri for r in s.held_lists_all()] == ["u"]
     finally:
         s.close()
+
+
+def test_records_of_one_second_list_in_the_order_they_were_written(store: Store) -> None:
+    # Times are whole seconds; a listing must not shuffle what happened within one.
+    for thid in ("b", "a", "c"):
+        store.record_put("present-proof/3.0", thid, "verifier", state="request-sent", updated=7, record={"thid": thid})
+    store.record_put("present-proof/3.0", "a", "verifier", state="verified", updated=7, record={"thid": "a"})
+    assert [r["thid"] for r in store.records_by_role("present-proof/3.0", "verifier", 10)] == ["a", "c", "b"]
+    assert [r["thid"] for r in store.records_by_state("present-proof/3.0", "verifier", "request-sent")] == ["b", "c"]
