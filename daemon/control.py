@@ -459,14 +459,14 @@ async def _credential_offer(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).offer(
         p["connection"], vct=p.get("type"), claims=p["claims"], disclosable=p.get("disclosable"),
         issuer=p.get("issuer"), comment=p.get("comment"), valid_for=p.get("valid_for"), wait=p.get("wait", 0),
-        format=p.get("format", "sd-jwt"), revocable=p.get("revocable", True), reply=p.get("reply"),
+        format=p.get("format"), revocable=p.get("revocable", True), reply=p.get("reply"),
     )
 
 
 async def _credential_propose(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).propose(
         p["connection"], vct=p.get("type"), claims=p.get("claims"), comment=p.get("comment"),
-        reply=p.get("reply"), wait=p.get("wait", 0),
+        reply=p.get("reply"), wait=p.get("wait", 0), format=p.get("format"),
     )
 
 
@@ -802,9 +802,9 @@ METHODS: dict[str, Method] = {
                 Param("comment", "str", "for the holder"),
                 Param("valid_for", "int", "the credential expires this many seconds after the offer",
                       min=1, max=10 * 365 * 24 * 3600),
-                Param("format", "str", "`sd-jwt` (default: SD-JWT VC, selective disclosure) or `di` "
-                      "(W3C VC 2.0 + Data Integrity eddsa-jcs-2022, bound to the holder's DID, shown whole)",
-                      choices=("sd-jwt", "di")),
+                Param("format", "str", "`sd-jwt` (default: SD-JWT VC, selective disclosure; with `reply`, "
+                      "the format the holder proposed) or `di` (W3C VC 2.0 + Data Integrity eddsa-jcs-2022, "
+                      "bound to the holder's DID, shown whole)", choices=("sd-jwt", "di")),
                 Param("revocable", "bool", "give the credential an entry in one of our status lists, so "
                       "`credential.revoke` can revoke it (default true; false: it can never be revoked)"),
                 Param("reply", "str", "the thread of a credential proposal waiting for our answer "
@@ -832,6 +832,8 @@ METHODS: dict[str, Method] = {
                 Param("reply", "str", "the thread of an offer we received, to counter it "
                       "(`credential.pending`, kind `offer`); `connection` must be its issuer"),
                 Param("wait", "num", "seconds to wait for the issuer's offer (default 0)", min=0, max=300),
+                Param("format", "str", "the credential format we would like: `sd-jwt` or `di` (default: "
+                      "the issuer's choice)", choices=("sd-jwt", "di")),
             ),
         ),
         Method(

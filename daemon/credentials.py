@@ -280,19 +280,20 @@ class CredentialExchange:
 
     async def offer(self, ref: str, *, vct: str | None, claims: dict[str, Any],
                     disclosable: list[str] | None = None, issuer: str | None = None, comment: str | None = None,
-                    valid_for: int | None = None, wait: float = 0.0, format: str = "sd-jwt",
+                    valid_for: int | None = None, wait: float = 0.0, format: str | None = None,
                     revocable: bool = True, reply: str | None = None) -> dict[str, Any]:
         """Offer a credential to a connection; with ``wait``, until it is issued.
 
         ``valid_for`` (seconds) gives the credential an ``exp`` (``validUntil``), counted
-        from the offer; ``format`` is ``sd-jwt`` or ``di`` (see :data:`OFFER_FORMATS`);
+        from the offer; ``format`` is ``sd-jwt`` (the default) or ``di`` (see
+        :data:`OFFER_FORMATS`; with ``reply``, the default is the proposal's format);
         ``revocable`` (default) gives it an entry in one of our status lists.
         ``reply`` answers the holder's proposal on that thread (``vct`` defaults to
         the proposal's); the offer is ours alone, whatever was proposed."""
         wait = check_wait(wait)
         if not isinstance(revocable, bool):
             raise InvalidParamsError("revocable must be true or false")
-        if format not in OFFER_FORMATS:
+        if format is not None and format not in OFFER_FORMATS:
             raise InvalidParamsError(f"format must be one of {', '.join(OFFER_FORMATS)}")
         if valid_for is not None and (isinstance(valid_for, bool) or not isinstance(valid_for, int)
                                       or not 0 < valid_for <= MAX_VALIDITY_S):
@@ -320,6 +321,9 @@ class CredentialExchange:
                     raise InvalidParamsError(f"the proposal on thread {reply} names no type: give one")
                 vct = proposed
             assert vct is not None  # given, or the proposal's (checked above)
+            if format is None:
+                proposed_format = _obj(proposal.data.get("proposal")).get("format") if proposal else None
+                format = next((k for k, v in OFFER_FORMATS.items() if v == proposed_format), "sd-jwt")
             issuer_did, issuer_kid = await self._issuer(issuer)
             fmt = OFFER_FORMATS[format]
             allocation, status = await self._status_for(proposal, issuer_did, fmt, revocable)
@@ -441,12 +445,16 @@ class CredentialExchange:
     # -- holder -------------------------------------------------------------------------------
 
     async def propose(self, ref: str, *, vct: str | None = None, claims: dict[str, Any] | None = None,
-                      comment: str | None = None, reply: str | None = None, wait: float = 0.0) -> dict[str, Any]:
+                      comment: str | None = None, reply: str | None = None, wait: float = 0.0,
+                      format: str | None = None) -> dict[str, Any]:
         """Ask a connection for a credential (a new thread), or counter an offer we
         received (``reply``: its thread); with ``wait``, until the issuer's offer (or
-        refusal) arrives.  What we propose binds the issuer to nothing: it offers what it
-        will, and we accept that offer (or not) as any other."""
+        refusal) arrives.  ``format`` (``sd-jwt`` or ``di``) is the one we would like.  What
+        we propose binds the issuer to nothing: it offers what it will, and we accept that
+        offer (or not) as any other."""
         wait = check_wait(wait)
+        if format is not None and format not in OFFER_FORMATS:
+            raise InvalidParamsError(f"format must be one of {', '.join(OFFER_FORMATS)}")
         vct = check_str("type", vct, MAX_VCT_CHARS, optional=True)
         comment = check_str("comment", comment, MAX_COMMENT_CHARS, optional=True)
         reply = check_str("reply", reply, MAX_VCT_CHARS, optional=True)
@@ -462,7 +470,8 @@ class CredentialExchange:
             mine, theirs, conn, offer = await self._target(ref, reply, REPLY_TO_OFFER)
             try:
                 transition = issue_credential.propose_credential(
-                    mine, theirs, self.agent.now(), vct=vct, claims=claims or None, comment=comment, offer=offer)
+                    mine, theirs, self.agent.now(), vct=vct, claims=claims or None, comment=comment, offer=offer,
+                    credential_format=OFFER_FORMATS[format] if format is not None else None)
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
             thid = self._watch(transition, wait, PROPOSAL_ANSWERS)
@@ -1045,7 +1054,8 @@ def _proposal_summary(raw: dict[str, Any], kind: str) -> dict[str, Any]:
         proposal = _obj(data.get("proposal"))
         claims = proposal.get("claims")
         return {"kind": kind, "vct": proposal.get("vct"), "claims": claims if isinstance(claims, dict) else {},
-                "comment": proposal.get("comment"), "counter": isinstance(data.get("offer"), dict)}
+                "format": proposal.get("format"), "comment": proposal.get("comment"),
+                "counter": isinstance(data.get("offer"), dict)}
     return {"kind": kind, **_proposed_definition(raw), "comment": data.get("proposal_comment"),
             "counter": isinstance(data.get("definition"), dict)}
 

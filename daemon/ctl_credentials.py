@@ -82,7 +82,8 @@ def _params_propose(a: argparse.Namespace) -> dict[str, Any]:
     if not claims and not a.type:
         raise _usage("a proposal names what it asks for: --vct VCT, --claim NAME=VALUE (repeatable), or both")
     p: dict[str, Any] = {"connection": a.connection, "wait": a.wait}
-    for key, value in (("type", a.type), ("claims", claims), ("comment", a.comment), ("reply", a.reply)):
+    for key, value in (("type", a.type), ("claims", claims), ("comment", a.comment), ("reply", a.reply),
+                       ("format", a.format)):
         if value:
             p[key] = value
     return p
@@ -349,7 +350,8 @@ def add_credential_commands(sub: Any) -> None:
     p.add_argument("--comment", help="a note for the holder")
     p.add_argument("--valid-for", type=int, metavar="SECONDS", help="the credential expires this long after the offer")
     p.add_argument("--format", choices=("sd-jwt", "di"), default=None,
-                   help="sd-jwt (default: SD-JWT VC, the holder discloses claim by claim) or di "
+                   help="sd-jwt (default, or with --reply the format the holder proposed: SD-JWT VC, the "
+                        "holder discloses claim by claim) or di "
                         "(W3C VC 2.0 + Data Integrity eddsa-jcs-2022: always shown whole)")
     p.add_argument("--no-status", action="store_true",
                    help="issue a credential that can never be revoked (default: it gets an entry in one of "
@@ -375,6 +377,9 @@ def add_credential_commands(sub: Any) -> None:
                    help="a claim we ask to be attested (repeatable); VALUE is JSON or text")
     p.add_argument("--claims-file", metavar="FILE", help="a JSON object of claims (- for stdin)")
     p.add_argument("--comment", help="a note for the issuer")
+    p.add_argument("--format", choices=("sd-jwt", "di"), default=None,
+                   help="the credential format we would like: sd-jwt (SD-JWT VC, selective disclosure) or di "
+                        "(W3C VC 2.0 + Data Integrity, shown whole); default: the issuer's choice")
     p.add_argument("--reply", metavar="THID", help="counter the offer we received on this thread")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
                    help="seconds to wait for the issuer's offer (default 0: do not wait; it arrives as an "

@@ -18,7 +18,9 @@ Two roles, as in the WACI-DIDComm text: the *issuer* offers and signs, the
             <------------------------------  ack (an empty message, by the dispatcher)
 
 The holder may start instead with ``propose-credential`` (what it hopes to
-get); the issuer's user answers with an offer on the same thread
+get: the claims in a ``credential_preview``, the type and the format it would
+like as an attachment in that format, ``{"vct"}`` or ``{}``); the issuer's
+user answers with an offer on the same thread
 (:func:`offer_credential` with ``proposal=``), and a holder may counter an
 offer with a new proposal.  A ``request-credential`` that does not follow
 an offer is refused (unknown thread): the issuer signs only what it offered.
@@ -541,12 +543,21 @@ class IssueCredential(ProtocolMachine):
         comment = check_text(body.get("comment"), "comment", MAX_COMMENT_CHARS)
         goal_code = check_text(body.get("goal_code"), "goal_code", MAX_GOAL_CODE_CHARS)
         claims = read_preview(body["credential_preview"]) if "credential_preview" in body else {}
+        # The format the holder would like: that of its attachment (none: the issuer's choice).
         vct: str | None = None
-        try:
-            vct = check_vct(attachment_json(inbound.message, SD_JWT_FORMATS).get("vct"))
-        except InvalidBodyError:
-            vct = None  # a proposal may leave the type to the issuer
-        record.data["proposal"] = {"vct": vct, "claims": claims, "comment": comment}
+        credential_format: str | None = None
+        for fmt, formats in ((FORMAT, SD_JWT_FORMATS), (DI_VC, DI_VC_FORMATS)):
+            try:
+                details = attachment_json(inbound.message, formats)
+            except InvalidBodyError:
+                continue
+            credential_format = fmt
+            try:
+                vct = check_vct(details.get("vct"))
+            except InvalidBodyError:
+                vct = None  # a proposal may leave the type to the issuer
+            break
+        record.data["proposal"] = {"vct": vct, "claims": claims, "comment": comment, "format": credential_format}
         event = Event(
             "issue-credential.proposal-received",
             record.thid,
@@ -556,6 +567,7 @@ class IssueCredential(ProtocolMachine):
                 "claims": claims,
                 "comment": comment,
                 "goal_code": goal_code,
+                "format": credential_format,
             },
         )
         return Transition(record, [], [event])
@@ -1064,11 +1076,17 @@ def propose_credential(
     comment: str | None = None,
     goal_code: str | None = None,
     offer: ProtocolRecord | None = None,
+    credential_format: str | None = None,
     ids: Callable[[], str] = new_id,
 ) -> Transition:
-    """Holder: propose what to be issued (a new thread, or a counter to ``offer``)."""
+    """Holder: propose what to be issued (a new thread, or a counter to ``offer``);
+    ``credential_format`` (:data:`FORMAT` or :data:`DI_VC`) is the format we would
+    like, None to leave it to the issuer (unless ``vct`` is given: then SD-JWT VC,
+    whose attachment names a type)."""
     if vct is not None:
         check_vct(vct)
+    if credential_format is not None and credential_format not in CREDENTIAL_FORMATS:
+        raise InvalidBodyError(f"the credential format must be one of {list(CREDENTIAL_FORMATS)}")
     claims = check_claims(claims or {})
     check_text(comment, "comment", MAX_COMMENT_CHARS)
     check_text(goal_code, "goal_code", MAX_GOAL_CODE_CHARS)
@@ -1090,13 +1108,13 @@ def propose_credential(
         record.remember(msg_id)
     body = _body(goal_code, comment, credential_preview=preview(claims) if claims else None)
     attachments = None
-    if vct is not None:
+    if vct is not None or credential_format is not None:
         attachments = [
             {
                 "id": ids(),
                 "media_type": "application/json",
-                "format": FORMAT,
-                "data": {"json": {"vct": vct}},
+                "format": credential_format or FORMAT,
+                "data": {"json": {"vct": vct} if vct is not None else {}},
             }
         ]
     message = new_message(

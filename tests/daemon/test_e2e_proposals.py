@@ -4,7 +4,8 @@ loopback), driven by didcommctl.
 A holder proposes a credential (``credential propose``); the issuer sees the proposal in
 ``credential pending`` and answers with an offer on the same thread (``credential offer
 --reply``); the holder accepts that offer as any other and stores the credential.  A
-holder may counter an offer with a proposal, and an issuer may decline a proposal (a
+holder may name the format it would like (the offer answering it defaults to that format),
+counter an offer with a proposal, and an issuer may decline a proposal (a
 problem report: the holder's waiting command says so, the thread is abandoned).  A prover
 proposes a proof (``proof propose``); the verifier answers with its request (``proof
 request --reply``) and gets the presentation.  Wrong threads, wrong peers and malformed
@@ -145,6 +146,34 @@ def test_holder_proposes_issuer_offers_holder_accepts_then_counters_and_a_declin
     # A declined thread cannot be answered any more.
     late = issuer.ctl("credential", "offer", i_conn, "--reply", proposal["thid"], "--claim", "a=1")
     assert late.returncode == 1 and "(it is abandoned)" in late.stderr
+
+
+def test_a_proposal_names_a_format_and_the_offer_answering_it_defaults_to_it(daemon_factory: Any) -> None:
+    issuer: Daemon = daemon_factory()
+    holder: Daemon = daemon_factory()
+    i_conn, h_to_i, _ = connect(issuer, holder)
+    proposed = ctl_json(holder, "credential", "propose", h_to_i, "--vct", VCT, "--claim", "degree=MSc",
+                        "--format", "di")
+    (proposal,) = wait_until("the proposal", lambda: pending(issuer, "credential-proposal"))
+    assert proposal["thid"] == proposed["thid"] and proposal["format"] == "di_vc" and proposal["vct"] == VCT
+    assert "di_vc" in issuer.ctl("credential", "pending").stdout
+    offered = ctl_json(issuer, "credential", "offer", i_conn, "--reply", proposal["thid"], "--claim", "degree=MSc")
+    assert offered["format"] == "di" and offered["reply"] is True
+    wait_until("the offer", lambda: pending(holder, "offer"))
+    got = ctl_json(holder, "credential", "accept", proposed["thid"], "--wait", "30")
+    assert got["state"] == "credential-received", got
+    (cred,) = ctl_json(holder, "credential", "list")["credentials"]
+    assert cred["format"] == "di_vc" and cred["claims"]["degree"] == "MSc"
+    # Named explicitly, the issuer's format wins: the proposal binds it to nothing.
+    again = ctl_json(holder, "credential", "propose", h_to_i, "--vct", VCT, "--format", "di")
+    (proposal,) = wait_until("the second proposal", lambda: pending(issuer, "credential-proposal"))
+    offered = ctl_json(issuer, "credential", "offer", i_conn, "--reply", again["thid"], "--claim", "degree=MSc",
+                       "--format", "sd-jwt")
+    assert offered["format"] == "sd-jwt"
+    (offer,) = wait_until("the second offer", lambda: pending(holder, "offer"))
+    assert offer["thid"] == again["thid"] and offer["format"] == "dc+sd-jwt"
+    bad = holder.ctl("credential", "propose", h_to_i, "--vct", VCT, "--format", "mdoc")
+    assert bad.returncode == 2 and "--format" in bad.stderr
 
 
 def test_prover_proposes_verifier_requests_and_the_proof_is_verified(daemon_factory: Any) -> None:

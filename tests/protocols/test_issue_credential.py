@@ -37,6 +37,7 @@ from protocols.framework import (
 )
 from protocols.issue_credential import (
     CREDENTIAL_PREVIEW,
+    DI_VC,
     FORMAT,
     ISSUE_CREDENTIAL,
     MAX_CLAIMS,
@@ -291,6 +292,38 @@ def test_the_holder_may_start_with_a_proposal() -> None:
     outcome, _ = holder.receive(issued)
     assert event(outcome, "issue-credential.credential-received")["claims"] == CLAIMS
     assert holder.record(thid).state == "done"
+
+
+@pytest.mark.parametrize(
+    ("vct", "credential_format", "sent_as", "read_as"),
+    [
+        (PID, None, FORMAT, FORMAT),  # a type alone: an SD-JWT VC's attachment names it
+        (PID, DI_VC, DI_VC, DI_VC),
+        (None, DI_VC, DI_VC, DI_VC),  # the format alone, the type left to the issuer
+        (None, None, None, None),  # claims alone: everything left to the issuer
+    ],
+)
+def test_a_proposal_names_the_format_the_holder_would_like(
+    vct: str | None, credential_format: str | None, sent_as: str | None, read_as: str | None
+) -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    proposed = propose_credential(holder.did, issuer.did, NOW, vct=vct, claims={"degree": "MSc"},
+                                  credential_format=credential_format, ids=holder.ids)
+    attachments = proposed.outbound[0].get("attachments") or []
+    assert [a["format"] for a in attachments] == ([sent_as] if sent_as else [])
+    (wire,) = holder.start(proposed)
+    outcome, _ = issuer.receive(wire)
+    received = event(outcome, "issue-credential.proposal-received")
+    assert received["format"] == read_as and received["vct"] == vct
+    thid = proposed.outbound[0]["id"]
+    assert issuer.record(thid).data["proposal"]["format"] == read_as
+
+
+def test_a_proposal_in_an_unknown_format_is_refused_before_it_is_sent() -> None:
+    holder = Party.create("h")
+    with pytest.raises(InvalidBodyError, match="credential format"):
+        propose_credential(holder.did, "did:example:issuer", NOW, vct=PID, credential_format="mso_mdoc",
+                           ids=holder.ids)
 
 
 def test_a_declined_offer_abandons_both_sides() -> None:
