@@ -12,7 +12,9 @@ Next to it, in the same run, the same seals again in a tight loop (a fresh
 sealer over the very byte strings it was given), and the bare primitive
 cost: ``AESGCM.encrypt`` (what a seal is made of) over those bytes, and, for
 reference, libsodium's XChaCha20-Poly1305 through PyNaCl (what wallet keys
-use).  The ratio is bare / ours, both in the loop: 1.0 would mean the sealer
+use).  Also the WAL bytes each agent wrote per message (checkpoints off for
+the run, so the WAL only grows): the store's write amplification, sealed or
+not.  The ratio is bare / ours, both in the loop: 1.0 would mean the sealer
 adds nothing to the cipher.  On the message path a seal costs more than in
 the loop (cold caches between the store's other work; the machine's noise).
 
@@ -89,6 +91,12 @@ def tight(sealed: list[tuple[str, str, bytes]], rounds: int = 3) -> tuple[float,
     return best[0], best[1], best[2]
 
 
+def _wal_bytes(agent: Agent) -> int:
+    """Bytes in the agent's WAL file (it only grows here: see main)."""
+    wal = agent.store.sync.path.with_name(agent.store.sync.path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
 async def exchange(size: int, messages: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         a = await Agent.open(make_config(Path(tmp) / "a"))
@@ -102,6 +110,7 @@ async def exchange(size: int, messages: int) -> dict[str, Any]:
             Counting.calls.clear()
             Counting.seconds.clear()
             Counting.sealed.clear()
+            wal_before = [_wal_bytes(x) for x in (a, b)]
             cpu = time.process_time()
             for _ in range(messages):
                 await a.message_send(conn.their_did, BASIC, {"content": "x" * size}, frm=conn.my_did)
@@ -109,6 +118,7 @@ async def exchange(size: int, messages: int) -> dict[str, Any]:
             await a.events.flush()
             await b.events.flush()
             cpu = time.process_time() - cpu
+            wal = [_wal_bytes(x) - w for x, w in zip((a, b), wal_before, strict=True)]
         finally:
             await a.aclose()
             await b.aclose()
@@ -116,7 +126,7 @@ async def exchange(size: int, messages: int) -> dict[str, Any]:
     return {"size": size, "messages": messages, "calls": dict(Counting.calls),
             "bytes": sum(len(p) for _t, _k, p in Counting.sealed), "seal_s": Counting.seconds["seal"],
             "open_s": Counting.seconds["open"], "tight_s": again, "bare_gcm_s": gcm, "bare_xchacha_s": xchacha,
-            "cpu_s": cpu}
+            "cpu_s": cpu, "wal": wal}
 
 
 def main() -> None:
@@ -129,9 +139,15 @@ def main() -> None:
     sealing.RecordSealer = Counting  # type: ignore[misc]
     import daemon.wallet as wallet
     wallet.RecordSealer = Counting  # type: ignore[misc]
+    # No checkpoint and no WAL restart during the run, so the WAL's growth is what the
+    # messages wrote (every page a commit touches is written whole).
+    import daemon.store as store
+    store.CHECKPOINT_EVERY_COMMITS = 1 << 40
+    store.WAL_RESTART_BYTES = 1 << 40
     print("| body | seals / msg | KB sealed / msg | seal us / msg, on the path | the same seals in a loop | "
-          "bare AES-GCM us / msg | bare / ours (loop) | XChaCha20 (PyNaCl) us / msg | seals' share of CPU |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "bare AES-GCM us / msg | bare / ours (loop) | XChaCha20 (PyNaCl) us / msg | seals' share of CPU | "
+          "WAL KB / msg sender + receiver |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in (int(s) for s in args.sizes.split(",")):
         r = trio.run(exchange, size, args.messages)
         n = r["messages"]
@@ -139,7 +155,8 @@ def main() -> None:
         per = {k: round(v / n, 2) for k, v in sorted(r["calls"].items())}
         print(f"| {size} B | {seals / n:.1f} | {r['bytes'] / n / 1024:.1f} | {r['seal_s'] / n * 1e6:.0f} | "
               f"{r['tight_s'] / n * 1e6:.0f} | {r['bare_gcm_s'] / n * 1e6:.0f} | {r['bare_gcm_s'] / r['tight_s']:.2f} | "
-              f"{r['bare_xchacha_s'] / n * 1e6:.0f} | {(r['seal_s'] + r['open_s']) / r['cpu_s'] * 100:.1f}% |")
+              f"{r['bare_xchacha_s'] / n * 1e6:.0f} | {(r['seal_s'] + r['open_s']) / r['cpu_s'] * 100:.1f}% | "
+              f"{r['wal'][0] / n / 1024:.1f} + {r['wal'][1] / n / 1024:.1f} |")
         print(f"  (per message, by table: {per}; opens {r['open_s'] / n * 1e6:.0f} us)", file=sys.stderr)
 
 
