@@ -83,6 +83,22 @@ class Connection:
             "their_retired": list(self.their_retired),
         }
 
+    @staticmethod
+    def row_is_usable(row: dict[str, Any]) -> bool:
+        """Whether a stored row (the form :meth:`from_row` reads) has the shape the daemon
+        relies on (it reads connections on every inbound message): for rows from outside,
+        such as a wallet backup's."""
+        rec = row["record"]
+        return bool(
+            row["state"] in STATES
+            and rec.get("role", INVITEE) in (INVITER, INVITEE)
+            and all(rec.get(k) is None or isinstance(rec[k], str) for k in ("label", "invitation_id", "my_next_did"))
+            and (rec.get("their_doc") is None or isinstance(rec["their_doc"], dict))
+            and (rec.get("created") is None or (isinstance(rec["created"], int) and not isinstance(rec["created"], bool)))
+            and all(rec.get(k) is None or (isinstance(rec[k], list) and all(isinstance(d, str) for d in rec[k]))
+                    for k in ("my_retired", "their_retired"))
+        )
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Connection:
         """From :meth:`daemon.store.Store.connection_get`'s form."""

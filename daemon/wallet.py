@@ -114,8 +114,7 @@ from protocols.keys import PrivateKey, PublicKey
 
 from . import revocation
 from .config import WalletSection
-from .connections import INVITEE, INVITER
-from .connections import STATES as CONNECTION_STATES
+from .connections import Connection
 from .errors import (
     INVALID_BACKUP,
     DaemonError,
@@ -767,18 +766,7 @@ def _map(item: dict[str, Any], name: str, member: str) -> dict[str, Any]:
 
 
 def _check_connection(row: dict[str, Any]) -> None:
-    """A connection record the daemon can use (it reads them on every inbound message)."""
-    rec = row["record"]
-    fine = (
-        row["state"] in CONNECTION_STATES
-        and rec.get("role", INVITEE) in (INVITER, INVITEE)
-        and all(rec.get(k) is None or isinstance(rec[k], str) for k in ("label", "invitation_id", "my_next_did"))
-        and (rec.get("their_doc") is None or isinstance(rec["their_doc"], dict))
-        and (rec.get("created") is None or (isinstance(rec["created"], int) and not isinstance(rec["created"], bool)))
-        and all(rec.get(k) is None or (isinstance(rec[k], list) and all(isinstance(d, str) for d in rec[k]))
-                for k in ("my_retired", "their_retired"))
-    )
-    if not fine:
+    if not Connection.row_is_usable(row):
         raise BackupError(f"the backup's connection {row['id']} is damaged")
 
 

@@ -95,20 +95,18 @@ def codes(outcome: Outcome) -> list[str]:
     return [m["body"]["code"] for m in outcome.outbound if m["type"] == PROBLEM_REPORT]
 
 
-def off_table_outcomes(
+def table_outcomes(
     dispatcher: Dispatcher,
     machine: type[ProtocolMachine] | ProtocolMachine,
     samples: dict[str, dict[str, Any]],
-) -> Iterator[tuple[str, str, str, Outcome]]:
-    """(role, state, name, outcome) for every message ``machine``'s table has no
-    transition for, in every role and state, sent from ALICE on a stored thread
-    (``samples``: a body and attachments per message name)."""
+) -> Iterator[tuple[str, str, str, str | None, Outcome]]:
+    """(role, state, name, the state the table moves to or None, outcome) for every
+    message of ``machine`` in every role and state, sent from ALICE on a stored
+    thread (``samples``: a body and attachments per message name)."""
     piuri = machine.PROTOCOL
     for role in machine.ROLES:
         for state in sorted(states_of(machine.TRANSITIONS, role)):
             for name in machine.MESSAGES:
-                if name in machine.TRANSITIONS.get(role, {}).get(state, {}):
-                    continue
                 store = Store()
                 store.put(
                     ProtocolRecord(
@@ -123,7 +121,20 @@ def off_table_outcomes(
                     "from": ALICE,
                     "to": [BOB],
                 }
-                yield role, state, name, dispatcher.dispatch(message, AUTH, store, NOW)
+                allowed = machine.TRANSITIONS.get(role, {}).get(state, {}).get(name)
+                yield role, state, name, allowed, dispatcher.dispatch(message, AUTH, store, NOW)
+
+
+def off_table_outcomes(
+    dispatcher: Dispatcher,
+    machine: type[ProtocolMachine] | ProtocolMachine,
+    samples: dict[str, dict[str, Any]],
+) -> Iterator[tuple[str, str, str, Outcome]]:
+    """(role, state, name, outcome) for every message ``machine``'s table has no
+    transition for (see :func:`table_outcomes`)."""
+    for role, state, name, allowed, outcome in table_outcomes(dispatcher, machine, samples):
+        if allowed is None:
+            yield role, state, name, outcome
 
 
 @pytest.fixture
@@ -582,31 +593,14 @@ def exhaust_table(
     """
     machine = dispatcher.machine_for(piuri)
     rows = []
-    for role in machine.ROLES:
-        for state in sorted(states_of(machine.TRANSITIONS, role)):
-            for name in machine.MESSAGES:
-                store = Store()
-                store.put(
-                    ProtocolRecord(
-                        thid="t-1", protocol=piuri, role=role, state=state, their_did=ALICE
-                    )
-                )
-                message = {
-                    **samples[name],
-                    "type": f"{piuri}/{name}",
-                    "id": "x-1",
-                    "thid": "t-1",
-                    "from": ALICE,
-                }
-                outcome = dispatcher.dispatch(message, AUTH, store, NOW)
-                found = codes(outcome)
-                allowed = machine.TRANSITIONS.get(role, {}).get(state, {}).get(name)
-                if allowed is None:
-                    assert found == ["e.m.msg.unexpected"], (role, state, name, found)
-                    (record,) = outcome.records
-                    assert record.state == state and record.error_count == 1
-                else:
-                    assert found == [], (role, state, name, found)
-                    assert outcome.records[-1].state == allowed
-                rows.append((role, state, name, found))
+    for role, state, name, allowed, outcome in table_outcomes(dispatcher, machine, samples):
+        found = codes(outcome)
+        if allowed is None:
+            assert found == ["e.m.msg.unexpected"], (role, state, name, found)
+            (record,) = outcome.records
+            assert record.state == state and record.error_count == 1
+        else:
+            assert found == [], (role, state, name, found)
+            assert outcome.records[-1].state == allowed
+        rows.append((role, state, name, found))
     return rows
