@@ -1292,10 +1292,13 @@ class Store:
                 (ref, INBOX_PENDING, transport, received, self._seal_bytes("inbox.packed", ref, packed),
                  self._seal("inbox", ref, {})),
             )
-            created = cur.rowcount > 0
+            if cur.rowcount > 0:
+                # (Built, not read back: that would open what was just sealed.)
+                assert cur.lastrowid is not None
+                return InboxRow(cur.lastrowid, ref, None, None, INBOX_PENDING, transport, received, packed, {}), True
             row = self.inbox_get_ref(ref)
         assert row is not None
-        return row, created
+        return row, False
 
     def inbox_insert_received(
         self, ref: str, packed: bytes, *, transport: str, received: int, msg_id: str, sender: str,
