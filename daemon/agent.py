@@ -315,7 +315,9 @@ class Agent:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The agent's long-lived tasks: the libp2p node, the outbox sender, the peer table,
-        the refresh of our credentials' status lists, the signing of the lists we publish."""
+        the refresh of our credentials' status lists, the signing of the lists we publish,
+        the store's housekeeping."""
+        from . import housekeeping
         from .transport import serve
 
         async with trio.open_nursery() as nursery:
@@ -324,6 +326,7 @@ class Agent:
             await nursery.start(serve, self)
             await nursery.start(self.conversations.credentials.serve_refresh)
             await nursery.start(self.conversations.credentials.publisher.serve)
+            await nursery.start(housekeeping.serve, self)
             task_status.started()
 
     def attach_transport(self, *, node: Any, peers: Any, sender: Any) -> None:
@@ -704,7 +707,8 @@ class Agent:
         if row is None:
             raise NotFoundError(f"no outbound message with id {id!r}")
         out = _outbox_summary(row)
-        out["packed"] = row.packed.decode("utf-8")
+        # None once delivered or expired: the packed bytes are not kept then.
+        out["packed"] = row.packed.decode("utf-8") if row.packed else None
         return out
 
 

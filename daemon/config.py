@@ -75,6 +75,10 @@ environment, to the working directory.  A complete file with every default::
     status_refresh = 21600        # seconds: a held credential's status list older than this is
                                   # asked for again from its issuer (in the background)
 
+    [store]
+    keep_sent = 2592000           # seconds a delivered, failed or expired outbound message stays
+                                  # listed (outbox) before it is deleted; 0: kept for ever
+
 A passphrase may also come from the systemd credential
 ``$CREDENTIALS_DIRECTORY/wallet-passphrase`` (see :mod:`daemon.wallet`).
 """
@@ -124,6 +128,8 @@ MAX_IN_FLIGHT_LIMIT = 1024
 MIN_STATUS_REFRESH_S = 1
 MAX_STATUS_REFRESH_S = 30 * 24 * 3600
 #: Longest path accepted in any path setting.
+#: Longest ``store.keep_sent`` (seconds): ten years (0 keeps sent messages for ever).
+MAX_KEEP_SENT_S = 10 * 365 * 24 * 3600
 MAX_PATH_CHARS = 4096
 #: A Unix socket path must fit ``sockaddr_un.sun_path`` (108 bytes on Linux, with its NUL).
 MAX_SOCKET_PATH_BYTES = 107
@@ -214,6 +220,16 @@ class CredentialsSection:
 
 
 @dataclass(frozen=True)
+class StoreSection:
+    """``[store]``: how long the store keeps what it no longer needs (daemon.housekeeping)."""
+
+    #: Seconds an outbound message in a final state (delivered, failed, expired) is
+    #: kept after its last change; 0 keeps it for ever.  Inbound messages are the
+    #: owner's and are never deleted by the daemon.
+    keep_sent: int = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the daemon reads from its configuration."""
 
@@ -223,6 +239,7 @@ class Config:
     p2p: P2PSection
     delivery: DeliverySection = field(default_factory=DeliverySection)
     credentials: CredentialsSection = field(default_factory=CredentialsSection)
+    store: StoreSection = field(default_factory=StoreSection)
     #: The file it came from, if any (for messages and SIGHUP reloads).
     source: Path | None = None
 
@@ -518,6 +535,9 @@ _SCHEMA: dict[str, dict[str, _Checker]] = {
     "credentials": {
         "status_refresh": _int_range(MIN_STATUS_REFRESH_S, MAX_STATUS_REFRESH_S),
     },
+    "store": {
+        "keep_sent": _int_range(0, MAX_KEEP_SENT_S),
+    },
 }
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -527,6 +547,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "p2p": P2PSection,
     "delivery": DeliverySection,
     "credentials": CredentialsSection,
+    "store": StoreSection,
 }
 
 

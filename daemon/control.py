@@ -672,7 +672,8 @@ METHODS: dict[str, Method] = {
         Method(
             "message.outbox.get",
             _outbox_get,
-            "One sent message, including the packed form (so another transport can carry it).",
+            "One sent message, including the packed form (so another transport can carry it) until it "
+            "is delivered or expired: then `packed` is null, as the bytes are no longer kept.",
             "`{id, state, packed, to, ...}`",
             (Param("id", "str", "message id", required=True),),
         ),

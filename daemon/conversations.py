@@ -218,21 +218,22 @@ def reject_inbound(store: Store, row: InboxRow, record: dict[str, Any]) -> bool:
 
 def _accept_and_write(
     store: Store, row: InboxRow, msg_id: str, sender: str, inbox_record: dict[str, Any],
-    batch: _Batch, book: ConnectionBook, now: int,
+    batch: _Batch, book: ConnectionBook, now: int, keep_packed: bool,
 ) -> bool:
     """Commit (if need be) and accept the inbox row and write the batch atomically;
-    False for a duplicate."""
+    False for a duplicate.  The packed bytes are kept only with ``keep_packed``."""
     with store.transaction():
         # New bytes (the common case) go in once, already accepted; only bytes kept
         # before as rejected are accepted in place.
         written = INBOX_STORED if row.seq else store.inbox_insert_received(
             row.ref, row.packed, transport=row.transport, received=row.received,
-            msg_id=msg_id, sender=sender, record=inbox_record,
+            msg_id=msg_id, sender=sender, record=inbox_record, keep_packed=keep_packed,
         )
         if written == INBOX_DUPLICATE:
             return False
         if written == INBOX_STORED:
-            earlier = store.inbox_accept(row.ref, msg_id=msg_id, sender=sender, record=inbox_record)
+            earlier = store.inbox_accept(row.ref, msg_id=msg_id, sender=sender, record=inbox_record,
+                                         keep_packed=keep_packed)
             if earlier is not None:
                 return False
         _write(store, batch, book, now)
@@ -325,8 +326,10 @@ class Conversations:
         batch.events.extend(self.credentials.take_received(outcome.events, outcome.records, batch, now))
         await self._connect_inviter(outcome, batch, now)
         await self._pack_all(outcome.outbound, batch, now)
+        # Once unpacked, the message and what protected it are in the inbox record; the
+        # packed bytes are kept only as the evidence a signature is (non-repudiation).
         pending = store.submit(partial(_accept_and_write, store.sync, row, msg_id, sender, inbox_record,
-                                       batch, self.connections, now))
+                                       batch, self.connections, now, metadata.non_repudiation))
         return _Accepted(pending, batch, message, outcome)
 
     async def _follow_rotation(

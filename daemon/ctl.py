@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     msg_sub = msg.add_subparsers(dest="message_command", metavar="ACTION")
     p = _sub(msg_sub, "show", "show a received (or, with --outbox, sent) message", "  didcommctl message show 1f0e...")
     p.add_argument("id", help="message id")
-    p.add_argument("--outbox", action="store_true", help="a sent message, with its packed form")
+    p.add_argument("--outbox", action="store_true", help="a sent message, with its packed form (until it is delivered or expired)")
     p.set_defaults(
         rpc=lambda a: "message.outbox.get" if a.outbox else "message.get",
         params=lambda a: {"id": a.id},

@@ -129,6 +129,11 @@ BUSY_TIMEOUT_MS = 5000
 MAX_LIST_LIMIT = 1000
 #: Events kept in the store for ``events.subscribe(since=...)``; older ones are pruned.
 EVENTS_KEPT = 10_000
+#: Events beyond EVENTS_KEPT that may pile up before they are pruned, all at once.
+EVENTS_PRUNE_BATCH = 1000
+#: Most rows one :meth:`Store.outbox_prune` call deletes (one short transaction each,
+#: so the writer lock is never held for long).
+PRUNE_BATCH = 1000
 #: Largest CBOR record read back (a guard against a damaged file).
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Most queued calls one group commit takes (bounds how long the first one waits).
@@ -485,6 +490,18 @@ OUTBOX_TRANSITIONS: dict[str, frozenset[str]] = {
     OUTBOX_EXPIRED: frozenset(),
 }
 OUTBOX_PENDING_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING)
+#: States an outbound message never leaves; :meth:`Store.outbox_prune` deletes them
+#: once they are old enough.
+OUTBOX_FINAL_STATES = (OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_EXPIRED)
+#: The ``packed`` column of a row whose packed bytes are no longer kept: an outbound
+#: message once delivered or expired (encrypted for its recipient, it is of no use to
+#: us then), an inbound one once unpacked, unless it was signed (the signature is
+#: the evidence non-repudiation promises).  Nothing reads it then: what the message
+#: said is in the record.  (No packed message is empty, so it cannot be mistaken.)
+PACKED_NOT_KEPT = b""
+# Outbound states whose packed bytes are dropped (a failed message keeps them: its
+# owner may still carry it some other way, ``didcommctl message show --outbox``).
+_OUTBOX_UNSENDABLE = frozenset({OUTBOX_DELIVERED, OUTBOX_EXPIRED})
 
 
 class OutboxFullError(DaemonError):
@@ -502,6 +519,8 @@ class OutboxFullError(DaemonError):
 
 #: DIDs per ``IN (...)`` list (SQLite allows 999 parameters in older builds).
 _DIDS_PER_STATEMENT = 500
+# Above every seq SQLite hands out (a signed 64-bit rowid).
+_MAX_SEQ = (1 << 63) - 1
 
 
 def _limit(limit: int) -> int:
@@ -1302,10 +1321,11 @@ class Store:
 
     def inbox_insert_received(
         self, ref: str, packed: bytes, *, transport: str, received: int, msg_id: str, sender: str,
-        record: dict[str, Any],
+        record: dict[str, Any], keep_packed: bool = True,
     ) -> str:
         """Insert an inbound message that is already unpacked, in one write.
 
+        Without ``keep_packed`` the packed bytes are not kept (see :data:`PACKED_NOT_KEPT`).
         Returns :data:`INBOX_INSERTED`; :data:`INBOX_DUPLICATE` if the same bytes are
         here (not rejected) or ``(sender, msg_id)`` was received before (nothing
         written); :data:`INBOX_STORED` if the same bytes are here as rejected (the
@@ -1316,7 +1336,8 @@ class Store:
                 "INSERT OR IGNORE INTO inbox (ref, msg_id, sender, state, transport, received, packed, record) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (ref, msg_id, sender, INBOX_RECEIVED, transport, received,
-                 self._seal_bytes("inbox.packed", ref, packed), self._seal("inbox", ref, record)),
+                 self._seal_bytes("inbox.packed", ref, packed if keep_packed else PACKED_NOT_KEPT),
+                 self._seal("inbox", ref, record)),
             )
             if cur.rowcount > 0:
                 return INBOX_INSERTED
@@ -1337,16 +1358,27 @@ class Store:
             return self.inbox_get_ref(id)
         return self._inbox_row(r)
 
-    def inbox_accept(self, ref: str, *, msg_id: str, sender: str, record: dict[str, Any]) -> InboxRow | None:
-        """Mark a row unpacked.  If ``(sender, msg_id)`` was already received, the new row
-        is dropped and the earlier row returned; otherwise None."""
+    def inbox_accept(
+        self, ref: str, *, msg_id: str, sender: str, record: dict[str, Any], keep_packed: bool = True
+    ) -> InboxRow | None:
+        """Mark a row unpacked (dropping its packed bytes without ``keep_packed``).  If
+        ``(sender, msg_id)`` was already received, the new row is dropped and the earlier
+        row returned; otherwise None."""
         with self.transaction():
             try:
                 with self.transaction():
-                    self._conn.execute(
-                        "UPDATE inbox SET msg_id = ?, sender = ?, state = ?, record = ? WHERE ref = ?",
-                        (msg_id, sender, INBOX_RECEIVED, self._seal("inbox", ref, record), ref),
-                    )
+                    if keep_packed:
+                        self._conn.execute(
+                            "UPDATE inbox SET msg_id = ?, sender = ?, state = ?, record = ? WHERE ref = ?",
+                            (msg_id, sender, INBOX_RECEIVED, self._seal("inbox", ref, record), ref),
+                        )
+                    else:
+                        self._conn.execute(
+                            "UPDATE inbox SET msg_id = ?, sender = ?, state = ?, record = ?, packed = ? "
+                            "WHERE ref = ?",
+                            (msg_id, sender, INBOX_RECEIVED, self._seal("inbox", ref, record),
+                             self._seal_bytes("inbox.packed", ref, PACKED_NOT_KEPT), ref),
+                        )
             except sqlite3.IntegrityError:
                 self._conn.execute("DELETE FROM inbox WHERE ref = ?", (ref,))
                 r = self._conn.execute(
@@ -1453,13 +1485,15 @@ class Store:
                 record["last_error"] = error
             attempts = row.attempts + (1 if state == OUTBOX_SENDING else 0)
             next_attempt = row.next_attempt if next_attempt is None else next_attempt
+            packed = PACKED_NOT_KEPT if state in _OUTBOX_UNSENDABLE else row.packed
             self._conn.execute(
-                "UPDATE outbox SET state = ?, attempts = ?, next_attempt = ?, updated = ?, record = ? "
-                "WHERE id = ?",
-                (state, attempts, next_attempt, now, self._seal("outbox", id, record), id),
+                "UPDATE outbox SET state = ?, attempts = ?, next_attempt = ?, updated = ?, record = ?, "
+                "packed = ? WHERE id = ?",
+                (state, attempts, next_attempt, now, self._seal("outbox", id, record), packed, id),
             )
         return replace(
-            row, state=state, attempts=attempts, next_attempt=next_attempt, updated=now, record=record
+            row, state=state, attempts=attempts, next_attempt=next_attempt, updated=now, record=record,
+            packed=packed,
         )
 
     def outbox_delivered(self, id: str, *, now: int) -> tuple[str, int]:
@@ -1471,8 +1505,8 @@ class Store:
         """
         with self.transaction():
             moved = self._conn.execute(
-                "UPDATE outbox SET state = ?, updated = ? WHERE id = ? AND state = ?",
-                (OUTBOX_DELIVERED, now, id, OUTBOX_SENDING),
+                "UPDATE outbox SET state = ?, updated = ?, packed = ? WHERE id = ? AND state = ?",
+                (OUTBOX_DELIVERED, now, PACKED_NOT_KEPT, id, OUTBOX_SENDING),
             ).rowcount
             if moved != 1:
                 row = self.outbox_transition(id, OUTBOX_DELIVERED, now=now)
@@ -1552,6 +1586,27 @@ class Store:
             )
         return cur.rowcount
 
+    def outbox_prune(self, older_than: int, *, limit: int = PRUNE_BATCH) -> int:
+        """Delete at most ``limit`` outbound messages in a final state whose last change
+        is before ``older_than``; how many.
+
+        Rows are looked at in insertion order and only up to the first one created
+        at ``older_than`` or later (a row cannot have changed before it was created),
+        so a call costs what it deletes plus the old rows still pending, not the
+        whole table; the caller repeats it until it returns less than ``limit``.
+        """
+        with self.transaction():
+            bound = self._conn.execute(
+                "SELECT seq FROM outbox WHERE created >= ? ORDER BY seq LIMIT 1", (older_than,)
+            ).fetchone()
+            cur = self._conn.execute(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq < ? "
+                f"AND state IN ({', '.join('?' * len(OUTBOX_FINAL_STATES))}) AND updated < ? "
+                "ORDER BY seq LIMIT ?)",
+                (_MAX_SEQ if bound is None else bound[0], *OUTBOX_FINAL_STATES, older_than, max(1, int(limit))),
+            )
+        return int(cur.rowcount)
+
     def outbox_list(
         self, *, limit: int = 50, before: int | None = None, state: str | None = None
     ) -> list[OutboxRow]:
@@ -1576,9 +1631,11 @@ class Store:
                 "INSERT OR IGNORE INTO events (seq, kind, time, data) VALUES (?, ?, ?, ?)",
                 [(e["seq"], e["kind"], e["time"], self._seal("events", str(e["seq"]), e["data"])) for e in events],
             )
-            self._conn.execute(
-                "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (EVENTS_KEPT,)
-            )
+            # Pruned EVENTS_PRUNE_BATCH at a time, not one row per flush: each prune
+            # rewrites the oldest leaf pages, a write of its own in every commit.
+            low, high = self._conn.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone()
+            if low is not None and high - low >= EVENTS_KEPT + EVENTS_PRUNE_BATCH:
+                self._conn.execute("DELETE FROM events WHERE seq <= ?", (high - EVENTS_KEPT,))
 
     def events_since(self, seq: int, *, limit: int = MAX_LIST_LIMIT) -> list[dict[str, Any]]:
         """Stored events with a sequence number above ``seq``, oldest first."""

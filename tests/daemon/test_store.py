@@ -323,8 +323,15 @@ def test_events_keep_their_seq_and_are_pruned(store: Store, monkeypatch: pytest.
     assert [e["seq"] for e in store.events_since(2)] == [3, 4, 5]
     assert store.events_since(4)[0] == {"seq": 5, "kind": "k", "time": "t", "data": {"i": 5}}
     monkeypatch.setattr(storemod, "EVENTS_KEPT", 3)
+    monkeypatch.setattr(storemod, "EVENTS_PRUNE_BATCH", 3)
+    # Up to EVENTS_KEPT + EVENTS_PRUNE_BATCH events may pile up (six here)...
     store.events_append([{"seq": 6, "kind": "k", "time": "t", "data": {}}])
-    assert [e["seq"] for e in store.events_since(0)] == [4, 5, 6]
+    assert [e["seq"] for e in store.events_since(0)] == [1, 2, 3, 4, 5, 6]
+    # ... then the oldest go all at once, down to EVENTS_KEPT.
+    store.events_append([{"seq": 7, "kind": "k", "time": "t", "data": {}}])
+    assert [e["seq"] for e in store.events_since(0)] == [5, 6, 7]
+    store.events_append([{"seq": 8, "kind": "k", "time": "t", "data": {}}])
+    assert [e["seq"] for e in store.events_since(0)] == [5, 6, 7, 8]
 
 
 # -- the trio face ----------------------------------------------------------------------------
