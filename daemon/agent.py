@@ -65,6 +65,7 @@ from .logs import configure_logging, get_logger
 from .params import check_str as _check_str
 from .store import (
     DB_FILE_NAME,
+    INBOX_DELETED,
     OUTBOX_DELIVERED,
     OUTBOX_QUEUED,
     OUTBOX_SENDING,
@@ -690,6 +691,8 @@ class Agent:
         was rejected), else an outbound one's delivery state."""
         _check_str("id", id, MAX_TYPE_CHARS)
         row = await self.store.run(self.store.sync.inbox_get, id)
+        if row is not None and row.state == INBOX_DELETED:
+            raise NotFoundError(f"message {id!r} was deleted")
         if row is not None:
             out = _inbox_summary(row)
             out["message"] = row.record.get("message")
@@ -699,6 +702,22 @@ class Agent:
         if out_row is not None:
             return _outbox_summary(out_row)
         raise NotFoundError(f"no message with id {id!r}")
+
+    async def message_delete(self, id: str) -> dict[str, Any]:
+        """Erase a message we received or sent, with its basic-message record and what
+        the stored events say of it (see :meth:`Store.message_erase`); what was erased."""
+        _check_str("id", id, MAX_TYPE_CHARS)
+        await self.events.flush()  # so that events still queued are erased too
+        erased = await self.store.run(self.store.sync.message_erase, id)
+        if not any(erased.values()):
+            raise NotFoundError(f"no message with id {id!r}")
+        # The erase zeroed the old contents in the pages it wrote; the WAL still has
+        # the pages as they were, until this checkpoint empties it.
+        await self.store.checkpoint_all()
+        _log.info("message.deleted", msg_id=id, **erased)
+        self.events.publish("message.deleted", {"id": id})
+        await self.events.flush_soon()
+        return {"id": id, "deleted": erased}
 
     async def outbox_get(self, id: str) -> dict[str, Any]:
         """An outbound message with its packed form (for transports and tests)."""

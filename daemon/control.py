@@ -187,6 +187,7 @@ class AgentAPI(Protocol):
     async def message_receive(self, packed: str | bytes) -> dict[str, Any]: ...
     async def message_list(self, **kw: Any) -> list[dict[str, Any]]: ...
     async def message_get(self, id: str) -> dict[str, Any]: ...
+    async def message_delete(self, id: str) -> dict[str, Any]: ...
     async def outbox_get(self, id: str) -> dict[str, Any]: ...
 
 
@@ -387,6 +388,10 @@ async def _message_list(call: Call, p: dict[str, Any]) -> Any:
 
 async def _message_get(call: Call, p: dict[str, Any]) -> Any:
     return await call.agent.message_get(p["id"])
+
+
+async def _message_delete(call: Call, p: dict[str, Any]) -> Any:
+    return await call.agent.message_delete(p["id"])
 
 
 async def _outbox_get(call: Call, p: dict[str, Any]) -> Any:
@@ -675,6 +680,16 @@ METHODS: dict[str, Method] = {
             "One sent message, including the packed form (so another transport can carry it) until it "
             "is delivered or expired: then `packed` is null, as the bytes are no longer kept.",
             "`{id, state, packed, to, ...}`",
+            (Param("id", "str", "message id", required=True),),
+        ),
+        Method(
+            "message.delete",
+            _message_delete,
+            "Erase a received or sent message: its inbox content (a tombstone of id and sender stays, "
+            "so a copy arriving again is a duplicate), its outbox row (a queued message is then not "
+            "sent; one being sent right now is refused with `invalid_state`), its basic-message record, "
+            "and the data of the stored events about it. Publishes `message.deleted`.",
+            "`{id, deleted: {inbox, outbox, records, events}}` (how many of each were erased)",
             (Param("id", "str", "message id", required=True),),
         ),
         Method(

@@ -124,6 +124,12 @@ def _show_state(result: Any, out: TextIO) -> None:
     out.write(f"{result.get('id')} {result.get('state')}\n")
 
 
+def _show_deleted(result: Any, out: TextIO) -> None:
+    n = result.get("deleted", {})
+    out.write(f"deleted {result.get('id')}: inbox {n.get('inbox', 0)}, outbox {n.get('outbox', 0)}, "
+              f"records {n.get('records', 0)}, events erased {n.get('events', 0)}\n")
+
+
 def _show_received(result: Any, out: TextIO) -> None:
     _show_state(result, out)
     if result.get("state") == "rejected":
@@ -341,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--before", type=int, metavar="SEQ", help="only messages older than SEQ (paging)")
         p.set_defaults(rpc="message.list", params=_params_list(box), show=_show_messages)
 
-    msg = _sub(sub, "message", "show one message", "  didcommctl message show 1f0e...\n  didcommctl message show --outbox 1f0e...")
+    msg = _sub(sub, "message", "show or delete one message",
+               "  didcommctl message show 1f0e...\n  didcommctl message show --outbox 1f0e...\n"
+               "  didcommctl message delete 1f0e...")
     msg.set_defaults(rpc=None, help_of=msg)
     msg_sub = msg.add_subparsers(dest="message_command", metavar="ACTION")
     p = _sub(msg_sub, "show", "show a received (or, with --outbox, sent) message", "  didcommctl message show 1f0e...")
@@ -352,6 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
         params=lambda a: {"id": a.id},
         show=_print_json,
     )
+
+    p = _sub(msg_sub, "delete", "erase a received or sent message, for good",
+             "  didcommctl message delete 1f0e...\n\n"
+             "The message's content goes from the inbox (a tombstone of its id and sender stays, so\n"
+             "a copy arriving again is dropped as a duplicate), from the outbox (a message still\n"
+             "queued is not sent; one being sent right now is refused: try again in a moment), its\n"
+             "basic-message record, and the stored events about it (their data is replaced by\n"
+             "{\"id\": ..., \"deleted\": true}).  Credentials and exchanges have their own commands.")
+    p.add_argument("id", help="message id")
+    p.set_defaults(rpc="message.delete", params=lambda a: {"id": a.id}, show=_show_deleted)
 
     p = _sub(sub, "receive", "inject a packed message as if it came from the network",
              "  didcommctl receive message.jwe\n  cat message.jwe | didcommctl receive -")

@@ -109,7 +109,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -118,7 +118,9 @@ import cbor2
 import outcome
 import trio
 
-from .errors import UNAVAILABLE, DaemonError, StoreBusyError, StoreError
+from protocols.basic_message import PIURI as BASIC_MESSAGE_PIURI
+
+from .errors import INVALID_STATE, UNAVAILABLE, DaemonError, StoreBusyError, StoreError
 from .locks import acquire_now
 from .sealing import RecordSealer
 
@@ -134,6 +136,11 @@ EVENTS_PRUNE_BATCH = 1000
 #: Most rows one :meth:`Store.outbox_prune` call deletes (one short transaction each,
 #: so the writer lock is never held for long).
 PRUNE_BATCH = 1000
+#: Event kinds whose data names a message by ``id`` or ``thid`` (Store.message_erase).
+_MESSAGE_EVENT_KINDS = (
+    "message.queued", "message.delivered", "message.retry", "message.failed", "message.expired",
+    "message.received", "message.rejected", "basicmessage.sent", "basicmessage.received",
+)
 #: Largest CBOR record read back (a guard against a damaged file).
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Most queued calls one group commit takes (bounds how long the first one waits).
@@ -470,6 +477,8 @@ class HeldStatusListRow:
 INBOX_PENDING = "pending"  # committed, not yet unpacked (a restart unpacks it)
 INBOX_RECEIVED = "received"  # unpacked; message and metadata in the record
 INBOX_REJECTED = "rejected"
+#: Erased by its owner (Store.message_erase): only what deduplication needs is left.
+INBOX_DELETED = "deleted"
 #: What :meth:`Store.inbox_insert_received` did.
 INBOX_INSERTED = "inserted"
 INBOX_DUPLICATE = "duplicate"
@@ -850,28 +859,36 @@ class Store:
         # transaction as the last seal, and a new store sets it while empty), so
         # every row is sealed here, whatever its first byte.
         sealed = 0
+        with self._zeroing(), self.transaction():
+            for table, key_sql, column, name, cbor in _SEALED_COLUMNS:
+                after = -1
+                while batch := self._conn.execute(
+                    f"SELECT rowid, {key_sql}, {column} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (after, SEAL_BATCH_ROWS),
+                ).fetchall():
+                    if cbor:
+                        for _rowid, _key, blob in batch:
+                            decode_record(bytes(blob))  # damage is refused, not sealed
+                    self._conn.executemany(
+                        f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
+                        [(sealer.seal(name, key, bytes(blob)), rowid) for rowid, key, blob in batch],
+                    )
+                    sealed += len(batch)
+                    after = batch[-1][0]
+            self.meta_put(_META_RECORDS_SEALED, 1)
+        return sealed
+
+    @contextlib.contextmanager
+    def _zeroing(self) -> Iterator[None]:
+        """Meanwhile, the old contents of rewritten or deleted rows are overwritten with
+        zeros (``secure_delete``), in their pages and in freed pages, instead of staying
+        in the file until reused (the WAL's copies go at the next TRUNCATE checkpoint,
+        :meth:`AsyncStore.checkpoint_all`)."""
         self._conn.execute("PRAGMA secure_delete = ON")
         try:
-            with self.transaction():
-                for table, key_sql, column, name, cbor in _SEALED_COLUMNS:
-                    after = -1
-                    while batch := self._conn.execute(
-                        f"SELECT rowid, {key_sql}, {column} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                        (after, SEAL_BATCH_ROWS),
-                    ).fetchall():
-                        if cbor:
-                            for _rowid, _key, blob in batch:
-                                decode_record(bytes(blob))  # damage is refused, not sealed
-                        self._conn.executemany(
-                            f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
-                            [(sealer.seal(name, key, bytes(blob)), rowid) for rowid, key, blob in batch],
-                        )
-                        sealed += len(batch)
-                        after = batch[-1][0]
-                self.meta_put(_META_RECORDS_SEALED, 1)
+            yield
         finally:
             self._conn.execute("PRAGMA secure_delete = OFF")
-        return sealed
 
     def meta_get(self, name: str) -> Any:
         """A named metadata record, or None."""
@@ -1396,6 +1413,63 @@ class Store:
                 (INBOX_REJECTED, self._seal("inbox", ref, record), ref),
             )
 
+    def message_erase(self, id: str) -> dict[str, int]:
+        """Erase message ``id`` (inbound, outbound or both: a message to ourselves), in
+        one transaction; how many rows of each kind changed.
+
+        * An inbound row keeps only what deduplication needs (ref, sender, message id)
+          as a :data:`INBOX_DELETED` tombstone: its record and packed bytes are
+          overwritten, so a copy of the same message arriving again is a duplicate
+          and does not come back.
+        * An outbound row is deleted, unless it is being sent right now
+          (:class:`DaemonError` ``invalid_state``: the daemon may be writing it to the
+          network; it can be erased once it is delivered, failed or queued again).
+          A queued one is deleted too: it will not be sent.
+        * Its basic-message records (a basic message is its own thread) are deleted.
+        * Events about it keep their kind, number and time; their data is replaced by
+          ``{"id"|"thid": id, "deleted": true}``.  Only the kinds that name a message
+          (:data:`_MESSAGE_EVENT_KINDS`) are opened to look.
+        """
+        erased = {"inbox": 0, "outbox": 0, "records": 0, "events": 0}
+        with self._zeroing(), self.transaction():
+            out = self._conn.execute("SELECT state FROM outbox WHERE id = ?", (id,)).fetchone()
+            if out is not None and out[0] == OUTBOX_SENDING:
+                raise DaemonError(INVALID_STATE, f"message {id} is being sent; erase it once it is "
+                                                 "delivered, failed or queued again")
+            refs = [r[0] for r in self._conn.execute(
+                "SELECT ref FROM inbox WHERE (msg_id = ? OR ref = ?) AND state != ?", (id, id, INBOX_DELETED)
+            ).fetchall()]
+            for ref in refs:
+                self._conn.execute(
+                    "UPDATE inbox SET state = ?, record = ?, packed = ? WHERE ref = ?",
+                    (INBOX_DELETED, self._seal("inbox", ref, {}),
+                     self._seal_bytes("inbox.packed", ref, PACKED_NOT_KEPT), ref),
+                )
+            erased["inbox"] = len(refs)
+            erased["outbox"] = self._conn.execute("DELETE FROM outbox WHERE id = ?", (id,)).rowcount
+            erased["records"] = self._conn.execute(
+                "DELETE FROM protocol_records WHERE protocol = ? AND thid = ?", (BASIC_MESSAGE_PIURI, id)
+            ).rowcount
+            if not any(erased.values()):
+                return erased
+            rows = self._conn.execute(
+                f"SELECT seq, kind, data FROM events WHERE kind IN ({', '.join('?' * len(_MESSAGE_EVENT_KINDS))})",
+                _MESSAGE_EVENT_KINDS,
+            ).fetchall()
+            for seq, kind, blob in rows:
+                data = self._open("events", str(seq), blob)
+                # A message.* event is about the message it names by id; a basic-message
+                # event about its thread, which is the message (a reply elsewhere may
+                # share the thid, and is another message).
+                key = ("id" if data.get("id") == id
+                       else "thid" if kind.startswith("basicmessage.") and data.get("thid") == id else None)
+                if key is None:
+                    continue
+                self._conn.execute("UPDATE events SET data = ? WHERE seq = ?",
+                                   (self._seal("events", str(seq), {key: id, "deleted": True}), seq))
+                erased["events"] += 1
+        return erased
+
     def inbox_pending(self) -> list[InboxRow]:
         """Rows committed but never unpacked (a crash came between)."""
         rows = self._conn.execute(
@@ -1404,11 +1478,12 @@ class Store:
         return [self._inbox_row(r) for r in rows]
 
     def inbox_list(self, *, limit: int = 50, before: int | None = None) -> list[InboxRow]:
-        """Newest first, at most ``limit`` rows, with ``seq < before`` if given."""
-        sql = f"SELECT {self._INBOX_COLUMNS} FROM inbox"
-        args: list[Any] = []
+        """Newest first, at most ``limit`` rows, with ``seq < before`` if given (erased
+        messages' tombstones are not listed)."""
+        sql = f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE state != ?"
+        args: list[Any] = [INBOX_DELETED]
         if before is not None:
-            sql += " WHERE seq < ?"
+            sql += " AND seq < ?"
             args.append(before)
         rows = self._conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, _limit(limit))).fetchall()
         return [self._inbox_row(r) for r in rows]
