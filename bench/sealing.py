@@ -42,7 +42,8 @@ sys.path.insert(0, str(REPO))  # (before bench/, whose protocols.py is a script)
 from daemon import sealing  # noqa: E402
 from daemon.agent import Agent  # noqa: E402
 from daemon.logs import configure_logging  # noqa: E402
-from tests.daemon.test_conversations import Wire, make_config  # noqa: E402
+from tests.daemon.conftest import make_config  # noqa: E402
+from tests.daemon.test_conversations import Wire  # noqa: E402
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
 REAL_SEALER = sealing.RecordSealer

@@ -37,7 +37,9 @@ import pytest
 import structlog
 import trio
 
+from daemon.agent import Agent
 from daemon.client import SyncClient
+from daemon.config import Config, load_config
 from daemon.control import ControlServer, Limits, create_socket, listener_for
 from daemon.errors import NotFoundError
 from daemon.events import EventBus
@@ -52,6 +54,24 @@ EXIT_TIMEOUT = 20.0
 
 
 # -- a real daemon -----------------------------------------------------------------------------
+
+
+def make_config(root: Path, **env: str) -> Config:
+    """An agent's configuration on embedded defaults, its state under ``root``
+    (``env``: more ``DIDCOMMD_*`` overrides)."""
+    return load_config(env={"HOME": str(root), "DIDCOMMD_DAEMON_STATE_DIR": str(root / "state"), **env})
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent]]:
+    """Two real agents in this process (state dirs, SQLite, wallets), not connected."""
+    alice = await Agent.open(make_config(tmp_path / "alice"))
+    bob = await Agent.open(make_config(tmp_path / "bob"))
+    try:
+        yield alice, bob
+    finally:
+        await alice.aclose()
+        await bob.aclose()
 
 
 class NotifyListener:

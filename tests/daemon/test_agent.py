@@ -15,17 +15,13 @@ import trio
 
 from daemon import wallet as walletlib
 from daemon.agent import Agent, open_agent
-from daemon.config import Config, load_config
 from daemon.errors import DaemonError, error_from
 from daemon.store import Store
 from protocols import errors as perr
 from protocols.codec import b64u_encode
+from tests.daemon.conftest import make_config
 
 PING = "https://didcomm.org/trust-ping/2.0/ping"
-
-
-def make_config(root: Path, **env: str) -> Config:
-    return load_config(env={"HOME": str(root), "DIDCOMMD_DAEMON_STATE_DIR": str(root / "state"), **env})
 
 
 class Clock:

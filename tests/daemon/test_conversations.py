@@ -3,7 +3,6 @@ messages carried between their outboxes and inboxes by the test (the transport's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,13 @@ import pytest
 import trio
 
 from daemon.agent import Agent
-from daemon.config import Config, load_config
 from daemon.errors import DaemonError
 from protocols import out_of_band
+from tests.daemon.conftest import make_config
 
 PING = "https://didcomm.org/trust-ping/2.0/ping"
 PING_RESPONSE = "https://didcomm.org/trust-ping/2.0/ping-response"
 
-
-def make_config(root: Path) -> Config:
-    return load_config(env={"HOME": str(root), "DIDCOMMD_DAEMON_STATE_DIR": str(root / "state")})
 
 
 class Wire:
@@ -49,17 +45,6 @@ class Wire:
             if not moved:
                 return results
         raise AssertionError("messages kept flowing")
-
-
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent]]:
-    alice = await Agent.open(make_config(tmp_path / "alice"))
-    bob = await Agent.open(make_config(tmp_path / "bob"))
-    try:
-        yield alice, bob
-    finally:
-        await alice.aclose()
-        await bob.aclose()
 
 
 async def connect(alice: Agent, bob: Agent, wire: Wire, **kw: Any) -> tuple[str, str]:

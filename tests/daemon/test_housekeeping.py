@@ -27,9 +27,9 @@ from daemon.store import (
     Store,
 )
 from protocols.envelope import pack_encrypted
-from tests.daemon.conftest import Daemon
+from tests.daemon.conftest import Daemon, make_config
 from tests.daemon.stores import open_store
-from tests.daemon.test_conversations import Wire, connect, make_config
+from tests.daemon.test_conversations import Wire, connect
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
 DAY = 24 * 3600
@@ -152,36 +152,31 @@ def test_a_row_accepted_after_a_restart_drops_its_packed_bytes_too(tmp_path: Pat
 # -- two agents -------------------------------------------------------------------------------
 
 
-async def test_inbound_packed_bytes_are_kept_only_when_signed(tmp_path: Path) -> None:
-    alice = await Agent.open(make_config(tmp_path / "alice"))
-    bob = await Agent.open(make_config(tmp_path / "bob"))
-    try:
-        wire = Wire(alice, bob)
-        await connect(alice, bob, wire)
-        conn = (await alice.conversations.connections.list())[0]
-        sent = await alice.message_send(conn.their_did, BASIC, {"content": "hi"}, frm=conn.my_did)
-        await wire.pump()
-        signed_msg = {"id": "signed-1", "type": BASIC, "to": [conn.their_did], "from": conn.my_did,
-                      "body": {"content": "signed"}}
-        signed = pack_encrypted(signed_msg, conn.their_did, frm=conn.my_did, sign_from=conn.my_did,
-                                resolver=alice.resolver, secrets=alice.wallet).packed
-        assert (await bob.message_receive(signed))["state"] == "received"
+async def test_inbound_packed_bytes_are_kept_only_when_signed(pair: tuple[Agent, Agent]) -> None:
+    alice, bob = pair
+    wire = Wire(alice, bob)
+    await connect(alice, bob, wire)
+    conn = (await alice.conversations.connections.list())[0]
+    sent = await alice.message_send(conn.their_did, BASIC, {"content": "hi"}, frm=conn.my_did)
+    await wire.pump()
+    signed_msg = {"id": "signed-1", "type": BASIC, "to": [conn.their_did], "from": conn.my_did,
+                  "body": {"content": "signed"}}
+    signed = pack_encrypted(signed_msg, conn.their_did, frm=conn.my_did, sign_from=conn.my_did,
+                            resolver=alice.resolver, secrets=alice.wallet).packed
+    assert (await bob.message_receive(signed))["state"] == "received"
 
-        plain_row = await bob.store.run(bob.store.sync.inbox_get, sent["id"])
-        signed_row = await bob.store.run(bob.store.sync.inbox_get, "signed-1")
-        assert plain_row is not None and signed_row is not None
-        assert plain_row.packed == PACKED_NOT_KEPT
-        assert plain_row.record["message"]["body"] == {"content": "hi"}
-        assert signed_row.packed == signed.encode()
-        assert signed_row.record["metadata"]["non_repudiation"] is True
-        # The sender's copy went at delivery; the row is still listed.
-        assert (await alice.outbox_get(sent["id"]))["packed"] is None
-        assert (await alice.message_get(sent["id"]))["state"] == OUTBOX_DELIVERED
-        # The same bytes again are still a duplicate: dedup does not need them.
-        assert (await bob.message_receive(signed))["state"] == "duplicate"
-    finally:
-        await alice.aclose()
-        await bob.aclose()
+    plain_row = await bob.store.run(bob.store.sync.inbox_get, sent["id"])
+    signed_row = await bob.store.run(bob.store.sync.inbox_get, "signed-1")
+    assert plain_row is not None and signed_row is not None
+    assert plain_row.packed == PACKED_NOT_KEPT
+    assert plain_row.record["message"]["body"] == {"content": "hi"}
+    assert signed_row.packed == signed.encode()
+    assert signed_row.record["metadata"]["non_repudiation"] is True
+    # The sender's copy went at delivery; the row is still listed.
+    assert (await alice.outbox_get(sent["id"]))["packed"] is None
+    assert (await alice.message_get(sent["id"]))["state"] == OUTBOX_DELIVERED
+    # The same bytes again are still a duplicate: dedup does not need them.
+    assert (await bob.message_receive(signed))["state"] == "duplicate"
 
 
 async def test_housekeeping_prunes_by_the_configured_age(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from daemon import exitcodes
 from daemon.agent import Agent
 from daemon.errors import INVALID_STATE, DaemonError, NotFoundError
 from tests.daemon.conftest import Daemon
-from tests.daemon.test_conversations import Wire, connect, make_config
+from tests.daemon.test_conversations import Wire, connect
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
 SECRET = "meet me at the old mill at nine"
@@ -32,16 +32,12 @@ def _mentions(events: list[dict[str, Any]], id: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def chat(tmp_path: Path) -> Any:
-    alice = await Agent.open(make_config(tmp_path / "alice"))
-    bob = await Agent.open(make_config(tmp_path / "bob"))
-    try:
-        wire = Wire(alice, bob)
-        a_conn, _ = await connect(alice, bob, wire)
-        yield alice, bob, wire, a_conn
-    finally:
-        await alice.aclose()
-        await bob.aclose()
+async def chat(pair: tuple[Agent, Agent]) -> tuple[Agent, Agent, Wire, str]:
+    """Alice and Bob connected; Alice's connection id."""
+    alice, bob = pair
+    wire = Wire(alice, bob)
+    a_conn, _ = await connect(alice, bob, wire)
+    return alice, bob, wire, a_conn
 
 
 async def test_a_received_message_is_erased_everywhere_and_stays_erased(chat: Any) -> None:
