@@ -329,11 +329,67 @@ CREATE TABLE held_status_lists (
 );
 """
 
+# v5: a message costs fewer pages per commit (every index a commit changes is at
+# least one more page written; measured, the receiver's commit of a 1 KB message went
+# from 47 to 35 KB of WAL).  The inbox has one unique index (msg_id, sender) where it
+# had two, (sender, msg_id) and (msg_id): it deduplicates and finds a message by id;
+# its state index is replaced by two partial ones that hold only the rare pending and
+# rejected rows, so accepting a message writes neither.  Neither box has AUTOINCREMENT
+# any more: its sqlite_sequence row was one more page per insert, and seq only orders
+# and pages listings, where a number reused after the newest row was deleted is
+# harmless.  The tables are copied (SQLite cannot drop AUTOINCREMENT in place); sealed
+# records are bound to their table's name and row key, not to seq, so they still open.
+_SCHEMA_V5 = """
+CREATE TABLE inbox_v5 (
+    seq       INTEGER PRIMARY KEY,
+    ref       TEXT NOT NULL UNIQUE,
+    msg_id    TEXT,
+    sender    TEXT,
+    state     TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    received  INTEGER NOT NULL,
+    packed    BLOB NOT NULL,
+    record    BLOB NOT NULL
+);
+INSERT INTO inbox_v5 (seq, ref, msg_id, sender, state, transport, received, packed, record)
+    SELECT seq, ref, msg_id, sender, state, transport, received, packed, record FROM inbox;
+DROP TABLE inbox;
+ALTER TABLE inbox_v5 RENAME TO inbox;
+-- A message id is unique per sender ('' for an anonymous sender); NULLs (not yet
+-- unpacked, or rejected) never collide.
+CREATE UNIQUE INDEX inbox_dedup ON inbox (msg_id, sender);
+CREATE INDEX inbox_pending ON inbox (seq) WHERE state = 'pending';
+CREATE INDEX inbox_rejected ON inbox (seq) WHERE state = 'rejected';
+
+CREATE TABLE outbox_v5 (
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
+    to_did       TEXT NOT NULL,
+    from_did     TEXT,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    expires      INTEGER,
+    created      INTEGER NOT NULL,
+    updated      INTEGER NOT NULL,
+    packed       BLOB NOT NULL,
+    record       BLOB NOT NULL
+);
+INSERT INTO outbox_v5 (seq, id, to_did, from_did, state, attempts, next_attempt, expires, created, updated,
+                       packed, record)
+    SELECT seq, id, to_did, from_did, state, attempts, next_attempt, expires, created, updated, packed, record
+    FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v5 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (state, next_attempt);
+CREATE INDEX outbox_pending ON outbox (to_did, state);
+"""
+
 #: ``meta`` record set once every personal record is sealed (Store.seal_legacy_records).
 _META_RECORDS_SEALED = "records_sealed"
 
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -1473,7 +1529,8 @@ class Store:
     def inbox_pending(self) -> list[InboxRow]:
         """Rows committed but never unpacked (a crash came between)."""
         rows = self._conn.execute(
-            f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE state = ? ORDER BY seq", (INBOX_PENDING,)
+            # The literal, not a parameter: it is what lets SQLite use the partial index.
+            f"SELECT {self._INBOX_COLUMNS} FROM inbox WHERE state = 'pending' ORDER BY seq"
         ).fetchall()
         return [self._inbox_row(r) for r in rows]
 
@@ -1737,7 +1794,7 @@ class Store:
             "keys": one("SELECT COUNT(*) FROM keys").fetchone()[0],
             "inbox": one("SELECT COUNT(*) FROM inbox").fetchone()[0],
             "inbox_rejected": one(
-                "SELECT COUNT(*) FROM inbox WHERE state = ?", (INBOX_REJECTED,)
+                "SELECT COUNT(*) FROM inbox WHERE state = 'rejected'"  # (partial index: a literal)
             ).fetchone()[0],
             "outbox_pending": one(
                 "SELECT COUNT(*) FROM outbox WHERE state IN (?, ?)", OUTBOX_PENDING_STATES

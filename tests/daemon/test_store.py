@@ -588,3 +588,66 @@ def test_records_of_one_second_list_in_the_order_they_were_written(store: Store)
     store.record_put("present-proof/3.0", "a", "verifier", state="verified", updated=7, record={"thid": "a"})
     assert [r["thid"] for r in store.records_by_role("present-proof/3.0", "verifier", 10)] == ["a", "c", "b"]
     assert [r["thid"] for r in store.records_by_state("present-proof/3.0", "verifier", "request-sent")] == ["b", "c"]
+
+
+# -- schema v5: fewer pages per message ---------------------------------------------------------
+
+
+def test_a_version_4_file_keeps_its_messages_and_their_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "v4.sqlite3"
+    with monkeypatch.context() as m:
+        m.setattr(storemod, "MIGRATIONS", storemod.MIGRATIONS[:4])
+        m.setattr(storemod, "SCHEMA_VERSION", 4)
+        s = open_store(path)
+        try:
+            assert s.inbox_insert_received("r1", b"p1", transport="t", received=1, msg_id="m1", sender="did:ex:a",
+                                           record={"message": {"n": 1}}) == storemod.INBOX_INSERTED
+            s.inbox_commit("r2", b"p2", transport="t", received=2)
+            s.inbox_commit("r3", b"p3", transport="t", received=3)
+            s.inbox_reject("r3", record={"reason": "bad"})
+            s.outbox_put("o1", to_did="did:ex:b", from_did=None, packed=b"x", created=5, record={"k": 1})
+        finally:
+            s.close()
+    s = open_store(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION >= 5
+        assert [(r.seq, r.ref, r.state) for r in s.inbox_list()] == [(3, "r3", "rejected"), (2, "r2", "pending"),
+                                                                      (1, "r1", "received")]
+        assert s.inbox_get("m1").record == {"message": {"n": 1}}  # sealed rows still open
+        assert [r.ref for r in s.inbox_pending()] == ["r2"]
+        assert s.counts()["inbox_rejected"] == 1
+        assert s.outbox_get("o1").record == {"k": 1}
+        # Deduplication holds across the rebuild.
+        assert s.inbox_insert_received("r9", b"p9", transport="t", received=9, msg_id="m1", sender="did:ex:a",
+                                       record={}) == storemod.INBOX_DUPLICATE
+        assert s.inbox_insert_received("r10", b"p", transport="t", received=9, msg_id="m1", sender="did:ex:b",
+                                       record={}) == storemod.INBOX_INSERTED
+        assert s._conn.execute(
+            "SELECT COUNT(*) FROM sqlite_sequence WHERE name IN ('inbox', 'outbox')").fetchone() == (0,)
+        assert s._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        s.close()
+
+
+def _plan(store: Store, sql: str, *args: Any) -> str:
+    return " / ".join(r[3] for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+
+def test_the_hot_queries_use_their_indexes(store: Store) -> None:
+    """Each look-up a message makes is an index search, never a scan of a box."""
+    columns = Store._INBOX_COLUMNS
+    for sql, args, index in (
+        (f"SELECT {columns} FROM inbox WHERE msg_id = ? ORDER BY seq DESC LIMIT 1", ("m",), "inbox_dedup"),
+        (f"SELECT {columns} FROM inbox WHERE sender = ? AND msg_id = ?", ("s", "m"), "inbox_dedup"),
+        (f"SELECT {columns} FROM inbox WHERE ref = ?", ("r",), "sqlite_autoindex_inbox"),
+        (f"SELECT {columns} FROM inbox WHERE state = 'pending' ORDER BY seq", (), "inbox_pending"),
+        ("SELECT COUNT(*) FROM inbox WHERE state = 'rejected'", (), "inbox_rejected"),
+        ("SELECT id FROM outbox WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, seq LIMIT ?",
+         ("queued", 1, 5), "outbox_due"),
+        ("SELECT COUNT(*) FROM outbox WHERE to_did = ? AND state IN (?, ?)", ("d", "queued", "sending"),
+         "outbox_pending"),
+    ):
+        plan = _plan(store, sql, *args)
+        # (A partial index holds only the rows asked for: scanning it is the search.)
+        assert f"INDEX {index}" in plan, (sql, plan)
+        assert all("USING" in step for step in plan.split(" / ") if step.startswith("SCAN")), (sql, plan)
