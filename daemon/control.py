@@ -453,6 +453,10 @@ async def _protocol_thread(call: Call, p: dict[str, Any]) -> Any:
     return await _conv(call).thread(p["thid"])
 
 
+async def _protocol_thread_delete(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).thread_delete(p["thid"])
+
+
 # -- credentials (issue-credential 3.0, present-proof 3.0; daemon.credentials) --------------
 
 
@@ -794,6 +798,17 @@ METHODS: dict[str, Method] = {
             _protocol_thread,
             "The stored protocol records of one thread (state, role, DIDs, data).",
             "`{thid, records: [{protocol, role, state, our_did, their_did, data, ...}]}`",
+            (Param("thid", "str", "thread id", required=True),),
+        ),
+        Method(
+            "protocol.thread.delete",
+            _protocol_thread_delete,
+            "Erase a finished protocol thread: its records (e.g. the claims a proof disclosed to us), "
+            "the messages we received in it (tombstones stay, so they are not taken again) and the data "
+            "of the stored events about it. Refused with `invalid_state` while the thread is in progress, "
+            "and for an issuer's thread of a revocable credential (revocation finds its entry through "
+            "it). Publishes `thread.deleted`.",
+            "`{thid, deleted: {records, inbox, events}}` (how many of each were erased)",
             (Param("thid", "str", "thread id", required=True),),
         ),
         Method(

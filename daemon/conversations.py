@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from protocols import basic_message, discover_features, out_of_band, trust_ping
+from protocols import basic_message, discover_features, issue_credential, out_of_band, trust_ping
 from protocols.did.syntax import split_did_url
 from protocols.did_rotation import (
     accept_their_rotation,
@@ -66,8 +66,8 @@ from protocols.did_rotation import (
 from protocols.dispatch import standard_dispatcher
 from protocols.envelope import UnpackResult, pack_encrypted
 from protocols.errors import DIDCommError
-from protocols.framework import Event, Outcome, ProtocolRecord, Transition
-from protocols.message import new_id
+from protocols.framework import Event, Outcome, ProtocolRecord, Transition, finished
+from protocols.message import MAX_ID_CHARS, new_id
 from protocols.message_type import normalize_name, parse_message_type, parse_piuri
 from protocols.report_problem import PIURI as REPORT_PROBLEM_PIURI
 
@@ -81,10 +81,11 @@ from .connections import (
     ConnectionBook,
     check_label,
 )
-from .errors import DaemonError, InvalidParamsError, NotFoundError
+from .errors import INVALID_STATE, DaemonError, InvalidParamsError, NotFoundError
 from .locks import EagerLock
 from .logs import get_logger
 from .p2p.didcomm_v2 import MAX_MESSAGE_BYTES
+from .params import check_str
 from .params import check_wait as _check_wait
 from .store import INBOX_DUPLICATE, INBOX_REJECTED, INBOX_STORED, InboxRow, Pending, Store
 
@@ -700,6 +701,39 @@ class Conversations:
         if not rows:
             raise NotFoundError(f"no protocol thread {thid!r}")
         return {"thid": thid, "records": rows}
+
+
+    async def thread_delete(self, thid: str) -> dict[str, Any]:
+        """Erase a finished protocol thread: its records, the messages we received in it
+        and the stored events about it (see :meth:`Store.thread_erase`).
+
+        Refused (``invalid_state``) while the thread is still in progress (decline it
+        first), and for an issuer's thread that handed out a status-list entry: that
+        thread is how ``credential revoke`` finds the credential's entry.
+        """
+        check_str("thid", thid, MAX_ID_CHARS)  # (a thread id is a message id)
+        store = self.agent.store
+        async with self._lock:  # no message of the thread is taken in meanwhile
+            rows = await store.run(store.sync.records_by_thid, thid)
+            if not rows:
+                raise NotFoundError(f"no protocol thread {thid!r}")
+            for row in rows:
+                table = self.dispatcher.machine_for(row["protocol"]).TRANSITIONS
+                if not finished(table, row["role"], row["state"]):
+                    raise DaemonError(INVALID_STATE, f"thread {thid} is still in progress ({row['role']} in state "
+                                                     f"{row['state']}); decline it first, or wait for it to end")
+            if any(row["protocol"] == issue_credential.PIURI and row["role"] == issue_credential.ISSUER
+                   for row in rows) and await store.run(store.sync.status_entry_by_thid, thid) is not None:
+                raise DaemonError(INVALID_STATE, f"thread {thid} issued a revocable credential: it is how "
+                                                 "'credential revoke' finds its status-list entry, so it stays")
+            seen = [i for row in rows for i in row.get("seen_ids", [])]
+            await self.agent.events.flush()  # so that events still queued are erased too
+            erased = await store.run(store.sync.thread_erase, thid, seen)
+        await store.checkpoint_all()  # the WAL's copies of the old pages go too
+        _log.info("thread.deleted", thid=thid, **erased)
+        self.agent.events.publish("thread.deleted", {"thid": thid})
+        await self.agent.events.flush_soon()
+        return {"thid": thid, "deleted": erased}
 
 
 class _Refused(Exception):

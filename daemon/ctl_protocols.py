@@ -241,7 +241,18 @@ def add_protocol_commands(sub: Any) -> None:
                                      **({"lang": a.lang} if a.lang else {}),
                                      **({"please_ack": True} if a.ack else {})})
 
-    p = _sub(sub, "thread", "show the protocol records of a thread", "  didcommctl thread 1f0e...")
+    p = _sub(sub, "thread", "show (or erase) the protocol records of a thread",
+             "  didcommctl thread 1f0e...\n  didcommctl thread 1f0e... --delete\n\n"
+             "--delete erases a finished thread: its records (e.g. the claims a proof disclosed to\n"
+             "us), the messages we received in it (a tombstone of each stays, so they are not taken\n"
+             "again) and the data of the stored events about it. A thread still in progress is\n"
+             "refused (decline it first), and so is an issuer's thread of a revocable credential:\n"
+             "'credential revoke' finds the credential's status-list entry through it.")
     p.add_argument("thid", metavar="THID", help="thread id")
-    p.set_defaults(rpc="protocol.thread", params=lambda a: {"thid": a.thid},
-                   show=lambda r, out: out.write(json.dumps(r, indent=2, sort_keys=True) + "\n"))
+    p.add_argument("--delete", action="store_true", help="erase the thread, for good")
+    p.set_defaults(rpc=lambda a: "protocol.thread.delete" if a.delete else "protocol.thread",
+                   params=lambda a: {"thid": a.thid},
+                   show=lambda r, out: out.write(
+                       f"deleted thread {r['thid']}: records {r['deleted']['records']}, inbox "
+                       f"{r['deleted']['inbox']}, events erased {r['deleted']['events']}\n" if "deleted" in r
+                       else json.dumps(r, indent=2, sort_keys=True) + "\n"))

@@ -1474,17 +1474,15 @@ class Store:
         one transaction; how many rows of each kind changed.
 
         * An inbound row keeps only what deduplication needs (ref, sender, message id)
-          as a :data:`INBOX_DELETED` tombstone: its record and packed bytes are
-          overwritten, so a copy of the same message arriving again is a duplicate
-          and does not come back.
+          as a :data:`INBOX_DELETED` tombstone (:meth:`_erase_inbox`), so a copy of the
+          same message arriving again is a duplicate and does not come back.
         * An outbound row is deleted, unless it is being sent right now
           (:class:`DaemonError` ``invalid_state``: the daemon may be writing it to the
           network; it can be erased once it is delivered, failed or queued again).
           A queued one is deleted too: it will not be sent.
         * Its basic-message records (a basic message is its own thread) are deleted.
-        * Events about it keep their kind, number and time; their data is replaced by
-          ``{"id"|"thid": id, "deleted": true}``.  Only the kinds that name a message
-          (:data:`_MESSAGE_EVENT_KINDS`) are opened to look.
+        * Events about it are erased (:meth:`_erase_events`); only the kinds that name
+          a message (:data:`_MESSAGE_EVENT_KINDS`) are opened to look.
         """
         erased = {"inbox": 0, "outbox": 0, "records": 0, "events": 0}
         with self._zeroing(), self.transaction():
@@ -1492,38 +1490,70 @@ class Store:
             if out is not None and out[0] == OUTBOX_SENDING:
                 raise DaemonError(INVALID_STATE, f"message {id} is being sent; erase it once it is "
                                                  "delivered, failed or queued again")
-            refs = [r[0] for r in self._conn.execute(
-                "SELECT ref FROM inbox WHERE (msg_id = ? OR ref = ?) AND state != ?", (id, id, INBOX_DELETED)
-            ).fetchall()]
-            for ref in refs:
-                self._conn.execute(
-                    "UPDATE inbox SET state = ?, record = ?, packed = ? WHERE ref = ?",
-                    (INBOX_DELETED, self._seal("inbox", ref, {}),
-                     self._seal_bytes("inbox.packed", ref, PACKED_NOT_KEPT), ref),
-                )
-            erased["inbox"] = len(refs)
+            erased["inbox"] = self._erase_inbox([id])
             erased["outbox"] = self._conn.execute("DELETE FROM outbox WHERE id = ?", (id,)).rowcount
             erased["records"] = self._conn.execute(
                 "DELETE FROM protocol_records WHERE protocol = ? AND thid = ?", (BASIC_MESSAGE_PIURI, id)
             ).rowcount
-            if not any(erased.values()):
-                return erased
-            rows = self._conn.execute(
-                f"SELECT seq, kind, data FROM events WHERE kind IN ({', '.join('?' * len(_MESSAGE_EVENT_KINDS))})",
-                _MESSAGE_EVENT_KINDS,
-            ).fetchall()
-            for seq, kind, blob in rows:
-                data = self._open("events", str(seq), blob)
+            if any(erased.values()):
                 # A message.* event is about the message it names by id; a basic-message
                 # event about its thread, which is the message (a reply elsewhere may
                 # share the thid, and is another message).
-                key = ("id" if data.get("id") == id
-                       else "thid" if kind.startswith("basicmessage.") and data.get("thid") == id else None)
-                if key is None:
-                    continue
+                erased["events"] = self._erase_events(
+                    lambda kind, data: "id" if data.get("id") == id
+                    else "thid" if kind.startswith("basicmessage.") and data.get("thid") == id else None,
+                    id, kinds=_MESSAGE_EVENT_KINDS,
+                )
+        return erased
+
+    def thread_erase(self, thid: str, message_ids: Iterable[str]) -> dict[str, int]:
+        """Erase a protocol thread: its records, the received messages ``message_ids``
+        (its records' ``seen_ids``; tombstones, as :meth:`message_erase` leaves) and
+        the events about it (any kind naming it by ``thid``, or one of its messages
+        by ``id``), in one transaction; how many rows of each kind changed.  Whether a
+        thread may go (finished, not needed to revoke a credential) is the caller's
+        decision (``Conversations.thread_delete``)."""
+        ids = set(message_ids)
+        with self._zeroing(), self.transaction():
+            erased = {
+                "records": self._conn.execute("DELETE FROM protocol_records WHERE thid = ?", (thid,)).rowcount,
+                "inbox": self._erase_inbox(sorted(ids)),
+            }
+            erased["events"] = self._erase_events(
+                lambda _kind, data: "thid" if data.get("thid") == thid else "id" if data.get("id") in ids else None,
+                thid,
+            )
+        return erased
+
+    def _erase_inbox(self, ids: list[str]) -> int:
+        """Inbound rows whose message id or reference is in ``ids`` become tombstones:
+        state :data:`INBOX_DELETED`, record and packed bytes overwritten; how many."""
+        refs = [r[0] for id in ids for r in self._conn.execute(
+            "SELECT ref FROM inbox WHERE (msg_id = ? OR ref = ?) AND state != ?", (id, id, INBOX_DELETED)
+        ).fetchall()]
+        for ref in refs:
+            self._conn.execute(
+                "UPDATE inbox SET state = ?, record = ?, packed = ? WHERE ref = ?",
+                (INBOX_DELETED, self._seal("inbox", ref, {}), self._seal_bytes("inbox.packed", ref, PACKED_NOT_KEPT),
+                 ref),
+            )
+        return len(refs)
+
+    def _erase_events(self, match: Callable[[str, dict[str, Any]], str | None], value: str, *,
+                      kinds: tuple[str, ...] | None = None) -> int:
+        """Stored events that ``match(kind, data)`` keep their number, kind and time;
+        their data becomes ``{key: value, "deleted": true}``, ``key`` being what
+        ``match`` returned (None: not this one).  Only ``kinds`` are opened, if given."""
+        sql, args = "SELECT seq, kind, data FROM events", ()
+        if kinds is not None:
+            sql, args = sql + f" WHERE kind IN ({', '.join('?' * len(kinds))})", kinds
+        erased = 0
+        for seq, kind, blob in self._conn.execute(sql, args).fetchall():
+            key = match(kind, self._open("events", str(seq), blob))
+            if key is not None:
                 self._conn.execute("UPDATE events SET data = ? WHERE seq = ?",
-                                   (self._seal("events", str(seq), {key: id, "deleted": True}), seq))
-                erased["events"] += 1
+                                   (self._seal("events", str(seq), {key: value, "deleted": True}), seq))
+                erased += 1
         return erased
 
     def inbox_pending(self) -> list[InboxRow]:

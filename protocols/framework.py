@@ -145,6 +145,11 @@ def states_of(table: Table, role: str) -> frozenset[str]:
     return frozenset(states)
 
 
+def finished(table: Table, role: str, state: str) -> bool:
+    """Whether a thread in ``state`` is over: abandoned, or no event leads on from it."""
+    return state == ABANDONED or not table.get(role, {}).get(state)
+
+
 @dataclass(frozen=True)
 class Event:
     """Something the daemon reports to its clients (JSON-ready ``data``)."""
