@@ -334,8 +334,11 @@ CREATE TABLE held_status_lists (
 # from 47 to 35 KB of WAL).  The inbox has one unique index (msg_id, sender) where it
 # had two, (sender, msg_id) and (msg_id): it deduplicates and finds a message by id;
 # its state index is replaced by two partial ones that hold only the rare pending and
-# rejected rows, so accepting a message writes neither.  Neither box has AUTOINCREMENT
-# any more: its sqlite_sequence row was one more page per insert, and seq only orders
+# rejected rows, so accepting a message writes neither.  The outbox's two indexes
+# become partial too, holding only the messages still to deliver (a delivered one
+# leaves them).  Queries state these indexes' conditions as literals: SQLite uses a
+# partial index only for a query whose WHERE implies the index's, which a bound
+# parameter in "state IN (?, ?)" does not.  Neither box has AUTOINCREMENT any more: its sqlite_sequence row was one more page per insert, and seq only orders
 # and pages listings, where a number reused after the newest row was deleted is
 # harmless.  The tables are copied (SQLite cannot drop AUTOINCREMENT in place); sealed
 # records are bound to their table's name and row key, not to seq, so they still open.
@@ -381,8 +384,9 @@ INSERT INTO outbox_v5 (seq, id, to_did, from_did, state, attempts, next_attempt,
     FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_v5 RENAME TO outbox;
-CREATE INDEX outbox_due ON outbox (state, next_attempt);
-CREATE INDEX outbox_pending ON outbox (to_did, state);
+-- Partial: only messages still to deliver (a sent one leaves both indexes).
+CREATE INDEX outbox_due ON outbox (next_attempt) WHERE state = 'queued';
+CREATE INDEX outbox_pending ON outbox (to_did) WHERE state IN ('queued', 'sending');
 """
 
 #: ``meta`` record set once every personal record is sealed (Store.seal_legacy_records).
@@ -555,6 +559,10 @@ OUTBOX_TRANSITIONS: dict[str, frozenset[str]] = {
     OUTBOX_EXPIRED: frozenset(),
 }
 OUTBOX_PENDING_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING)
+# The conditions of the outbox's partial indexes (schema v5), as literals in queries:
+# SQLite uses a partial index only when a query's WHERE implies the index's.
+_QUEUED = f"state = '{OUTBOX_QUEUED}'"
+_PENDING = f"state IN ('{OUTBOX_QUEUED}', '{OUTBOX_SENDING}')"
 #: States an outbound message never leaves; :meth:`Store.outbox_prune` deletes them
 #: once they are old enough.
 OUTBOX_FINAL_STATES = (OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_EXPIRED)
@@ -1682,8 +1690,7 @@ class Store:
         """Move pending messages past their ``expires`` time to ``expired``; their ids."""
         with self.transaction():
             ids = [r[0] for r in self._conn.execute(
-                "SELECT id FROM outbox WHERE state IN (?, ?) AND expires IS NOT NULL AND expires <= ?",
-                (OUTBOX_QUEUED, OUTBOX_SENDING, now),
+                f"SELECT id FROM outbox WHERE {_PENDING} AND expires IS NOT NULL AND expires <= ?", (now,),
             ).fetchall()]
             for i in ids:
                 self.outbox_transition(i, OUTBOX_EXPIRED, now=now)
@@ -1697,8 +1704,8 @@ class Store:
         with self.transaction():
             self.outbox_expire(now)
             ids = [r[0] for r in self._conn.execute(
-                "SELECT id FROM outbox WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, seq "
-                "LIMIT ?", (OUTBOX_QUEUED, now, _limit(limit))
+                f"SELECT id FROM outbox WHERE {_QUEUED} AND next_attempt <= ? ORDER BY next_attempt, seq "
+                "LIMIT ?", (now, _limit(limit))
             ).fetchall()]
             return [self.outbox_transition(i, OUTBOX_SENDING, now=now) for i in ids]
 
@@ -1711,16 +1718,15 @@ class Store:
     def outbox_pending_count(self, to_did: str) -> int:
         """How many messages to ``to_did`` are queued or being sent."""
         r = self._conn.execute(
-            "SELECT COUNT(*) FROM outbox WHERE to_did = ? AND state IN (?, ?)",
-            (to_did, *OUTBOX_PENDING_STATES),
+            f"SELECT COUNT(*) FROM outbox WHERE to_did = ? AND {_PENDING}", (to_did,),
         ).fetchone()
         return int(r[0])
 
     def outbox_waiting_recipients(self, now: int, *, limit: int) -> list[str]:
         """Recipients of queued messages that are not due yet (backing off), at most ``limit``."""
         rows = self._conn.execute(
-            "SELECT DISTINCT to_did FROM outbox WHERE state = ? AND next_attempt > ? LIMIT ?",
-            (OUTBOX_QUEUED, now, max(1, int(limit))),
+            f"SELECT DISTINCT to_did FROM outbox WHERE {_QUEUED} AND next_attempt > ? LIMIT ?",
+            (now, max(1, int(limit))),
         ).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -1732,9 +1738,9 @@ class Store:
             for start in range(0, len(dids), _DIDS_PER_STATEMENT):
                 chunk = dids[start:start + _DIDS_PER_STATEMENT]
                 cur = self._conn.execute(
-                    "UPDATE outbox SET next_attempt = ? WHERE state = ? AND next_attempt > ? "
+                    f"UPDATE outbox SET next_attempt = ? WHERE {_QUEUED} AND next_attempt > ? "
                     f"AND to_did IN ({', '.join('?' * len(chunk))})",
-                    (now, OUTBOX_QUEUED, now, *chunk),
+                    (now, now, *chunk),
                 )
                 changed += cur.rowcount
         return changed
@@ -1743,7 +1749,8 @@ class Store:
         """After a restart nothing is being sent: put ``sending`` rows back in the queue."""
         with self.transaction():
             cur = self._conn.execute(
-                "UPDATE outbox SET state = ?, updated = ? WHERE state = ?",
+                # (The pending index's condition too: it is searched instead of the box.)
+                f"UPDATE outbox SET state = ?, updated = ? WHERE state = ? AND {_PENDING}",
                 (OUTBOX_QUEUED, now, OUTBOX_SENDING),
             )
         return cur.rowcount
@@ -1827,7 +1834,7 @@ class Store:
                 "SELECT COUNT(*) FROM inbox WHERE state = 'rejected'"  # (partial index: a literal)
             ).fetchone()[0],
             "outbox_pending": one(
-                "SELECT COUNT(*) FROM outbox WHERE state IN (?, ?)", OUTBOX_PENDING_STATES
+                f"SELECT COUNT(*) FROM outbox WHERE {_PENDING}"
             ).fetchone()[0],
             "outbox": one("SELECT COUNT(*) FROM outbox").fetchone()[0],
         }
