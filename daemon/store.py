@@ -692,6 +692,11 @@ class Store:
         # Statement journals (a write inside a group's savepoints needs one) in
         # memory: on disk each was a file created and unlinked per statement.
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Deleted content is zeroed in the pages a commit writes anyway, but freed pages
+        # are not written just to zero them (the build's default here is ON, which
+        # wrote every overflow page a dropped packed message freed).  Records are
+        # sealed; an erase the owner asks for zeroes everything (Store._zeroing).
+        conn.execute("PRAGMA secure_delete = FAST")
         self.migrate()
 
     @property
@@ -952,7 +957,7 @@ class Store:
         try:
             yield
         finally:
-            self._conn.execute("PRAGMA secure_delete = OFF")
+            self._conn.execute("PRAGMA secure_delete = FAST")
 
     def meta_get(self, name: str) -> Any:
         """A named metadata record, or None."""
@@ -1802,7 +1807,11 @@ class Store:
             )
             # Pruned EVENTS_PRUNE_BATCH at a time, not one row per flush: each prune
             # rewrites the oldest leaf pages, a write of its own in every commit.
-            low, high = self._conn.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone()
+            # Two subqueries: "SELECT MIN(seq), MAX(seq)" in one is a scan of the table
+            # (SQLite's min/max look-up serves a query with one of them alone).
+            low, high = self._conn.execute(
+                "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events)"
+            ).fetchone()
             if low is not None and high - low >= EVENTS_KEPT + EVENTS_PRUNE_BATCH:
                 self._conn.execute("DELETE FROM events WHERE seq <= ?", (high - EVENTS_KEPT,))
 
