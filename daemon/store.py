@@ -1838,7 +1838,8 @@ class Store:
             "dids": one("SELECT COUNT(*) FROM dids WHERE own = 1").fetchone()[0],
             "known_dids": one("SELECT COUNT(*) FROM dids WHERE own = 0").fetchone()[0],
             "keys": one("SELECT COUNT(*) FROM keys").fetchone()[0],
-            "inbox": one("SELECT COUNT(*) FROM inbox").fetchone()[0],
+            # (Erased messages' tombstones are not messages any more.)
+            "inbox": one(f"SELECT COUNT(*) FROM inbox WHERE state != '{INBOX_DELETED}'").fetchone()[0],
             "inbox_rejected": one(
                 "SELECT COUNT(*) FROM inbox WHERE state = 'rejected'"  # (partial index: a literal)
             ).fetchone()[0],
@@ -2017,10 +2018,18 @@ class AsyncStore:
 
     def stats(self) -> dict[str, int]:
         """Counters for ``status``: commits, those that had to be durable, calls they
-        held, WAL fsyncs that made them so (one covers every commit before it), checkpoints."""
+        held, WAL fsyncs that made them so (one covers every commit before it), checkpoints;
+        and the size on disk of the database file and its WAL."""
+        path = self.sync.path
+        sizes = {}
+        for name, file in (("db_bytes", path), ("wal_bytes", path.with_name(path.name + "-wal"))):
+            try:
+                sizes[name] = file.stat().st_size
+            except OSError:
+                sizes[name] = 0
         return {"commits": self.groups, "durable_commits": self.durable_groups, "calls": self.calls,
                 "syncs": self.syncs, "inline_syncs": self.inline_syncs, "checkpoints": self.checkpoints,
-                "wal_restarts": self.wal_restarts}
+                "wal_restarts": self.wal_restarts, **sizes}
 
     def _thread(self) -> _StoreThread:
         token = trio.lowlevel.current_trio_token()

@@ -166,8 +166,14 @@ def test_didcommctl_message_delete(daemon: Daemon) -> None:
     while daemon.call("message.outbox.get", id=id)["state"] != "delivered":
         assert time.monotonic() < deadline, "never delivered"
         time.sleep(0.05)
+    before = daemon.call("status")
     out = daemon.ctl("message", "delete", id)
     assert out.returncode == exitcodes.OK, out.stderr
+    after = daemon.call("status")
+    # Status counts messages, not tombstones; and says what the store takes on disk.
+    assert after["inbox"] == before["inbox"] - 1
+    assert after["outbox"] == before["outbox"] - 1
+    assert after["store"]["db_bytes"] > 0 and after["store"]["wal_bytes"] >= 0
     assert out.stdout == f"deleted {id}: inbox 1, outbox 1, records 1, events erased {out.stdout.split()[-1]}\n"
     again = daemon.ctl("--json", "message", "delete", id)
     assert again.returncode == exitcodes.FAILURE

@@ -659,7 +659,7 @@ def test_the_hot_paths_search_their_indexes(store: Store) -> None:
               and any(table in st for table in ("inbox", "outbox", "events"))]
     assert len(looked) >= 13
     for sql in looked:
-        if sql in ("SELECT COUNT(*) FROM inbox", "SELECT COUNT(*) FROM outbox"):
+        if sql in ("SELECT COUNT(*) FROM inbox WHERE state != 'deleted'", "SELECT COUNT(*) FROM outbox"):
             continue  # (status counts every row: that is what it asks)
         plan = [r[3] for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql)]
         # A partial index holds only the rows asked for: scanning it is the search.
