@@ -56,6 +56,7 @@ from protocols.envelope import pack_encrypted, unpack
 from protocols.errors import DIDCommError
 from protocols.message import new_id
 
+from . import housekeeping
 from . import wallet as walletlib
 from .config import Config
 from .conversations import Conversations, reject_inbound
@@ -228,6 +229,8 @@ class Agent:
         self._clock = clock
         self._started = time.monotonic()
         self._closed = False
+        #: Whether peers' messages may still be stored ([store] max_bytes, min_free_bytes).
+        self.space = housekeeping.SpaceGuard(self)
         #: The libp2p side (daemon.transport), set while ``serve`` runs.
         self.p2p: Any = None
         self.peers: Any = None
@@ -318,7 +321,6 @@ class Agent:
         """The agent's long-lived tasks: the libp2p node, the outbox sender, the peer table,
         the refresh of our credentials' status lists, the signing of the lists we publish,
         the store's housekeeping."""
-        from . import housekeeping
         from .transport import serve
 
         async with trio.open_nursery() as nursery:
@@ -370,7 +372,7 @@ class Agent:
             "addrs": self.p2p.addrs if self.p2p is not None else [],
             "p2p": self.p2p.stats() if self.p2p is not None else None,
             "delivery": self.sender.stats() if self.sender is not None else None,
-            "store": self.store.stats(),
+            "store": {**self.store.stats(), "refusing": self.space.refusal},
         }
 
     # -- DIDs -----------------------------------------------------------------------------
@@ -599,6 +601,7 @@ class Agent:
         if len(packed) > MAX_INBOUND_BYTES:
             raise DaemonError("invalid_message", f"the message is larger than {MAX_INBOUND_BYTES} bytes")
         _check_str("transport", transport, 64)
+        self.space.check()  # before anything is committed: a refused message stays with its sender
         ref = "in-" + hashlib.sha256(packed).hexdigest()[:32]
         # Known bytes are answered without unpacking them.  Only when the store is
         # idle: the commit below finds a duplicate anyway (Store.inbox_insert_received),

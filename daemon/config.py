@@ -78,6 +78,9 @@ environment, to the working directory.  A complete file with every default::
     [store]
     keep_sent = 2592000           # seconds a delivered, failed or expired outbound message stays
                                   # listed (outbox) before it is deleted; 0: kept for ever
+    max_bytes = 0                 # refuse peers' messages while the store (file + WAL) is this
+                                  # big; 0: no cap
+    min_free_bytes = 268435456    # ... or while its file system has less free than this (256 MiB)
 
 A passphrase may also come from the systemd credential
 ``$CREDENTIALS_DIRECTORY/wallet-passphrase`` (see :mod:`daemon.wallet`).
@@ -130,6 +133,8 @@ MAX_STATUS_REFRESH_S = 30 * 24 * 3600
 #: Longest path accepted in any path setting.
 #: Longest ``store.keep_sent`` (seconds): ten years (0 keeps sent messages for ever).
 MAX_KEEP_SENT_S = 10 * 365 * 24 * 3600
+#: Largest ``store.max_bytes`` / ``store.min_free_bytes``: a pebibyte.
+MAX_STORE_BYTES = 1 << 50
 MAX_PATH_CHARS = 4096
 #: A Unix socket path must fit ``sockaddr_un.sun_path`` (108 bytes on Linux, with its NUL).
 MAX_SOCKET_PATH_BYTES = 107
@@ -221,12 +226,19 @@ class CredentialsSection:
 
 @dataclass(frozen=True)
 class StoreSection:
-    """``[store]``: how long the store keeps what it no longer needs (daemon.housekeeping)."""
+    """``[store]``: how long the store keeps what it no longer needs, and how big it may
+    grow with what peers send (daemon.housekeeping)."""
 
     #: Seconds an outbound message in a final state (delivered, failed, expired) is
     #: kept after its last change; 0 keeps it for ever.  Inbound messages are the
     #: owner's and are never deleted by the daemon.
     keep_sent: int = 30 * 24 * 3600
+    #: Inbound messages are refused (not acknowledged: their senders try again later)
+    #: while the store's file and WAL take this many bytes (0: no cap) ...
+    max_bytes: int = 0
+    #: ... or while the file system holding it has fewer bytes free than this, so the
+    #: owner's own work still has room when peers have filled the rest.
+    min_free_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -537,6 +549,8 @@ _SCHEMA: dict[str, dict[str, _Checker]] = {
     },
     "store": {
         "keep_sent": _int_range(0, MAX_KEEP_SENT_S),
+        "max_bytes": _int_range(0, MAX_STORE_BYTES),
+        "min_free_bytes": _int_range(0, MAX_STORE_BYTES),
     },
 }
 

@@ -15,25 +15,91 @@ deletes :data:`~daemon.store.PRUNE_BATCH` rows per transaction, so the writer lo
 only ever held briefly, and commits relaxed (no fsync: a delete lost to a power cut
 is simply done again).  ``[store] keep_sent`` is read on every pass, so a SIGHUP
 reload applies from the next one.
+
+What peers send is kept, so peers could fill the disk.  :class:`SpaceGuard` refuses
+inbound messages (:class:`StoreFullError`, before anything is committed) while the
+store's file and WAL hold ``[store] max_bytes`` or more, or while the file system under
+the state directory has less than ``[store] min_free_bytes`` free.  A refused message
+is not acknowledged on its stream, so its sender keeps it and tries again later:
+nothing is lost, and the owner's own work (sending, erasing) still has the room that
+was kept free.  The guard looks again at most every :data:`SPACE_CHECK_S`.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
-from .errors import DaemonError
+from .errors import UNAVAILABLE, DaemonError
 from .store import PRUNE_BATCH
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .agent import Agent
 
 _log = structlog.get_logger("didcommd.housekeeping")
 
 #: Seconds between two housekeeping passes.
 HOUSEKEEPING_EVERY_S = 3600.0
+#: Seconds a space measurement is trusted (a flood of messages costs one stat a second).
+SPACE_CHECK_S = 1.0
+#: Least seconds between two ``store.full`` warnings in the log.
+SPACE_WARN_EVERY_S = 60.0
+
+
+class StoreFullError(DaemonError):
+    """Inbound messages are refused for now: the store may not grow (``[store]``)."""
+
+    code = UNAVAILABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+class SpaceGuard:
+    """Whether the store may take another inbound message (see the module docstring)."""
+
+    def __init__(self, agent: Agent, clock: Callable[[], float] = time.monotonic) -> None:
+        self.agent = agent
+        self.clock = clock
+        self._checked = -SPACE_CHECK_S
+        self._warned = -SPACE_WARN_EVERY_S
+        #: Why messages are refused now, or None.
+        self.refusal: str | None = None
+
+    def check(self) -> None:
+        """Raise :class:`StoreFullError` while the store may not grow."""
+        now = self.clock()
+        if now - self._checked >= SPACE_CHECK_S:
+            self._checked = now
+            self.refusal = self._measure()
+            if self.refusal is not None and now - self._warned >= SPACE_WARN_EVERY_S:
+                self._warned = now
+                _log.warning("store.full", reason=self.refusal)
+        if self.refusal is not None:
+            raise StoreFullError(f"not taking messages now: {self.refusal}")
+
+    def _measure(self) -> str | None:
+        limits = self.agent.config.store
+        if limits.max_bytes:
+            stats = self.agent.store.stats()
+            size = stats["db_bytes"] + stats["wal_bytes"]
+            if size >= limits.max_bytes:
+                return f"the store takes {size} bytes (store.max_bytes = {limits.max_bytes})"
+        if limits.min_free_bytes:
+            try:
+                fs = os.statvfs(self.agent.config.daemon.state_dir)
+            except OSError:
+                return None  # cannot tell: the commit itself will say if the disk is full
+            free = fs.f_bavail * fs.f_frsize
+            if free < limits.min_free_bytes:
+                return f"{free} bytes free on the store's file system (store.min_free_bytes = {limits.min_free_bytes})"
+        return None
 
 
 async def prune_sent(agent: Agent) -> int:

@@ -265,3 +265,57 @@ def test_a_daemon_prunes_sent_messages_at_start(daemon_factory: Any) -> None:
         assert db.execute("SELECT COUNT(*) FROM outbox WHERE id = ?", (sent["id"],)).fetchone()[0] == 0
     finally:
         db.close()
+
+
+# -- room on disk: peers cannot fill it ---------------------------------------------------------
+
+
+async def test_a_full_store_refuses_messages_before_committing_anything(pair: tuple[Agent, Agent]) -> None:
+    alice, bob = pair
+    wire = Wire(alice, bob)
+    await connect(alice, bob, wire)
+    conn = (await alice.conversations.connections.list())[0]
+    sent = await alice.message_send(conn.their_did, BASIC, {"content": "hi"}, frm=conn.my_did)
+    packed = (await alice.outbox_get(sent["id"]))["packed"]
+    now = [0.0]
+    bob.space = housekeeping.SpaceGuard(bob, clock=lambda: now[0])
+    before = len(await bob.message_list())
+    for limits, reason in (({"min_free_bytes": 1 << 50}, "bytes free"), ({"max_bytes": 4096}, "store takes")):
+        bob.config = replace(bob.config, store={**{"max_bytes": 0, "min_free_bytes": 0}, **limits})
+        now[0] += housekeeping.SPACE_CHECK_S
+        with pytest.raises(housekeeping.StoreFullError, match=reason) as info:
+            await bob.message_receive(packed)
+        assert info.value.code == "unavailable"
+        assert len(await bob.message_list()) == before  # nothing committed
+        assert reason in (await bob.status())["store"]["refusing"]
+    # Room again: taken at the next look, not before (one measurement a second).
+    bob.config = replace(bob.config, store={"max_bytes": 0, "min_free_bytes": 0})
+    with pytest.raises(housekeeping.StoreFullError):
+        await bob.message_receive(packed)
+    now[0] += housekeeping.SPACE_CHECK_S
+    assert (await bob.message_receive(packed))["state"] == "received"
+    assert (await bob.status())["store"]["refusing"] is None
+
+
+def test_a_refused_message_stays_with_its_sender_until_there_is_room(daemon_factory: Any) -> None:
+    """Between two daemons: B refuses while its disk is 'full'; A keeps the message and
+    retries; after B's config is reloaded (SIGHUP) with room, the message arrives."""
+    import signal
+
+    from tests.daemon.test_two_daemons import ctl_json, outbox_state, received, wait_until
+
+    full = "[store]\nmin_free_bytes = 1125899906842624\n"
+    a: Daemon = daemon_factory(env={"DIDCOMMD_DELIVERY_RETRY_BASE": "0.2", "DIDCOMMD_DELIVERY_RETRY_MAX": "0.5"})
+    b: Daemon = daemon_factory(config=full)
+    did_b = ctl_json(b, "did", "create")["did"]
+    ctl_json(a, "did", "create")
+    sent = ctl_json(a, "send", "--to", did_b, "--type", BASIC, "--body", '{"content": "wait for room"}')
+    wait_until("B refusing", lambda: any(r.get("event") == "store.full" for r in b.log_records()))
+    wait_until("A retrying", lambda: outbox_state(a, sent["id"]) == "queued")
+    assert received(b, sent["id"]) is None
+    assert "bytes free" in b.call("status")["store"]["refusing"]
+    (b.home / "didcommd.toml").write_text("[store]\nmin_free_bytes = 0\n")
+    b.signal(signal.SIGHUP)
+    got = wait_until("the message in B's inbox", lambda: received(b, sent["id"]))
+    assert got["message"]["body"] == {"content": "wait for room"}
+    wait_until("delivered on A", lambda: outbox_state(a, sent["id"]) == "delivered")
