@@ -74,6 +74,18 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent]]:
         await bob.aclose()
 
 
+@pytest.fixture
+async def connected(pair: tuple[Agent, Agent]) -> tuple[Agent, Agent, Any, Any]:
+    """``pair`` connected over an invitation: alice, bob, the Wire between them (the
+    transport's job, done by the test) and alice's Connection."""
+    from tests.daemon.test_conversations import Wire, connect  # (it imports this module)
+
+    alice, bob = pair
+    wire = Wire(alice, bob)
+    await connect(alice, bob, wire)
+    return alice, bob, wire, (await alice.conversations.connections.list())[0]
+
+
 class NotifyListener:
     """A ``NOTIFY_SOCKET`` datagram socket: what the daemon tells systemd."""
 

@@ -29,7 +29,6 @@ from daemon.store import (
 from protocols.envelope import pack_encrypted
 from tests.daemon.conftest import Daemon, make_config
 from tests.daemon.stores import open_store
-from tests.daemon.test_conversations import Wire, connect
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
 DAY = 24 * 3600
@@ -152,11 +151,8 @@ def test_a_row_accepted_after_a_restart_drops_its_packed_bytes_too(tmp_path: Pat
 # -- two agents -------------------------------------------------------------------------------
 
 
-async def test_inbound_packed_bytes_are_kept_only_when_signed(pair: tuple[Agent, Agent]) -> None:
-    alice, bob = pair
-    wire = Wire(alice, bob)
-    await connect(alice, bob, wire)
-    conn = (await alice.conversations.connections.list())[0]
+async def test_inbound_packed_bytes_are_kept_only_when_signed(connected: Any) -> None:
+    alice, bob, wire, conn = connected
     sent = await alice.message_send(conn.their_did, BASIC, {"content": "hi"}, frm=conn.my_did)
     await wire.pump()
     signed_msg = {"id": "signed-1", "type": BASIC, "to": [conn.their_did], "from": conn.my_did,
@@ -270,11 +266,8 @@ def test_a_daemon_prunes_sent_messages_at_start(daemon_factory: Any) -> None:
 # -- room on disk: peers cannot fill it ---------------------------------------------------------
 
 
-async def test_a_full_store_refuses_messages_before_committing_anything(pair: tuple[Agent, Agent]) -> None:
-    alice, bob = pair
-    wire = Wire(alice, bob)
-    await connect(alice, bob, wire)
-    conn = (await alice.conversations.connections.list())[0]
+async def test_a_full_store_refuses_messages_before_committing_anything(connected: Any) -> None:
+    alice, bob, _wire, conn = connected
     sent = await alice.message_send(conn.their_did, BASIC, {"content": "hi"}, frm=conn.my_did)
     packed = (await alice.outbox_get(sent["id"]))["packed"]
     now = [0.0]

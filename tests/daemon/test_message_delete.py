@@ -16,7 +16,6 @@ from daemon import exitcodes
 from daemon.agent import Agent
 from daemon.errors import INVALID_STATE, DaemonError, NotFoundError
 from tests.daemon.conftest import Daemon
-from tests.daemon.test_conversations import Wire, connect
 
 BASIC = "https://didcomm.org/basicmessage/2.0/message"
 SECRET = "meet me at the old mill at nine"
@@ -32,12 +31,10 @@ def _mentions(events: list[dict[str, Any]], id: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def chat(pair: tuple[Agent, Agent]) -> tuple[Agent, Agent, Wire, str]:
+def chat(connected: Any) -> tuple[Agent, Agent, Any, str]:
     """Alice and Bob connected; Alice's connection id."""
-    alice, bob = pair
-    wire = Wire(alice, bob)
-    a_conn, _ = await connect(alice, bob, wire)
-    return alice, bob, wire, a_conn
+    alice, bob, wire, conn = connected
+    return alice, bob, wire, conn.id
 
 
 async def test_a_received_message_is_erased_everywhere_and_stays_erased(chat: Any) -> None:
