@@ -367,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
              "a copy arriving again is dropped as a duplicate), from the outbox (a message still\n"
              "queued is not sent; one being sent right now is refused: try again in a moment), its\n"
              "basic-message record, and the stored events about it (their data is replaced by\n"
-             "{\"id\": ..., \"deleted\": true}).  Credentials and exchanges have their own commands.")
+             "{\"id\": ..., \"deleted\": true}).  A whole exchange: 'didcommctl thread THID --delete';\n"
+             "a credential: 'didcommctl credential delete'.")
     p.add_argument("id", help="message id")
     p.set_defaults(rpc="message.delete", params=lambda a: {"id": a.id}, show=_show_deleted)
 
