@@ -133,6 +133,9 @@ MAX_LIST_LIMIT = 1000
 EVENTS_KEPT = 10_000
 #: Events beyond EVENTS_KEPT that may pile up before they are pruned, all at once.
 EVENTS_PRUNE_BATCH = 1000
+#: Most bytes of (sealed) event data kept: past it, the oldest events go until a tenth
+#: of it is free again.  An event may carry a message's text (64 KB at most).
+EVENTS_KEPT_BYTES = 64 * 1024 * 1024
 #: Most rows one :meth:`Store.outbox_prune` call deletes (one short transaction each,
 #: so the writer lock is never held for long).
 PRUNE_BATCH = 1000
@@ -389,11 +392,18 @@ CREATE INDEX outbox_due ON outbox (next_attempt) WHERE state = 'queued';
 CREATE INDEX outbox_pending ON outbox (to_did) WHERE state IN ('queued', 'sending');
 """
 
+# v6: the event log is bounded by bytes as well as by count (EVENTS_KEPT_BYTES): an
+# event may carry a message's text, up to 64 KB, and 10,000 of those were 640 MB.
+# Each row's sealed size is kept; rows from before have 0 and leave by count.
+_SCHEMA_V6 = """
+ALTER TABLE events ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+"""
+
 #: ``meta`` record set once every personal record is sealed (Store.seal_legacy_records).
 _META_RECORDS_SEALED = "records_sealed"
 
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -650,6 +660,8 @@ class Store:
         self._checkpointer: sqlite3.Connection | None = None
         self._page_bytes = 4096
         self._sealer: RecordSealer | None = None
+        #: Bytes of event data stored (None: not summed yet, or a rollback made it stale).
+        self._events_bytes: int | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -806,6 +818,7 @@ class Store:
     def _abandon(self) -> None:
         """After a failed transaction: nothing of it stays open."""
         self._depth = 0
+        self._events_bytes = None
         if self._conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
@@ -1564,9 +1577,10 @@ class Store:
         for seq, kind, blob in self._conn.execute(sql, args).fetchall():
             key = match(kind, self._open("events", str(seq), blob))
             if key is not None:
-                self._conn.execute("UPDATE events SET data = ? WHERE seq = ?",
-                                   (self._seal("events", str(seq), {key: value, "deleted": True}), seq))
+                data = self._seal("events", str(seq), {key: value, "deleted": True})
+                self._conn.execute("UPDATE events SET data = ?, size = ? WHERE seq = ?", (data, len(data), seq))
                 erased += 1
+        self._events_bytes = None  # (smaller now: summed again when next needed)
         return erased
 
     def inbox_pending(self) -> list[InboxRow]:
@@ -1799,21 +1813,55 @@ class Store:
     # -- events -------------------------------------------------------------------------------
 
     def events_append(self, events: Iterable[dict[str, Any]]) -> None:
-        """Persist events (each with its ``seq`` already assigned) and prune old ones."""
-        with self.transaction():
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO events (seq, kind, time, data) VALUES (?, ?, ?, ?)",
-                [(e["seq"], e["kind"], e["time"], self._seal("events", str(e["seq"]), e["data"])) for e in events],
-            )
-            # Pruned EVENTS_PRUNE_BATCH at a time, not one row per flush: each prune
-            # rewrites the oldest leaf pages, a write of its own in every commit.
-            # Two subqueries: "SELECT MIN(seq), MAX(seq)" in one is a scan of the table
-            # (SQLite's min/max look-up serves a query with one of them alone).
-            low, high = self._conn.execute(
-                "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events)"
-            ).fetchone()
-            if low is not None and high - low >= EVENTS_KEPT + EVENTS_PRUNE_BATCH:
-                self._conn.execute("DELETE FROM events WHERE seq <= ?", (high - EVENTS_KEPT,))
+        """Persist events (each with its ``seq`` already assigned) and prune old ones:
+        beyond :data:`EVENTS_KEPT` of them, or :data:`EVENTS_KEPT_BYTES` of data."""
+        rows = []
+        for e in events:
+            data = self._seal("events", str(e["seq"]), e["data"])
+            rows.append((e["seq"], e["kind"], e["time"], data, len(data)))
+        try:
+            with self.transaction():
+                total = self._events_total()
+                inserted = self._conn.executemany(
+                    "INSERT OR IGNORE INTO events (seq, kind, time, data, size) VALUES (?, ?, ?, ?, ?)", rows
+                ).rowcount
+                total = total + sum(r[4] for r in rows) if inserted == len(rows) else self._events_total(fresh=True)
+                # Pruned EVENTS_PRUNE_BATCH at a time, not one row per flush: each prune
+                # rewrites the oldest leaf pages, a write of its own in every commit.
+                # Two subqueries: "SELECT MIN(seq), MAX(seq)" in one is a scan of the table
+                # (SQLite's min/max look-up serves a query with one of them alone).
+                low, high = self._conn.execute(
+                    "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events)"
+                ).fetchone()
+                cut = None
+                if low is not None and high - low >= EVENTS_KEPT + EVENTS_PRUNE_BATCH:
+                    cut = high - EVENTS_KEPT
+                if total > EVENTS_KEPT_BYTES:
+                    cut = max(cut or low, self._events_cut_for(total - EVENTS_KEPT_BYTES * 9 // 10, high))
+                if cut is not None:
+                    freed = self._conn.execute(
+                        "SELECT COALESCE(SUM(size), 0) FROM events WHERE seq <= ?", (cut,)).fetchone()[0]
+                    self._conn.execute("DELETE FROM events WHERE seq <= ?", (cut,))
+                    total -= int(freed)
+                self._events_bytes = total
+        except BaseException:
+            self._events_bytes = None  # (rolled back: counted again when next needed)
+            raise
+
+    def _events_total(self, *, fresh: bool = False) -> int:
+        """Bytes of event data stored, summed once and then kept up to date."""
+        if fresh or self._events_bytes is None:
+            self._events_bytes = int(self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0])
+        return self._events_bytes
+
+    def _events_cut_for(self, excess: int, newest: int) -> int:
+        """The seq up to which the oldest events hold ``excess`` bytes (never the newest)."""
+        freed, cut = 0, None
+        for seq, size in self._conn.execute("SELECT seq, size FROM events WHERE seq < ? ORDER BY seq", (newest,)):
+            freed, cut = freed + size, seq
+            if freed >= excess:
+                break
+        return newest - 1 if cut is None else int(cut)
 
     def events_since(self, seq: int, *, limit: int = MAX_LIST_LIMIT) -> list[dict[str, Any]]:
         """Stored events with a sequence number above ``seq``, oldest first."""

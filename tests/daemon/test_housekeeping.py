@@ -312,3 +312,43 @@ def test_a_refused_message_stays_with_its_sender_until_there_is_room(daemon_fact
     got = wait_until("the message in B's inbox", lambda: received(b, sent["id"]))
     assert got["message"]["body"] == {"content": "wait for room"}
     wait_until("delivered on A", lambda: outbox_state(a, sent["id"]) == "delivered")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(0, 6000), min_size=1, max_size=40), kept=st.integers(3, 30))
+def test_events_are_bounded_by_bytes_too(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                                         sizes: list[int], kept: int) -> None:
+    """Whatever the events weigh: the log is a suffix ending with the newest, at most
+    EVENTS_KEPT_BYTES of data unless the newest alone is more, and the running total the
+    store keeps is what the table holds."""
+    import daemon.store as storemod
+
+    cap = 20_000
+    monkeypatch.setattr(storemod, "EVENTS_KEPT_BYTES", cap)
+    monkeypatch.setattr(storemod, "EVENTS_KEPT", kept)
+    monkeypatch.setattr(storemod, "EVENTS_PRUNE_BATCH", 2)
+    store = open_store(tmp_path_factory.mktemp("events") / "s.sqlite3")
+    try:
+        for seq, size in enumerate(sizes, start=1):
+            store.events_append([{"seq": seq, "kind": "k", "time": "t", "data": {"pad": "x" * size}}])
+            stored = [e["seq"] for e in store.events_since(0)]
+            assert stored == list(range(stored[0], seq + 1))  # a suffix, the newest kept
+            total = store._conn.execute("SELECT SUM(size) FROM events").fetchone()[0]
+            assert store._events_total() == total
+            assert total <= cap or len(stored) == 1
+            assert len(stored) <= kept + 2
+    finally:
+        store.close()
+
+
+def test_an_erase_keeps_the_event_bytes_right(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.sqlite3")
+    try:
+        store.events_append([{"seq": 1, "kind": "message.received", "time": "t", "data": {"id": "m1", "x": "y" * 5000}}])
+        store.inbox_insert_received("r1", b"p", transport="t", received=1, msg_id="m1", sender="did:ex:a", record={})
+        before = store._events_total()
+        assert store.message_erase("m1")["events"] == 1
+        assert store._events_total() < before - 4000
+        assert store._events_total() == store._conn.execute("SELECT SUM(size) FROM events").fetchone()[0]
+    finally:
+        store.close()

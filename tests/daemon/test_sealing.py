@@ -172,9 +172,9 @@ def _legacy_store(path: Path, *, schema: bool = True) -> None:
                    (b'{"ciphertext": "' + SECRET.encode() + b'"}', rec({"message": {"body": SECRET}})))
         db.execute("INSERT INTO outbox (id, to_did, state, next_attempt, created, updated, packed, record) "
                    "VALUES ('o1', 'did:ex:you', 'queued', 1, 1, 1, x'7b7d', ?)", (rec({"note": SECRET}),))
-        db.execute("INSERT INTO events VALUES (1, 'message.received', 't', ?)", (rec({"text": SECRET}),))
+        db.execute("INSERT INTO events (seq, kind, time, data) VALUES (1, 'message.received', 't', ?)", (rec({"text": SECRET}),))
         # Many more rows than one batch, so the pass pages through them.
-        db.executemany("INSERT INTO events VALUES (?, 'x', 't', ?)",
+        db.executemany("INSERT INTO events (seq, kind, time, data) VALUES (?, 'x', 't', ?)",
                        [(i, rec({"n": i, "text": SECRET})) for i in range(2, storemod.SEAL_BATCH_ROWS * 2 + 7)])
 
 
