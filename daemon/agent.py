@@ -710,17 +710,25 @@ class Agent:
         """Erase a message we received or sent, with its basic-message record and what
         the stored events say of it (see :meth:`Store.message_erase`); what was erased."""
         _check_str("id", id, MAX_TYPE_CHARS)
-        await self.events.flush()  # so that events still queued are erased too
-        erased = await self.store.run(self.store.sync.message_erase, id)
+        erased = await self.erase(partial(self.store.sync.message_erase, id), "message.deleted", {"id": id})
         if not any(erased.values()):
             raise NotFoundError(f"no message with id {id!r}")
-        # The erase zeroed the old contents in the pages it wrote; the WAL still has
-        # the pages as they were, until this checkpoint empties it.
-        await self.store.checkpoint_all()
-        _log.info("message.deleted", msg_id=id, **erased)
-        self.events.publish("message.deleted", {"id": id})
-        await self.events.flush_soon()
         return {"id": id, "deleted": erased}
+
+    async def erase(self, erase: Callable[[], dict[str, int]], event: str, data: dict[str, Any]) -> dict[str, int]:
+        """Run one of the store's erasures (counts by kind of row) the way each must run:
+        the events still queued are flushed first, so they are erased too; if anything
+        was, the WAL is emptied (the erase zeroed the old contents in the pages it
+        wrote, and the WAL still has those pages as they were), and ``event`` with
+        ``data`` is logged and published."""
+        await self.events.flush()
+        erased = await self.store.run(erase)
+        if any(erased.values()):
+            await self.store.checkpoint_all()
+            _log.info(event, **data, **erased)
+            self.events.publish(event, data)
+            await self.events.flush_soon()
+        return erased
 
     async def outbox_get(self, id: str) -> dict[str, Any]:
         """An outbound message with its packed form (for transports and tests)."""

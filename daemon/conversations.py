@@ -727,12 +727,8 @@ class Conversations:
                 raise DaemonError(INVALID_STATE, f"thread {thid} issued a revocable credential: it is how "
                                                  "'credential revoke' finds its status-list entry, so it stays")
             seen = [i for row in rows for i in row.get("seen_ids", [])]
-            await self.agent.events.flush()  # so that events still queued are erased too
-            erased = await store.run(store.sync.thread_erase, thid, seen)
-        await store.checkpoint_all()  # the WAL's copies of the old pages go too
-        _log.info("thread.deleted", thid=thid, **erased)
-        self.agent.events.publish("thread.deleted", {"thid": thid})
-        await self.agent.events.flush_soon()
+            erased = await self.agent.erase(partial(store.sync.thread_erase, thid, seen), "thread.deleted",
+                                            {"thid": thid})
         return {"thid": thid, "deleted": erased}
 
 

@@ -572,7 +572,7 @@ OUTBOX_PENDING_STATES = (OUTBOX_QUEUED, OUTBOX_SENDING)
 # The conditions of the outbox's partial indexes (schema v5), as literals in queries:
 # SQLite uses a partial index only when a query's WHERE implies the index's.
 _QUEUED = f"state = '{OUTBOX_QUEUED}'"
-_PENDING = f"state IN ('{OUTBOX_QUEUED}', '{OUTBOX_SENDING}')"
+_PENDING = f"state IN ({', '.join(repr(state) for state in OUTBOX_PENDING_STATES)})"
 #: States an outbound message never leaves; :meth:`Store.outbox_prune` deletes them
 #: once they are old enough.
 OUTBOX_FINAL_STATES = (OUTBOX_DELIVERED, OUTBOX_FAILED, OUTBOX_EXPIRED)

@@ -272,6 +272,31 @@ def daemon_factory(tmp_path: Path) -> Iterator[Any]:
         d.cleanup()
 
 
+@dataclass
+class Parties:
+    """An issuer, a holder and a verifier (real daemons); the holder connected to both."""
+
+    issuer: Daemon
+    holder: Daemon
+    verifier: Daemon
+    #: Connection ids: the issuer's and the verifier's to the holder, the holder's to each.
+    i_conn: str
+    h_to_i: str
+    v_conn: str
+    h_to_v: str
+
+
+@pytest.fixture
+def parties(daemon_factory: Any) -> Parties:
+    """Three daemons as a credential exchange needs them (see :class:`Parties`)."""
+    from tests.daemon.test_e2e_protocols import connect  # (it imports this module)
+
+    issuer, holder, verifier = daemon_factory(), daemon_factory(), daemon_factory()
+    i_conn, h_to_i, _ = connect(issuer, holder)
+    v_conn, h_to_v, _ = connect(verifier, holder)
+    return Parties(issuer, holder, verifier, i_conn, h_to_i, v_conn, h_to_v)
+
+
 @pytest.fixture
 def daemon(daemon_factory: Any) -> Daemon:
     """A running daemon of this test's own."""

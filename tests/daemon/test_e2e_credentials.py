@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .conftest import REPO, Daemon
+from .conftest import REPO, Daemon, Parties
 from .test_e2e_protocols import connect, events, fixed_port_env
 from .test_two_daemons import ctl_json, wait_until
 
@@ -31,12 +31,9 @@ def pending(d: Daemon, kind: str) -> list[dict[str, Any]]:
     return [p for p in ctl_json(d, "credential", "pending")["pending"] if p["kind"] == kind]
 
 
-def test_issue_hold_and_present_with_selective_disclosure(daemon_factory: Any) -> None:
-    issuer: Daemon = daemon_factory()
-    holder: Daemon = daemon_factory()
-    verifier: Daemon = daemon_factory()
-    i_conn, h_to_i, _ = connect(issuer, holder)
-    v_conn, _h_to_v, _ = connect(verifier, holder)
+def test_issue_hold_and_present_with_selective_disclosure(parties: Parties) -> None:
+    issuer, holder, verifier = parties.issuer, parties.holder, parties.verifier
+    i_conn, h_to_i, v_conn = parties.i_conn, parties.h_to_i, parties.v_conn
 
     # The issuer offers; nothing is issued until the holder says so.
     offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "given_name=Bob",
@@ -199,15 +196,12 @@ def test_a_malformed_offer_from_a_peer_gets_a_problem_report(daemon_factory: Any
     assert ctl_json(b, "status")["uptime_s"] > 0 and b.proc is not None and b.proc.poll() is None
 
 
-def test_data_integrity_credential_is_issued_and_presented_whole(daemon_factory: Any) -> None:
+def test_data_integrity_credential_is_issued_and_presented_whole(parties: Parties) -> None:
     """``--format di``: a W3C VC 2.0 credential with an eddsa-jcs-2022 proof, bound to the
     holder's DID with the issuer; a request accepting it says the whole credential is shown,
     and the verifier keeps only what it asked for."""
-    issuer: Daemon = daemon_factory()
-    holder: Daemon = daemon_factory()
-    verifier: Daemon = daemon_factory()
-    i_conn, _h_to_i, _ = connect(issuer, holder)
-    v_conn, _h_to_v, _ = connect(verifier, holder)
+    issuer, holder, verifier = parties.issuer, parties.holder, parties.verifier
+    i_conn, v_conn = parties.i_conn, parties.v_conn
 
     offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--format", "di",
                      "--claim", f"birthdate={BIRTHDATE}", "--claim", "age_over_18=true",

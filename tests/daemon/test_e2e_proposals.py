@@ -20,7 +20,7 @@ import subprocess
 import sys
 from typing import Any
 
-from .conftest import REPO, Daemon
+from .conftest import REPO, Daemon, Parties
 from .test_e2e_protocols import connect, events
 from .test_two_daemons import ctl_json, wait_until
 
@@ -176,12 +176,9 @@ def test_a_proposal_names_a_format_and_the_offer_answering_it_defaults_to_it(dae
     assert bad.returncode == 2 and "--format" in bad.stderr
 
 
-def test_prover_proposes_verifier_requests_and_the_proof_is_verified(daemon_factory: Any) -> None:
-    issuer: Daemon = daemon_factory()
-    holder: Daemon = daemon_factory()
-    verifier: Daemon = daemon_factory()
-    i_conn, _, _ = connect(issuer, holder)
-    v_conn, h_to_v, _ = connect(verifier, holder)
+def test_prover_proposes_verifier_requests_and_the_proof_is_verified(parties: Parties) -> None:
+    issuer, holder, verifier = parties.issuer, parties.holder, parties.verifier
+    i_conn, v_conn, h_to_v = parties.i_conn, parties.v_conn, parties.h_to_v
     offer = ctl_json(issuer, "credential", "offer", i_conn, "--type", VCT, "--claim", "degree=MSc",
                      "--claim", "birthdate=2001-04-01")
     wait_until("the offer", lambda: pending(holder, "offer"))

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from .conftest import REPO, Daemon
+from .conftest import REPO, Daemon, Parties
 from .test_e2e_credentials import pending
 from .test_e2e_protocols import connect, events, fixed_port_env
 from .test_two_daemons import ctl_json, wait_until
@@ -119,12 +119,9 @@ def credentials(holder: Daemon) -> dict[str, dict[str, Any]]:
     return {c["id"]: c for c in ctl_json(holder, "credential", "list")["credentials"]}
 
 
-def test_issue_verify_revoke_refresh_and_verify_again(daemon_factory: Any) -> None:
-    issuer: Daemon = daemon_factory()
-    holder: Daemon = daemon_factory()
-    verifier: Daemon = daemon_factory()
-    i_conn, _, _ = connect(issuer, holder)
-    v_conn, _, _ = connect(verifier, holder)
+def test_issue_verify_revoke_refresh_and_verify_again(parties: Parties) -> None:
+    issuer, holder, verifier = parties.issuer, parties.holder, parties.verifier
+    i_conn, v_conn = parties.i_conn, parties.v_conn
 
     # Three credentials: revocable SD-JWT and di ones, and one issued --no-status.
     offer_a, a = issue(issuer, holder, i_conn)
