@@ -279,7 +279,7 @@ class Agent:
                     known.add(doc)
                 except DIDCommError as exc:
                     _log.warning("agent.stored_doc_unusable", did=did, reason=str(exc))
-            events = await EventBus.open(store)
+            events = await EventBus.open(store, clock)
             agent = cls(config, store, wallet, events, known, lock_fd, clock)
             # Before any message is handled: the machines staple our signed status lists.
             await agent.conversations.credentials.load()

@@ -78,6 +78,8 @@ environment, to the working directory.  A complete file with every default::
     [store]
     keep_sent = 2592000           # seconds a delivered, failed or expired outbound message stays
                                   # listed (outbox) before it is deleted; 0: kept for ever
+    keep_received = 0             # seconds a received message is kept before it is erased (and
+                                  # events older than this go too); 0: kept for ever
     max_bytes = 0                 # refuse peers' messages while the store (file + WAL) is this
                                   # big; 0: no cap
     min_free_bytes = 268435456    # ... or while its file system has less free than this (256 MiB)
@@ -131,8 +133,9 @@ MAX_IN_FLIGHT_LIMIT = 1024
 MIN_STATUS_REFRESH_S = 1
 MAX_STATUS_REFRESH_S = 30 * 24 * 3600
 #: Longest path accepted in any path setting.
-#: Longest ``store.keep_sent`` (seconds): ten years (0 keeps sent messages for ever).
-MAX_KEEP_SENT_S = 10 * 365 * 24 * 3600
+#: Longest ``store.keep_sent`` and ``store.keep_received`` (seconds): ten years (0 keeps
+#: messages for ever).
+MAX_KEEP_S = 10 * 365 * 24 * 3600
 #: Largest ``store.max_bytes`` / ``store.min_free_bytes``: a pebibyte.
 MAX_STORE_BYTES = 1 << 50
 MAX_PATH_CHARS = 4096
@@ -230,9 +233,13 @@ class StoreSection:
     grow with what peers send (daemon.housekeeping)."""
 
     #: Seconds an outbound message in a final state (delivered, failed, expired) is
-    #: kept after its last change; 0 keeps it for ever.  Inbound messages are the
-    #: owner's and are never deleted by the daemon.
+    #: kept after its last change; 0 keeps it for ever.
     keep_sent: int = 30 * 24 * 3600
+    #: Seconds a received message is kept; then it is erased (a tombstone keeps it a
+    #: duplicate if it comes again), with its basic-message record, and stored events
+    #: older than this go too.  0 (the default) keeps them for ever: inbound messages
+    #: are the owner's, and only the owner chooses to have them deleted.
+    keep_received: int = 0
     #: Inbound messages are refused (not acknowledged: their senders try again later)
     #: while the store's file and WAL take this many bytes (0: no cap) ...
     max_bytes: int = 0
@@ -548,7 +555,8 @@ _SCHEMA: dict[str, dict[str, _Checker]] = {
         "status_refresh": _int_range(MIN_STATUS_REFRESH_S, MAX_STATUS_REFRESH_S),
     },
     "store": {
-        "keep_sent": _int_range(0, MAX_KEEP_SENT_S),
+        "keep_sent": _int_range(0, MAX_KEEP_S),
+        "keep_received": _int_range(0, MAX_KEEP_S),
         "max_bytes": _int_range(0, MAX_STORE_BYTES),
         "min_free_bytes": _int_range(0, MAX_STORE_BYTES),
     },

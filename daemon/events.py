@@ -76,9 +76,16 @@ _log = get_logger("events")
 _second: list[Any] = [None, ""]  # the last whole second formatted, and its text
 
 
-def iso_now() -> str:
-    """The current time, ISO 8601 UTC with milliseconds (every event has one)."""
-    now = time.time()
+def iso_time(second: int) -> str:
+    """A whole second as an event ``time`` (events' times compare as strings)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(second))
+
+
+def iso_now(now: float | None = None) -> str:
+    """The current time (or Unix time ``now``), ISO 8601 UTC with milliseconds (every
+    event has one)."""
+    if now is None:
+        now = time.time()
     second = int(now)
     if second != _second[0]:
         _second[:] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
@@ -127,8 +134,12 @@ class _Subscriber:
 class EventBus:
     """Numbered events: published synchronously, persisted in batches, streamed to subscribers."""
 
-    def __init__(self, store: AsyncStore | None, last_seq: int = 0) -> None:
+    def __init__(
+        self, store: AsyncStore | None, last_seq: int = 0, clock: Callable[[], float] = time.time
+    ) -> None:
         self._store = store
+        #: Unix time of events: the agent's clock (tests move it).
+        self._clock = clock
         self._seq = itertools.count(last_seq + 1)
         self._last_seq = last_seq
         self._unflushed: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_UNFLUSHED)
@@ -139,11 +150,11 @@ class EventBus:
         self._flush_wanted = trio.Event()
 
     @classmethod
-    async def open(cls, store: AsyncStore) -> EventBus:
+    async def open(cls, store: AsyncStore, clock: Callable[[], float] = time.time) -> EventBus:
         """A bus that continues the store's sequence numbers (and whose rows ride
         along with the store's other commits, see :meth:`_ride_along`)."""
         last = await store.run(store.sync.events_last_seq)
-        bus = cls(store, last)
+        bus = cls(store, last, clock)
         store.ride_along = bus._ride_along
         return bus
 
@@ -183,7 +194,7 @@ class EventBus:
         """Number an event, deliver it to subscribers, queue it for the store.  Never blocks."""
         seq = next(self._seq)
         self._last_seq = seq
-        event = {"seq": seq, "kind": kind, "time": iso_now(), "data": data}
+        event = {"seq": seq, "kind": kind, "time": iso_now(self._clock()), "data": data}
         if self._store is not None:
             self._unflushed.append(event)
         for sub in self._subscribers:

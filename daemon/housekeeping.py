@@ -6,15 +6,22 @@ An outbound message leaves the outbox's work once it is in a final state
 (delivered, failed or expired).  Its packed bytes go at once when it is delivered
 or expired (:data:`daemon.store.PACKED_NOT_KEPT`); its row stays listed in
 ``didcommctl outbox`` for ``[store] keep_sent`` seconds after its last change, and
-then :func:`serve` deletes it.  That is the only thing deleted here: inbound
-messages, protocol records, credentials and connections are the owner's, and the
-daemon never deletes them by itself (events are capped by count in the store).
+then :func:`serve` deletes it.
+
+Inbound messages are the owner's: by default the daemon never deletes them (only
+``didcommctl message delete`` does).  An owner who wants a horizon sets ``[store]
+keep_received``; :func:`prune_received` then erases every received message older
+than that the way ``message delete`` does (a tombstone keeps it a duplicate should it
+come again; its basic-message record goes with it; freed pages are zeroed and the WAL
+emptied), and deletes the stored events older than that, since an event may carry a
+message's text.  Protocol records, credentials and connections are never deleted
+here.  Events are also capped by count and bytes in the store.
 
 The task runs once at start and then every :data:`HOUSEKEEPING_EVERY_S`; each pass
-deletes :data:`~daemon.store.PRUNE_BATCH` rows per transaction, so the writer lock is
+handles :data:`~daemon.store.PRUNE_BATCH` rows per transaction, so the writer lock is
 only ever held briefly, and commits relaxed (no fsync: a delete lost to a power cut
-is simply done again).  ``[store] keep_sent`` is read on every pass, so a SIGHUP
-reload applies from the next one.
+is simply done again).  ``[store] keep_sent`` and ``keep_received`` are read on every
+pass, so a SIGHUP reload applies from the next one.
 
 What peers send is kept, so peers could fill the disk.  :class:`SpaceGuard` refuses
 inbound messages (:class:`StoreFullError`, before anything is committed) while the
@@ -35,7 +42,8 @@ import structlog
 import trio
 
 from .errors import UNAVAILABLE, DaemonError
-from .store import PRUNE_BATCH
+from .events import iso_time
+from .store import EVENTS_PRUNE_BATCH, PRUNE_BATCH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -121,12 +129,41 @@ async def prune_sent(agent: Agent) -> int:
     return deleted
 
 
+async def prune_received(agent: Agent) -> dict[str, int]:
+    """Erase the received messages and delete the events older than ``[store]
+    keep_received``; how many of each."""
+    keep = agent.config.store.keep_received
+    pruned = {"inbox": 0, "events": 0}
+    if keep == 0:
+        return pruned
+    store = agent.store
+    older_than = agent.now() - keep
+    await agent.events.flush()  # events still queued are old enough to go too, maybe
+    more = True
+    while more:
+        n, more = await store.run_relaxed(store.sync.inbox_prune, older_than, limit=PRUNE_BATCH)
+        pruned["inbox"] += n
+        await trio.lowlevel.checkpoint()  # let every other store call in between batches
+    more, stamp = True, iso_time(older_than)
+    while more:
+        n, more = await store.run_relaxed(store.sync.events_prune_older, stamp, limit=EVENTS_PRUNE_BATCH)
+        pruned["events"] += n
+        await trio.lowlevel.checkpoint()
+    if any(pruned.values()):
+        # The erase zeroed the old contents in the pages it wrote; the WAL still has
+        # those pages as they were until a TRUNCATE checkpoint.
+        await store.checkpoint_all()
+        _log.info("store.pruned", **pruned, keep_received=keep)
+    return pruned
+
+
 async def serve(agent: Agent, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Prune at start, then every :data:`HOUSEKEEPING_EVERY_S`, until cancelled."""
     task_status.started()
     while True:
         try:
             await prune_sent(agent)
+            await prune_received(agent)
         except DaemonError as exc:
             # A busy or failing store: the next pass tries again; the daemon goes on.
             _log.warning("store.prune_failed", reason=exc.message)

@@ -119,6 +119,7 @@ import outcome
 import trio
 
 from protocols.basic_message import PIURI as BASIC_MESSAGE_PIURI
+from protocols.basic_message import RECEIVER as BASIC_MESSAGE_RECEIVER
 
 from .errors import INVALID_STATE, UNAVAILABLE, DaemonError, StoreBusyError, StoreError
 from .locks import acquire_now
@@ -139,6 +140,9 @@ EVENTS_KEPT_BYTES = 64 * 1024 * 1024
 #: Most rows one :meth:`Store.outbox_prune` call deletes (one short transaction each,
 #: so the writer lock is never held for long).
 PRUNE_BATCH = 1000
+#: The meta record holding how far :meth:`Store.inbox_prune` has gone (a seq): rows up
+#: to it are tombstones already, and are not looked at again.
+INBOX_PRUNED_SEQ = "housekeeping.inbox_pruned_seq"
 #: Event kinds whose data names a message by ``id`` or ``thid`` (Store.message_erase).
 _MESSAGE_EVENT_KINDS = (
     "message.queued", "message.delivered", "message.retry", "message.failed", "message.expired",
@@ -1551,19 +1555,86 @@ class Store:
             )
         return erased
 
+    def inbox_prune(self, older_than: int, *, limit: int = PRUNE_BATCH) -> tuple[int, bool]:
+        """Erase received messages (as :meth:`message_erase` does: a tombstone each, and
+        their basic-message records) that arrived before ``older_than``, looking at no more
+        than ``limit`` rows; ``(how many were erased, whether rows are left to look at)``.
+
+        Rows are looked at in insertion order from where the last call stopped (the meta
+        record :data:`INBOX_PRUNED_SEQ`), so tombstones are passed once, not every hour,
+        and a call stops at the first row that arrived at ``older_than`` or later, or that
+        is still pending (a restart unpacks it first).  Events are not opened here: the
+        caller prunes the event log by age (:meth:`events_prune_older`).
+        """
+        erased: list[tuple[str, str | None]] = []
+        with self._zeroing(), self.transaction():
+            cursor = int(self.meta_get(INBOX_PRUNED_SEQ) or 0)
+            rows = self._conn.execute(
+                "SELECT seq, ref, msg_id, state, received FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (cursor, max(1, int(limit))),
+            ).fetchall()
+            more = len(rows) == max(1, int(limit))
+            for seq, ref, msg_id, state, received in rows:
+                if received >= older_than or state == INBOX_PENDING:
+                    more = False
+                    break
+                if state != INBOX_DELETED:
+                    erased.append((ref, msg_id))
+                cursor = seq
+            if erased:
+                self._tombstone([ref for ref, _ in erased])
+                self._conn.executemany(
+                    "DELETE FROM protocol_records WHERE protocol = ? AND thid = ? AND role = ?",
+                    [(BASIC_MESSAGE_PIURI, msg_id, BASIC_MESSAGE_RECEIVER) for _, msg_id in erased if msg_id],
+                )
+            if rows:
+                self._conn.execute(
+                    "INSERT INTO meta (name, value) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (INBOX_PRUNED_SEQ, encode_record(cursor)),
+                )
+        return len(erased), more
+
+    def events_prune_older(self, older_than: str, *, limit: int = EVENTS_PRUNE_BATCH) -> tuple[int, bool]:
+        """Delete at most ``limit`` of the oldest events stamped before ``older_than`` (an
+        event ``time``), never the newest event (its seq is where numbering goes on after
+        a restart); ``(how many, whether more may be left)``."""
+        cut, freed, count = None, 0, 0
+        try:
+            with self._zeroing(), self.transaction():
+                newest = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+                for seq, time_, size in self._conn.execute(
+                    "SELECT seq, time, size FROM events WHERE seq < ? ORDER BY seq LIMIT ?",
+                    (_MAX_SEQ if newest is None else newest, max(1, int(limit))),
+                ):
+                    if time_ >= older_than:
+                        break
+                    cut, freed, count = seq, freed + size, count + 1
+                if cut is not None:
+                    total = self._events_total()
+                    self._conn.execute("DELETE FROM events WHERE seq <= ?", (cut,))
+                    self._events_bytes = total - freed
+        except BaseException:
+            self._events_bytes = None  # (rolled back: counted again when next needed)
+            raise
+        return count, count == max(1, int(limit))
+
     def _erase_inbox(self, ids: list[str]) -> int:
         """Inbound rows whose message id or reference is in ``ids`` become tombstones:
         state :data:`INBOX_DELETED`, record and packed bytes overwritten; how many."""
         refs = [r[0] for id in ids for r in self._conn.execute(
             "SELECT ref FROM inbox WHERE (msg_id = ? OR ref = ?) AND state != ?", (id, id, INBOX_DELETED)
         ).fetchall()]
-        for ref in refs:
-            self._conn.execute(
-                "UPDATE inbox SET state = ?, record = ?, packed = ? WHERE ref = ?",
-                (INBOX_DELETED, self._seal("inbox", ref, {}), self._seal_bytes("inbox.packed", ref, PACKED_NOT_KEPT),
-                 ref),
-            )
+        self._tombstone(refs)
         return len(refs)
+
+    def _tombstone(self, refs: list[str]) -> None:
+        """Inbound rows ``refs`` keep only what deduplication needs (ref, sender, msg_id)."""
+        self._conn.executemany(
+            "UPDATE inbox SET state = ?, record = ?, packed = ? WHERE ref = ?",
+            [(INBOX_DELETED, self._seal("inbox", ref, {}), self._seal_bytes("inbox.packed", ref, PACKED_NOT_KEPT), ref)
+             for ref in refs],
+        )
 
     def _erase_events(self, match: Callable[[str, dict[str, Any]], str | None], value: str, *,
                       kinds: tuple[str, ...] | None = None) -> int:

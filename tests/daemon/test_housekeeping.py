@@ -1,9 +1,11 @@
 """What the store keeps, and for how long: packed bytes once they are of no use, sent
-messages past ``[store] keep_sent`` (daemon.housekeeping), events in batches."""
+messages past ``[store] keep_sent`` and received ones past ``[store] keep_received``
+(daemon.housekeeping), events in batches and by age."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -13,10 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon import housekeeping
+from daemon import exitcodes, housekeeping
 from daemon.agent import Agent
 from daemon.config import ConfigError, load_config, replace
+from daemon.errors import NotFoundError
+from daemon.events import iso_time
 from daemon.store import (
+    INBOX_PRUNED_SEQ,
     OUTBOX_DELIVERED,
     OUTBOX_EXPIRED,
     OUTBOX_FAILED,
@@ -352,3 +357,142 @@ def test_an_erase_keeps_the_event_bytes_right(tmp_path: Path) -> None:
         assert store._events_total() == store._conn.execute("SELECT SUM(size) FROM events").fetchone()[0]
     finally:
         store.close()
+
+
+# -- received messages: [store] keep_received ---------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(times=st.lists(st.integers(0, 9), min_size=1, max_size=30).map(sorted), cut=st.integers(0, 10),
+       limit=st.integers(1, 4))
+def test_events_prune_by_age(tmp_path_factory: pytest.TempPathFactory, times: list[int], cut: int,
+                             limit: int) -> None:
+    """Events stamped before the cut go, oldest first, in batches of any size, except the
+    newest (numbering goes on from it); the store's running byte total stays right."""
+    store = open_store(tmp_path_factory.mktemp("events") / "s.sqlite3")
+    try:
+        for seq, t in enumerate(times, start=1):
+            store.events_append([{"seq": seq, "kind": "k", "time": f"2026-11-28T00:00:{t:02d}.000Z",
+                                  "data": {"pad": "x" * seq}}])
+        deleted = 0
+        while True:
+            n, more = store.events_prune_older(f"2026-11-28T00:00:{cut:02d}.000Z", limit=limit)
+            assert n <= limit
+            deleted += n
+            if not more:
+                break
+        old = sum(1 for t in times[:-1] if t < cut)
+        assert deleted == old
+        assert [e["seq"] for e in store.events_since(0)] == list(range(old + 1, len(times) + 1))
+        assert store.events_last_seq() == len(times)
+        assert store._events_total() == store._conn.execute("SELECT SUM(size) FROM events").fetchone()[0]
+    finally:
+        store.close()
+
+
+@pytest.fixture
+async def aged(tmp_path: Path) -> Any:
+    """Alice and Bob connected; Bob's clock (his store's and his events') is ``now[0]``."""
+    from tests.daemon.test_conversations import Wire, connect
+
+    now = [time.time()]
+    alice = await Agent.open(make_config(tmp_path / "alice"))
+    bob = await Agent.open(make_config(tmp_path / "bob"), clock=lambda: now[0])
+    try:
+        wire = Wire(alice, bob)
+        await connect(alice, bob, wire)
+        yield alice, bob, wire, (await alice.conversations.connections.list())[0].id, now
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+
+
+async def test_keep_received_erases_what_arrived_before_the_horizon(aged: Any) -> None:
+    alice, bob, wire, conn, now = aged
+    secret = "the key is under the third stone"
+    old = await alice.conversations.chat(conn, secret)
+    packed = (await alice.store.run(alice.store.sync.outbox_get, old["id"])).packed
+    await wire.pump()
+    assert (await bob.message_get(old["id"]))["message"]["body"]["content"] == secret
+    assert await housekeeping.prune_received(bob) == {"inbox": 0, "events": 0}  # default: kept for ever
+
+    now[0] += 8 * DAY
+    new = await alice.conversations.chat(conn, "see you tomorrow")
+    await wire.pump()
+    bob.config = replace(bob.config, store={"keep_received": 7 * DAY})
+    pruned = await housekeeping.prune_received(bob)
+    # The old chat message, and the connection's messages received with it.
+    assert pruned["inbox"] >= 1 and pruned["events"] >= 2
+
+    with pytest.raises(NotFoundError, match="was deleted"):
+        await bob.message_get(old["id"])
+    with pytest.raises(NotFoundError):
+        await bob.conversations.thread(old["id"])
+    events = await bob.store.run(bob.store.sync.events_since, 0)
+    assert not any(secret in json.dumps(e["data"]) for e in events)
+    assert events and all(e["time"] >= iso_time(int(now[0]) - 7 * DAY) for e in events)
+    # What came since is all there: the message, its thread, its events.
+    assert (await bob.message_get(new["id"]))["message"]["body"]["content"] == "see you tomorrow"
+    assert (await bob.conversations.thread(new["id"]))["records"]
+    assert any(e["data"].get("id") == new["id"] for e in events)
+    # So is the connection (a protocol record, not a message).
+    assert await bob.conversations.connections.list()
+    # The old message sent again is still a duplicate: its tombstone remembers it.
+    assert (await bob.message_receive(packed))["state"] == "duplicate"
+    # The next pass finds nothing more (and starts where this one stopped).
+    assert await housekeeping.prune_received(bob) == {"inbox": 0, "events": 0}
+    assert await bob.store.run(bob.store.sync.meta_get, INBOX_PRUNED_SEQ) > 0
+
+
+async def test_kept_received_contents_leave_the_files(aged: Any) -> None:
+    alice, bob, wire, conn, now = aged
+    sent = await alice.conversations.chat(conn, "y" * 20_000)  # overflow pages too
+    await wire.pump()
+    path = bob.store.sync.path
+    db = sqlite3.connect(path)
+    try:
+        # The message in the inbox, and its text in the basic-message record.
+        blobs = [bytes(b) for (b,) in [
+            *db.execute("SELECT record FROM inbox WHERE msg_id = ?", (sent["id"],)),
+            *db.execute("SELECT record FROM protocol_records WHERE thid = ?", (sent["id"],)),
+        ]]
+    finally:
+        db.close()
+    files = (path, path.with_name(path.name + "-wal"))
+
+    def found() -> list[bool]:
+        data = b"".join(f.read_bytes() for f in files if f.exists())
+        return [b[-32:] in data for b in blobs]
+
+    assert len(blobs) == 2 and any(found())
+    now[0] += 2 * DAY
+    bob.config = replace(bob.config, store={"keep_received": DAY})
+    assert (await housekeeping.prune_received(bob))["inbox"] >= 1
+    assert found() == [False, False]
+
+
+def test_keep_received_is_configured_and_checked(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path)}
+    assert load_config(env=env).store.keep_received == 0
+    assert load_config(env={**env, "DIDCOMMD_STORE_KEEP_RECEIVED": "86400"}).store.keep_received == DAY
+    for bad in ("-1", "a week", "999999999999"):
+        with pytest.raises(ConfigError, match="DIDCOMMD_STORE_KEEP_RECEIVED"):
+            load_config(env={**env, "DIDCOMMD_STORE_KEEP_RECEIVED": bad})
+
+
+def test_a_daemon_erases_old_received_messages_at_start(daemon_factory: Any) -> None:
+    d: Daemon = daemon_factory(env={"DIDCOMMD_STORE_KEEP_RECEIVED": "1"})
+    mine = d.call("did.create")["did"]
+    other = d.call("did.create")["did"]
+    sent = d.call("message.send", to=other, type=BASIC, body={"content": "gone by morning"}, **{"from": mine})
+    deadline = time.monotonic() + 30
+    while d.call("message.outbox.get", id=sent["id"])["state"] != OUTBOX_DELIVERED:
+        assert time.monotonic() < deadline, "the message was never delivered"
+        time.sleep(0.1)
+    assert d.call("message.get", id=sent["id"])["state"] == "received"
+    assert d.stop() == 0
+    time.sleep(2.1)  # times are whole seconds
+    d.start()
+    show = d.ctl("message", "show", sent["id"])
+    assert show.returncode == exitcodes.FAILURE and "was deleted" in show.stderr
+    assert any(r.get("event") == "store.pruned" and r.get("inbox", 0) >= 1 for r in d.log_records())
