@@ -64,6 +64,7 @@ from protocols.errors import DIDCommError
 
 from . import frames
 from .agent import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from .conversations import CHAT_PAGE, MAX_CHAT_PAGE
 from .errors import DaemonError, error_from
 from .locks import EagerLock
 from .logs import get_logger
@@ -449,6 +450,10 @@ async def _basicmessage_send(call: Call, p: dict[str, Any]) -> Any:
     )
 
 
+async def _basicmessage_list(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).chat_history(p["connection"], limit=p.get("limit", CHAT_PAGE), before=p.get("before"))
+
+
 async def _protocol_thread(call: Call, p: dict[str, Any]) -> Any:
     return await _conv(call).thread(p["thid"])
 
@@ -791,6 +796,21 @@ METHODS: dict[str, Method] = {
                 Param("content", "str", "the text", required=True),
                 Param("lang", "str", "language tag of the text"),
                 Param("please_ack", "bool", "ask for an acknowledgement (`ack.received` event)"),
+            ),
+        ),
+        Method(
+            "basicmessage.list",
+            _basicmessage_list,
+            "The conversation with a connection: the basic messages sent and received, newest first, "
+            "across the connection's DID rotations. Page back with `before` = the previous page's `next`; "
+            "follow it live by subscribing to `basicmessage.sent` and `basicmessage.received` events "
+            "since `events_seq`.",
+            "`{connection, label, their_dids, messages: [{id, direction: sent|received, from, to, time, content, lang, "
+            "delivery}], next, events_seq}`",
+            (
+                Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
+                Param("limit", "int", f"messages per page (default {CHAT_PAGE})", min=1, max=MAX_CHAT_PAGE),
+                Param("before", "str", "the `next` cursor of the previous page"),
             ),
         ),
         Method(

@@ -102,6 +102,11 @@ DEFAULT_INVITATION_BASE_URL = "https://didcomm.org/oob"
 MAX_INVITATION_SECONDS = 365 * 24 * 3600
 #: Longest feature query pattern (as discover-features' own limit).
 MAX_PATTERN_CHARS = discover_features.MAX_MATCH_CHARS
+#: Messages a chat history page shows unless asked for another number, and the most.
+CHAT_PAGE = 20
+MAX_CHAT_PAGE = 500
+#: Longest ``before`` cursor of a chat history page (``"<created_time>/<rowid>"``).
+MAX_CURSOR_CHARS = 48
 #: Problem code of a message refused because its DID was rotated away.
 ROTATED_PROBLEM_CODE = "e.p.did.rotated"
 #: Report Problem 2.x (a problem report never activates a requested connection).
@@ -670,6 +675,47 @@ class Conversations:
         return {"id": transition.record.thid, "to": theirs, "connection": conn.id if conn else None,
                 "state": "queued"}
 
+    async def chat_history(self, ref: str, *, limit: int = CHAT_PAGE, before: str | None = None) -> dict[str, Any]:
+        """The basic messages exchanged with a connection (or DID), newest first: a page
+        of ``limit``, before the cursor ``before`` (the previous page's ``next``).
+
+        A connection's messages are those between any of its DIDs, past ones included
+        (a rotation does not cut the history).  ``events_seq`` is the event log's last
+        number when the page was read: a client that follows the conversation subscribes
+        from there, and misses nothing in between.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CHAT_PAGE:
+            raise InvalidParamsError(f"limit must be an integer from 1 to {MAX_CHAT_PAGE}")
+        cursor = None
+        if before is not None:
+            check_str("before", before, MAX_CURSOR_CHARS)
+            created, _, rowid = before.partition("/")
+            if not created.isdigit() or not rowid.isdigit():
+                raise InvalidParamsError("before must be the 'next' cursor of a previous page")
+            cursor = (int(created), int(rowid))
+        mine, theirs, conn = await self._target(ref)
+        my_dids = {mine} if conn is None else {conn.my_did, *conn.my_retired, *filter(None, [conn.my_next_did])}
+        their_dids = {theirs} if conn is None else {conn.their_did, *conn.their_retired}
+        seq = self.agent.events.last_seq
+
+        def ours(record: dict[str, Any]) -> bool:
+            return record.get("their_did") in their_dids and (conn is None or record.get("our_did") in my_dids)
+
+        store = self.agent.store
+        page = await store.run(store.sync.records_newest, basic_message.PIURI, ours, limit=limit, before=cursor)
+        sent = [r["thid"] for _, r in page if r.get("role") == basic_message.SENDER]
+        delivery = await store.run(store.sync.outbox_states, sent) if sent else {}
+        messages = [_chat_entry(r, delivery) for _, r in page]
+        last = page[-1][0] if len(page) == limit else None
+        return {
+            "connection": conn.id if conn else None,
+            "label": conn.label if conn else None,
+            "their_dids": sorted(their_dids),
+            "messages": messages,
+            "next": None if last is None else f"{last[0]}/{last[1]}",
+            "events_seq": seq,
+        }
+
     async def rotate(self, ref: str, *, label: str | None = None) -> dict[str, Any]:
         """Start using a new DID with a connection; the peer learns it from ``from_prior``.
 
@@ -764,3 +810,20 @@ def _answer(event: Event | None, waiter: _Waiter) -> dict[str, Any]:
         out["disclosures"] = event.data.get("disclosures", [])
         out["max_receive_bytes"] = event.data.get("max_receive_bytes")
     return out
+
+
+def _chat_entry(record: dict[str, Any], delivery: dict[str, str]) -> dict[str, Any]:
+    """One basic message of a chat history, from its record."""
+    data = record.get("data") or {}
+    sent = record.get("role") == basic_message.SENDER
+    return {
+        "id": record["thid"],
+        "direction": "sent" if sent else "received",
+        "from": record.get("our_did") if sent else record.get("their_did"),
+        "to": record.get("their_did") if sent else record.get("our_did"),
+        "time": record.get("created_time"),
+        "content": data.get("content"),
+        "lang": data.get("lang"),
+        # A sent message's delivery, while the outbox still lists it (``[store] keep_sent``).
+        "delivery": delivery.get(record["thid"]) if sent else None,
+    }

@@ -31,6 +31,7 @@ from . import exitcodes
 from .client import ControlError, DaemonUnavailableError, SyncClient, default_socket_path
 from .ctl_credentials import add_credential_commands as _add_credential_commands
 from .ctl_protocols import add_protocol_commands as _add_protocol_commands
+from .ctl_protocols import follow_chat
 from .errors import exit_code_for
 from .exitcodes import UsageError
 
@@ -473,6 +474,8 @@ def _main(argv: Sequence[str] | None, *, out: TextIO | None, err: TextIO | None)
         with SyncClient.connect(socket_path, timeout=args.timeout) as client:
             if args.command == "events":
                 return _events(client, args, out)
+            if args.command == "chat" and args.follow and args.content is None:
+                return follow_chat(client, args, out)
             result = client.call(method, args.params(args))
     except UsageError as exc:
         return _fail(str(exc), exc.code, err)

@@ -9,6 +9,11 @@ parameters come from the arguments, its result is shown for people or, with
 ``features``) pass ``wait`` to the daemon, which answers when the peer has
 (or when the wait is over: ``state: timeout``, exit status 1).
 
+``chat CONNECTION`` shows a conversation, oldest first like a chat window;
+with ``--follow`` it then subscribes to the basic-message events from the
+event number the page was read at, so nothing sent or received in between is
+missed (:func:`follow_chat`).
+
 ``invite create --qr`` draws the https invitation URL as a QR code in the
 terminal and ``--qr-file FILE.png`` writes it as an image, both with segno
 (pure Python).
@@ -17,8 +22,10 @@ terminal and ``--qr-file FILE.png`` writes it as an image, both with segno
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
+import time
 from typing import Any, TextIO
 
 from . import exitcodes
@@ -29,6 +36,12 @@ DEFAULT_WAIT_SECONDS = 10.0
 MAX_INVITATION_FILE_BYTES = 64 * 1024
 #: QR module size (pixels) of ``--qr-file`` images.
 QR_PNG_SCALE = 4
+#: Messages ``chat CONNECTION`` shows unless told otherwise.
+CHAT_SHOWN = 20
+#: Widest name of the other side in a shown conversation (a DID is cut short).
+CHAT_NAME_CHARS = 24
+#: Event kinds a followed conversation is made of.
+CHAT_EVENTS = ["basicmessage.sent", "basicmessage.received"]
 
 
 def _usage(message: str, code: int = exitcodes.USAGE) -> Exception:
@@ -230,16 +243,24 @@ def add_protocol_commands(sub: Any) -> None:
                    params=lambda a: {"connection": a.connection, "query": a.query,
                                      "feature_type": a.feature_type, "wait": a.wait})
 
-    p = _sub(sub, "chat", "send a basic message (text) to a connection",
-             "  didcommctl chat alice 'hello'\n  didcommctl chat alice 'got it?' --ack")
+    p = _sub(sub, "chat", "send a basic message (text) to a connection, or show the conversation",
+             "  didcommctl chat alice 'hello'              # send\n"
+             "  didcommctl chat alice 'got it?' --ack      # ... and ask for an acknowledgement\n"
+             "  didcommctl chat alice                      # the last 20 messages, oldest first\n"
+             "  didcommctl chat alice --before CURSOR      # the 20 before those (CURSOR: printed above them)\n"
+             "  didcommctl chat alice --follow             # ... then new ones as they come (Ctrl-C stops)\n\n"
+             "The conversation is every basic message sent to and received from the connection,\n"
+             "across its DID rotations; a sent one shows its delivery while the outbox lists it.")
     p.add_argument("connection", metavar="CONNECTION", help="connection (id, prefix, label) or DID")
-    p.add_argument("content", metavar="TEXT", help="the text")
+    p.add_argument("content", metavar="TEXT", nargs="?", help="the text to send (without it: show the conversation)")
     p.add_argument("--lang", help="language tag of the text")
     p.add_argument("--ack", action="store_true", help="ask for an acknowledgement")
-    p.set_defaults(rpc="basicmessage.send", show=lambda r, out: out.write(f"queued {r['id']}\n"),
-                   params=lambda a: {"connection": a.connection, "content": a.content,
-                                     **({"lang": a.lang} if a.lang else {}),
-                                     **({"please_ack": True} if a.ack else {})})
+    p.add_argument("--limit", type=int, default=CHAT_SHOWN, metavar="N",
+                   help=f"messages to show (default {CHAT_SHOWN})")
+    p.add_argument("--before", metavar="CURSOR", help="show the messages before this cursor (printed by a page)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep showing new messages (Ctrl-C to stop)")
+    p.set_defaults(rpc=lambda a: "basicmessage.list" if a.content is None else "basicmessage.send",
+                   params=_params_chat, show=_show_chat)
 
     p = _sub(sub, "thread", "show (or erase) the protocol records of a thread",
              "  didcommctl thread 1f0e...\n  didcommctl thread 1f0e... --delete\n\n"
@@ -256,3 +277,88 @@ def add_protocol_commands(sub: Any) -> None:
                        f"deleted thread {r['thid']}: records {r['deleted']['records']}, inbox "
                        f"{r['deleted']['inbox']}, events erased {r['deleted']['events']}\n" if "deleted" in r
                        else json.dumps(r, indent=2, sort_keys=True) + "\n"))
+
+
+# -- chat -------------------------------------------------------------------------------------------
+
+
+def _params_chat(a: argparse.Namespace) -> dict[str, Any]:
+    if a.content is not None:
+        for flag, given in (("--limit", a.limit != CHAT_SHOWN), ("--before", a.before), ("--follow", a.follow)):
+            if given:
+                raise _usage(f"{flag} shows a conversation: give it without TEXT")
+        return {"connection": a.connection, "content": a.content, **({"lang": a.lang} if a.lang else {}),
+                **({"please_ack": True} if a.ack else {})}
+    for flag, given in (("--lang", a.lang), ("--ack", a.ack)):
+        if given:
+            raise _usage(f"{flag} goes with a TEXT to send")
+    return {"connection": a.connection, "limit": a.limit, **({"before": a.before} if a.before else {})}
+
+
+def _chat_line(out: TextIO, when: str, who: str, content: Any, note: str = "") -> None:
+    text = str(content if content is not None else "").replace("\n", "\n" + " " * (len(when) + len(who) + 4))
+    out.write(f"{when}  {who}  {text}{note}\n")
+
+
+def _who(result: Any) -> tuple[str, str]:
+    """How the two sides are named: (them, us), as wide as each other."""
+    them = str(result.get("label") or result.get("connection") or (result.get("their_dids") or ["them"])[0])
+    if len(them) > CHAT_NAME_CHARS:
+        them = them[:CHAT_NAME_CHARS - 1] + "…"
+    width = max(len(them), 2)
+    return them.ljust(width), "me".ljust(width)
+
+
+def _show_chat(result: Any, out: TextIO) -> None:
+    from .ctl import _ts
+
+    if "messages" not in result:
+        out.write(f"queued {result['id']}\n")
+        return
+    if result.get("next"):
+        out.write(f"(older messages: --before {result['next']})\n")
+    them, me = _who(result)
+    for m in reversed(result["messages"]):
+        sent = m.get("direction") == "sent"
+        note = f"  ({m['delivery']})" if sent and m.get("delivery") not in (None, "delivered") else ""
+        _chat_line(out, _ts(m.get("time")), me if sent else them, m.get("content"), note)
+    if not result["messages"]:
+        out.write("no messages yet\n")
+
+
+def _event_time(value: Any) -> int | None:
+    """An event's ISO 8601 UTC ``time`` as Unix time (pages show local times)."""
+    try:
+        return calendar.timegm(time.strptime(str(value)[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def follow_chat(client: Any, args: argparse.Namespace, out: TextIO) -> int:
+    """``chat CONNECTION --follow``: the page, then the conversation's new messages."""
+    from .ctl import _ts
+
+    page = client.call("basicmessage.list", _params_chat(args))
+    if args.json:
+        out.write(json.dumps(page, sort_keys=True) + "\n")
+    else:
+        _show_chat(page, out)
+    out.flush()
+    theirs = set(page.get("their_dids") or [])
+    shown = {m.get("id") for m in page.get("messages", [])}
+    them, me = _who(page)
+    client.subscribe(CHAT_EVENTS, page.get("events_seq"))
+    try:
+        for event in client.events():
+            data = event.get("data") or {}
+            sent = event.get("kind") == "basicmessage.sent"
+            if (data.get("to") if sent else data.get("from")) not in theirs or data.get("thid") in shown:
+                continue
+            if args.json:
+                out.write(json.dumps(event, sort_keys=True) + "\n")
+            else:
+                _chat_line(out, _ts(_event_time(event.get("time"))), me if sent else them, data.get("content"))
+            out.flush()
+    except KeyboardInterrupt:
+        pass
+    return exitcodes.OK

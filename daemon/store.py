@@ -1151,6 +1151,47 @@ class Store:
         ).fetchall()
         return [self._open_protocol_record(r) for r in rows]
 
+    def records_newest(
+        self, protocol: str, match: Callable[[dict[str, Any]], bool], *, limit: int,
+        before: tuple[int, int] | None = None,
+    ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
+        """The ``limit`` records of ``protocol`` that ``match``, newest first, each with
+        its place ``(created_time, rowid)``; only those before ``before`` (the place of
+        the previous page's last one) if given.
+
+        Within one second, the rowid keeps the order records were written in (a record
+        written once, as a basic message's is, keeps its rowid).  Records are opened
+        newest update first, and only until no unopened one can be newer than the page
+        found (a record is created before its last update), so a page costs the records
+        updated since its oldest entry, not the whole table.
+        """
+        limit = _limit(limit)
+        found: list[tuple[tuple[int, int], dict[str, Any]]] = []
+        floor: int | None = None  # the page's oldest created_time, once the page is full
+        order = self._conn.execute(
+            "SELECT rowid, updated FROM protocol_records WHERE protocol = ? ORDER BY updated DESC, rowid DESC",
+            (protocol,),
+        ).fetchall()
+        for rowid, updated in order:
+            if floor is not None and updated < floor:
+                break
+            row = self._conn.execute(
+                "SELECT protocol, thid, role, record FROM protocol_records WHERE rowid = ?", (rowid,)
+            ).fetchone()
+            if row is None:
+                continue
+            record = self._open_protocol_record(row)
+            place = (int(record.get("created_time") or 0), int(rowid))
+            if (before is not None and place >= before) or not match(record):
+                continue
+            found.append((place, record))
+            if len(found) >= limit:
+                found.sort(key=lambda item: item[0], reverse=True)
+                del found[limit:]
+                floor = found[-1][0][0]
+        found.sort(key=lambda item: item[0], reverse=True)
+        return found[:limit]
+
     def record_get(self, protocol: str, thid: str, role: str) -> dict[str, Any] | None:
         """One protocol instance's state: ``{"state", "updated", "record"}``, or None."""
         r = self._conn.execute(
@@ -1724,6 +1765,11 @@ class Store:
         """One outbox row, or None."""
         r = self._conn.execute(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (id,)).fetchone()
         return None if r is None else self._outbox_row(r)
+
+    def outbox_states(self, ids: Iterable[str]) -> dict[str, str]:
+        """The delivery state of each of ``ids`` still in the outbox."""
+        one = self._conn.execute
+        return {id: r[0] for id in ids if (r := one("SELECT state FROM outbox WHERE id = ?", (id,)).fetchone())}
 
     def outbox_transition(
         self, id: str, state: str, *, now: int, next_attempt: int | None = None,

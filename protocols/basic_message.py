@@ -127,4 +127,7 @@ def send_message(
         pthid=pthid,
         please_ack=[""] if please_ack else None,
     )
-    return Transition(record, [message], [Event("basicmessage.sent", msg_id, {"to": their_did})])
+    # The text too, as basicmessage.received has it: a client following a conversation
+    # (``didcommctl chat --follow``) shows both sides from the events alone.
+    sent = Event("basicmessage.sent", msg_id, {"to": their_did, "content": content, "lang": lang})
+    return Transition(record, [message], [sent])

@@ -6,12 +6,15 @@ the middle of a protocol finishes it after its restart."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .conftest import Daemon
+from .conftest import REPO, Daemon
 from .test_two_daemons import ctl_json, wait_until
 
 TRUST_PING = "https://didcomm.org/trust-ping/2.0"
@@ -109,6 +112,32 @@ def test_invite_ping_features_chat_rotate(daemon_factory: Any, tmp_path: Path) -
         lambda: any(e["data"]["content"] == "after the rotation" for e in events(a, "basicmessage.received")),
     )
     wait_until("A's rotation complete", lambda: ctl_json(a, "connections", "show", a_conn)["my_did"] == new)
+
+    # The conversation, from each side and across the rotation (A's old DID and its new).
+    for d, ref in ((a, a_conn), (b, "alice")):
+        convo = ctl_json(d, "chat", ref)["messages"]
+        assert {m["content"] for m in convo} == {"hello bob", "hello alice", "after the rotation"}
+        assert convo[0]["content"] == "after the rotation"
+    # Followed live: A sees what B says next.
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "daemon.ctl", "--socket", str(a.socket), "chat", a_conn, "--follow"],
+        env=a.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        ctl_json(b, "chat", "alice", "live from bob")
+        shown = ""
+        deadline = time.monotonic() + 30
+        while "live from bob" not in shown:
+            assert time.monotonic() < deadline and follow.poll() is None, shown
+            shown += follow.stdout.readline()
+        assert "hello bob" in shown and "after the rotation" in shown  # the page came first
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(30) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
     pong = ctl_json(b, "ping", "alice", "--wait", "30")
     assert pong["state"] == "answered" and pong["to"] == new
 
