@@ -427,6 +427,10 @@ async def _connections_delete(call: Call, p: dict[str, Any]) -> Any:
     return {"deleted": (await _conv(call).connections.delete(p["connection"])).summary()}
 
 
+async def _connections_rename(call: Call, p: dict[str, Any]) -> Any:
+    return await _conv(call).rename(p["connection"], p["label"])
+
+
 async def _connections_rotate(call: Call, p: dict[str, Any]) -> Any:
     return await _conv(call).rotate(p["connection"], label=p.get("label"))
 
@@ -747,6 +751,17 @@ METHODS: dict[str, Method] = {
             "Forget a connection (its DIDs and messages stay).",
             "`{deleted: {id, ...}}`",
             (Param("connection", "str", "id, unique id prefix, label or DID", required=True),),
+        ),
+        Method(
+            "connections.rename",
+            _connections_rename,
+            "Give a connection a new local label (the name commands take); refused if the label "
+            "already names another connection. Only we see it.",
+            "`{connection: {id, label, state, ...}}`",
+            (
+                Param("connection", "str", "id, unique id prefix, label or DID", required=True),
+                Param("label", "str", "the new label", required=True),
+            ),
         ),
         Method(
             "connections.rotate",

@@ -716,6 +716,25 @@ class Conversations:
             "events_seq": seq,
         }
 
+    async def rename(self, ref: str, label: str) -> dict[str, Any]:
+        """Give a connection a new local label (the name commands and ``chat`` use).
+
+        A label that already names another connection (its label or its id) is refused:
+        names must keep pointing at one connection.
+        """
+        label = check_label(label)
+        if label is None:
+            raise InvalidParamsError("label must be a string")
+        async with self._lock:  # not interleaved with a rotation's write of the same row
+            conn = await self.connections.get(ref)
+            other = await self.connections.find(label)
+            if other is not None and other.id != conn.id:
+                raise InvalidParamsError(f"{label!r} already names connection {other.id}")
+            renamed = _replace(conn, label=label, updated=self.agent.now())
+            await self.connections.save(renamed)
+        self.agent.events.publish("connection.renamed", {"connection": conn.id, "label": label})
+        return {"connection": renamed.summary()}
+
     async def rotate(self, ref: str, *, label: str | None = None) -> dict[str, Any]:
         """Start using a new DID with a connection; the peer learns it from ``from_prior``.
 

@@ -206,7 +206,7 @@ def add_protocol_commands(sub: Any) -> None:
     p.add_argument("--label", help="local name for the connection")
     p.set_defaults(rpc="invitation.accept", params=_params_invite_accept, show=_show_accepted)
 
-    con = _sub(sub, "connections", "list, show, delete and rotate connections",
+    con = _sub(sub, "connections", "list, show, rename, delete and rotate connections",
                "  didcommctl connections\n  didcommctl connections show alice\n"
                "  didcommctl connections rotate alice")
     con.set_defaults(rpc="connections.list", params=lambda a: {}, show=_show_connections)
@@ -222,6 +222,12 @@ def add_protocol_commands(sub: Any) -> None:
         p = _sub(con_sub, name, help, f"  didcommctl connections {name} CONNECTION")
         p.add_argument("connection", metavar="CONNECTION", help="id, unique id prefix, label or DID")
         p.set_defaults(rpc=rpc, params=lambda a: {"connection": a.connection}, show=show)
+    p = _sub(con_sub, "rename", "give a connection a new local label",
+             "  didcommctl connections rename 3f9c2a bob      # then: didcommctl chat bob")
+    p.add_argument("connection", metavar="CONNECTION", help="id, unique id prefix, label or DID")
+    p.add_argument("label", metavar="LABEL", help="the new label (not one naming another connection)")
+    p.set_defaults(rpc="connections.rename", params=lambda a: {"connection": a.connection, "label": a.label},
+                   show=lambda r, out: out.write(f"renamed {r['connection']['id']} to {r['connection']['label']}\n"))
 
     p = _sub(sub, "ping", "trust-ping a connection or DID and show the round trip",
              "  didcommctl ping alice\n  didcommctl ping did:peer:2... --wait 30")

@@ -191,3 +191,33 @@ def test_didcommctl_chat(daemon: Daemon) -> None:
             proc.kill()
             proc.wait()
 
+
+
+async def test_naming_the_other_side(connected: Any) -> None:
+    alice, bob, wire, conn = connected
+    await alice.conversations.chat(conn.id, "hi")
+    await wire.pump()
+    renamed = await alice.conversations.rename(conn.id, "bob")
+    assert renamed["connection"]["label"] == "bob"
+    assert (await alice.conversations.connections.get("bob")).id == conn.id
+    page = await alice.conversations.chat_history("bob")
+    assert page["label"] == "bob" and [m["content"] for m in page["messages"]] == ["hi"]
+    await alice.events.flush()
+    events = await alice.store.run(alice.store.sync.events_since, 0)
+    assert {"connection": conn.id, "label": "bob"} in [e["data"] for e in events if e["kind"] == "connection.renamed"]
+    stored = {r["id"]: r for r in await alice.store.run(alice.store.sync.connection_list)}
+    assert stored[conn.id]["record"]["label"] == "bob"
+    # Renaming to its own name again is fine; a name of another connection is not.
+    await alice.conversations.rename("bob", "bob")
+    second_inv = await alice.conversations.invite_create(goal="again")
+    await bob.conversations.invite_accept(second_inv["url"], label="alice-2")
+    await wire.pump()
+    second = [c for c in await alice.conversations.connections.list() if c.id != conn.id][0]
+    for taken in ("bob", conn.id):
+        with pytest.raises(InvalidParamsError, match="already names"):
+            await alice.conversations.rename(second.id, taken)
+    for bad in ("", "x" * 1000, 5, None):
+        with pytest.raises(InvalidParamsError, match="label"):
+            await alice.conversations.rename(second.id, bad)  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        await alice.conversations.rename("nobody", "carol")

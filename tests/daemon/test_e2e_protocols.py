@@ -118,9 +118,12 @@ def test_invite_ping_features_chat_rotate(daemon_factory: Any, tmp_path: Path) -
         convo = ctl_json(d, "chat", ref)["messages"]
         assert {m["content"] for m in convo} == {"hello bob", "hello alice", "after the rotation"}
         assert convo[0]["content"] == "after the rotation"
-    # Followed live: A sees what B says next.
+    # A names B's side (the inviter never had a label for it), and follows the
+    # conversation live under that name: A sees what B says next.
+    renamed = a.ctl("connections", "rename", a_conn, "bob")
+    assert renamed.returncode == 0 and renamed.stdout == f"renamed {a_conn} to bob\n", renamed.stderr
     follow = subprocess.Popen(
-        [sys.executable, "-m", "daemon.ctl", "--socket", str(a.socket), "chat", a_conn, "--follow"],
+        [sys.executable, "-m", "daemon.ctl", "--socket", str(a.socket), "chat", "bob", "--follow"],
         env=a.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -132,6 +135,7 @@ def test_invite_ping_features_chat_rotate(daemon_factory: Any, tmp_path: Path) -
             assert time.monotonic() < deadline and follow.poll() is None, shown
             shown += follow.stdout.readline()
         assert "hello bob" in shown and "after the rotation" in shown  # the page came first
+        assert any(line.split()[2:4] == ["bob", "live"] for line in shown.splitlines()), shown
         follow.send_signal(signal.SIGINT)
         assert follow.wait(30) == 0
     finally:
