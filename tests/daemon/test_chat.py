@@ -212,7 +212,7 @@ async def test_naming_the_other_side(connected: Any) -> None:
     second_inv = await alice.conversations.invite_create(goal="again")
     await bob.conversations.invite_accept(second_inv["url"], label="alice-2")
     await wire.pump()
-    second = [c for c in await alice.conversations.connections.list() if c.id != conn.id][0]
+    second = next(c for c in await alice.conversations.connections.list() if c.id != conn.id)
     for taken in ("bob", conn.id):
         with pytest.raises(InvalidParamsError, match="already names"):
             await alice.conversations.rename(second.id, taken)
