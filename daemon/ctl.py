@@ -31,7 +31,7 @@ from . import exitcodes
 from .client import ControlError, DaemonUnavailableError, SyncClient, default_socket_path
 from .ctl_credentials import add_credential_commands as _add_credential_commands
 from .ctl_protocols import add_protocol_commands as _add_protocol_commands
-from .ctl_protocols import follow_chat
+from .ctl_protocols import follow_chat, stop_on_signals
 from .errors import exit_code_for
 from .exitcodes import UsageError
 
@@ -425,6 +425,8 @@ def _events(client: SyncClient, args: argparse.Namespace, out: TextIO) -> int:
     since = args.since if args.since is not None else (None if args.follow else 0)
     client.subscribe(args.kind, since)
     timeout = None if args.follow else EVENTS_IDLE_SECONDS
+    if args.follow:
+        stop_on_signals()
     try:
         for event in client.events(timeout=timeout):
             if args.json:

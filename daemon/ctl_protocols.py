@@ -25,6 +25,7 @@ import argparse
 import calendar
 import json
 import os
+import signal
 import time
 from typing import Any, TextIO
 
@@ -332,6 +333,20 @@ def _show_chat(result: Any, out: TextIO) -> None:
         out.write("no messages yet\n")
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C (or SIGTERM) ends a following command cleanly, exit 0.
+
+    Set explicitly: a process started in the background by a non-interactive shell
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _event_time(value: Any) -> int | None:
     """An event's ISO 8601 UTC ``time`` as Unix time (pages show local times)."""
     try:
@@ -341,20 +356,22 @@ def _event_time(value: Any) -> int | None:
 
 
 def follow_chat(client: Any, args: argparse.Namespace, out: TextIO) -> int:
-    """``chat CONNECTION --follow``: the page, then the conversation's new messages."""
+    """``chat CONNECTION --follow``: the page, then the conversation's new messages,
+    until Ctrl-C or SIGTERM (exit 0)."""
     from .ctl import _ts
 
-    page = client.call("basicmessage.list", _params_chat(args))
-    if args.json:
-        out.write(json.dumps(page, sort_keys=True) + "\n")
-    else:
-        _show_chat(page, out)
-    out.flush()
-    theirs = set(page.get("their_dids") or [])
-    shown = {m.get("id") for m in page.get("messages", [])}
-    them, me = _who(page)
-    client.subscribe(CHAT_EVENTS, page.get("events_seq"))
+    stop_on_signals()
     try:
+        page = client.call("basicmessage.list", _params_chat(args))
+        if args.json:
+            out.write(json.dumps(page, sort_keys=True) + "\n")
+        else:
+            _show_chat(page, out)
+        out.flush()
+        theirs = set(page.get("their_dids") or [])
+        shown = {m.get("id") for m in page.get("messages", [])}
+        them, me = _who(page)
+        client.subscribe(CHAT_EVENTS, page.get("events_seq"))
         for event in client.events():
             data = event.get("data") or {}
             sent = event.get("kind") == "basicmessage.sent"

@@ -128,8 +128,12 @@ def test_invite_ping_features_chat_rotate(daemon_factory: Any, tmp_path: Path) -
     )
     try:
         assert follow.stdout is not None
-        ctl_json(b, "chat", "alice", "live from bob")
         shown = ""
+        while "after the rotation" not in shown:  # the page, newest last: the follower is running
+            line = follow.stdout.readline()
+            assert line, follow.stderr.read() if follow.stderr else "the follower ended"
+            shown += line
+        ctl_json(b, "chat", "alice", "live from bob")
         deadline = time.monotonic() + 30
         while "live from bob" not in shown:
             assert time.monotonic() < deadline and follow.poll() is None, shown
@@ -137,7 +141,7 @@ def test_invite_ping_features_chat_rotate(daemon_factory: Any, tmp_path: Path) -
         assert "hello bob" in shown and "after the rotation" in shown  # the page came first
         assert any(line.split()[2:4] == ["bob", "live"] for line in shown.splitlines()), shown
         follow.send_signal(signal.SIGINT)
-        assert follow.wait(30) == 0
+        assert follow.wait(30) == 0, follow.stderr.read() if follow.stderr else ""
     finally:
         if follow.poll() is None:
             follow.kill()
