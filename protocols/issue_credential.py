@@ -104,8 +104,11 @@ The holder's ``issue-credential.credential-received`` event names the
 ``format`` (``dc+sd-jwt`` with the SD-JWT as ``sd_jwt``; ``di_vc`` with the
 credential's JCS text as ``credential``) so the daemon can store either, and
 ``status`` (``{"uri", "index"}`` or None), ``status_list`` (the stapled list's
-text: a token, or a list credential's JCS text; None if none was stapled)
-and ``status_value`` (the entry in it: 0 valid, 1 revoked...).  The
+text: a token, or a list credential's JCS text; None if none was stapled),
+``suspension`` and ``suspension_list`` (the same for a ``di_vc``
+credential's suspension entry, :mod:`protocols.status_list`; None if it has
+none) and ``status_value`` (what they say: 0 valid, 1 revoked, 2
+suspended).  The
 offer-received event carries ``expires`` (epoch seconds or None) and
 ``revocable``.
 
@@ -403,9 +406,11 @@ def di_template(
     claims: Mapping[str, Any],
     expires: int | None,
     status: tuple[str, int] | None = None,
+    suspension: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """The unsigned VC 2.0 credential a ``di_vc`` offer describes (no subject id yet);
-    ``status`` (list URL, index) becomes its ``credentialStatus``."""
+    ``status`` (revocation list URL, index) becomes its ``credentialStatus``, and with
+    ``suspension`` (suspension list URL, index) a list of the two entries."""
     template: dict[str, Any] = {
         "@context": [data_integrity.VC_CONTEXT_V2],
         "type": [data_integrity.VC_TYPE, vct],
@@ -415,7 +420,11 @@ def di_template(
     if expires is not None:
         template["validUntil"] = xsd_datetime(expires)
     if status is not None:
-        template["credentialStatus"] = status_list.bitstring_entry(status[0], status[1])
+        entry = status_list.bitstring_entry(status[0], status[1])
+        template["credentialStatus"] = entry if suspension is None else [
+            entry,
+            status_list.bitstring_entry(suspension[0], suspension[1], status_list.PURPOSE_SUSPENSION),
+        ]
     return template
 
 
@@ -457,15 +466,22 @@ def _read_di_template(
     return vct, issuer, valid_until, expires
 
 
-def read_status(credential_format: str, value: Any) -> tuple[str, int]:
-    """(list URI, index) of a status reference a peer sent: an SD-JWT ``status``
-    claim or a ``di_vc`` ``credentialStatus``; InvalidBodyError if unusable."""
+def read_status(
+    credential_format: str, value: Any
+) -> tuple[list[Any], list[Any] | None]:
+    """([list URI, index], [suspension list URI, index] or None) of a status
+    reference a peer sent: an SD-JWT ``status`` claim, or a ``di_vc``
+    ``credentialStatus`` (a revocation entry, and maybe a suspension entry);
+    InvalidBodyError if unusable."""
     try:
-        if credential_format == DI_VC:
-            return status_list.read_bitstring_entry(value)
-        return status_list.read_token_reference(value)
+        if credential_format != DI_VC:
+            return list(status_list.read_token_reference(value)), None
+        found = {r.purpose: [r.uri, r.index] for r in status_list.read_credential_status(value)}
     except DIDCommError as error:
         raise InvalidBodyError(f"the status reference is unusable: {error.message}") from None
+    if status_list.PURPOSE_REVOCATION not in found:
+        raise InvalidBodyError("a credentialStatus we read has a revocation entry")
+    return found[status_list.PURPOSE_REVOCATION], found.get(status_list.PURPOSE_SUSPENSION)
 
 
 def _read_exp(details: Mapping[str, Any]) -> int | None:
@@ -640,13 +656,14 @@ class IssueCredential(ProtocolMachine):
         signer = self.secrets.get_key(kid)
         if signer is None:
             raise IssuerKeyError("the issuer's signing key is no longer available")
-        status = offer.get("status")
+        status, suspension = offer.get("status"), offer.get("suspension")
         template = di_template(
             vct=offer["vct"],
             issuer=offer["issuer"],
             claims={},
             expires=offer.get("expires"),
             status=None if status is None else (status[0], status[1]),
+            suspension=None if suspension is None else (suspension[0], suspension[1]),
         )
         template["credentialSubject"] = {"id": subject_id, **offer["claims"]}
         created = xsd_datetime(inbound.now)
@@ -685,47 +702,64 @@ class IssueCredential(ProtocolMachine):
         return Transition(record, [reply], [event])
 
     def _staple(self, offer: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
-        """The attachment stapling the current list of a revocable credential (none
-        if it is not revocable, or the daemon has no such list of ``kind``)."""
-        status = offer.get("status")
-        if status is None or self.status_source is None:
+        """The attachments stapling the current list of each status entry of a
+        revocable credential (none if it is not revocable, or the daemon has no
+        such list of ``kind``)."""
+        if self.status_source is None:
             return []
-        document = self.status_source(status[0])
-        if document is None or status_exchange.list_format(document) != kind:
-            return []
-        return [status_exchange.list_attachment(document)]
+        out: list[dict[str, Any]] = []
+        for reference in (offer.get("status"), offer.get("suspension")):
+            document = None if reference is None else self.status_source(reference[0])
+            if document is not None and status_exchange.list_format(document) == kind:
+                out.append(status_exchange.list_attachment(document, len(out)))
+        return out
 
     # holder --------------------------------------------------------------------------
 
     def _stapled_status(
         self, inbound: Inbound, offer: Mapping[str, Any], kind: str
     ) -> dict[str, Any]:
-        """The credential-received event's status fields: the offered entry and,
+        """The credential-received event's status fields: each offered entry and,
         if the issuer stapled its list, the list (verified: signed by the
-        credential's issuer, for that URI) and the entry's value in it."""
+        credential's issuer, for that URI and purpose), and what they say."""
         status = offer.get("status")
         if status is None:
-            return {"status": None, "status_list": None, "status_value": None}
-        uri, index = status[0], status[1]
-        try:
-            found = status_exchange.find_list(
-                status_exchange.stapled_lists(inbound.message),
-                resolver=self.resolver,
-                now=inbound.now,
-                uri=uri,
-                issuer=offer["issuer"],
-                kind=kind,
-            )
-            value = None if found is None else found[0].status(index)
-        except DIDCommError as error:
-            raise CredentialRejectedError(
-                f"the stapled status list does not verify: {error.message}"
-            ) from None
-        return {
-            "status": {"uri": uri, "index": index},
-            "status_list": None if found is None else found[1],
-            "status_value": value,
-        }
+            return {"status": None, "status_list": None, "status_value": None,
+                    "suspension": None, "suspension_list": None}
+        bitstring = kind == status_exchange.FORMAT_BITSTRING
+        out: dict[str, Any] = {"suspension": None, "suspension_list": None}
+        values: list[int] = []
+        for name, reference, purpose in (
+            ("status", status, status_list.PURPOSE_REVOCATION if bitstring else None),
+            ("suspension", offer.get("suspension"), status_list.PURPOSE_SUSPENSION),
+        ):
+            if reference is None:
+                continue
+            uri, index = reference[0], reference[1]
+            try:
+                found = status_exchange.find_list(
+                    status_exchange.stapled_lists(inbound.message),
+                    resolver=self.resolver,
+                    now=inbound.now,
+                    uri=uri,
+                    issuer=offer["issuer"],
+                    kind=kind,
+                    purpose=purpose,
+                )
+                if found is not None:
+                    values.append(found[0].status(index))
+            except DIDCommError as error:
+                raise CredentialRejectedError(
+                    f"the stapled status list does not verify: {error.message}"
+                ) from None
+            out[name] = {"uri": uri, "index": index}
+            out[f"{name}_list"] = None if found is None else found[1]
+        # Revoked is final, whatever the suspension list says; else suspended if it says so.
+        out["status_value"] = (
+            None if not values else status_list.REVOKED if status_list.REVOKED in values
+            else max(values)
+        )
+        return out
 
     def _offer(self, record: ProtocolRecord, inbound: Inbound) -> Transition:
         body = inbound.body
@@ -743,8 +777,9 @@ class IssueCredential(ProtocolMachine):
         valid_until: str | None = None
         status_key = "credentialStatus" if credential_format == DI_VC else "status"
         status: list[Any] | None = None
+        suspension: list[Any] | None = None
         if status_key in details:
-            status = list(read_status(credential_format, details[status_key]))
+            status, suspension = read_status(credential_format, details[status_key])
         if credential_format == DI_VC:
             vct, issuer, valid_until, expires = _read_di_template(details, claims)
             disclosable: list[str] = []
@@ -769,9 +804,10 @@ class IssueCredential(ProtocolMachine):
             # exactly as the template wrote it).
             "expires": expires,
             "valid_until": valid_until,
-            # ... and its status list entry, [uri, index] (di_vc: the exact
-            # credentialStatus the template holds).
+            # ... and its status list entry, [uri, index], and a di_vc one's
+            # suspension entry (di_vc: the exact credentialStatus the template holds).
             "status": status,
+            "suspension": suspension,
             "credential_status": details.get("credentialStatus"),
         }
         record.data["offer"] = offer
@@ -966,6 +1002,7 @@ def offer_credential(
     ids: Callable[[], str] = new_id,
     credential_format: str = FORMAT,
     status: tuple[str, int] | None = None,
+    suspension: tuple[str, int] | None = None,
 ) -> Transition:
     """Issuer: offer a credential (a new thread, or the answer to ``proposal``).
 
@@ -978,7 +1015,9 @@ def offer_credential(
     ``expires`` is the credential's ``exp`` (epoch seconds).  ``status``
     (list URI, index) makes it revocable: the credential will name that entry
     (SD-JWT ``status`` claim, Token Status List; ``di_vc`` ``credentialStatus``,
-    Bitstring Status List), and the offer says so.
+    Bitstring Status List), and the offer says so.  ``suspension`` (a ``di_vc``
+    credential's entry in a ``suspension`` Bitstring Status List) lets it be
+    suspended too; an SD-JWT VC's one entry says suspended itself (value 2).
     """
     if credential_format not in CREDENTIAL_FORMATS:
         raise InvalidBodyError(f"the credential format must be one of {list(CREDENTIAL_FORMATS)}")
@@ -1003,6 +1042,12 @@ def offer_credential(
         if not isinstance(status, tuple | list) or len(status) != 2:
             raise InvalidBodyError("'status' must be (list URI, index)")
         status_ref = status_list.status_reference(credential_format, status[0], status[1])
+    if suspension is not None:
+        if credential_format != DI_VC or status is None:
+            raise InvalidBodyError("a suspension entry is for a revocable di_vc credential")
+        if not isinstance(suspension, tuple | list) or len(suspension) != 2:
+            raise InvalidBodyError("'suspension' must be (list URI, index)")
+        status_list.bitstring_entry(suspension[0], suspension[1], status_list.PURPOSE_SUSPENSION)
     offer = {
         "format": credential_format,
         "issuer": issuer,
@@ -1014,6 +1059,7 @@ def offer_credential(
         "comment": comment,
         "goal_code": goal_code,
         "status": None if status is None else [status[0], status[1]],
+        "suspension": None if suspension is None else [suspension[0], suspension[1]],
     }
     msg_id = ids()
     if proposal is None:
@@ -1034,7 +1080,10 @@ def offer_credential(
         record.updated_time = now
         record.remember(msg_id)
     if credential_format == DI_VC:
-        details = di_template(vct=vct, issuer=issuer, claims=claims, expires=expires, status=status)
+        details = di_template(
+            vct=vct, issuer=issuer, claims=claims, expires=expires, status=status,
+            suspension=suspension,
+        )
     else:
         details = {"vct": vct, "disclosable": disclosable, "issuer": issuer}
         if expires is not None:

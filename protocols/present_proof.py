@@ -70,15 +70,18 @@ the claims view (``credentialSubject``, ``vct`` = the second type, ``iss``
 
 Revocation (:mod:`protocols.status_list`, :mod:`protocols.status_exchange`):
 the prover *staples* to its presentation the latest signed status list it
-holds for the presented credential (``present(status_lists=...)``: URI ->
-list), like OCSP stapling -- the verifier needs no connection to the
-issuer, and the issuer never learns who verifies what.  A request names
-``status_max_age`` (seconds, default :data:`DEFAULT_STATUS_MAX_AGE`) in its
-body.  A credential that names a status list is accepted only with a
-stapled list signed by the credential's issuer, for that URI, not expired
-and signed at most ``status_max_age`` seconds ago, whose entry for it is 0:
+holds for each status entry of the presented credential
+(``present(status_lists=...)``: URI -> list; a ``di_vc`` credential may name
+a revocation list and a suspension list), like OCSP stapling -- the verifier
+needs no connection to the issuer, and the issuer never learns who verifies
+what.  A request names ``status_max_age`` (seconds, default
+:data:`DEFAULT_STATUS_MAX_AGE`) in its body.  A credential that names status
+lists is accepted only with, for every entry, a stapled list signed by the
+credential's issuer, for that URI and the entry's purpose, not expired and
+signed at most ``status_max_age`` seconds ago, whose entry for it is 0:
 otherwise the verdict fails with :data:`REASON_REVOKED` ("credential
-revoked"), :data:`REASON_SUSPENDED`, or :data:`REASON_STATUS_UNKNOWN`
+revoked"), :data:`REASON_SUSPENDED` ("credential suspended": a token entry
+of 2, or a set bit in a suspension list), or :data:`REASON_STATUS_UNKNOWN`
 ("revocation status unknown", alone when no fresh list came, followed by
 ": why" when a stapled list is forged or unreadable).  The verified event's
 ``status`` says ``"valid"`` or ``"not revocable"`` (the credential names no
@@ -247,19 +250,19 @@ def check_status_max_age(value: object) -> int:
     return value
 
 
-def status_reference(credential: str) -> tuple[str, int] | None:
-    """(list URI, index) of one of our stored credentials' status entry (SD-JWT
-    ``status`` claim or ``di_vc`` ``credentialStatus``), None if it has none;
-    a :class:`~protocols.errors.DIDCommError` if it cannot be read."""
+def status_references(credential: str) -> list[status_list.StatusReference]:
+    """Every status entry of one of our stored credentials (the SD-JWT ``status``
+    claim; each ``di_vc`` ``credentialStatus`` entry), none if it has none;
+    a :class:`~protocols.errors.DIDCommError` if they cannot be read."""
     if credential_format(credential) == FORMAT_DI_VC:
         document = data_integrity.parse_document(credential)
         if "credentialStatus" not in document:
-            return None
-        return status_list.read_bitstring_entry(document["credentialStatus"])
+            return []
+        return status_list.read_references(document["credentialStatus"], bitstring=True)
     claims = credential_claims(credential)
     if "status" not in claims:
-        return None
-    return status_list.read_token_reference(claims["status"])
+        return []
+    return status_list.read_references(claims["status"], bitstring=False)
 
 
 def request_summary(definition: PresentationDefinition) -> dict[str, Any]:
@@ -498,8 +501,11 @@ class PresentProof(ProtocolMachine):
         self, record: ProtocolRecord, inbound: Inbound, statuses: list[tuple[str, Any, str]]
     ) -> str:
         """The verdict's ``status``, or the error that fails the presentation: each
-        revocable credential needs a list stapled by its issuer, signed no more than
-        ``status_max_age`` seconds ago, whose entry for it is 0."""
+        status entry of each revocable credential (a ``di_vc`` one may have a
+        revocation and a suspension entry) needs a list stapled by its issuer, of the
+        entry's purpose, signed no more than ``status_max_age`` seconds ago, whose
+        entry for it is 0.  Entries are read revocation first, so a credential both
+        revoked and suspended is refused as revoked."""
         if not statuses:
             return STATUS_NOT_REVOCABLE
         max_age = record.data.get("status_max_age")
@@ -509,23 +515,29 @@ class PresentProof(ProtocolMachine):
             stapled = status_exchange.stapled_lists(inbound.message)
         except DIDCommError as error:
             raise StatusUnknownError(f"{REASON_STATUS_UNKNOWN}: {error.message}") from None
-        for credential_issuer, reference, kind in statuses:
+        entries: list[tuple[str, status_list.StatusReference, str]] = []
+        for credential_issuer, raw, kind in statuses:
             try:
-                if kind == status_exchange.FORMAT_TOKEN:
-                    uri, index = status_list.read_token_reference(reference)
-                else:
-                    uri, index = status_list.read_bitstring_entry(reference)
+                references = status_list.read_references(
+                    raw, bitstring=kind == status_exchange.FORMAT_BITSTRING
+                )
+            except DIDCommError as error:
+                raise StatusUnknownError(f"{REASON_STATUS_UNKNOWN}: {error.message}") from None
+            entries.extend((credential_issuer, reference, kind) for reference in references)
+        for credential_issuer, reference, kind in entries:
+            try:
                 found = status_exchange.find_list(
                     stapled,
                     resolver=self.resolver,
                     now=inbound.now,
-                    uri=uri,
+                    uri=reference.uri,
                     issuer=credential_issuer,
                     kind=kind,
+                    purpose=reference.purpose,
                 )
                 if found is None or inbound.now - found[0].issued_at > max_age:
                     raise StatusUnknownError(REASON_STATUS_UNKNOWN)
-                value = found[0].status(index)
+                value = found[0].status(reference.index)
             except StatusListExpiredError:
                 raise StatusUnknownError(REASON_STATUS_UNKNOWN) from None
             except StatusUnknownError:
@@ -825,25 +837,25 @@ def _presentation(
 def _staples(
     credential: str, status_lists: Mapping[str, str | dict[str, Any]], kind: str
 ) -> list[dict[str, Any]]:
-    """The attachment stapling the list ``credential`` names, if we hold it."""
+    """The attachments stapling each list ``credential`` names that we hold."""
     try:
-        reference = status_reference(credential)
+        references = status_references(credential)
     except DIDCommError:
         return []  # an unreadable reference: the verifier will say so
-    if reference is None or reference[0] not in status_lists:
-        return []
-    document = status_lists[reference[0]]
-    if kind == status_exchange.FORMAT_BITSTRING and isinstance(document, str):
-        # A list credential kept as its JSON text (a token never starts with "{").
-        if not document.lstrip().startswith("{"):
-            return []
-        try:
-            document = data_integrity.parse_document(document)
-        except DIDCommError:
-            return []
-    if status_exchange.list_format(document) != kind:
-        return []
-    return [status_exchange.list_attachment(document)]
+    out: list[dict[str, Any]] = []
+    for reference in references:
+        document = status_lists.get(reference.uri)
+        if isinstance(document, str) and kind == status_exchange.FORMAT_BITSTRING:
+            # A list credential kept as its JSON text (a token never starts with "{").
+            if not document.lstrip().startswith("{"):
+                continue
+            try:
+                document = data_integrity.parse_document(document)
+            except DIDCommError:
+                continue
+        if document is not None and status_exchange.list_format(document) == kind:
+            out.append(status_exchange.list_attachment(document, len(out)))
+    return out
 
 
 def present(

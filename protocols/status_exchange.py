@@ -229,10 +229,12 @@ def find_list(
     uri: str,
     issuer: str,
     kind: str,
+    purpose: str | None = None,
 ) -> tuple[status_list.VerifiedStatusList, str] | None:
     """The first of ``documents`` of attachment format ``kind`` that verifies as
     ``issuer``'s list at ``uri`` (with its text), or None.  A list for another
-    URI is skipped; one for this URI that fails to verify is an error."""
+    URI is skipped; one for this URI that fails to verify, or whose purpose is
+    not the entry's ``purpose`` (a Bitstring Status List's), is an error."""
     for document in documents:
         if list_format(document) != kind:
             continue
@@ -244,6 +246,11 @@ def find_list(
         # someone else is forged, not merely someone else's.
         if verified.issuer != issuer:
             raise StatusListIssuerError("the status list is signed by another issuer")
+        if verified.purpose != purpose:
+            # The spec's rule: a credential's entry is read only in a list of its purpose.
+            raise StatusListMismatchError(
+                f"the status list at {uri[:64]} is for {verified.purpose}, not {purpose}"
+            )
         return verified, document_text(document)
     return None
 

@@ -23,8 +23,9 @@ Two standards, one per credential format, share :class:`StatusList`:
   of byte 0 (:func:`sign_token`, :func:`verify_token`).
 - Data Integrity VCs (``di_vc``): W3C Bitstring Status List v1.0.  The
   credential has ``credentialStatus``, a ``BitstringStatusListEntry`` with
-  ``statusListIndex`` (a decimal string) and ``statusListCredential`` (the
-  URL) (:func:`bitstring_entry`); the list is a
+  ``statusPurpose``, ``statusListIndex`` (a decimal string) and
+  ``statusListCredential`` (the URL) (:func:`bitstring_entry`), or a list of
+  them, one per purpose (:func:`read_credential_status`); the list is a
   ``BitstringStatusListCredential``, a VC 2.0 credential signed
   ``eddsa-jcs-2022`` (:mod:`protocols.data_integrity`) whose subject's
   ``encodedList`` is multibase ``u`` + base64url (no padding) of the GZIP
@@ -34,6 +35,24 @@ Two standards, one per credential format, share :class:`StatusList`:
 
 :class:`StatusList` keeps the Token Status List packing; the bitstring's
 bit order is one byte translation away (:func:`encode_bitstring`).
+
+Suspension (temporary, unlike revocation) is said differently by the two:
+
+- A Token Status List says it *in the entry*: :data:`SUSPENDED` (2), which
+  needs ``bits`` >= 2; lists we create have :data:`ISSUED_BITS` (2).  The
+  draft binds ``bits`` to one token, not to a list across its versions (a
+  Relying Party reads ``bits`` from each token it decodes, as
+  :func:`verify_token` does), so a 1-bit list can be re-published with 2
+  bits (:meth:`StatusList.widened`): every entry keeps its index and value.
+- A Bitstring Status List has one bit per entry and one *purpose* per list:
+  ``revocation`` (permanent) or ``suspension`` (reversible).  A credential
+  that can be suspended carries two ``credentialStatus`` entries, one in a
+  revocation list and one in a suspension list; a set bit in the suspension
+  list means :data:`SUSPENDED`.  An issuer may keep one 0/1/2 array and
+  publish each purpose as its view of it (:meth:`StatusList.where`).  A
+  verifier checks every entry, each against a list of the entry's purpose
+  (:attr:`VerifiedStatusList.purpose`); :meth:`VerifiedStatusList.status`
+  speaks the token vocabulary (0 valid, 1 revoked, 2 suspended) for both.
 
 Everything a peer sends is bounded before it costs anything: text length
 (:data:`MAX_TOKEN_CHARS`, :data:`MAX_ENCODED_LIST_CHARS`), and the
@@ -57,7 +76,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -92,19 +111,24 @@ from .presentation_exchange import FORMAT_DI_VC, SD_JWT_FORMATS
 __all__ = [
     "BITS",
     "CLOCK_LEEWAY_S",
+    "ISSUED_BITS",
     "LIST_CREDENTIAL_TYPE",
     "LIST_SIZE",
     "MAX_ENCODED_LIST_CHARS",
     "MAX_ENTRIES",
     "MAX_LIST_BYTES",
+    "MAX_STATUS_ENTRIES",
     "MAX_TOKEN_CHARS",
     "MAX_URI_CHARS",
+    "PURPOSES",
     "PURPOSE_REVOCATION",
+    "PURPOSE_SUSPENSION",
     "REVOKED",
     "SUSPENDED",
     "TOKEN_TYP",
     "VALID",
     "StatusList",
+    "StatusReference",
     "VerifiedStatusList",
     "bitstring_entry",
     "decode_bitstring",
@@ -112,6 +136,8 @@ __all__ = [
     "encode_bitstring",
     "encode_lst",
     "read_bitstring_entry",
+    "read_credential_status",
+    "read_references",
     "read_token_reference",
     "sign_list_credential",
     "sign_token",
@@ -137,8 +163,12 @@ LIST_SIZE: Final = 131_072
 TOKEN_TYP: Final = "statuslist+jwt"
 #: Bits per entry the Token Status List allows.
 BITS: Final = frozenset({1, 2, 4, 8})
-#: The only status purpose we issue and read.
+#: Bits per entry of the Token Status Lists we create: room for SUSPENDED.
+ISSUED_BITS: Final = 2
+#: Bitstring Status List purposes we issue and read: permanent, and reversible.
 PURPOSE_REVOCATION: Final = "revocation"
+PURPOSE_SUSPENSION: Final = "suspension"
+PURPOSES: Final = (PURPOSE_REVOCATION, PURPOSE_SUSPENSION)
 ENTRY_TYPE: Final = "BitstringStatusListEntry"
 LIST_TYPE: Final = "BitstringStatusList"
 LIST_CREDENTIAL_TYPE: Final = "BitstringStatusListCredential"
@@ -158,6 +188,8 @@ MAX_LIST_BYTES: Final = 1024 * 1024
 #: Most entries a list can have (1-bit entries filling MAX_LIST_BYTES); also
 #: the bound on an index a credential may name.
 MAX_ENTRIES: Final = MAX_LIST_BYTES * 8
+#: Most ``credentialStatus`` entries a credential may carry (one per purpose we read).
+MAX_STATUS_ENTRIES: Final = len(PURPOSES)
 #: Longest list URI / URL we accept.
 MAX_URI_CHARS: Final = 2048
 #: Clock difference tolerated on ``iat``/``exp`` and ``validFrom``/``validUntil``
@@ -231,6 +263,40 @@ class StatusList:
         """The packed array (Token Status List packing: entry 0 in the LSB of byte 0)."""
         return bytes(self._data)
 
+    def _set_entries(self) -> Iterator[tuple[int, int]]:
+        """``(index, value)`` of every entry that is not :data:`VALID`, in index order.
+
+        Byte by byte, skipping zero bytes: lists are mostly valid, so this
+        costs about one look per byte, not one per entry.
+        """
+        per_byte, mask = 8 // self.bits, (1 << self.bits) - 1
+        for byte, packed in enumerate(self._data):
+            if packed:
+                for k in range(per_byte):
+                    value = (packed >> (k * self.bits)) & mask
+                    if value and byte * per_byte + k < self.size:
+                        yield byte * per_byte + k, value
+
+    def widened(self, bits: int) -> StatusList:
+        """The same entries (index and value) in a new list of ``bits`` >= this one's bits."""
+        if _check_bits(bits) < self.bits:
+            raise UnsupportedStatusListError(f"a {self.bits}-bit list cannot narrow to {bits} bits")
+        out = StatusList(self.size, bits=bits)
+        for index, value in self._set_entries():
+            out.set(index, value)
+        return out
+
+    def where(self, value: int) -> StatusList:
+        """The 1-bit list whose entry ``i`` is 1 exactly when this list's is ``value``
+        (not 0): one purpose's Bitstring Status List, from a 0/1/2 array."""
+        if not _is_int(value) or not 0 < value < (1 << self.bits):
+            raise StatusIndexError(f"a status value of a {self.bits}-bit list is 1 to {(1 << self.bits) - 1}")
+        out = StatusList(self.size, bits=1)
+        for index, found in self._set_entries():
+            if found == value:
+                out.set(index, 1)
+        return out
+
     @classmethod
     def from_bytes(cls, data: bytes, *, bits: int = 1) -> StatusList:
         """A list over ``data`` packed as :meth:`to_bytes` packs; every bit is an entry."""
@@ -269,10 +335,25 @@ class VerifiedStatusList:
     #: How long (seconds) the issuer suggests caching it (``ttl``); None if not said.
     ttl: int | None
     statuses: StatusList
+    #: A Bitstring Status List's ``statusPurpose``; None for a Status List Token.
+    purpose: str | None = None
 
     def status(self, index: int) -> int:
-        """The entry at ``index`` (StatusIndexError outside the list)."""
-        return self.statuses.get(index)
+        """The entry at ``index`` in the token vocabulary (:data:`VALID`,
+        :data:`REVOKED`, :data:`SUSPENDED`, ...): a set bit of a suspension
+        list is SUSPENDED (StatusIndexError outside the list)."""
+        value = self.statuses.get(index)
+        return SUSPENDED if value and self.purpose == PURPOSE_SUSPENSION else value
+
+
+@dataclass(frozen=True)
+class StatusReference:
+    """Where a credential's status is: entry ``index`` of the list at ``uri``."""
+
+    uri: str
+    index: int
+    #: The entry's ``statusPurpose`` (Bitstring Status List); None for a token reference.
+    purpose: str | None = None
 
 
 # -- compression (both containers, zip-bomb safe) ----------------------------------------
@@ -391,27 +472,34 @@ def read_token_reference(status: Any) -> tuple[str, int]:
     )
 
 
-def bitstring_entry(url: str, index: int) -> dict[str, Any]:
-    """The ``credentialStatus`` of a Data Integrity VC: entry ``index`` of the list at ``url``."""
+def _check_purpose(purpose: Any) -> str:
+    if purpose not in PURPOSES:
+        raise StatusListMismatchError(f"the status purpose is not one of {', '.join(PURPOSES)}")
+    result: str = purpose
+    return result
+
+
+def bitstring_entry(url: str, index: int, purpose: str = PURPOSE_REVOCATION) -> dict[str, Any]:
+    """One ``credentialStatus`` entry of a Data Integrity VC: entry ``index`` of the
+    ``purpose`` list at ``url``."""
     _check_uri(url, "the status list url")
     _check_reference_index(index, "statusListIndex")
     return {
         "id": f"{url}#{index}",
         "type": ENTRY_TYPE,
-        "statusPurpose": PURPOSE_REVOCATION,
+        "statusPurpose": _check_purpose(purpose),
         "statusListIndex": str(index),
         "statusListCredential": url,
     }
 
 
-def read_bitstring_entry(entry: Any) -> tuple[str, int]:
-    """``(url, index)`` from a ``credentialStatus``; its purpose must be revocation."""
+def read_bitstring_entry(entry: Any) -> StatusReference:
+    """``(url, index, purpose)`` from one ``credentialStatus`` entry (revocation or suspension)."""
     if not isinstance(entry, Mapping):
         raise MalformedStatusListError("credentialStatus must be an object")
     if entry.get("type") != ENTRY_TYPE:
         raise MalformedStatusListError(f"credentialStatus must be a {ENTRY_TYPE}")
-    if entry.get("statusPurpose") != PURPOSE_REVOCATION:
-        raise StatusListMismatchError(f"the status purpose is not {PURPOSE_REVOCATION!r}")
+    purpose = _check_purpose(entry.get("statusPurpose"))
     if "statusSize" in entry and (not _is_int(entry["statusSize"]) or entry["statusSize"] != 1):
         raise UnsupportedStatusListError("only statusSize 1 is supported")
     if "id" in entry:
@@ -420,7 +508,29 @@ def read_bitstring_entry(entry: Any) -> tuple[str, int]:
     text = entry.get("statusListIndex")
     if not isinstance(text, str) or _INDEX_RE.fullmatch(text) is None:
         raise MalformedStatusListError("statusListIndex must be a decimal integer string")
-    return url, _check_reference_index(int(text), "statusListIndex")
+    return StatusReference(url, _check_reference_index(int(text), "statusListIndex"), purpose)
+
+
+def read_credential_status(value: Any) -> list[StatusReference]:
+    """Every entry of a ``credentialStatus``: one entry, or a list of 1 to
+    :data:`MAX_STATUS_ENTRIES` entries of different purposes; revocation first."""
+    entries = value if isinstance(value, list) else [value]
+    if not 1 <= len(entries) <= MAX_STATUS_ENTRIES:
+        raise MalformedStatusListError(
+            f"credentialStatus must be an entry or a list of 1 to {MAX_STATUS_ENTRIES} entries"
+        )
+    references = [read_bitstring_entry(entry) for entry in entries]
+    if len({r.purpose for r in references}) != len(references):
+        raise MalformedStatusListError("credentialStatus has two entries of one purpose")
+    return sorted(references, key=lambda r: PURPOSES.index(r.purpose or ""))
+
+
+def read_references(value: Any, *, bitstring: bool) -> list[StatusReference]:
+    """Every status entry of a credential: a ``credentialStatus`` (``bitstring``), or
+    an SD-JWT ``status`` claim (one entry, no purpose)."""
+    if bitstring:
+        return read_credential_status(value)
+    return [StatusReference(*read_token_reference(value))]
 
 
 def status_reference(credential_format: str, uri: str, index: int) -> dict[str, Any]:
@@ -620,8 +730,9 @@ def sign_list_credential(
     key: PrivateKey,
     now: int,
     expires: int | None = None,
+    purpose: str = PURPOSE_REVOCATION,
 ) -> dict[str, Any]:
-    """A ``BitstringStatusListCredential`` over ``statuses``, signed ``eddsa-jcs-2022``.
+    """A ``BitstringStatusListCredential`` for ``purpose`` over ``statuses``, signed ``eddsa-jcs-2022``.
 
     ``statuses`` must have 1-bit entries and at least :data:`LIST_SIZE` of
     them (the spec's minimum, which is what hides one credential among many).
@@ -636,6 +747,7 @@ def sign_list_credential(
     _check_uri(url, "url")
     _check_signer(issuer, kid)
     _check_times(now, expires)
+    _check_purpose(purpose)
     credential: dict[str, Any] = {
         "@context": [data_integrity.VC_CONTEXT_V2],
         "id": url,
@@ -648,7 +760,7 @@ def sign_list_credential(
     credential["credentialSubject"] = {
         "id": f"{url}#list",
         "type": LIST_TYPE,
-        "statusPurpose": PURPOSE_REVOCATION,
+        "statusPurpose": purpose,
         "encodedList": encode_bitstring(statuses),
     }
     try:
@@ -671,6 +783,7 @@ def verify_list_credential(
     now: int,
     url: str | None = None,
     issuer: str | None = None,
+    purpose: str | None = None,
 ) -> VerifiedStatusList:
     """Verify a ``BitstringStatusListCredential`` (a dict, or its JSON text) and return its list.
 
@@ -678,7 +791,9 @@ def verify_list_credential(
     (:func:`protocols.data_integrity.verify_credential`), which must be
     ``issuer`` when given; ``id`` must be ``url`` when given; ``validFrom`` present and not in the future,
     ``validUntil`` (if any) not passed, with the same leeway as tokens; the
-    subject a ``BitstringStatusList`` for ``revocation`` with 1-bit entries.
+    subject a ``BitstringStatusList`` for ``revocation`` or ``suspension`` (``purpose``
+    when given: the spec's rule, the entry's purpose and the list's must match)
+    with 1-bit entries.
     A ``ttl`` (milliseconds in this spec) is reported in seconds.
     """
     if not _is_int(now):
@@ -717,8 +832,9 @@ def verify_list_credential(
         raise MalformedStatusListError("the list credential's subject must be one object")
     if not _has(subject.get("type"), LIST_TYPE):
         raise MalformedStatusListError(f"the list credential's subject is not a {LIST_TYPE}")
-    if subject.get("statusPurpose") != PURPOSE_REVOCATION:
-        raise StatusListMismatchError(f"the status list's purpose is not {PURPOSE_REVOCATION!r}")
+    list_purpose = _check_purpose(subject.get("statusPurpose"))
+    if purpose is not None and list_purpose != purpose:
+        raise StatusListMismatchError(f"the status list's purpose is not {purpose!r}")
     if "statusSize" in subject and (
         not _is_int(subject["statusSize"]) or subject["statusSize"] != 1
     ):
@@ -734,6 +850,7 @@ def verify_list_credential(
         expires=expires,
         ttl=None if ttl_ms is None else ttl_ms // 1000,
         statuses=statuses,
+        purpose=list_purpose,
     )
 
 
@@ -747,8 +864,10 @@ def verify_status_list(
     now: int,
     uri: str | None = None,
     issuer: str | None = None,
+    purpose: str | None = None,
 ) -> VerifiedStatusList:
-    """:func:`verify_token` or :func:`verify_list_credential`, by what ``document`` is.
+    """:func:`verify_token` or :func:`verify_list_credential`, by what ``document`` is
+    (``purpose``: the list credential's, when given; a token has none).
 
     A Status List Token is compact JWS text; a list credential is a JSON
     object, or its JSON text (which starts with ``{``, as no JWS does).
@@ -760,4 +879,6 @@ def verify_status_list(
             raise MalformedStatusListError("a status list must be UTF-8 text") from None
     if isinstance(document, str) and not document.lstrip().startswith("{"):
         return verify_token(document, resolver=resolver, now=now, uri=uri, issuer=issuer)
-    return verify_list_credential(document, resolver=resolver, now=now, url=uri, issuer=issuer)
+    return verify_list_credential(
+        document, resolver=resolver, now=now, url=uri, issuer=issuer, purpose=purpose
+    )

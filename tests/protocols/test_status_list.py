@@ -46,6 +46,7 @@ from protocols.status_list import (
     TOKEN_TYP,
     VALID,
     StatusList,
+    StatusReference,
     bitstring_entry,
     decode_bitstring,
     decode_lst,
@@ -415,7 +416,7 @@ def test_bitstring_entry_round_trip() -> None:
         "statusListIndex": "7",
         "statusListCredential": url,
     }
-    assert read_bitstring_entry(entry) == (url, 7)
+    assert read_bitstring_entry(entry) == StatusReference(url, 7, "revocation")
     assert status_reference("di_vc", url, 7) == entry
     with pytest.raises(UnsupportedStatusListError):
         status_reference("jwt_vc", url, 7)
@@ -424,7 +425,9 @@ def test_bitstring_entry_round_trip() -> None:
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        ({"statusPurpose": "suspension"}, StatusListMismatchError),
+        ({"statusPurpose": "message"}, StatusListMismatchError),
+        ({"statusPurpose": "refresh"}, StatusListMismatchError),
+        ({"statusPurpose": ["revocation"]}, StatusListMismatchError),
         ({"type": "StatusList2021Entry"}, MalformedStatusListError),
         ({"statusListIndex": 7}, MalformedStatusListError),
         ({"statusListIndex": "07"}, MalformedStatusListError),
@@ -472,9 +475,10 @@ def test_readers_raise_only_typed_errors(junk: Any, change: dict[str, Any]) -> N
     for value in (junk, {"status_list": junk}, {**bitstring_entry("did:example:i/s", 3), **change}):
         for read in (read_token_reference, read_bitstring_entry):
             try:
-                url, index = read(value)
+                found = read(value)
             except StatusListError:
                 continue
+            url, index = (found.uri, found.index) if isinstance(found, StatusReference) else found
             assert isinstance(url, str) and isinstance(index, int) and index >= 0
 
 
@@ -857,7 +861,7 @@ def test_list_credential_times() -> None:
     ("change", "error"),
     [
         (
-            lambda c: c["credentialSubject"].update(statusPurpose="suspension"),
+            lambda c: c["credentialSubject"].update(statusPurpose="message"),
             StatusListMismatchError,
         ),
         (lambda c: c["credentialSubject"].update(type="StatusList2021"), MalformedStatusListError),
