@@ -499,6 +499,14 @@ async def _credential_revoke(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).revoke(p["credential"])
 
 
+async def _credential_suspend(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).suspend(p["credential"])
+
+
+async def _credential_reinstate(call: Call, p: dict[str, Any]) -> Any:
+    return await _creds(call).reinstate(p["credential"])
+
+
 async def _credential_refresh(call: Call, p: dict[str, Any]) -> Any:
     return await _creds(call).refresh(p.get("id"), wait=p.get("wait", 0))
 
@@ -908,9 +916,32 @@ METHODS: dict[str, Method] = {
             "Revoke a credential we issued (issuer), named by its offer's thread or its credential id: "
             "its entry in our status list becomes 1 (revoked). Holders learn it when they next fetch the "
             "list, and verifiers from the list the holder staples to a presentation "
-            "(`credential.revoked` event). Revoking twice is harmless (`already: true`). A credential "
+            "(`credential.revoked` event). Revocation is final; a suspended credential can be revoked. "
+            "Revoking twice is harmless (`already: true`). A credential "
             "offered with `revocable: false`, or one we hold rather than issued, is an `invalid_state` error.",
-            "`{thid, credential_id, to, status: {uri, index}, revoked: true, already}`",
+            "`{thid, credential_id, to, status: {uri, index}, state: revoked, revoked: true, already}`",
+            (Param("credential", "str", "the offer's thread id or the issued credential's id", required=True),),
+        ),
+        Method(
+            "credential.suspend",
+            _credential_suspend,
+            "Suspend a credential we issued (issuer), until `credential.reinstate`: its entry becomes "
+            "suspended (an SD-JWT VC's Token Status List entry 2; a `di` credential's bit in the suspension "
+            "Bitstring Status List its second `credentialStatus` entry names). Holders see `suspended` and "
+            "verifiers refuse it with `credential suspended`, from the next copy of the list, as for a "
+            "revocation (`credential.suspended` event). Suspending twice is harmless (`already: true`). A "
+            "revoked credential (revocation is final), one offered with `revocable: false`, a `di` credential "
+            "issued before suspension (it names no suspension list), or one we hold is an `invalid_state` error.",
+            "`{thid, credential_id, to, status: {uri, index}, state: suspended, suspended: true, already}`",
+            (Param("credential", "str", "the offer's thread id or the issued credential's id", required=True),),
+        ),
+        Method(
+            "credential.reinstate",
+            _credential_reinstate,
+            "Reinstate a suspended credential we issued (issuer): its entry is valid again, from the next copy "
+            "of the list holders fetch and staple (`credential.reinstated` event). A credential that is not "
+            "suspended (valid, or revoked: revocation is final) is an `invalid_state` error.",
+            "`{thid, credential_id, to, status: {uri, index}, state: valid, reinstated: true, already: false}`",
             (Param("credential", "str", "the offer's thread id or the issued credential's id", required=True),),
         ),
         Method(
@@ -932,7 +963,8 @@ METHODS: dict[str, Method] = {
             _credential_issued,
             "Our credential offers (issuer), newest first: what was offered to whom, and its state "
             "(`offer-sent`, `credential-issued`, `abandoned`).",
-            "`{offers: [{thid, to, state, updated, vct, issuer, claims, credential_id, revocable, revoked}]}`",
+            "`{offers: [{thid, to, state, updated, vct, issuer, claims, credential_id, revocable, revoked, "
+            "suspended}]}`",
             (Param("limit", "int", "at most this many (default 100)", min=1, max=1000),),
         ),
         Method(

@@ -36,7 +36,8 @@ module gives them what only the daemon has, and nothing else:
   credential but does not carry it: the event log is replayable by any client
   and should not be a second copy of the wallet;
 - **revocation** (:mod:`daemon.revocation`): an offer gets a status list
-  index unless the owner says ``revocable: false``; ``revoke`` sets it; the
+  index unless the owner says ``revocable: false``; ``revoke`` sets it for
+  good, ``suspend`` and ``reinstate`` for a while (:data:`STATUS_ACTIONS`); the
   machines get our signed lists from ``StatusPublisher.source``.  A holder
   keeps the list stapled to each credential, refreshes it from the issuer
   (``refresh``, and :meth:`CredentialExchange.serve_refresh` in the
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -77,15 +79,17 @@ from .errors import (
 from .logs import get_logger
 from .params import check_str, check_wait
 from .revocation import (
+    LIST_BITS,
     NOT_REVOCABLE,
     Allocation,
     HeldLists,
     StatusPublisher,
-    credential_reference,
+    credential_references,
     document_text,
     for_presentation,
     held_row,
     pick_index,
+    suspension_uri,
     verify_document,
 )
 
@@ -130,6 +134,28 @@ MAX_STATUS_MAX_AGE_S = present_proof.MAX_STATUS_MAX_AGE
 REFRESH_CHECK_S = 60.0
 #: Status values a holder does not present (its copy of the list says so).
 NOT_PRESENTED = frozenset({"revoked", "suspended"})
+
+
+@dataclass(frozen=True)
+class StatusAction:
+    """What an issuer's ``revoke`` / ``suspend`` / ``reinstate`` does to a credential's entry."""
+
+    #: The entry's value after it.
+    value: int
+    #: The values it changes (from the value it sets, it is a harmless repeat: ``already``).
+    applies_to: frozenset[int]
+    #: Its name in replies (``revoked: true``), events (``credential.revoked``) and errors.
+    done: str
+
+
+STATUS_ACTIONS = {
+    # Revocation is final: a suspended credential can be revoked, a revoked one nothing more.
+    "revoke": StatusAction(status_list.REVOKED, frozenset({status_list.VALID, status_list.SUSPENDED}), "revoked"),
+    "suspend": StatusAction(status_list.SUSPENDED, frozenset({status_list.VALID}), "suspended"),
+    "reinstate": StatusAction(status_list.VALID, frozenset({status_list.SUSPENDED}), "reinstated"),
+}
+#: An entry's value, as ``credential issued`` and the errors name it.
+ENTRY_STATES = {status_list.VALID: "valid", status_list.REVOKED: "revoked", status_list.SUSPENDED: "suspended"}
 #: ``format`` parameter values -> protocol format names (offers; proof requests add ``any``).
 OFFER_FORMATS = {"sd-jwt": issue_credential.FORMAT, "di": issue_credential.DI_VC}
 REQUEST_FORMATS = {
@@ -222,6 +248,7 @@ class CredentialExchange:
             data.pop("sd_jwt", None)
             data.pop("credential", None)
             stapled = data.pop("status_list", None)
+            stapled_suspension = data.pop("suspension_list", None)
             fmt = present_proof.credential_format(text)
             record = next((r for r in records if r.thid == event.thid), None)
             cred_id = str(data.get("credential_id") or event.thid)
@@ -242,10 +269,15 @@ class CredentialExchange:
                 "expires": expires if isinstance(expires, int) else None,
                 "status": {"uri": ref.get("uri"), "index": ref.get("index")} if ref is not None else None,
             }
+            suspension = data.get("suspension")
+            if isinstance(suspension, dict):
+                # A di_vc credential's entry in its issuer's suspension list.
+                entry["suspension"] = {"uri": suspension.get("uri"), "index": suspension.get("index")}
             batch.credentials.append((cred_id, entry))
-            reference = credential_reference(entry)
-            if reference is not None and isinstance(stapled, str | dict):
-                self._take_stapled(stapled, reference[0], entry, batch, now)
+            for reference, document in zip(credential_references(entry), (stapled, stapled_suspension),
+                                           strict=False):
+                if isinstance(document, str | dict):
+                    self._take_stapled(document, reference.uri, entry, batch, now)
             out.append(Event(event.kind, event.thid, data))
         return out
 
@@ -327,12 +359,14 @@ class CredentialExchange:
             issuer_did, issuer_kid = await self._issuer(issuer)
             fmt = OFFER_FORMATS[format]
             allocation, status = await self._status_for(proposal, issuer_did, fmt, revocable)
+            # A di_vc credential names the same index in the list's suspension view too.
+            suspension = (suspension_uri(status[0]), status[1]) if status and fmt == issue_credential.DI_VC else None
             try:
                 transition = issue_credential.offer_credential(
                     mine, theirs, self.agent.now(), vct=vct, claims=claims, disclosable=names,
                     issuer_kid=issuer_kid, issuer=issuer_did, comment=comment,
                     expires=self.agent.now() + valid_for if valid_for else None,
-                    credential_format=fmt, status=status, proposal=proposal,
+                    credential_format=fmt, status=status, suspension=suspension, proposal=proposal,
                 )
             except DIDCommError as exc:
                 raise InvalidParamsError(exc.message) from None
@@ -340,10 +374,12 @@ class CredentialExchange:
             await conv._commit(transition, extra=_new_batch(
                 allocations=[(allocation, thid)] if allocation is not None else []))
             if allocation is not None and allocation.new_list:
-                self.publisher.put(allocation.uri, issuer_did, fmt, status_list.StatusList(allocation.size))
+                self.publisher.put(allocation.uri, issuer_did, fmt,
+                                   status_list.StatusList(allocation.size, bits=LIST_BITS))
         out: dict[str, Any] = {"thid": thid, "to": theirs, "connection": conn.id if conn else None,
                                "issuer": issuer_did, "format": format, "state": "offered",
-                               "revocable": status is not None, "reply": proposal is not None,
+                               "revocable": status is not None, "suspendable": status is not None,
+                               "reply": proposal is not None,
                                "status": {"uri": status[0], "index": status[1]} if status is not None else None}
         return await self._answer(out, thid, wait)
 
@@ -369,36 +405,73 @@ class CredentialExchange:
         return allocation, (allocation.uri, allocation.index)
 
     async def revoke(self, ref: str) -> dict[str, Any]:
-        """Revoke a credential we issued (or offered), named by its thread or credential id."""
+        """Revoke a credential we issued (or offered), named by its thread or credential id: for good."""
+        return await self._set_status(ref, "revoke")
+
+    async def suspend(self, ref: str) -> dict[str, Any]:
+        """Suspend a credential we issued, until :meth:`reinstate` (or revoke) it."""
+        return await self._set_status(ref, "suspend")
+
+    async def reinstate(self, ref: str) -> dict[str, Any]:
+        """Make a suspended credential we issued valid again."""
+        return await self._set_status(ref, "reinstate")
+
+    async def _set_status(self, ref: str, action_name: str) -> dict[str, Any]:
+        """Do ``action_name`` (:data:`STATUS_ACTIONS`) to the entry of a credential we issued."""
+        action = STATUS_ACTIONS[action_name]
         ref = check_str("credential", ref, MAX_VCT_CHARS) or ""
         conv = self.conv
         store = self.agent.store
         async with conv._lock:
-            record = await self._issued_record(ref)
+            record = await self._issued_record(ref, action_name)
             entry = await store.read(store.sync.status_entry_by_thid, record.thid)
             cred_id = record.data.get("credential_id")
             if entry is None:
                 raise DaemonError(INVALID_STATE, f"the credential of thread {record.thid} was offered without "
-                                  "a status list (--no-status): it cannot be revoked",
+                                  f"a status list (--no-status): it cannot be {action.done}",
                                   {"thid": record.thid, "revocable": False})
             out = {"thid": record.thid, "credential_id": cred_id, "to": record.their_did,
-                   "status": {"uri": entry.uri, "index": entry.idx}, "revoked": True}
-            if entry.status == status_list.REVOKED:
+                   "status": {"uri": entry.uri, "index": entry.idx}, action.done: True,
+                   "state": ENTRY_STATES.get(action.value, str(action.value))}
+            if entry.status == action.value and action_name != "reinstate":
                 return {**out, "already": True}
+            self._check_action(record, entry.status, action_name)
             statuses = self.publisher.statuses(entry.uri)
-            statuses.set(entry.idx, status_list.REVOKED)
-            await store.run(store.sync.status_set, entry.uri, entry.idx, status_list.REVOKED,
-                            statuses.to_bytes(), now=self.agent.now())
+            if action.value >= 1 << statuses.bits:
+                # A list from before suspension: every entry keeps its index and value.
+                statuses = statuses.widened(LIST_BITS)
+            statuses.set(entry.idx, action.value)
+            await store.run(store.sync.status_set, entry.uri, entry.idx, action.value,
+                            statuses.to_bytes(), now=self.agent.now(), bits=statuses.bits)
             row = await store.read(store.sync.status_list_get, entry.uri)
             assert row is not None  # its entry is there
             self.publisher.put(entry.uri, row.issuer, row.format, statuses)
         events = self.agent.events
-        events.publish("credential.revoked", {"thid": record.thid, "credential_id": cred_id,
-                                              "uri": entry.uri, "index": entry.idx})
+        events.publish(f"credential.{action.done}", {"thid": record.thid, "credential_id": cred_id,
+                                                     "uri": entry.uri, "index": entry.idx})
         await events.flush_soon()
         return {**out, "already": False}
 
-    async def _issued_record(self, ref: str) -> ProtocolRecord:
+    @staticmethod
+    def _check_action(record: ProtocolRecord, value: int, action_name: str) -> None:
+        """An ``invalid_state`` error unless ``action_name`` applies to an entry of ``value``."""
+        action = STATUS_ACTIONS[action_name]
+        state = ENTRY_STATES.get(value, f"status {value}")
+        details = {"thid": record.thid, "state": state}
+        if value == status_list.REVOKED:
+            raise DaemonError(INVALID_STATE, f"the credential of thread {record.thid} is revoked, and revocation "
+                              f"is permanent: it cannot be {action.done}", details)
+        if value not in action.applies_to:
+            raise DaemonError(INVALID_STATE, f"the credential of thread {record.thid} is {state}, not "
+                              f"suspended: there is nothing to {action_name}", details)
+        offer = _obj(record.data.get("offer"))
+        if (action_name == "suspend" and offer.get("format") == issue_credential.DI_VC
+                and not offer.get("suspension")):
+            raise DaemonError(INVALID_STATE, f"the di credential of thread {record.thid} was issued before "
+                              "suspension existed: it names no suspension status list, so it can be revoked "
+                              "but not suspended", {**details, "suspendable": False})
+
+    async def _issued_record(self, ref: str, action_name: str = "revoke") -> ProtocolRecord:
         """Our issuer thread named by its thread id or by the id of the credential issued in it."""
         store = self.agent.store
         entry = await store.read(store.sync.status_entry_by_credential, ref)
@@ -418,7 +491,7 @@ class CredentialExchange:
             issuer = held[0].get("issuer") if held else None
             raise DaemonError(INVALID_STATE, f"{ref!r} is a credential we hold"
                               + (f" (issued by {issuer})" if issuer else "")
-                              + ", not one we issued: only its issuer can revoke it", {"held": True})
+                              + f", not one we issued: only its issuer can {action_name} it", {"held": True})
         raise NotFoundError(f"no credential we issued has the thread or credential id {ref!r} "
                             "(see `didcommctl credential issued`)")
 
@@ -635,7 +708,8 @@ class CredentialExchange:
                              claims=sorted(offer.get("claims") or {}), credential_id=data.get("credential_id"))
                 status = statuses.get(str(raw.get("thid")))
                 entry.update(revocable=status is not None,
-                             revoked=status is not None and status.status == status_list.REVOKED)
+                             revoked=status is not None and status.status == status_list.REVOKED,
+                             suspended=status is not None and status.status == status_list.SUSPENDED)
             else:
                 summary = _pending_summary(raw)
                 verified = _obj(data.get("verified"))
@@ -711,12 +785,11 @@ class CredentialExchange:
             key = self.agent.wallet.get_key(entry.get("holder_kid") or "")
             if key is None:
                 raise DaemonError(INVALID_STATE, f"the key credential {chosen} is bound to is not in the wallet")
-            # Stapled: our copy of this credential's list, and no other (the verifier
+            # Stapled: our copy of each of this credential's lists, and no other (the verifier
             # needs no connection to the issuer; the issuer never hears of the verifier).
-            reference = credential_reference(entry)
-            copy = lists.get(reference[0]) if reference is not None else None
-            stapled = ({copy.uri: for_presentation(copy.record["document"])}
-                       if copy is not None and isinstance(copy.record.get("document"), str) else {})
+            copies = [lists.get(r.uri) for r in credential_references(entry)]
+            stapled = {copy.uri: for_presentation(copy.record["document"]) for copy in copies
+                       if copy is not None and isinstance(copy.record.get("document"), str)}
             try:
                 if isinstance(entry.get("credential"), str):
                     # di_vc: shown whole, signed by the subject DID's authentication key
@@ -763,17 +836,19 @@ class CredentialExchange:
         return {"deleted": entry["id"]}
 
     def _status(self, entry: dict[str, Any], lists: dict[str, Any]) -> str:
-        reference = credential_reference(entry)
-        return self.held_lists.status(entry, lists.get(reference[0]) if reference else None, self.agent.now())
+        return self.held_lists.status(entry, lists, self.agent.now())
 
     def _with_status(self, entry: dict[str, Any], lists: dict[str, Any]) -> dict[str, Any]:
-        """A credential's summary with ``status``, when our copy of its list was issued and fetched."""
+        """A credential's summary with ``status``, and when our copies of its lists were
+        issued and fetched (the oldest, when it names two: what the status is as of)."""
         out = _summary(entry)
-        reference = credential_reference(entry)
-        copy = lists.get(reference[0]) if reference is not None else None
-        out.update(status=self._status(entry, lists), revocable=reference is not None,
-                   status_checked=copy.fetched_at if copy is not None else None,
-                   status_issued=copy.issued_at if copy is not None else None)
+        references = credential_references(entry)
+        copies = [lists.get(r.uri) for r in references]
+        held = [c for c in copies if c is not None]
+        whole = bool(held) and len(held) == len(copies)
+        out.update(status=self._status(entry, lists), revocable=bool(references),
+                   status_checked=min(c.fetched_at for c in held) if whole else None,
+                   status_issued=min(c.issued_at for c in held) if whole else None)
         return out
 
     # -- holder: status list refresh ---------------------------------------------------------------
@@ -785,7 +860,7 @@ class CredentialExchange:
         store = self.agent.store
         if ref is not None:
             entries = [await self._credential(ref)]
-            if credential_reference(entries[0]) is None:
+            if not credential_references(entries[0]):
                 raise DaemonError(INVALID_STATE, f"credential {entries[0]['id']} has no status list: "
                                   f"its issuer made it {NOT_REVOCABLE}", {"revocable": False})
         else:
@@ -810,7 +885,7 @@ class CredentialExchange:
         lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
         ids = {e["id"] for e in entries}
         credentials = [self._with_status(c, lists) for c in await store.read(store.sync.credential_all)
-                       if c["id"] in ids and credential_reference(c) is not None]
+                       if c["id"] in ids and credential_references(c)]
         return {"requests": requests, "credentials": [
             {k: c[k] for k in ("id", "vct", "issuer", "status", "status_checked", "status_issued")}
             for c in credentials]}
@@ -820,9 +895,9 @@ class CredentialExchange:
         was issued by (over that relationship, as it is now); [(uri, thread id)]."""
         by_uri: dict[str, dict[str, Any]] = {}
         for entry in entries:
-            reference = credential_reference(entry)
-            if reference is not None and isinstance(entry.get("issuer"), str):
-                by_uri.setdefault(reference[0], entry)
+            if isinstance(entry.get("issuer"), str):
+                for reference in credential_references(entry):
+                    by_uri.setdefault(reference.uri, entry)
         conv = self.conv
         asked = []
         async with conv._lock:
@@ -877,17 +952,14 @@ class CredentialExchange:
         lists = {row.uri: row for row in await store.read(store.sync.held_lists_all)}
         due = []
         for entry in await store.read(store.sync.credential_all):
-            reference = credential_reference(entry)
-            if reference is None:
-                continue
-            uri = reference[0]
-            copy = lists.get(uri)
-            last = max(copy.fetched_at if copy is not None else 0, self._refresh_asked.get(uri, 0))
-            if now - last >= period:
+            uris = [r.uri for r in credential_references(entry)]
+            last = {uri: max(lists[uri].fetched_at if uri in lists else 0, self._refresh_asked.get(uri, 0))
+                    for uri in uris}
+            if any(now - at >= period for at in last.values()):
                 due.append(entry)
                 # Tried once per period, asked or not (an issuer we cannot name is not
                 # retried every REFRESH_CHECK_S, nor logged as often).
-                self._refresh_asked[uri] = now
+                self._refresh_asked.update(dict.fromkeys(uris, now))
         if due:
             await self._ask_for_lists(due, 0.0)
 

@@ -240,7 +240,9 @@ def _show_pending(result: Any, out: TextIO) -> None:
 
 
 def _revocation(o: Any) -> str:
-    return "revoked" if o.get("revoked") else "revocable" if o.get("revocable") else "not revocable"
+    if o.get("revoked"):
+        return "revoked"
+    return "suspended" if o.get("suspended") else "revocable" if o.get("revocable") else "not revocable"
 
 
 def _show_issued(result: Any, out: TextIO) -> None:
@@ -252,11 +254,13 @@ def _show_issued(result: Any, out: TextIO) -> None:
     _table(rows, ["THREAD", "STATE", "REVOCATION", "TYPE", "CLAIMS"], out)
 
 
-def _show_revoked(result: Any, out: TextIO) -> None:
+def _show_status_change(result: Any, out: TextIO) -> None:
+    """The reply of ``revoke``, ``suspend`` or ``reinstate``."""
+    done = next((d for d in ("revoked", "suspended", "reinstated") if result.get(d)), "changed")
     what = f"credential {result['credential_id']}" if result.get("credential_id") else "the credential offered"
     again = " (it already was)" if result.get("already") else ""
     status = result.get("status") or {}
-    out.write(f"revoked {what} of thread {result.get('thid')}{again}: entry {status.get('index')} of "
+    out.write(f"{done} {what} of thread {result.get('thid')}{again}: entry {status.get('index')} of "
               f"{status.get('uri')}\nholders and verifiers learn it from the next copy of that list\n")
 
 
@@ -320,13 +324,15 @@ def _show_credential(result: Any, out: TextIO) -> None:
 
 def add_credential_commands(sub: Any) -> None:
     """Add ``credential`` and ``proof``."""
-    cred = _sub(sub, "credential", "offer, accept, list, show and revoke verifiable credentials",
+    cred = _sub(sub, "credential", "offer, accept, list, show, revoke and suspend verifiable credentials",
                 "  didcommctl credential offer bob --type https://example.edu/diploma \\\n"
                 "      --claim given_name=Bob --claim birthdate=2001-04-01 --claim age_over_18=true\n"
                 "  didcommctl credential pending          # offers (and proposals) waiting for you\n"
                 "  didcommctl credential accept THID      # ask for it; verified and stored\n"
                 "  didcommctl credential list             # with each one's revocation status\n"
-                "  didcommctl credential revoke THID      # issuer: revoke one we issued\n"
+                "  didcommctl credential revoke THID      # issuer: revoke one we issued, for good\n"
+                "  didcommctl credential suspend THID     # issuer: suspend it for a while ...\n"
+                "  didcommctl credential reinstate THID   # ... and make it valid again\n"
                 "  didcommctl credential refresh --wait 10  # holder: fetch the issuers' status lists now\n"
                 "  didcommctl credential propose alice --vct https://example.edu/diploma --claim degree=MSc\n"
                 "                                         # holder: ask first; the issuer answers with an offer")
@@ -414,10 +420,30 @@ def add_credential_commands(sub: Any) -> None:
              "from the list the holder must staple to any presentation of it: a list signed after\n"
              "the revocation fails it with 'credential revoked', and one signed before is accepted\n"
              "only until it is older than the verifier's maximum age (a day by default).\n"
-             "Revocation cannot be undone.\n"
+             "Revocation cannot be undone (for a while only: `credential suspend`).\n"
              "A credential offered with --no-status cannot be revoked; one we hold is not ours to revoke.")
     p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
-    p.set_defaults(rpc="credential.revoke", params=lambda a: {"credential": a.credential}, show=_show_revoked)
+    p.set_defaults(rpc="credential.revoke", params=lambda a: {"credential": a.credential}, show=_show_status_change)
+    p = _sub(cs, "suspend", "suspend a credential we issued, until reinstated (issuer)",
+             "  didcommctl credential suspend 1f0e...       # the offer's thread (see `credential issued`)\n"
+             "  didcommctl credential reinstate 1f0e...     # later: valid again\n"
+             "Suspension is temporary (a licence withdrawn for three months); revocation is final.\n"
+             "Its entry in our status list becomes 'suspended': holders see it from their next copy of\n"
+             "the list (`credential refresh`), and verifiers refuse it with 'credential suspended'\n"
+             "from the list the holder staples.  An SD-JWT credential's one entry says it (value 2);\n"
+             "a di credential names a second list, a 'suspension' Bitstring Status List: one issued\n"
+             "before didcommd could suspend has none, and can only be revoked.\n"
+             "A revoked credential cannot be suspended (exit 1, invalid_state); suspending twice is harmless.")
+    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
+    p.set_defaults(rpc="credential.suspend", params=lambda a: {"credential": a.credential}, show=_show_status_change)
+    p = _sub(cs, "reinstate", "make a suspended credential we issued valid again (issuer)",
+             "  didcommctl credential reinstate 1f0e...     # the thread or the credential's id\n"
+             "Its entry in our status list becomes 'valid' again; holders and verifiers learn it from the\n"
+             "next copy of the list, as they learnt the suspension.  Only a suspended credential can be\n"
+             "reinstated: a valid or revoked one is an error (exit 1, invalid_state).")
+    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
+    p.set_defaults(rpc="credential.reinstate", params=lambda a: {"credential": a.credential},
+                   show=_show_status_change)
     p = _sub(cs, "refresh", "fetch our credentials' status lists from their issuers now (holder)",
              "  didcommctl credential refresh --wait 10     # every revocable credential\n"
              "  didcommctl credential refresh 7c2a --wait 10\n"

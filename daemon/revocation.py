@@ -10,6 +10,27 @@ this module keeps them.
 gets an entry in one of our lists: one list per (issuer DID, format, number),
 named ``{issuer}/status/sd-jwt/{n}`` or ``{issuer}/status/di/{n}`` (a DID URL
 with a path: it names the list; it is fetched over DIDComm, never over HTTP).
+Each list we keep is one array of 0 valid / 1 revoked / 2 suspended entries,
+:data:`LIST_BITS` (2) wide; lists from before suspension are 1-bit
+(``status_lists.bits``) until one of their credentials is first suspended,
+when the list is widened (:meth:`~protocols.status_list.StatusList.widened`:
+every entry keeps its index and value) and stored and signed 2-bit from then on.
+
+*Suspension* is temporary: ``suspend`` sets an entry to 2, ``reinstate``
+back to 0; revocation (1) is final, and neither applies to a revoked entry.
+The two formats publish it differently (:mod:`protocols.status_list`):
+
+- SD-JWT VC: the Status List Token *is* the array (``bits`` 2), and the
+  credential's one ``status`` reference says all three states.
+- ``di_vc``: a Bitstring Status List has one purpose and 1-bit entries, so
+  each of our ``di`` lists is published as two list credentials, two views
+  of the one array: ``{issuer}/status/di/{n}`` (``revocation``: entries that
+  are 1) and ``{issuer}/status/di-suspension/{n}`` (``suspension``: entries
+  that are 2), :func:`suspension_uri`.  A credential offered since then has
+  two ``credentialStatus`` entries, the same index in both; one offered
+  before has only the revocation entry, and cannot be suspended.  One
+  allocation (one index, one row in ``status_entries``) serves both lists,
+  so nothing about storage or allocation changes with the purpose.
 The index is drawn at random among the list's unused ones
 (:func:`pick_index`): sequential indexes would tell anyone holding two
 credentials which was issued first.  A full list (:data:`LIST_SIZE` entries)
@@ -49,7 +70,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +98,10 @@ PRESIGN_POLL_S = 60
 RANDOM_TRIES = 64
 #: Path segment of each credential format's lists (in the list URI).
 URI_SEGMENTS = {issue_credential.FORMAT: "sd-jwt", issue_credential.DI_VC: "di"}
+#: What the path segment of a ``di`` list's suspension view adds to the list's.
+SUSPENSION_SUFFIX = "-suspension"
+#: Bits per entry of the lists we create: 0 valid, 1 revoked, 2 suspended.
+LIST_BITS = status_list.ISSUED_BITS
 #: How a list travels (the attachment formats of issue-credential and status exchange).
 TOKEN_FORMAT = status_exchange.FORMAT_TOKEN
 BITSTRING_FORMAT = status_exchange.FORMAT_BITSTRING
@@ -91,6 +116,22 @@ MAX_CACHED_LISTS = 64
 def list_uri(issuer: str, credential_format: str, n: int) -> str:
     """The URI of list number ``n`` of ``issuer`` for one credential format."""
     return f"{issuer}/status/{URI_SEGMENTS[credential_format]}/{n}"
+
+
+def suspension_uri(uri: str) -> str:
+    """The URI of the suspension view of the ``di`` list at ``uri``
+    (``{issuer}/status/di/{n}`` -> ``{issuer}/status/di-suspension/{n}``)."""
+    head, _, n = uri.rpartition("/")
+    return f"{head}{SUSPENSION_SUFFIX}/{n}"
+
+
+def published_views(uri: str, credential_format: str) -> list[tuple[str, str | None, int | None]]:
+    """What we publish of our list at ``uri``: (URI, Bitstring purpose or None for a
+    token, the entry value whose entries the view sets, or None for the whole array)."""
+    if credential_format == issue_credential.DI_VC:
+        return [(uri, status_list.PURPOSE_REVOCATION, status_list.REVOKED),
+                (suspension_uri(uri), status_list.PURPOSE_SUSPENSION, status_list.SUSPENDED)]
+    return [(uri, None, None)]
 
 
 # -- issuer: handing out indexes ------------------------------------------------------------
@@ -145,7 +186,7 @@ def write_allocation(store: Store, allocation: Allocation, thid: str, now: int) 
         if allocation.new_list:
             store.status_list_create(StatusListRow(
                 allocation.uri, allocation.issuer, allocation.format, allocation.n, allocation.size, 0, now,
-                status_list.StatusList(allocation.size).to_bytes()))
+                status_list.StatusList(allocation.size, bits=LIST_BITS).to_bytes(), LIST_BITS))
         store.status_entry_add(allocation.uri, allocation.index, thid, now=now)
 
 
@@ -156,7 +197,10 @@ def write_allocation(store: Store, allocation: Allocation, thid: str, now: int) 
 class _Published:
     issuer: str
     format: str
+    #: What is signed: the array itself (a token), or one purpose's 1-bit view (di).
     statuses: status_list.StatusList
+    #: The Bitstring Status List purpose (di); None for a token.
+    purpose: str | None
     #: The signed list and when it was signed (None: sign on the next request).
     signed: str | dict[str, Any] | None = None
     signed_at: int = 0
@@ -188,6 +232,9 @@ class StatusPublisher:
         self._resolver = resolver
         self._wallet = wallet
         self._clock = clock
+        #: Our lists' arrays (0/1/2), by list URI ...
+        self._arrays: dict[str, status_list.StatusList] = {}
+        #: ... and what is published of them, by published URI (a di list: two views).
         self._lists: dict[str, _Published] = {}
         self._changed = trio.Event()
         #: Lists signed on the loop (a request came first) and in the background.
@@ -197,23 +244,28 @@ class StatusPublisher:
     def load(self, rows: Iterable[StatusListRow]) -> None:
         """Take the stored lists (at start)."""
         for row in rows:
-            self.put(row.uri, row.issuer, row.format, status_list.StatusList.from_bytes(row.statuses)
-                     if row.statuses else status_list.StatusList(row.size))
+            self.put(row.uri, row.issuer, row.format,
+                     status_list.StatusList.from_bytes(row.statuses, bits=row.bits, size=row.size) if row.statuses
+                     else status_list.StatusList(row.size, bits=LIST_BITS))
 
     def put(self, uri: str, issuer: str, credential_format: str, statuses: status_list.StatusList) -> None:
-        """A list was created or changed (after its commit): it is signed anew, ahead or on request."""
-        old = self._lists.get(uri)
-        floor = 0 if old is None else max(old.floor, old.signed_at)
-        self._lists[uri] = _Published(issuer, credential_format, statuses, floor=floor)
+        """A list was created or changed (after its commit): what we publish of it is
+        signed anew, ahead or on request."""
+        self._arrays[uri] = statuses
+        for published_uri, purpose, value in published_views(uri, credential_format):
+            old = self._lists.get(published_uri)
+            floor = 0 if old is None else max(old.floor, old.signed_at)
+            view = statuses if value is None else statuses.where(value)
+            self._lists[published_uri] = _Published(issuer, credential_format, view, purpose, floor=floor)
         self._changed.set()
 
     def statuses(self, uri: str) -> status_list.StatusList:
-        """A copy of a list's entries (to change and store before :meth:`put`)."""
-        published = self._lists[uri]
-        return status_list.StatusList.from_bytes(published.statuses.to_bytes(), bits=published.statuses.bits)
+        """A copy of a list's array (to change and store before :meth:`put`)."""
+        array = self._arrays[uri]
+        return status_list.StatusList.from_bytes(array.to_bytes(), bits=array.bits, size=array.size)
 
     def known(self, uri: str) -> bool:
-        """Whether ``uri`` is one of our lists."""
+        """Whether ``uri`` is one of the lists we publish."""
         return uri in self._lists
 
     def source(self, uri: str) -> str | dict[str, Any] | None:
@@ -289,9 +341,10 @@ class StatusPublisher:
 
 def _sign(uri: str, published: _Published, kid: str, key: PrivateKey, now: int) -> str | dict[str, Any] | None:
     try:
-        if published.format == issue_credential.DI_VC:
+        if published.purpose is not None:
             return status_list.sign_list_credential(
-                published.statuses, url=uri, issuer=published.issuer, kid=kid, key=key, now=now)
+                published.statuses, url=uri, issuer=published.issuer, kid=kid, key=key, now=now,
+                purpose=published.purpose)
         return status_list.sign_token(published.statuses, uri=uri, issuer=published.issuer, kid=kid,
                                       key=key, now=now, ttl=STATUS_RESIGN_S)
     except DIDCommError as exc:
@@ -346,15 +399,28 @@ def held_row(text: str, *, uri: str, issuer: str, issued_at: int, expires: int |
                              {"document": text, "expires": expires})
 
 
-def credential_reference(entry: dict[str, Any]) -> tuple[str, int] | None:
-    """A stored credential's (list uri, index), or None if it cannot be revoked."""
-    ref = entry.get("status")
+def _reference(ref: Any, purpose: str | None) -> status_list.StatusReference | None:
     if not isinstance(ref, dict):
         return None
     uri, index = ref.get("uri"), ref.get("index")
     if not isinstance(uri, str) or isinstance(index, bool) or not isinstance(index, int):
         return None
-    return uri, index
+    return status_list.StatusReference(uri, index, purpose)
+
+
+def credential_references(entry: dict[str, Any]) -> list[status_list.StatusReference]:
+    """A stored credential's status entries (none if it cannot be revoked): its
+    ``status`` (a ``di_vc`` one's revocation entry) and a ``di_vc`` one's ``suspension``."""
+    di = entry.get("format") == issue_credential.DI_VC or isinstance(entry.get("credential"), str)
+    primary = _reference(entry.get("status"), status_list.PURPOSE_REVOCATION if di else None)
+    if primary is None:
+        return []
+    suspension = _reference(entry.get("suspension"), status_list.PURPOSE_SUSPENSION) if di else None
+    return [primary] if suspension is None else [primary, suspension]
+
+
+#: How the statuses of a credential's entries combine: the first of these any entry has.
+_PRECEDENCE = ("revoked", "suspended", UNKNOWN, "valid")
 
 
 class HeldLists:
@@ -364,12 +430,20 @@ class HeldLists:
         self._resolver = resolver
         self._decoded: dict[tuple[str, bytes], status_list.VerifiedStatusList | None] = {}
 
-    def status(self, entry: dict[str, Any], held: HeldStatusListRow | None, now: int) -> str:
-        """``valid``, ``revoked``, ``suspended``, ``unknown`` or ``not revocable``."""
-        ref = credential_reference(entry)
-        if ref is None:
+    def status(self, entry: dict[str, Any], lists: Mapping[str, HeldStatusListRow], now: int) -> str:
+        """``valid``, ``revoked``, ``suspended``, ``unknown`` or ``not revocable``, from
+        our copies (``lists``, by URI) of the lists of each of the credential's entries:
+        revoked if one says so, else suspended if one says so, else unknown if one
+        cannot say, else valid."""
+        references = credential_references(entry)
+        if not references:
             return NOT_REVOCABLE
-        uri, index = ref
+        found = {self._entry_status(entry, r, lists.get(r.uri), now) for r in references}
+        return next(name for name in _PRECEDENCE if name in found)
+
+    def _entry_status(self, entry: dict[str, Any], reference: status_list.StatusReference,
+                      held: HeldStatusListRow | None, now: int) -> str:
+        uri, index = reference.uri, reference.index
         if held is None or not isinstance(held.record.get("document"), str):
             return UNKNOWN
         expires = held.record.get("expires")
@@ -390,7 +464,7 @@ class HeldLists:
                 _log.warning("status_list.held_unusable", uri=uri, reason=exc.message)
                 self._decoded[key] = None
         verified = self._decoded[key]
-        if verified is None or verified.issuer != entry.get("issuer"):
+        if verified is None or verified.issuer != entry.get("issuer") or verified.purpose != reference.purpose:
             return UNKNOWN
         try:
             return STATUS_NAMES.get(verified.status(index), UNKNOWN)

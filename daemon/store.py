@@ -403,11 +403,20 @@ _SCHEMA_V6 = """
 ALTER TABLE events ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 """
 
+# v7: suspension (daemon.revocation).  A list's entries may be 2 bits wide (0 valid,
+# 1 revoked, 2 suspended): each list says how many bits its packed entries have.
+# Lists from before are 1-bit; they are widened when one of their credentials is
+# first suspended (their entries keep their indexes and values).
+_SCHEMA_V7 = """
+ALTER TABLE status_lists ADD COLUMN bits INTEGER NOT NULL DEFAULT 1;
+"""
+
 #: ``meta`` record set once every personal record is sealed (Store.seal_legacy_records).
 _META_RECORDS_SEALED = "records_sealed"
 
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6,
+                                _SCHEMA_V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -521,6 +530,8 @@ class StatusListRow:
     used: int
     updated: int
     statuses: bytes
+    #: Bits per packed entry (1: a list from before suspension; lists we create have 2).
+    bits: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -1262,19 +1273,19 @@ class Store:
 
     # -- status lists (daemon.revocation) ---------------------------------------------------
 
-    _LIST_COLUMNS = "uri, issuer, format, n, size, used, updated, statuses"
+    _LIST_COLUMNS = "uri, issuer, format, n, size, used, updated, statuses, bits"
 
     @staticmethod
     def _list_row(r: Any) -> StatusListRow:
-        return StatusListRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]))
+        return StatusListRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), r[8])
 
     def status_list_create(self, row: StatusListRow) -> None:
         """Add a status list of ours (``used`` is counted by :meth:`status_entry_add`)."""
         with self.transaction():
             try:
                 self._conn.execute(
-                    f"INSERT INTO status_lists ({self._LIST_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                    (row.uri, row.issuer, row.format, row.n, row.size, row.updated, row.statuses),
+                    f"INSERT INTO status_lists ({self._LIST_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                    (row.uri, row.issuer, row.format, row.n, row.size, row.updated, row.statuses, row.bits),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"the status list {row.uri} exists already") from None
@@ -1371,12 +1382,12 @@ class Store:
         is counted from them); a :class:`StoreError` if the list exists or an entry does not fit."""
         with self.transaction():
             self.status_list_create(row)
-            self.status_entries_restore(row.uri, entries, row.statuses, now=row.updated)
+            self.status_entries_restore(row.uri, entries, row.statuses, now=row.updated, bits=row.bits)
 
     def status_entries_restore(self, uri: str, entries: Iterable[StatusEntryRow], statuses: bytes, *,
-                               now: int) -> int:
+                               now: int, bits: int | None = None) -> int:
         """Add handed-out indexes to list ``uri`` as a backup had them, with the list's entries
-        repacked to show their statuses.  An index outside the list or already handed out is
+        repacked to show their statuses (``bits`` wide, when it changes).  An index outside the list or already handed out is
         a :class:`StoreError` (nothing is written): an index is never given to two credentials.
         Returns how many were added."""
         added = 0
@@ -1396,12 +1407,15 @@ class Store:
                     raise StoreError(f"index {e.idx} of the status list {uri} is taken") from None
                 added += 1
             self._conn.execute(
-                "UPDATE status_lists SET used = used + ?, statuses = ?, updated = max(updated, ?) WHERE uri = ?",
-                (added, statuses, now, uri))
+                "UPDATE status_lists SET used = used + ?, statuses = ?, updated = max(updated, ?), "
+                "bits = coalesce(?, bits) WHERE uri = ?",
+                (added, statuses, now, bits, uri))
         return added
 
-    def status_set(self, uri: str, idx: int, status: int, statuses: bytes, *, now: int) -> None:
-        """Record a new status for one index, with the list's entries repacked to say so."""
+    def status_set(self, uri: str, idx: int, status: int, statuses: bytes, *, now: int,
+                   bits: int | None = None) -> None:
+        """Record a new status for one index, with the list's entries repacked to say so
+        (``bits`` wide, when that changes: a 1-bit list widened for a suspension)."""
         with self.transaction():
             cur = self._conn.execute(
                 "UPDATE status_entries SET status = ?, updated = ? WHERE uri = ? AND idx = ?",
@@ -1409,7 +1423,8 @@ class Store:
             if cur.rowcount != 1:
                 raise StoreError(f"index {idx} of the status list {uri} was never handed out")
             self._conn.execute(
-                "UPDATE status_lists SET statuses = ?, updated = ? WHERE uri = ?", (statuses, now, uri))
+                "UPDATE status_lists SET statuses = ?, updated = ?, bits = coalesce(?, bits) WHERE uri = ?",
+                (statuses, now, bits, uri))
 
     def held_list_put(self, row: HeldStatusListRow) -> None:
         """Keep (or replace) our copy of a status list."""

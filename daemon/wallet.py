@@ -628,7 +628,7 @@ def backup_content(store: Store, wallet: Wallet) -> dict[str, Any]:
     lists = store.status_lists_all()
     content["status_lists"] = [
         {"uri": r.uri, "issuer": r.issuer, "format": r.format, "n": r.n, "size": r.size, "used": r.used,
-         "updated": r.updated, "statuses": r.statuses}
+         "updated": r.updated, "statuses": r.statuses, "bits": r.bits}
         for r in lists
     ]
     content["status_entries"] = [
@@ -824,15 +824,20 @@ def _check_content(content: dict[str, Any]) -> _Restorable:
         m = "status_lists"
         row = StatusListRow(_text(r, "uri", m), _text(r, "issuer", m), _text(r, "format", m), _int(r, "n", m),
                             _int(r, "size", m, low=1, high=status_list.MAX_LIST_BYTES * 8),
-                            _int(r, "used", m), _int(r, "updated", m), r.get("statuses"))  # type: ignore[arg-type]
+                            _int(r, "used", m), _int(r, "updated", m), r.get("statuses"),  # type: ignore[arg-type]
+                            # A backup from before suspension has 1-bit lists and says nothing.
+                            r.get("bits", 1))
         if row.format not in revocation.URI_SEGMENTS or row.uri != revocation.list_uri(row.issuer, row.format, row.n):
             raise BackupError(f"the backup's status list {row.uri!r} is damaged (its URI does not name it)")
-        if not isinstance(row.statuses, bytes) or len(row.statuses) != (row.size + 7) // 8:
+        if row.bits not in STATUS_BITS:
+            raise BackupError(f"the backup's status list {row.uri} is damaged (its bits)")
+        if not isinstance(row.statuses, bytes) or len(row.statuses) != (row.size * row.bits + 7) // 8:
             raise BackupError(f"the backup's status list {row.uri} is damaged (its entries)")
         if any(x.uri == row.uri for x in lists):
             raise BackupError(f"the backup holds the status list {row.uri} twice")
         lists.append(row)
     sizes = {r.uri: r.size for r in lists}
+    widths = {r.uri: r.bits for r in lists}
     entries: dict[str, list[StatusEntryRow]] = {uri: [] for uri in sizes}
     seen: set[tuple[str, int]] = set()
     for e in _rows(content, "status_entries"):
@@ -846,17 +851,17 @@ def _check_content(content: dict[str, Any]) -> _Restorable:
         seen.add((uri, idx))
         entries[uri].append(StatusEntryRow(
             uri, idx, _text(e, "thid", m), _text(e, "credential_id", m, optional=True),
-            _int(e, "status", m, high=(1 << STATUS_BITS) - 1), _int(e, "updated", m)))
+            _int(e, "status", m, high=(1 << widths[uri]) - 1), _int(e, "updated", m)))
     return _Restorable(credentials, connections, exchanges, held, lists, entries)
 
 
-#: Bits per entry of the lists we publish (``daemon.revocation`` makes 1-bit lists).
-STATUS_BITS = 1
+#: Bits per entry a backed-up list may have: 1 (before suspension) or revocation.LIST_BITS.
+STATUS_BITS = frozenset({1, revocation.LIST_BITS})
 
 
-def _with_entries(statuses: bytes, entries: Iterable[StatusEntryRow], uri: str) -> bytes:
-    """A list's packed entries with each handed-out index set to its entry's status."""
-    packed = status_list.StatusList.from_bytes(statuses, bits=STATUS_BITS)
+def _with_entries(statuses: bytes, entries: Iterable[StatusEntryRow], uri: str, bits: int, size: int) -> bytes:
+    """A list's packed entries (``size`` of ``bits``) with each handed-out index set to its entry's status."""
+    packed = status_list.StatusList.from_bytes(statuses, bits=bits, size=size)
     try:
         for e in entries:
             packed.set(e.idx, e.status)
@@ -879,8 +884,12 @@ def _merge_status_list(store: Store, row: StatusListRow, entries: list[StatusEnt
     shared = sum(1 for e in entries if here.get(e.idx, e.thid) != e.thid or e.idx >= existing.size)
     ours = {(e.idx, e.thid) for e in entries}
     conflict = shared > 0 or any((idx, thid) not in ours for idx, thid in here.items())
-    current = existing.statuses or status_list.StatusList(existing.size, bits=STATUS_BITS).to_bytes()
-    added = store.status_entries_restore(row.uri, free, _with_entries(current, free, row.uri), now=row.updated)
+    bits = max(existing.bits, row.bits)  # a suspended entry of the backup's needs 2 bits here too
+    current = (status_list.StatusList.from_bytes(existing.statuses, bits=existing.bits, size=existing.size)
+               .widened(bits).to_bytes() if existing.statuses
+               else status_list.StatusList(existing.size, bits=bits).to_bytes())
+    added = store.status_entries_restore(row.uri, free, _with_entries(current, free, row.uri, bits, existing.size),
+                                         now=row.updated, bits=bits)
     return conflict, added, shared
 
 
@@ -902,7 +911,7 @@ def _start_new_lists(store: Store, restored: list[StatusListRow]) -> int:
         n = current.n + 1
         store.status_list_create(StatusListRow(
             revocation.list_uri(issuer, fmt, n), issuer, fmt, n, current.size, 0, now,
-            status_list.StatusList(current.size, bits=STATUS_BITS).to_bytes()))
+            status_list.StatusList(current.size, bits=revocation.LIST_BITS).to_bytes(), revocation.LIST_BITS))
         started += 1
     return started
 
@@ -977,7 +986,7 @@ def import_backup(store: Store, wallet: Wallet, data: bytes, passphrase: bytes) 
                 entries = rest.entries[lst.uri]
                 if store.status_list_get(lst.uri) is None:
                     store.status_list_restore(
-                        replace(lst, statuses=_with_entries(lst.statuses, entries, lst.uri)), entries)
+                        replace(lst, statuses=_with_entries(lst.statuses, entries, lst.uri, lst.bits, lst.size)), entries)
                     counts["status_lists"] += 1
                     counts["status_indexes"] += len(entries)
                 else:

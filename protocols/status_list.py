@@ -288,9 +288,10 @@ class StatusList:
 
     def where(self, value: int) -> StatusList:
         """The 1-bit list whose entry ``i`` is 1 exactly when this list's is ``value``
-        (not 0): one purpose's Bitstring Status List, from a 0/1/2 array."""
-        if not _is_int(value) or not 0 < value < (1 << self.bits):
-            raise StatusIndexError(f"a status value of a {self.bits}-bit list is 1 to {(1 << self.bits) - 1}")
+        (not 0): one purpose's Bitstring Status List, from a 0/1/2 array.  A value
+        too wide for this list's entries gives an all-0 list: no entry has it."""
+        if not _is_int(value) or value < 1:
+            raise StatusIndexError("a status value to select is 1 or more")
         out = StatusList(self.size, bits=1)
         for index, found in self._set_entries():
             if found == value:
@@ -298,14 +299,17 @@ class StatusList:
         return out
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, bits: int = 1) -> StatusList:
-        """A list over ``data`` packed as :meth:`to_bytes` packs; every bit is an entry."""
+    def from_bytes(cls, data: bytes, *, bits: int = 1, size: int | None = None) -> StatusList:
+        """A list over ``data`` packed as :meth:`to_bytes` packs: of ``size`` entries
+        (``data`` must be exactly their bytes), or else every bit is in an entry."""
         _check_bits(bits)
         if not isinstance(data, bytes | bytearray) or not data:
             raise MalformedStatusListError("a status list is a non-empty byte string")
         if len(data) > MAX_LIST_BYTES:
             raise StatusListTooLargeError(f"a status list is larger than {MAX_LIST_BYTES} bytes")
-        out = cls(len(data) * 8 // bits, bits=bits)
+        out = cls(len(data) * 8 // bits if size is None else size, bits=bits)
+        if len(out._data) != len(data):
+            raise MalformedStatusListError(f"{size} entries of {bits} bits are not {len(data)} bytes")
         out._data[:] = data
         return out
 
