@@ -146,7 +146,10 @@ def test_issue_verify_revoke_refresh_and_verify_again(parties: Parties) -> None:
     ctl_json(issuer, "credential", "revoke", offer_a["thid"])
     ctl_json(issuer, "credential", "revoke", offer_d["thid"])
     refreshed = ctl_json(holder, "credential", "refresh", "--wait", "30")
-    assert sorted(r["state"] for r in refreshed["requests"]) == ["received", "received"], refreshed
+    # Three lists: the SD-JWT one, and the di credential's revocation and suspension lists.
+    assert sorted(r["state"] for r in refreshed["requests"]) == ["received"] * 3, refreshed
+    assert {r["uri"] for r in refreshed["requests"]} == {
+        offer_a["status"]["uri"], offer_d["status"]["uri"], f"{offer_d['issuer']}/status/di-suspension/0"}
     assert {c["id"]: c["status"] for c in refreshed["credentials"]} == {a["id"]: "revoked", d["id"]: "revoked"}
     held = credentials(holder)
     assert (held[a["id"]]["status"], held[d["id"]]["status"], held[n["id"]]["status"]) == (
