@@ -480,7 +480,7 @@ def read_status(
     except DIDCommError as error:
         raise InvalidBodyError(f"the status reference is unusable: {error.message}") from None
     if status_list.PURPOSE_REVOCATION not in found:
-        raise InvalidBodyError("a credentialStatus we read has a revocation entry")
+        raise InvalidBodyError("the credentialStatus has no revocation entry (a suspension entry comes with one)")
     return found[status_list.PURPOSE_REVOCATION], found.get(status_list.PURPOSE_SUSPENSION)
 
 

@@ -4,6 +4,7 @@ offer -> accept -> issue -> verified credential; request -> whole VP -> verified
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -19,7 +20,13 @@ from protocols.issue_credential import accept_offer
 from protocols.jcs import canonicalize
 from protocols.present_proof import matching, present_whole, request_presentation
 from protocols.presentation_exchange import NotSatisfiedError
-from protocols.status_list import REVOKED, StatusList, verify_list_credential
+from protocols.status_list import (
+    REVOKED,
+    VALID,
+    StatusList,
+    bitstring_entry,
+    verify_list_credential,
+)
 from tests.protocols.test_framework import NOW
 from tests.protocols.test_issue_credential import (
     CLAIMS,
@@ -238,6 +245,59 @@ def test_a_revocable_di_credential_is_verified_with_its_stapled_list_until_revok
     (wire,) = prover.start(answer(prover, thid, received["credential"]))
     outcome, _ = verifier.receive(wire, now=NOW + 6)
     assert event(outcome, "present-proof.failed")["reason"] == "revocation status unknown"
+
+
+def test_a_suspendable_di_credential_is_checked_in_both_its_lists() -> None:
+    issuer, publisher = publishing_issuer()
+    prover, verifier = Party.create("p"), Party.create("v")
+    url, suspension = f"{issuer.did}/status/di/0", f"{issuer.did}/status/di-suspension/0"
+    publisher.lists[url], publisher.lists[suspension] = StatusList(), StatusList()
+    received = issue_di(issuer, prover, status=(url, 31), suspension=(suspension, 31))
+    credential = data_integrity.parse_document(received["credential"])
+    assert [e["statusPurpose"] for e in credential["credentialStatus"]] == ["revocation", "suspension"]
+    # Both lists were stapled at issuance, each verified for its purpose.
+    assert received["suspension"] == {"uri": suspension, "index": 31} and received["status_value"] == VALID
+    assert received["status_list"] != received["suspension_list"] is not None
+
+    def verdict(held: dict[str, Any]) -> tuple[str, Any]:
+        thid, _ = ask_any(verifier, prover)
+        sent = answer(prover, thid, received["credential"], status_lists=held)
+        (wire,) = prover.start(sent)
+        outcome, _ = verifier.receive(wire, now=NOW + 6)
+        if "present-proof.verified" in kinds(outcome):
+            return "verified", event(outcome, "present-proof.verified")["status"]
+        return "failed", event(outcome, "present-proof.failed")["reason"]
+
+    both = {url: received["status_list"], suspension: received["suspension_list"]}
+    assert verdict(both) == ("verified", "valid")
+    # Every entry needs its list: the revocation list alone says nothing of suspension.
+    assert verdict({url: received["status_list"]}) == ("failed", "revocation status unknown")
+    # Suspended, then reinstated: the verifier reads what the fresh suspension list says.
+    publisher.lists[suspension].set(31, 1)
+    assert verdict({**both, suspension: publisher.source(suspension)}) == ("failed", "credential suspended")
+    publisher.lists[suspension].set(31, 0)
+    assert verdict({**both, suspension: publisher.source(suspension)}) == ("verified", "valid")
+    # Revoked while suspended: revocation, read first, is the reason.
+    publisher.lists[url].set(31, REVOKED)
+    publisher.lists[suspension].set(31, 1)
+    assert verdict({url: publisher.source(url), suspension: publisher.source(suspension)}) == (
+        "failed", "credential revoked")
+    # A list whose purpose is not its entry's is not read for it (the spec's rule).
+    publisher.purposes[suspension] = "revocation"
+    state, reason = verdict({**both, suspension: publisher.source(suspension)})
+    assert state == "failed" and reason.startswith("revocation status unknown") and "suspension" in reason
+
+
+def test_the_holder_refuses_an_offer_whose_credential_status_has_no_revocation_entry() -> None:
+    issuer, holder = Party.create("i"), Party.create("h")
+    url = f"{issuer.did}/status/di-suspension/0"
+    sent = offer(issuer, holder, credential_format="di_vc", status=(url, 3))
+    template = sent.outbound[0]["attachments"][0]["data"]["json"]
+    template["credentialStatus"] = bitstring_entry(url, 3, "suspension")
+    (wire,) = issuer.start(sent)
+    outcome, _ = holder.receive(wire)
+    assert "issue-credential.offer-received" not in kinds(outcome)
+    assert "revocation entry" in json.dumps(outcome.events[-1].data)
 
 
 def answer(

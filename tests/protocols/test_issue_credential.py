@@ -575,6 +575,8 @@ class Publisher:
         self.party: Party | None = None
         self.signed_at = NOW
         self.signer: Party | None = None  # another party signs: a forged list
+        #: A di list's purpose, where it is not the one its URI says (a mislabelled list).
+        self.purposes: dict[str, str] = {}
 
     def source(self, uri: str) -> str | dict[str, Any] | None:
         statuses = self.lists.get(uri)
@@ -583,7 +585,7 @@ class Publisher:
         signer = self.signer or self.party
         key = signer.secrets.get_key(signer.assertion_kid)
         assert key is not None
-        if "/status/di/" in uri:
+        if "/status/di" in uri:
             return status_list.sign_list_credential(
                 statuses,
                 url=uri,
@@ -591,6 +593,7 @@ class Publisher:
                 kid=signer.assertion_kid,
                 key=key,
                 now=self.signed_at,
+                purpose=self.purposes.get(uri, "suspension" if "/di-suspension/" in uri else "revocation"),
             )
         return status_list.sign_token(
             statuses,
