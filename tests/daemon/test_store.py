@@ -552,6 +552,42 @@ def test_status_entries_are_handed_out_once_and_counted(store: Store) -> None:
     assert store.status_list_get(current.uri).statuses == b"\x08\x00"  # type: ignore[union-attr]
 
 
+def test_a_version_6_file_keeps_its_status_lists_as_1_bit_lists(tmp_path: Path) -> None:
+    """v7 (suspension): each list says its bits; lists from before are 1-bit, their entries
+    untouched, and a suspension widens one to 2 bits in the same write as its entry."""
+    path = tmp_path / "v6.sqlite3"
+    with sqlite3.connect(path) as conn:
+        for script in storemod.MIGRATIONS[:6]:
+            for statement in storemod._statements(script):
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 6")
+        conn.execute("INSERT INTO status_lists (uri, issuer, format, n, size, used, updated, statuses) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     ("did:key:z/status/sd-jwt/0", "did:key:z", "dc+sd-jwt", 0, 16, 1, 5, b"\x08\x00"))
+        conn.execute("INSERT INTO status_entries (uri, idx, thid, credential_id, status, updated) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", ("did:key:z/status/sd-jwt/0", 3, "thread-a", "cred-a", 1, 5))
+    s = open_store(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION >= 7
+        old = s.status_list_get("did:key:z/status/sd-jwt/0")
+        assert old == StatusListRow("did:key:z/status/sd-jwt/0", "did:key:z", "dc+sd-jwt", 0, 16, 1, 5,
+                                    b"\x08\x00", 1)
+        # Widened for a suspension: 2 bits from then on (entry 3 still 1, entry 4 now 2).
+        s.status_entry_add(old.uri, 4, "thread-b", now=6)
+        s.status_set(old.uri, 4, 2, b"\x40\x02\x00\x00", now=7, bits=2)
+        got = s.status_list_get(old.uri)
+        assert got is not None and (got.bits, got.statuses, got.used) == (2, b"\x40\x02\x00\x00", 2)
+        # A change that does not say its bits keeps them.
+        s.status_set(old.uri, 4, 0, b"\x40\x00\x00\x00", now=8)
+        assert s.status_list_get(old.uri).bits == 2  # type: ignore[union-attr]
+        # New lists say theirs.
+        s.status_list_create(StatusListRow("did:key:z/status/sd-jwt/1", "did:key:z", "dc+sd-jwt", 1, 16, 0, 9,
+                                           bytes(4), 2))
+        assert [r.bits for r in s.status_lists_all()] == [2, 2]
+    finally:
+        s.close()
+
+
 def test_a_full_list_refuses_more_entries(store: Store) -> None:
     store.status_list_create(_list(size=8))
     for i in range(8):
