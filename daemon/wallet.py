@@ -829,7 +829,7 @@ def _check_content(content: dict[str, Any]) -> _Restorable:
                             r.get("bits", 1))
         if row.format not in revocation.URI_SEGMENTS or row.uri != revocation.list_uri(row.issuer, row.format, row.n):
             raise BackupError(f"the backup's status list {row.uri!r} is damaged (its URI does not name it)")
-        if row.bits not in STATUS_BITS:
+        if isinstance(row.bits, bool) or not isinstance(row.bits, int) or row.bits not in STATUS_BITS:
             raise BackupError(f"the backup's status list {row.uri} is damaged (its bits)")
         if not isinstance(row.statuses, bytes) or len(row.statuses) != (row.size * row.bits + 7) // 8:
             raise BackupError(f"the backup's status list {row.uri} is damaged (its entries)")

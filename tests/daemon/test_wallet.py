@@ -324,7 +324,9 @@ def fill(store: Store, *, issuer: str = ISSUER, revoke: int | None = None) -> di
     store.status_entry_issued("t-issued", "urn:uuid:t-issued")
     if revoke is not None:
         uri = revocation.list_uri(issuer, issue_credential.FORMAT, 0)
-        packed = status_list.StatusList.from_bytes(store.status_list_get(uri).statuses)  # type: ignore[union-attr]
+        row = store.status_list_get(uri)
+        assert row is not None
+        packed = status_list.StatusList.from_bytes(row.statuses, bits=row.bits, size=row.size)
         packed.set(revoke, status_list.REVOKED)
         store.status_set(uri, revoke, status_list.REVOKED, packed.to_bytes(), now=30)
     return {"uri": revocation.list_uri(issuer, issue_credential.FORMAT, 0)}
@@ -440,8 +442,8 @@ def test_a_status_list_issued_from_before_the_restore_is_kept_and_no_index_is_re
                                (12, "t-new-b", None, 0)]
     row = s.status_list_get(uri)
     assert row is not None and row.used == 3
-    packed = status_list.StatusList.from_bytes(row.statuses)
-    assert [i for i in range(16) if packed.get(i)] == [3]
+    packed = status_list.StatusList.from_bytes(row.statuses, bits=row.bits, size=row.size)
+    assert row.bits == revocation.LIST_BITS and [i for i in range(16) if packed.get(i)] == [3]
     # Issuance goes on in a new list, so no index of list 0 is handed out again, whichever
     # list gave it (and whatever the old wallet handed out after the backup was made).
     assert counts["status_lists_started"] == 1
@@ -508,7 +510,11 @@ def test_hostile_backup_content_is_refused_and_nothing_is_imported(
         (changed("status_entries", [{**first_entry, "idx": 16}]), "field 'idx'"),
         (changed("status_entries", [first_entry, first_entry]), "twice"),
         (changed("status_entries", [{**first_entry, "uri": uri + "1"}]), "a list it does not hold"),
-        (changed("status_entries", [{**first_entry, "status": 2}]), "field 'status'"),
+        (changed("status_entries", [{**first_entry, "status": 4}]), "field 'status'"),
+        (changed("status_lists", [{**first_list, "bits": 3}]), "its bits"),
+        (changed("status_lists", [{**first_list, "bits": [2]}]), "its bits"),
+        (changed("status_lists", [{**first_list, "bits": True}]), "its bits"),
+        (changed("status_lists", [{**first_list, "bits": 1}]), "its entries"),  # 2-bit entries, said 1
     ]
     for data, reason in cases:
         with pytest.raises(BackupError, match=reason):
@@ -524,6 +530,27 @@ def test_hostile_backup_content_is_refused_and_nothing_is_imported(
     # An older backup (none of the new members) still imports.
     old = {k: good[k] for k in ("v", "keys", "dids", "docs")}
     assert walletlib.import_backup(s, w, walletlib.seal_backup(old, b"pw"), b"pw")["keys"] == 2
+
+
+
+def test_a_backup_from_before_suspension_restores_its_1_bit_lists(
+        store: Store, tmp_path: Path, fresh: tuple[Store, Wallet]) -> None:
+    wallet, _ = unlock(store, passphrase=None, key_file=tmp_path / "a.key")
+    add_did(store, wallet)
+    uri = str(fill(store, revoke=3)["uri"])
+    good = walletlib.backup_content(store, wallet)
+    # The list as a backup made before v7 carries it: 1-bit entries, no "bits".
+    before = {k: v for k, v in good["status_lists"][0].items() if k != "bits"}
+    narrow = status_list.StatusList(16, bits=1)
+    narrow.set(3, status_list.REVOKED)
+    before["statuses"] = narrow.to_bytes()
+    s, w = fresh
+    walletlib.import_backup(s, w, walletlib.seal_backup({**good, "status_lists": [before]}, b"pw"), b"pw")
+    row = s.status_list_get(uri)
+    assert row is not None and (row.bits, row.statuses) == (1, narrow.to_bytes())
+    # Issuance goes on in a new list, of 2 bits.
+    current = s.status_list_current(ISSUER, issue_credential.FORMAT)
+    assert current is not None and current.n == 1 and current.bits == revocation.LIST_BITS
 
 
 # -- the command line -------------------------------------------------------------------------
