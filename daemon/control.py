@@ -865,7 +865,7 @@ METHODS: dict[str, Method] = {
             "proposes) or the wait ends (`state: timeout`). With `reply`, the offer answers "
             "the holder's proposal on that thread (see `credential.propose`); it is ours alone, "
             "whatever was proposed.",
-            "`{thid, to, connection, issuer, state, revocable, status, reply, result?, problem?}`",
+            "`{thid, to, connection, issuer, state, revocable, suspendable, status, reply, result?, problem?}`",
             (
                 Param("connection", "str", "connection (id, prefix, label) or DID", required=True),
                 Param("type", "str", "credential type (`vct`), e.g. `https://example.edu/diploma`; required "
