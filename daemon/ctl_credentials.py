@@ -322,6 +322,14 @@ def _show_credential(result: Any, out: TextIO) -> None:
         out.write(f"credential: {result['credential']}\n")
 
 
+def _status_command(cs: Any, action: str, help: str, epilog: str) -> None:
+    """``credential revoke|suspend|reinstate THID|CREDENTIAL_ID``: one shape, three methods."""
+    p = _sub(cs, action, help, epilog)
+    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
+    p.set_defaults(rpc=f"credential.{action}", params=lambda a: {"credential": a.credential},
+                   show=_show_status_change)
+
+
 def add_credential_commands(sub: Any) -> None:
     """Add ``credential`` and ``proof``."""
     cred = _sub(sub, "credential", "offer, accept, list, show, revoke and suspend verifiable credentials",
@@ -412,38 +420,31 @@ def add_credential_commands(sub: Any) -> None:
     p = _sub(cs, "issued", "credentials we offered (issuer), newest first", "  didcommctl credential issued")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
     p.set_defaults(rpc="credential.issued", params=lambda a: {"limit": a.limit}, show=_show_issued)
-    p = _sub(cs, "revoke", "revoke a credential we issued (issuer)",
-             "  didcommctl credential revoke 1f0e...        # the offer's thread (see `credential issued`)\n"
-             "  didcommctl credential revoke CREDENTIAL_ID  # or the credential's id\n"
-             "Its entry in our status list becomes 'revoked'.  The holder learns it the next time it\n"
-             "fetches the list (it does so by itself, or with `credential refresh`), and a verifier\n"
-             "from the list the holder must staple to any presentation of it: a list signed after\n"
-             "the revocation fails it with 'credential revoked', and one signed before is accepted\n"
-             "only until it is older than the verifier's maximum age (a day by default).\n"
-             "Revocation cannot be undone (for a while only: `credential suspend`).\n"
-             "A credential offered with --no-status cannot be revoked; one we hold is not ours to revoke.")
-    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
-    p.set_defaults(rpc="credential.revoke", params=lambda a: {"credential": a.credential}, show=_show_status_change)
-    p = _sub(cs, "suspend", "suspend a credential we issued, until reinstated (issuer)",
-             "  didcommctl credential suspend 1f0e...       # the offer's thread (see `credential issued`)\n"
-             "  didcommctl credential reinstate 1f0e...     # later: valid again\n"
-             "Suspension is temporary (a licence withdrawn for three months); revocation is final.\n"
-             "Its entry in our status list becomes 'suspended': holders see it from their next copy of\n"
-             "the list (`credential refresh`), and verifiers refuse it with 'credential suspended'\n"
-             "from the list the holder staples.  An SD-JWT credential's one entry says it (value 2);\n"
-             "a di credential names a second list, a 'suspension' Bitstring Status List: one issued\n"
-             "before didcommd could suspend has none, and can only be revoked.\n"
-             "A revoked credential cannot be suspended (exit 1, invalid_state); suspending twice is harmless.")
-    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
-    p.set_defaults(rpc="credential.suspend", params=lambda a: {"credential": a.credential}, show=_show_status_change)
-    p = _sub(cs, "reinstate", "make a suspended credential we issued valid again (issuer)",
-             "  didcommctl credential reinstate 1f0e...     # the thread or the credential's id\n"
-             "Its entry in our status list becomes 'valid' again; holders and verifiers learn it from the\n"
-             "next copy of the list, as they learnt the suspension.  Only a suspended credential can be\n"
-             "reinstated: a valid or revoked one is an error (exit 1, invalid_state).")
-    p.add_argument("credential", metavar="THID|CREDENTIAL_ID", help="the offer's thread or the issued credential's id")
-    p.set_defaults(rpc="credential.reinstate", params=lambda a: {"credential": a.credential},
-                   show=_show_status_change)
+    _status_command(cs, "revoke", "revoke a credential we issued (issuer)",
+                    "  didcommctl credential revoke 1f0e...        # the offer's thread (see `credential issued`)\n"
+                    "  didcommctl credential revoke CREDENTIAL_ID  # or the credential's id\n"
+                    "Its entry in our status list becomes 'revoked'.  The holder learns it the next time it\n"
+                    "fetches the list (it does so by itself, or with `credential refresh`), and a verifier\n"
+                    "from the list the holder must staple to any presentation of it: a list signed after\n"
+                    "the revocation fails it with 'credential revoked', and one signed before is accepted\n"
+                    "only until it is older than the verifier's maximum age (a day by default).\n"
+                    "Revocation cannot be undone (for a while only: `credential suspend`).\n"
+                    "A credential offered with --no-status cannot be revoked; one we hold is not ours to revoke.")
+    _status_command(cs, "suspend", "suspend a credential we issued, until reinstated (issuer)",
+                    "  didcommctl credential suspend 1f0e...       # the offer's thread (see `credential issued`)\n"
+                    "  didcommctl credential reinstate 1f0e...     # later: valid again\n"
+                    "Suspension is temporary (a licence withdrawn for three months); revocation is final.\n"
+                    "Its entry in our status list becomes 'suspended': holders see it from their next copy of\n"
+                    "the list (`credential refresh`), and verifiers refuse it with 'credential suspended'\n"
+                    "from the list the holder staples.  An SD-JWT credential's one entry says it (value 2);\n"
+                    "a di credential names a second list, a 'suspension' Bitstring Status List: one issued\n"
+                    "before didcommd could suspend has none, and can only be revoked.\n"
+                    "A revoked credential cannot be suspended (exit 1, invalid_state); suspending twice is harmless.")
+    _status_command(cs, "reinstate", "make a suspended credential we issued valid again (issuer)",
+                    "  didcommctl credential reinstate 1f0e...     # the thread or the credential's id\n"
+                    "Its entry in our status list becomes 'valid' again; holders and verifiers learn it from the\n"
+                    "next copy of the list, as they learnt the suspension.  Only a suspended credential can be\n"
+                    "reinstated: a valid or revoked one is an error (exit 1, invalid_state).")
     p = _sub(cs, "refresh", "fetch our credentials' status lists from their issuers now (holder)",
              "  didcommctl credential refresh --wait 10     # every revocable credential\n"
              "  didcommctl credential refresh 7c2a --wait 10\n"

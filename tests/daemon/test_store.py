@@ -493,13 +493,19 @@ def test_inbox_insert_received_inserts_once_and_dedups_both_ways(store: Store) -
 # -- status lists (revocation) ------------------------------------------------------------------
 
 
+def _old_file(path: Path, version: int) -> sqlite3.Connection:
+    """A store file as didcommd left it at schema ``version`` (use it with ``with``)."""
+    conn = sqlite3.connect(path)
+    for script in storemod.MIGRATIONS[:version]:
+        for statement in storemod._statements(script):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
 def test_a_version_3_file_gains_the_status_list_tables_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "v3.sqlite3"
-    with sqlite3.connect(path) as conn:
-        for script in storemod.MIGRATIONS[:3]:
-            for statement in storemod._statements(script):
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 3")
+    with _old_file(path, 3) as conn:
         conn.execute("INSERT INTO credentials (id, issuer, subject, created, record) VALUES (?, ?, ?, ?, ?)",
                      ("c1", "did:key:z", None, 1, encode_record({"id": "c1"})))
     s = open_store(path)
@@ -556,11 +562,7 @@ def test_a_version_6_file_keeps_its_status_lists_as_1_bit_lists(tmp_path: Path) 
     """v7 (suspension): each list says its bits; lists from before are 1-bit, their entries
     untouched, and a suspension widens one to 2 bits in the same write as its entry."""
     path = tmp_path / "v6.sqlite3"
-    with sqlite3.connect(path) as conn:
-        for script in storemod.MIGRATIONS[:6]:
-            for statement in storemod._statements(script):
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 6")
+    with _old_file(path, 6) as conn:
         conn.execute("INSERT INTO status_lists (uri, issuer, format, n, size, used, updated, statuses) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      ("did:key:z/status/sd-jwt/0", "did:key:z", "dc+sd-jwt", 0, 16, 1, 5, b"\x08\x00"))
