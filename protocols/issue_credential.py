@@ -86,7 +86,9 @@ credential format's own identifier is used, as OpenID4VC does):
   ``vct`` becomes the second type, as is: no ``credentialSchema``, no
   JSON-LD term for it; we sign with JCS, so no context has to define it),
   ``issuer``, ``credentialSubject`` = the claims, ``validUntil`` when the
-  offer expires and ``credentialStatus`` when it is revocable; on ``request-credential`` ``{"credentialSubject": {"id":
+  offer expires and ``credentialStatus`` when it is revocable (a list of a
+  ``revocation`` and a ``suspension`` entry when it can also be suspended:
+  :func:`di_template`); on ``request-credential`` ``{"credentialSubject": {"id":
   holder DID}}``: the subject is the holder's DID *in this relationship*
   (the request's authenticated sender -- the issuer binds only a DID that
   it has seen sign), whose ``authentication`` key will sign presentations;

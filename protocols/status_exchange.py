@@ -4,7 +4,9 @@ issuer's latest signed status list over DIDComm, and staple lists to messages.
 Theory of operation
 -------------------
 A revocable credential names an entry of its issuer's *status list*
-(:mod:`protocols.status_list`); the list's URI is a DID URL with a path
+(:mod:`protocols.status_list`; a ``di_vc`` one that can be suspended names
+two, a revocation and a suspension list, each fetched and stapled on its
+own); the list's URI is a DID URL with a path
 (``{issuer}/status/sd-jwt/{n}``) that names a resource, never an HTTP
 address.  A holder keeps the latest list its issuer signed and staples it to
 every presentation (like OCSP stapling): the verifier needs no connection to
