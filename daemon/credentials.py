@@ -142,17 +142,22 @@ class StatusAction:
 
     #: The entry's value after it.
     value: int
-    #: The values it changes (from the value it sets, it is a harmless repeat: ``already``).
+    #: The values it changes.
     applies_to: frozenset[int]
     #: Its name in replies (``revoked: true``), events (``credential.revoked``) and errors.
     done: str
+    #: Whether doing it to an entry that already has ``value`` is a harmless repeat
+    #: (``already: true``) rather than an error.
+    repeatable: bool = True
 
 
 STATUS_ACTIONS = {
     # Revocation is final: a suspended credential can be revoked, a revoked one nothing more.
     "revoke": StatusAction(status_list.REVOKED, frozenset({status_list.VALID, status_list.SUSPENDED}), "revoked"),
     "suspend": StatusAction(status_list.SUSPENDED, frozenset({status_list.VALID}), "suspended"),
-    "reinstate": StatusAction(status_list.VALID, frozenset({status_list.SUSPENDED}), "reinstated"),
+    # Only a suspended credential is reinstated: a valid one says the owner named the wrong one.
+    "reinstate": StatusAction(status_list.VALID, frozenset({status_list.SUSPENDED}), "reinstated",
+                              repeatable=False),
 }
 #: An entry's value, as ``credential issued`` and the errors name it.
 ENTRY_STATES = {status_list.VALID: "valid", status_list.REVOKED: "revoked", status_list.SUSPENDED: "suspended"}
@@ -433,7 +438,7 @@ class CredentialExchange:
             out = {"thid": record.thid, "credential_id": cred_id, "to": record.their_did,
                    "status": {"uri": entry.uri, "index": entry.idx}, action.done: True,
                    "state": ENTRY_STATES.get(action.value, str(action.value))}
-            if entry.status == action.value and action_name != "reinstate":
+            if entry.status == action.value and action.repeatable:
                 return {**out, "already": True}
             self._check_action(record, entry.status, action_name)
             statuses = self.publisher.statuses(entry.uri)
