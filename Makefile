@@ -44,6 +44,7 @@ bench: $(STAMP) $(ISTAMP)
 	$(PY) bench/store.py
 	$(PY) bench/credentials.py
 	$(PY) bench/sealing.py
+	$(PY) bench/chat.py
 	$(PY) bench/p2p_daemons.py --markdown bench/RESULTS.md   # runs bench/p2p.py too
 
 clean:

@@ -702,7 +702,8 @@ class Conversations:
             return record.get("their_did") in their_dids and (conn is None or record.get("our_did") in my_dids)
 
         store = self.agent.store
-        page = await store.run(store.sync.records_newest, basic_message.PIURI, ours, limit=limit, before=cursor)
+        page = await store.run(store.sync.records_newest, basic_message.PIURI, ours, limit=limit, before=cursor,
+                               their_dids=their_dids)
         sent = [r["thid"] for _, r in page if r.get("role") == basic_message.SENDER]
         delivery = await store.run(store.sync.outbox_states, sent) if sent else {}
         messages = [_chat_entry(r, delivery) for _, r in page]

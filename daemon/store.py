@@ -109,7 +109,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -411,12 +411,22 @@ _SCHEMA_V7 = """
 ALTER TABLE status_lists ADD COLUMN bits INTEGER NOT NULL DEFAULT 1;
 """
 
+# v8: a protocol record's peer DID in a column of its own (as the connections, inbox and
+# outbox tables have theirs), so a conversation's page (Store.records_newest) is found
+# without opening every other peer's records.  Rows from before get it at the first
+# unlock (Store.fill_record_dids); until then they are opened as before.
+_SCHEMA_V8 = """
+ALTER TABLE protocol_records ADD COLUMN their_did TEXT;
+"""
+
+#: ``meta`` record set once every protocol record has its ``their_did`` column filled.
+_META_RECORD_DIDS = "record_dids_filled"
 #: ``meta`` record set once every personal record is sealed (Store.seal_legacy_records).
 _META_RECORDS_SEALED = "records_sealed"
 
 #: ``MIGRATIONS[n]`` upgrades a schema from version ``n`` to ``n + 1``.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6,
-                                _SCHEMA_V7)
+                                _SCHEMA_V7, _SCHEMA_V8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -619,6 +629,12 @@ class OutboxFullError(DaemonError):
 _DIDS_PER_STATEMENT = 500
 # Above every seq SQLite hands out (a signed 64-bit rowid).
 _MAX_SEQ = (1 << 63) - 1
+
+
+def _their_did(record: dict[str, Any]) -> str | None:
+    """A protocol record's peer DID, for its ``their_did`` column (schema v8)."""
+    did = record.get("their_did")
+    return did if isinstance(did, str) else None
 
 
 def _limit(limit: int) -> int:
@@ -975,6 +991,25 @@ class Store:
             self.meta_put(_META_RECORDS_SEALED, 1)
         return sealed
 
+    def fill_record_dids(self) -> int:
+        """Fill the ``their_did`` column of protocol records written before schema v8
+        (each is opened once); runs once, then ``meta`` says so.  How many it filled."""
+        if self.meta_get(_META_RECORD_DIDS):
+            return 0
+        filled, after = 0, -1
+        with self.transaction():
+            while batch := self._conn.execute(
+                "SELECT rowid, protocol, thid, role, record FROM protocol_records "
+                "WHERE rowid > ? AND their_did IS NULL ORDER BY rowid LIMIT ?",
+                (after, SEAL_BATCH_ROWS),
+            ).fetchall():
+                updates = [(did, r[0]) for r in batch if (did := _their_did(self._open_protocol_record(r[1:])))]
+                self._conn.executemany("UPDATE protocol_records SET their_did = ? WHERE rowid = ?", updates)
+                filled += len(updates)
+                after = batch[-1][0]
+            self.meta_put(_META_RECORD_DIDS, 1)
+        return filled
+
     @contextlib.contextmanager
     def _zeroing(self) -> Iterator[None]:
         """Meanwhile, the old contents of rewritten or deleted rows are overwritten with
@@ -1136,10 +1171,11 @@ class Store:
         """Insert or update the state of one protocol instance."""
         with self.transaction():
             self._conn.execute(
-                "INSERT OR REPLACE INTO protocol_records (protocol, thid, role, state, updated, record) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO protocol_records (protocol, thid, role, state, updated, record, their_did) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (protocol, thid, role, state, updated,
-                 self._seal("protocol_records", _protocol_record_key(protocol, thid, role), record)),
+                 self._seal("protocol_records", _protocol_record_key(protocol, thid, role), record),
+                 _their_did(record)),
             )
 
     def records_by_role(self, protocol: str, role: str, limit: int) -> list[dict[str, Any]]:
@@ -1164,7 +1200,7 @@ class Store:
 
     def records_newest(
         self, protocol: str, match: Callable[[dict[str, Any]], bool], *, limit: int,
-        before: tuple[int, int] | None = None,
+        before: tuple[int, int] | None = None, their_dids: Collection[str] | None = None,
     ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
         """The ``limit`` records of ``protocol`` that ``match``, newest first, each with
         its place ``(created_time, rowid)``; only those before ``before`` (the place of
@@ -1174,15 +1210,19 @@ class Store:
         written once, as a basic message's is, keeps its rowid).  Records are opened
         newest update first, and only until no unopened one can be newer than the page
         found (a record is created before its last update), so a page costs the records
-        updated since its oldest entry, not the whole table.
+        updated since its oldest entry, not the whole table.  With ``their_dids``, only
+        records with one of those peers are opened (and those whose peer column is
+        empty: a record without a peer, or one not yet filled, :meth:`fill_record_dids`).
         """
         limit = _limit(limit)
         found: list[tuple[tuple[int, int], dict[str, Any]]] = []
         floor: int | None = None  # the page's oldest created_time, once the page is full
-        order = self._conn.execute(
-            "SELECT rowid, updated FROM protocol_records WHERE protocol = ? ORDER BY updated DESC, rowid DESC",
-            (protocol,),
-        ).fetchall()
+        sql, args = "SELECT rowid, updated FROM protocol_records WHERE protocol = ?", [protocol]
+        if their_dids is not None:
+            dids = sorted(their_dids)
+            sql += f" AND (their_did IS NULL OR their_did IN ({', '.join('?' * len(dids))}))"
+            args += dids
+        order = self._conn.execute(sql + " ORDER BY updated DESC, rowid DESC", args).fetchall()
         for rowid, updated in order:
             if floor is not None and updated < floor:
                 break
@@ -1220,10 +1260,11 @@ class Store:
         """Insert one protocol instance's state unless it exists (then it is kept); whether it was added."""
         with self.transaction():
             cur = self._conn.execute(
-                "INSERT OR IGNORE INTO protocol_records (protocol, thid, role, state, updated, record) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO protocol_records (protocol, thid, role, state, updated, record, their_did) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (protocol, thid, role, state, updated,
-                 self._seal("protocol_records", _protocol_record_key(protocol, thid, role), record)),
+                 self._seal("protocol_records", _protocol_record_key(protocol, thid, role), record),
+                 _their_did(record)),
             )
         return cur.rowcount > 0
 

@@ -497,6 +497,9 @@ def _unseal_store(store: Store, data_key: bytes) -> int:
     sealed = store.seal_legacy_records()
     if sealed:
         _log.info("store.records_sealed", records=sealed)
+    filled = store.fill_record_dids()
+    if filled:
+        _log.info("store.record_dids_filled", records=filled)
     return sealed
 
 

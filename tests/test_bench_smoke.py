@@ -82,3 +82,15 @@ def test_the_sealing_bench_counts_the_seals_of_a_message() -> None:
     assert float(cells[1]) >= 5  # seals per message: both sides' inbox, outbox and events at least
     assert all(float(c.rstrip("%")) > 0 for c in cells[2:-1])
     assert all(float(side) > 0 for side in cells[-1].split(" + "))  # WAL KB / msg, both agents
+
+
+def test_the_chat_bench_checks_its_page_against_the_baseline() -> None:
+    """bench/chat.py asserts its page equals the baseline's before timing; a run prints
+    the three cases with positive figures."""
+    cmd = [sys.executable, str(REPO / "bench" / "chat.py"), "--records", "600", "--peers", "3", "--rounds", "1",
+           "--back", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line[:14].strip(): line[14:].split() for line in done.stdout.splitlines()[2:]}
+    assert set(rows) == {"active peer", "silent peer", "old page"}
+    assert all(float(x) > 0 for cells in rows.values() for x in cells)

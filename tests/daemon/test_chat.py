@@ -98,34 +98,42 @@ async def test_bad_requests(connected: Any) -> None:
 
 
 RECORDS = st.lists(
-    st.tuples(st.integers(0, 20), st.integers(0, 20), st.booleans()),  # created, then updated later by, ours
+    # created, then updated later by, its peer (None: a record without one), ours
+    st.tuples(st.integers(0, 20), st.integers(0, 20), st.sampled_from([None, "did:ex:a", "did:ex:b"]), st.booleans()),
     min_size=0, max_size=40,
 )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=RECORDS, limit=st.integers(1, 8), cursor=st.one_of(st.none(), st.tuples(st.integers(0, 25),
-                                                                                        st.integers(0, 90))))
+@given(records=RECORDS, limit=st.integers(1, 8),
+       cursor=st.one_of(st.none(), st.tuples(st.integers(0, 25), st.integers(0, 90))),
+       peers=st.one_of(st.none(), st.sets(st.sampled_from(["did:ex:a", "did:ex:b"]))))
 def test_records_newest_is_a_sort_of_the_matching_records(tmp_path_factory: pytest.TempPathFactory,
-                                                         records: list[tuple[int, int, bool]], limit: int,
-                                                         cursor: tuple[int, int] | None) -> None:
-    """Opening records newest update first and stopping early gives exactly the page a
-    full sort of the matching records would: whatever the times, the cursor, the size."""
+                                                         records: list[tuple[int, int, str | None, bool]],
+                                                         limit: int, cursor: tuple[int, int] | None,
+                                                         peers: set[str] | None) -> None:
+    """Opening records newest update first, only those of the peers asked for, and
+    stopping early gives exactly the page a full sort of the matching records would:
+    whatever the times, the cursor, the size."""
     store = open_store(tmp_path_factory.mktemp("records") / "s.sqlite3")
     try:
         rows = []
-        for n, (created, later, ours) in enumerate(records):
+        for n, (created, later, peer, ours) in enumerate(records):
             thid = f"t{n:02d}"
-            store.record_put(PIURI, thid, "sender", state="sent", updated=created + later,
-                             record={"thid": thid, "created_time": created, "ours": ours})
+            record = {"thid": thid, "created_time": created, "ours": ours, "their_did": peer}
+            store.record_put(PIURI, thid, "sender", state="sent", updated=created + later, record=record)
             rowid = store._conn.execute("SELECT rowid FROM protocol_records WHERE protocol = ? AND thid = ?",
                                         (PIURI, thid)).fetchone()[0]
             # Another protocol's record is never looked at.
             store.record_put("https://didcomm.org/trust-ping/2.0", thid, "sender", state="sent",
-                             updated=created + later, record={"thid": thid, "created_time": created, "ours": True})
-            rows.append(((created, rowid), ours))
-        expected = sorted((place for place, ours in rows if ours and (cursor is None or place < cursor)), reverse=True)
-        got = store.records_newest(PIURI, lambda r: bool(r["ours"]), limit=limit, before=cursor)
+                             updated=created + later, record={**record, "ours": True})
+            rows.append(((created, rowid), ours and (peers is None or peer in peers)))
+
+        def match(r: dict[str, Any]) -> bool:
+            return bool(r["ours"]) and (peers is None or r["their_did"] in peers)
+
+        expected = sorted((place for place, ok in rows if ok and (cursor is None or place < cursor)), reverse=True)
+        got = store.records_newest(PIURI, match, limit=limit, before=cursor, their_dids=peers)
         assert [place for place, _ in got] == expected[:limit]
         assert all(r["created_time"] == place[0] for place, r in got)
     finally:

@@ -708,3 +708,41 @@ def test_the_hot_paths_search_their_indexes(store: Store) -> None:
         # A partial index holds only the rows asked for: scanning it is the search.
         scans = [step for step in plan if step.startswith("SCAN") and step != "SCAN CONSTANT ROW"]
         assert all("USING" in step for step in scans), (sql, plan)
+
+
+def test_a_version_7_file_gets_its_records_peer_dids_once(tmp_path: Path) -> None:
+    """v8: a protocol record's peer DID has a column, filled for rows from before at the
+    first unlock (once); a conversation's page then opens only that peer's records."""
+    path = tmp_path / "v7.sqlite3"
+    bm = "https://didcomm.org/basicmessage/2.0"
+    with _old_file(path, 7) as conn:
+        for n, peer in enumerate(["did:ex:bob", "did:ex:carol", "did:ex:bob"]):
+            conn.execute("INSERT INTO protocol_records (protocol, thid, role, state, updated, record) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (bm, f"t{n}", "sender", "sent", n, encode_record(
+                             {"thid": f"t{n}", "their_did": peer, "created_time": n})))
+        conn.execute("INSERT INTO protocol_records (protocol, thid, role, state, updated, record) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (bm, "t9", "sender", "sent", 9, encode_record({"thid": "t9"})))
+    s = open_store(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION >= 8
+        assert s.seal_legacy_records() == 4  # (what the wallet's unlock does, then this:)
+        assert s.fill_record_dids() == 3
+        assert s.fill_record_dids() == 0  # once
+        columns = dict(s._conn.execute("SELECT thid, their_did FROM protocol_records").fetchall())
+        assert columns == {"t0": "did:ex:bob", "t1": "did:ex:carol", "t2": "did:ex:bob", "t9": None}
+        # New writes fill it themselves.
+        s.record_put(bm, "t3", "receiver", state="received", updated=10,
+                     record={"thid": "t3", "their_did": "did:ex:carol", "created_time": 10})
+        assert s._conn.execute("SELECT their_did FROM protocol_records WHERE thid = 't3'").fetchone() == ("did:ex:carol",)
+        opened: list[str] = []
+
+        def bob(record: dict[str, Any]) -> bool:
+            opened.append(record["thid"])
+            return record.get("their_did") == "did:ex:bob"
+
+        page = s.records_newest(bm, bob, limit=10, their_dids={"did:ex:bob"})
+        assert [r["thid"] for _, r in page] == ["t2", "t0"]
+        assert sorted(opened) == ["t0", "t2", "t9"]  # not carol's (t9 has no peer: opened, not matched)
+    finally:
+        s.close()
