@@ -15,8 +15,8 @@ A *site* is
   ``"kind"`` keys: the ``overflow`` notice of ``daemon/events.py``).
 
 A site's kinds are resolved: string constants; module-level names holding one (in
-the module or imported from another of ours, ``PROBLEM_RECEIVED``); local
-assignments; both arms of ``a if c else b``; f-strings, whose placeholders are
+the module, like ``OVERFLOW`` in ``daemon/events.py``, or imported from another of
+ours, by name or as ``module.NAME``); local assignments; both arms of ``a if c else b``; f-strings, whose placeholders are
 expanded from their source of truth (:data:`EXPANSIONS`).  A site that cannot be
 resolved must be listed in :data:`NOT_KINDS` with the reason; a new one fails.
 """
@@ -65,6 +65,7 @@ NOT_KINDS: dict[tuple[str, str], str] = {
     ("daemon/store.py", "r[1]"):
         "events read back from the store (Store.events_since)",
 }
+
 
 @dataclass(frozen=True)
 class _Sink:
