@@ -1704,6 +1704,7 @@ def render_markdown() -> str:
     w("- `id` is an integer or a string of at most " f"{MAX_ID_CHARS} characters, chosen by the client;")
     w("  replies carry it back and may arrive out of order. `params` may be omitted.")
     w("- Errors about a whole frame (not a request) have `id` null.")
+    w("- Event kinds, what their `data` holds, replay with `since` and what is kept: `docs/events.md`.")
     w("")
     w("## Limits")
     w("")
