@@ -311,7 +311,7 @@ class Agent:
         self._closed = True
         with trio.CancelScope(shield=True):
             try:
-                await self.events.flush()
+                await self.events.close()
             finally:
                 await self.store.aclose()
                 os.close(self._lock_fd)

@@ -734,6 +734,7 @@ class Conversations:
             renamed = _replace(conn, label=label, updated=self.agent.now())
             await self.connections.save(renamed)
         self.agent.events.publish("connection.renamed", {"connection": conn.id, "label": label})
+        await self.agent.events.flush_soon()
         return {"connection": renamed.summary()}
 
     async def rotate(self, ref: str, *, label: str | None = None) -> dict[str, Any]:

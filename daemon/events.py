@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 An event is ``{"seq", "kind", "time", "data"}``: ``seq`` a number that only grows
-(it survives restarts), ``kind`` a dotted name (``did.created``, ``message.received``),
+(it survives restarts, and crashes: see :meth:`EventBus.open`), ``kind`` a dotted name (``did.created``, ``message.received``),
 ``time`` ISO 8601 UTC, ``data`` a small dict (ids, states; never key material).
 
 :meth:`EventBus.publish` is synchronous and never blocks, so any code can report
@@ -67,6 +67,8 @@ FLUSH_DELAY = 0.01
 #: Unflushed events kept before publish() starts to drop the oldest from the queue
 #: (only if nobody flushes; the agent flushes after every operation).
 MAX_UNFLUSHED = 10_000
+#: ``meta`` record set while a bus numbers events, cleared by :meth:`EventBus.close`.
+RUNNING_META = "events.running"
 
 OVERFLOW = "overflow"
 
@@ -152,8 +154,17 @@ class EventBus:
     @classmethod
     async def open(cls, store: AsyncStore, clock: Callable[[], float] = time.time) -> EventBus:
         """A bus that continues the store's sequence numbers (and whose rows ride
-        along with the store's other commits, see :meth:`_ride_along`)."""
+        along with the store's other commits, see :meth:`_ride_along`).
+
+        If the last bus on this store did not :meth:`close` (a crash, a kill), up to
+        :data:`MAX_UNFLUSHED` events it numbered may never have been stored, and live
+        subscribers may have seen them: numbering jumps past them, so no seq is ever
+        given to two events (a client's ``since`` stays meaningful).
+        """
         last = await store.run(store.sync.events_last_seq)
+        if await store.run(store.sync.meta_get, RUNNING_META):
+            last += MAX_UNFLUSHED
+        await store.run(store.sync.meta_put, RUNNING_META, 1)  # durable before any event is numbered
         bus = cls(store, last, clock)
         store.ride_along = bus._ride_along
         return bus
@@ -200,6 +211,13 @@ class EventBus:
         for sub in self._subscribers:
             sub.offer(event)
         return event
+
+    async def close(self) -> None:
+        """Flush, and say the numbering ended cleanly (the next bus goes on from the
+        newest stored event)."""
+        await self.flush()
+        if self._store is not None:
+            await self._store.run(self._store.sync.meta_put, RUNNING_META, 0)
 
     async def flush(self) -> None:
         """Write the queued events to the store."""

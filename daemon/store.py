@@ -146,7 +146,7 @@ INBOX_PRUNED_SEQ = "housekeeping.inbox_pruned_seq"
 #: Event kinds whose data names a message by ``id`` or ``thid`` (Store.message_erase).
 _MESSAGE_EVENT_KINDS = (
     "message.queued", "message.delivered", "message.retry", "message.failed", "message.expired",
-    "message.received", "message.rejected", "basicmessage.sent", "basicmessage.received",
+    "message.received", "message.rejected", "message.duplicate", "basicmessage.sent", "basicmessage.received",
 )
 #: Largest CBOR record read back (a guard against a damaged file).
 MAX_RECORD_BYTES = 64 * 1024 * 1024

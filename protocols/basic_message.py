@@ -129,5 +129,6 @@ def send_message(
     )
     # The text too, as basicmessage.received has it: a client following a conversation
     # (``didcommctl chat --follow``) shows both sides from the events alone.
-    sent = Event("basicmessage.sent", msg_id, {"to": their_did, "content": content, "lang": lang})
+    sent = Event("basicmessage.sent", msg_id, {"to": their_did, "content": content, "lang": lang,
+                                               "created_time": now})
     return Transition(record, [message], [sent])

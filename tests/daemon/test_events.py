@@ -43,7 +43,7 @@ async def test_events_are_numbered_stored_and_numbering_survives_a_restart(tmp_p
     assert (first["seq"], second["seq"]) == (1, 2)
     assert set(first) == {"seq", "kind", "time", "data"}
     assert first["time"].endswith("Z") and "T" in first["time"]
-    await bus.flush()
+    await bus.close()
     await s.aclose()
 
     s = await open_async_store(tmp_path / "e.sqlite3")
@@ -52,6 +52,29 @@ async def test_events_are_numbered_stored_and_numbering_survives_a_restart(tmp_p
     assert bus.publish("x", {})["seq"] == 3
     stored = await s.run(s.sync.events_since, 0)
     assert [(e["seq"], e["kind"]) for e in stored] == [(1, "did.created"), (2, "message.received")]
+    await s.aclose()
+
+
+async def test_after_a_crash_numbering_jumps_past_what_may_have_been_seen(tmp_path: Path) -> None:
+    """A bus that never closed may have handed out numbers it never stored; the next one
+    never gives them again (a client resuming with since= would miss its events)."""
+    s = await open_async_store(tmp_path / "e.sqlite3")
+    bus = await EventBus.open(s)
+    bus.publish("a", {})
+    await bus.flush()
+    seen = bus.publish("b", {})  # streamed live, never stored: then the process dies
+    await s.aclose()
+
+    s = await open_async_store(tmp_path / "e.sqlite3")
+    bus = await EventBus.open(s)
+    nxt = bus.publish("c", {})
+    assert nxt["seq"] > seen["seq"] and nxt["seq"] == 1 + eventsmod.MAX_UNFLUSHED + 1
+    # A clean close after that: the next bus goes on from the newest stored event again.
+    await bus.close()
+    await s.aclose()
+    s = await open_async_store(tmp_path / "e.sqlite3")
+    bus = await EventBus.open(s)
+    assert bus.publish("d", {})["seq"] == nxt["seq"] + 1
     await s.aclose()
 
 

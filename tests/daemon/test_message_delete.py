@@ -187,3 +187,25 @@ def test_didcommctl_message_delete(daemon: Daemon) -> None:
         assert db.execute("SELECT COUNT(*) FROM outbox WHERE id = ?", (id,)).fetchone() == (0,)
     finally:
         db.close()
+
+
+def test_every_message_event_kind_is_erased(tmp_path: Path) -> None:
+    """Each kind whose data names a message by id, message.duplicate included, says only
+    that it is gone after the message is erased; other messages' events are untouched."""
+    from daemon.store import _MESSAGE_EVENT_KINDS
+    from tests.daemon.stores import open_store
+
+    store = open_store(tmp_path / "s.sqlite3")
+    try:
+        kinds = [k for k in _MESSAGE_EVENT_KINDS if not k.startswith("basicmessage.")]
+        assert "message.duplicate" in kinds
+        store.events_append([{"seq": n, "kind": k, "time": "t", "data": {"id": "m1", "x": SECRET}}
+                             for n, k in enumerate(kinds, start=1)])
+        store.events_append([{"seq": 100, "kind": "message.duplicate", "time": "t", "data": {"id": "m2"}}])
+        store.inbox_insert_received("r1", b"p", transport="t", received=1, msg_id="m1", sender="did:ex:a", record={})
+        assert store.message_erase("m1")["events"] == len(kinds)
+        events = store.events_since(0)
+        assert [e["data"] for e in events[:-1]] == [{"id": "m1", "deleted": True}] * len(kinds)
+        assert events[-1]["data"] == {"id": "m2"}
+    finally:
+        store.close()
