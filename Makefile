@@ -45,6 +45,7 @@ bench: $(STAMP) $(ISTAMP)
 	$(PY) bench/credentials.py
 	$(PY) bench/sealing.py
 	$(PY) bench/chat.py
+	$(PY) bench/connections.py
 	$(PY) bench/p2p_daemons.py --markdown bench/RESULTS.md   # runs bench/p2p.py too
 
 clean:

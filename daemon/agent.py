@@ -651,12 +651,14 @@ class Agent:
             )
             _log.info("message.rejected", ref=row.ref, problem_code=verdict.problem_code, reason=verdict.reason)
             return {"id": row.ref, "state": "rejected"}
+        conn = await self.conversations.connections.for_pair(sender or None, None)
         self.events.publish(
             "message.received",
             {
                 "id": msg_id,
                 "type": message.get("type"),
                 "from": message.get("from"),
+                "connection": conn.id if conn is not None else None,
                 "thid": message.get("thid"),
                 "transport": row.transport,
                 "encrypted": metadata.encrypted,

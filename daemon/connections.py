@@ -14,15 +14,19 @@ Each side uses a DID made for this relationship only (did:peer:2 with our
 libp2p service), so the DID pair identifies the connection: inbound messages
 are matched by (their DID, our DID), outbound ones go from our DID to theirs.
 
-:class:`ConnectionBook` keeps every connection in memory (a daemon has few of
-them, and every inbound message asks) over the store, which stays the truth:
-every change is written before the cache changes.  Methods run on the trio
+:class:`ConnectionBook` keeps every connection in memory (every inbound message
+asks) over the store, which stays the truth: every change is written before the
+cache changes.  An issuer may have many thousands of connections, so the questions
+every message asks (whose DID pair is this? is one of its DIDs rotated away?) are
+answered from indexes by DID (:class:`_DIDIndex`, rebuilt after a change), not by
+looking at every connection.  Methods run on the trio
 thread; the caller serialises changes (``daemon.conversations`` holds a lock).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -142,18 +146,63 @@ def _put(store: Store, c: Connection) -> None:
     )
 
 
+class _DIDIndex:
+    """Connection ids by DID: their current DID, and the retired DIDs of either side
+    (what for_pair and refusal look up on every message); kept up to date by
+    :meth:`put` and :meth:`drop`, and read in the book's order (``order``)."""
+
+    def __init__(self, conns: dict[str, Connection]) -> None:
+        self.order: dict[str, int] = {}
+        self._next = 0
+        self.theirs: dict[str, set[str]] = {}
+        self.retired: dict[str, set[str]] = {}
+        for c in conns.values():
+            self.put(None, c)
+
+    def put(self, old: Connection | None, new: Connection) -> None:
+        if old is not None:
+            self.drop(old)
+        if new.id not in self.order:
+            self.order[new.id] = self._next
+            self._next += 1
+        self.theirs.setdefault(new.their_did, set()).add(new.id)
+        for did in {*new.their_retired, *new.my_retired}:
+            self.retired.setdefault(did, set()).add(new.id)
+
+    def drop(self, c: Connection) -> None:
+        """Forget ``c``'s DIDs (its place in the order stays, for a put of its update)."""
+        for table, dids in ((self.theirs, (c.their_did,)), (self.retired, (*c.their_retired, *c.my_retired))):
+            for did in dids:
+                ids = table.get(did)
+                if ids is not None:
+                    ids.discard(c.id)
+                    if not ids:
+                        del table[did]
+
+    def sorted(self, ids: Iterable[str]) -> list[str]:
+        return sorted(ids, key=self.order.__getitem__)
+
+
 class ConnectionBook:
     """Every connection, cached in memory over the store (see the module docstring)."""
 
     def __init__(self, store: AsyncStore) -> None:
         self._store = store
         self._by_id: dict[str, Connection] | None = None
+        self._index: _DIDIndex | None = None
 
     async def _all(self) -> dict[str, Connection]:
         if self._by_id is None:
             rows = await self._store.run(self._store.sync.connection_list)
             self._by_id = {r["id"]: Connection.from_row(r) for r in rows}
+            self._index = None
         return self._by_id
+
+    async def _dids(self) -> tuple[dict[str, Connection], _DIDIndex]:
+        conns = await self._all()
+        if self._index is None:
+            self._index = _DIDIndex(conns)
+        return conns, self._index
 
     async def list(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -186,19 +235,24 @@ class ConnectionBook:
         """The connection a message from ``their_did`` to ``my_did`` belongs to."""
         if their_did is None:
             return None
-        for c in (await self._all()).values():
-            if c.their_did == their_did and (my_did is None or c.pairing.accepts_to(my_did)):
+        conns, index = await self._dids()
+        for id in index.sorted(index.theirs.get(their_did, ())):
+            c = conns[id]
+            if my_did is None or c.pairing.accepts_to(my_did):
                 return c
         return None
 
     async def by_their_did(self, their_did: str) -> list[Connection]:
         """Connections whose peer currently uses ``their_did``."""
-        return [c for c in (await self._all()).values() if c.their_did == their_did]
+        conns, index = await self._dids()
+        return [conns[id] for id in index.sorted(index.theirs.get(their_did, ()))]
 
     async def refusal(self, *, sender: str | None, recipient: str | None) -> str | None:
         """Why a message between these DIDs is refused after a rotation, or None."""
-        for c in (await self._all()).values():
-            reason = c.pairing.refuses(sender=sender, recipient=recipient)
+        conns, index = await self._dids()
+        ids = {id for did in (sender, recipient) if did is not None for id in index.retired.get(did, ())}
+        for id in index.sorted(ids):
+            reason = conns[id].pairing.refuses(sender=sender, recipient=recipient)
             if reason is not None:
                 return reason
         return None
@@ -209,7 +263,10 @@ class ConnectionBook:
 
     async def cache(self, c: Connection) -> None:
         """Remember a connection that was just committed."""
-        (await self._all())[c.id] = c
+        conns = await self._all()
+        if self._index is not None:
+            self._index.put(conns.get(c.id), c)
+        conns[c.id] = c
 
     async def check_room(self) -> None:
         """Refuse a new connection past :data:`MAX_CONNECTIONS`."""
@@ -226,4 +283,7 @@ class ConnectionBook:
         c = await self.get(ref)
         await self._store.run(self._store.sync.connection_delete, c.id)
         (await self._all()).pop(c.id, None)
+        if self._index is not None:
+            self._index.drop(c)
+            self._index.order.pop(c.id, None)
         return c

@@ -470,7 +470,9 @@ class Conversations:
             data = dict(event.data)
             if event.thid is not None:
                 data.setdefault("thid", event.thid)
-            peer = data.get("from") if isinstance(data.get("from"), str) else None
+            # The peer the event is about: its sender, else its recipient, else the sender
+            # of the inbound message that caused it (a credential received, a proof verified).
+            peer = next((p for p in (data.get("from"), data.get("to"), conn_of) if isinstance(p, str)), None)
             if "connection" not in data and peer is not None:
                 conn = await self.connections.for_pair(peer, None)
                 data["connection"] = conn.id if conn is not None else None

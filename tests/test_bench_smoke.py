@@ -94,3 +94,12 @@ def test_the_chat_bench_checks_its_page_against_the_baseline() -> None:
     rows = {line[:14].strip(): line[14:].split() for line in done.stdout.splitlines()[2:]}
     assert set(rows) == {"active peer", "silent peer", "old page"}
     assert all(float(x) > 0 for cells in rows.values() for x in cells)
+
+
+def test_the_connections_bench_checks_both_answers_agree() -> None:
+    cmd = [sys.executable, str(REPO / "bench" / "connections.py"), "--sizes", "10,200", "--rounds", "1",
+           "--budget", "0.01"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["10", "200"] and all(float(x) > 0 for r in rows for x in r[1:])

@@ -119,3 +119,55 @@ def test_random_messages_from_a_peer_never_crash_the_driver(tmp_path: Path, sequ
             await bob.aclose()
 
     trio.run(run)
+
+
+# -- the book's indexes answer what a look at every connection would ----------------------------
+
+_DIDS = st.sampled_from(["did:ex:a", "did:ex:b", "did:ex:c", "did:ex:d"])
+_CONN = st.builds(
+    lambda id, theirs, mine, nxt, their_retired, my_retired: Connection(
+        id=id, label=None, state="active", role="inviter", my_did=mine, their_did=theirs, created=0, updated=0,
+        my_next_did=nxt, my_retired=tuple(my_retired), their_retired=tuple(their_retired)),
+    st.sampled_from(["c1", "c2", "c3", "c4"]), _DIDS, _DIDS, st.one_of(st.none(), _DIDS),
+    st.lists(_DIDS, max_size=2), st.lists(_DIDS, max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(st.one_of(_CONN, st.sampled_from(["c1", "c2", "c3", "c4"])), max_size=12))
+def test_the_books_did_indexes_answer_as_a_full_scan(ops: list[Connection | str]) -> None:
+    """Whatever connections come, change (a rotation) and go: for_pair, by_their_did and
+    refusal answer exactly as looking at every connection in the book's order would."""
+    from daemon.connections import ConnectionBook
+    from tests.daemon.stores import open_async_store
+
+    dids = [None, "did:ex:a", "did:ex:b", "did:ex:c", "did:ex:d"]
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await open_async_store(Path(tmp) / "s.sqlite3")
+            try:
+                book = ConnectionBook(store)
+                model: dict[str, Connection] = {}
+                for op in ops:
+                    if isinstance(op, Connection):
+                        await book.cache(op)
+                        model[op.id] = op
+                    elif op in model:
+                        await book.delete(op)
+                        del model[op]
+                    for their in dids:
+                        for mine in dids:
+                            want = next((c for c in model.values() if their is not None and c.their_did == their
+                                         and (mine is None or c.pairing.accepts_to(mine))), None)
+                            assert await book.for_pair(their, mine) == want
+                            reason = next((r for c in model.values()
+                                           if (r := c.pairing.refuses(sender=their, recipient=mine))), None)
+                            assert await book.refusal(sender=their, recipient=mine) == reason
+                        if their is not None:
+                            assert await book.by_their_did(their) == [c for c in model.values()
+                                                                       if c.their_did == their]
+            finally:
+                await store.aclose()
+
+    trio.run(run)
