@@ -1003,12 +1003,20 @@ class Store:
                 "WHERE rowid > ? AND their_did IS NULL ORDER BY rowid LIMIT ?",
                 (after, SEAL_BATCH_ROWS),
             ).fetchall():
-                updates = [(did, r[0]) for r in batch if (did := _their_did(self._open_protocol_record(r[1:])))]
+                updates = [(did, r[0]) for r in batch if (did := self._peer_of(r[1:]))]
                 self._conn.executemany("UPDATE protocol_records SET their_did = ? WHERE rowid = ?", updates)
                 filled += len(updates)
                 after = batch[-1][0]
             self.meta_put(_META_RECORD_DIDS, 1)
         return filled
+
+    def _peer_of(self, row: Any) -> str | None:
+        """A stored protocol record's peer DID; None if it has none or cannot be opened (a
+        damaged record is reported where it is read, not here: the daemon must start)."""
+        try:
+            return _their_did(self._open_protocol_record(row))
+        except StoreError:
+            return None
 
     @contextlib.contextmanager
     def _zeroing(self) -> Iterator[None]:

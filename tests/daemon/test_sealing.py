@@ -164,7 +164,7 @@ def _legacy_store(path: Path, *, schema: bool = True) -> None:
         rec = encode_record
         db.execute("INSERT INTO connections VALUES ('c1', 'did:ex:me', 'did:ex:you', 'active', 1, ?)",
                    (rec({"label": SECRET}),))
-        db.execute("INSERT INTO protocol_records VALUES ('issue-credential/3.0', 't1', 'holder', 'done', 1, ?)",
+        db.execute("INSERT INTO protocol_records (protocol, thid, role, state, updated, record) VALUES ('issue-credential/3.0', 't1', 'holder', 'done', 1, ?)",
                    (rec({"claims": SECRET}),))
         db.execute("INSERT INTO credentials VALUES ('cred1', 'did:ex:i', NULL, 1, ?)", (rec({"sd_jwt": SECRET}),))
         db.execute("INSERT INTO inbox (ref, msg_id, sender, state, transport, received, packed, record) "

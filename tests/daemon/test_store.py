@@ -727,10 +727,14 @@ def test_a_version_7_file_gets_its_records_peer_dids_once(tmp_path: Path) -> Non
     try:
         assert s.schema_version == SCHEMA_VERSION >= 8
         assert s.seal_legacy_records() == 4  # (what the wallet's unlock does, then this:)
+        # A damaged record is skipped, not fatal: the daemon must start (reading it says why).
+        s._conn.execute("INSERT INTO protocol_records (protocol, thid, role, state, updated, record) "
+                        "VALUES (?, 'tX', 'sender', 'sent', 0, x'00112233')", (bm,))
         assert s.fill_record_dids() == 3
         assert s.fill_record_dids() == 0  # once
         columns = dict(s._conn.execute("SELECT thid, their_did FROM protocol_records").fetchall())
-        assert columns == {"t0": "did:ex:bob", "t1": "did:ex:carol", "t2": "did:ex:bob", "t9": None}
+        assert columns == {"t0": "did:ex:bob", "t1": "did:ex:carol", "t2": "did:ex:bob", "t9": None, "tX": None}
+        s._conn.execute("DELETE FROM protocol_records WHERE thid = 'tX'")
         # New writes fill it themselves.
         s.record_put(bm, "t3", "receiver", state="received", updated=10,
                      record={"thid": "t3", "their_did": "did:ex:carol", "created_time": 10})
