@@ -424,7 +424,7 @@ async def _connections_show(call: Call, p: dict[str, Any]) -> Any:
 
 
 async def _connections_delete(call: Call, p: dict[str, Any]) -> Any:
-    return {"deleted": (await _conv(call).connections.delete(p["connection"])).summary()}
+    return await _conv(call).forget(p["connection"])
 
 
 async def _connections_rename(call: Call, p: dict[str, Any]) -> Any:

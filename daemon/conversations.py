@@ -719,6 +719,14 @@ class Conversations:
             "events_seq": seq,
         }
 
+    async def forget(self, ref: str) -> dict[str, Any]:
+        """Forget a connection (its DIDs, messages and protocol records stay)."""
+        async with self._lock:  # not interleaved with a message of it being taken
+            conn = await self.connections.delete(ref)
+        self.agent.events.publish("connection.deleted", {"connection": conn.id, "label": conn.label})
+        await self.agent.events.flush_soon()
+        return {"deleted": conn.summary()}
+
     async def rename(self, ref: str, label: str) -> dict[str, Any]:
         """Give a connection a new local label (the name commands and ``chat`` use).
 

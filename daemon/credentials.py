@@ -838,6 +838,8 @@ class CredentialExchange:
         entry = await self._credential(ref)
         store = self.agent.store
         await store.run(store.sync.credential_delete, entry["id"])
+        self.agent.events.publish("credential.deleted", {"id": entry["id"]})
+        await self.agent.events.flush_soon()
         return {"deleted": entry["id"]}
 
     def _status(self, entry: dict[str, Any], lists: dict[str, Any]) -> str:

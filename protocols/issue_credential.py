@@ -640,7 +640,7 @@ class IssueCredential(ProtocolMachine):
         event = Event(
             "issue-credential.issued",
             record.thid,
-            {"credential_id": credential_id, "vct": offer["vct"], "holder": inbound.their_did},
+            {"credential_id": credential_id, "vct": offer["vct"], "holder": inbound.their_did, "format": FORMAT},
         )
         return Transition(record, [reply], [event])
 

@@ -896,7 +896,8 @@ def present(
         ) from None
     staples = _staples(credential, status_lists, status_exchange.FORMAT_TOKEN)
     return _presentation(
-        updated, msg_id, definition, token, FORMAT_SD_JWT_VC, disclose, now, ids, {}, staples
+        updated, msg_id, definition, token, FORMAT_SD_JWT_VC, disclose, now, ids, {"format": FORMAT_SD_JWT_VC},
+        staples,
     )
 
 

@@ -229,3 +229,25 @@ async def test_naming_the_other_side(connected: Any) -> None:
             await alice.conversations.rename(second.id, bad)  # type: ignore[arg-type]
     with pytest.raises(NotFoundError):
         await alice.conversations.rename("nobody", "carol")
+
+
+async def test_forgetting_a_connection_and_a_credential_are_events(connected: Any) -> None:
+    """Deletions are reported like the other changes, so a client's view can follow."""
+    from tests.daemon.test_suspension import _issue
+
+    alice, bob, wire, conn = connected
+    _offer, cred_id = await _issue(alice, bob, wire, conn.id)
+    creds = bob.conversations.credentials
+    assert await creds.delete(cred_id) == {"deleted": cred_id}
+    assert cred_id not in {c["id"] for c in (await creds.stored())["credentials"]}
+    with pytest.raises(NotFoundError):
+        await creds.delete(cred_id)
+    forgotten = await alice.conversations.forget(conn.id)
+    assert forgotten["deleted"]["id"] == conn.id
+    with pytest.raises(NotFoundError):
+        await alice.conversations.connections.get(conn.id)
+    for agent, kind, data in ((bob, "credential.deleted", {"id": cred_id}),
+                              (alice, "connection.deleted", {"connection": conn.id, "label": None})):
+        await agent.events.flush()
+        events = await agent.store.run(agent.store.sync.events_since, 0)
+        assert [e["data"] for e in events if e["kind"] == kind] == [data]

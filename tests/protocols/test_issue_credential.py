@@ -227,7 +227,7 @@ def test_offer_accept_issue_gives_the_holder_a_verified_credential() -> None:
 
     outcome, (issued,) = issuer.receive(request, NOW + 1)
     issued_event = event(outcome, "issue-credential.issued")
-    assert issued_event["vct"] == PID and issued_event["holder"] == holder.did
+    assert issued_event["vct"] == PID and issued_event["holder"] == holder.did and issued_event["format"] == "dc+sd-jwt"
     assert issuer.record(thid).state == "credential-issued"
     (issue_message,) = outcome.outbound
     assert issue_message["type"] == ISSUE_CREDENTIAL and issue_message["please_ack"] == [""]

@@ -112,6 +112,9 @@ def test_over_18_without_the_birthdate() -> None:
     )
     (message,) = shown.outbound
     assert message["type"] == PRESENTATION and message["please_ack"] == [""]
+    (sent,) = shown.events
+    assert (sent.kind, sent.data["format"], sent.data["disclosed"]) == (
+        "present-proof.presentation-sent", "dc+sd-jwt", ["age_over_18"])
     (attachment,) = message["attachments"]
     assert attachment["format"] == FORMAT_SUBMISSION
     token = attachment["data"]["json"]["vp_token"]
