@@ -110,20 +110,29 @@ class SpaceGuard:
         return None
 
 
+async def _in_batches(agent: Agent, prune: Callable[..., tuple[int, bool]], cut: object, limit: int) -> int:
+    """Run a store prune (``prune(cut, limit=...)`` -> ``(how many, whether more)``) until
+    it is done, each batch a relaxed commit of its own; how many in all."""
+    total, more = 0, True
+    while more:
+        n, more = await agent.store.run_relaxed(prune, cut, limit=limit)
+        total += n
+        await trio.lowlevel.checkpoint()  # let every other store call in between batches
+    return total
+
+
 async def prune_sent(agent: Agent) -> int:
     """Delete the outbound messages older than ``[store] keep_sent``; how many."""
     keep = agent.config.store.keep_sent
     if keep == 0:
         return 0
-    store = agent.store
-    older_than = agent.now() - keep
-    deleted = 0
-    while True:
-        n = await store.run_relaxed(store.sync.outbox_prune, older_than, limit=PRUNE_BATCH)
-        deleted += n
-        if n < PRUNE_BATCH:
-            break
-        await trio.lowlevel.checkpoint()  # let every other store call in between batches
+    sync = agent.store.sync
+
+    def outbox_prune(older_than: int, *, limit: int) -> tuple[int, bool]:
+        n = sync.outbox_prune(older_than, limit=limit)
+        return n, n == limit
+
+    deleted = await _in_batches(agent, outbox_prune, agent.now() - keep, PRUNE_BATCH)
     if deleted:
         _log.info("store.pruned", outbox=deleted, keep_sent=keep)
     return deleted
@@ -133,26 +142,19 @@ async def prune_received(agent: Agent) -> dict[str, int]:
     """Erase the received messages and delete the events older than ``[store]
     keep_received``; how many of each."""
     keep = agent.config.store.keep_received
-    pruned = {"inbox": 0, "events": 0}
     if keep == 0:
-        return pruned
-    store = agent.store
+        return {"inbox": 0, "events": 0}
+    sync = agent.store.sync
     older_than = agent.now() - keep
     await agent.events.flush()  # events still queued are old enough to go too, maybe
-    more = True
-    while more:
-        n, more = await store.run_relaxed(store.sync.inbox_prune, older_than, limit=PRUNE_BATCH)
-        pruned["inbox"] += n
-        await trio.lowlevel.checkpoint()  # let every other store call in between batches
-    more, stamp = True, iso_time(older_than)
-    while more:
-        n, more = await store.run_relaxed(store.sync.events_prune_older, stamp, limit=EVENTS_PRUNE_BATCH)
-        pruned["events"] += n
-        await trio.lowlevel.checkpoint()
+    pruned = {
+        "inbox": await _in_batches(agent, sync.inbox_prune, older_than, PRUNE_BATCH),
+        "events": await _in_batches(agent, sync.events_prune_older, iso_time(older_than), EVENTS_PRUNE_BATCH),
+    }
     if any(pruned.values()):
         # The erase zeroed the old contents in the pages it wrote; the WAL still has
         # those pages as they were until a TRUNCATE checkpoint.
-        await store.checkpoint_all()
+        await agent.store.checkpoint_all()
         _log.info("store.pruned", **pruned, keep_received=keep)
     return pruned
 

@@ -109,7 +109,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -1693,35 +1693,25 @@ class Store:
                     [(BASIC_MESSAGE_PIURI, msg_id, BASIC_MESSAGE_RECEIVER) for _, msg_id in erased if msg_id],
                 )
             if rows:
-                self._conn.execute(
-                    "INSERT INTO meta (name, value) VALUES (?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (INBOX_PRUNED_SEQ, encode_record(cursor)),
-                )
+                self.meta_put(INBOX_PRUNED_SEQ, cursor)  # (a savepoint in this transaction)
         return len(erased), more
 
     def events_prune_older(self, older_than: str, *, limit: int = EVENTS_PRUNE_BATCH) -> tuple[int, bool]:
         """Delete at most ``limit`` of the oldest events stamped before ``older_than`` (an
         event ``time``), never the newest event (its seq is where numbering goes on after
         a restart); ``(how many, whether more may be left)``."""
-        cut, freed, count = None, 0, 0
-        try:
-            with self._zeroing(), self.transaction():
-                newest = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
-                for seq, time_, size in self._conn.execute(
-                    "SELECT seq, time, size FROM events WHERE seq < ? ORDER BY seq LIMIT ?",
-                    (_MAX_SEQ if newest is None else newest, max(1, int(limit))),
-                ):
-                    if time_ >= older_than:
-                        break
-                    cut, freed, count = seq, freed + size, count + 1
-                if cut is not None:
-                    total = self._events_total()
-                    self._conn.execute("DELETE FROM events WHERE seq <= ?", (cut,))
-                    self._events_bytes = total - freed
-        except BaseException:
-            self._events_bytes = None  # (rolled back: counted again when next needed)
-            raise
+        cut, count = None, 0
+        with self._event_bytes_kept(), self._zeroing(), self.transaction():
+            newest = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            for seq, time_ in self._conn.execute(
+                "SELECT seq, time FROM events WHERE seq < ? ORDER BY seq LIMIT ?",
+                (_MAX_SEQ if newest is None else newest, max(1, int(limit))),
+            ):
+                if time_ >= older_than:
+                    break
+                cut, count = seq, count + 1
+            if cut is not None:
+                self._events_drop_through(cut)
         return count, count == max(1, int(limit))
 
     def _erase_inbox(self, ids: list[str]) -> int:
@@ -1830,10 +1820,14 @@ class Store:
         r = self._conn.execute(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (id,)).fetchone()
         return None if r is None else self._outbox_row(r)
 
-    def outbox_states(self, ids: Iterable[str]) -> dict[str, str]:
-        """The delivery state of each of ``ids`` still in the outbox."""
-        one = self._conn.execute
-        return {id: r[0] for id in ids if (r := one("SELECT state FROM outbox WHERE id = ?", (id,)).fetchone())}
+    def outbox_states(self, ids: Sequence[str]) -> dict[str, str]:
+        """The delivery state of each of ``ids`` (at most :data:`MAX_LIST_LIMIT`) still in
+        the outbox, in one query."""
+        ids = list(ids)[:MAX_LIST_LIMIT]
+        rows = self._conn.execute(
+            f"SELECT id, state FROM outbox WHERE id IN ({', '.join('?' * len(ids))})", ids
+        ).fetchall() if ids else []
+        return {id: state for id, state in rows}
 
     def outbox_transition(
         self, id: str, state: str, *, now: int, next_attempt: int | None = None,
@@ -2000,34 +1994,43 @@ class Store:
         for e in events:
             data = self._seal("events", str(e["seq"]), e["data"])
             rows.append((e["seq"], e["kind"], e["time"], data, len(data)))
+        with self._event_bytes_kept(), self.transaction():
+            total = self._events_total()
+            inserted = self._conn.executemany(
+                "INSERT OR IGNORE INTO events (seq, kind, time, data, size) VALUES (?, ?, ?, ?, ?)", rows
+            ).rowcount
+            total = total + sum(r[4] for r in rows) if inserted == len(rows) else self._events_total(fresh=True)
+            # Pruned EVENTS_PRUNE_BATCH at a time, not one row per flush: each prune
+            # rewrites the oldest leaf pages, a write of its own in every commit.
+            # Two subqueries: "SELECT MIN(seq), MAX(seq)" in one is a scan of the table
+            # (SQLite's min/max look-up serves a query with one of them alone).
+            low, high = self._conn.execute(
+                "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events)"
+            ).fetchone()
+            cut = None
+            if low is not None and high - low >= EVENTS_KEPT + EVENTS_PRUNE_BATCH:
+                cut = high - EVENTS_KEPT
+            if total > EVENTS_KEPT_BYTES:
+                cut = max(cut or low, self._events_cut_for(total - EVENTS_KEPT_BYTES * 9 // 10, high))
+            self._events_bytes = total
+            if cut is not None:
+                self._events_drop_through(cut)
+
+    @contextlib.contextmanager
+    def _event_bytes_kept(self) -> Iterator[None]:
+        """Around a transaction that changes the event log: if it fails (rolled back),
+        the kept byte total is counted again when next needed."""
         try:
-            with self.transaction():
-                total = self._events_total()
-                inserted = self._conn.executemany(
-                    "INSERT OR IGNORE INTO events (seq, kind, time, data, size) VALUES (?, ?, ?, ?, ?)", rows
-                ).rowcount
-                total = total + sum(r[4] for r in rows) if inserted == len(rows) else self._events_total(fresh=True)
-                # Pruned EVENTS_PRUNE_BATCH at a time, not one row per flush: each prune
-                # rewrites the oldest leaf pages, a write of its own in every commit.
-                # Two subqueries: "SELECT MIN(seq), MAX(seq)" in one is a scan of the table
-                # (SQLite's min/max look-up serves a query with one of them alone).
-                low, high = self._conn.execute(
-                    "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events)"
-                ).fetchone()
-                cut = None
-                if low is not None and high - low >= EVENTS_KEPT + EVENTS_PRUNE_BATCH:
-                    cut = high - EVENTS_KEPT
-                if total > EVENTS_KEPT_BYTES:
-                    cut = max(cut or low, self._events_cut_for(total - EVENTS_KEPT_BYTES * 9 // 10, high))
-                if cut is not None:
-                    freed = self._conn.execute(
-                        "SELECT COALESCE(SUM(size), 0) FROM events WHERE seq <= ?", (cut,)).fetchone()[0]
-                    self._conn.execute("DELETE FROM events WHERE seq <= ?", (cut,))
-                    total -= int(freed)
-                self._events_bytes = total
+            yield
         except BaseException:
-            self._events_bytes = None  # (rolled back: counted again when next needed)
+            self._events_bytes = None
             raise
+
+    def _events_drop_through(self, cut: int) -> None:
+        """Delete the events up to ``cut`` and take their bytes off the kept total."""
+        freed = self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM events WHERE seq <= ?", (cut,)).fetchone()[0]
+        self._conn.execute("DELETE FROM events WHERE seq <= ?", (cut,))
+        self._events_bytes = self._events_total() - int(freed)
 
     def _events_total(self, *, fresh: bool = False) -> int:
         """Bytes of event data stored, summed once and then kept up to date."""
